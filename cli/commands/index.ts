@@ -1,0 +1,8 @@
+/**
+ * Every `pgvigil` command. Each command lives in its own file under cli/commands/ and is listed
+ * here once; the order is the order of `pgvigil --help`.
+ */
+import type { Command } from '../framework.js';
+import { versionCommand } from './version.js';
+
+export const commands: Command[] = [versionCommand];

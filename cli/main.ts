@@ -1,0 +1,17 @@
+/** The `pgvigil` operator command. */
+import { runProgram, type Program } from './framework.js';
+import { commands } from './commands/index.js';
+
+export const program: Program = {
+  name: 'pgvigil',
+  description: "PostgreSQL high availability for EC2 with repmgr's commands, run by a serverless control plane",
+  commands,
+  globalOptions: {
+    'config-file': { type: 'string', short: 'f', description: 'repmgr.conf-format configuration file' },
+    'log-level': { type: 'string', short: 'L', description: 'DEBUG, INFO, NOTICE, WARNING or ERROR (default INFO)' },
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  return runProgram(program, argv);
+}

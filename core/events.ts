@@ -1,0 +1,56 @@
+/** repmgr's event names, kept where the meaning is the same (SPEC §8). */
+export const REPMGR_EVENTS = [
+  'cluster_created',
+  'primary_register',
+  'primary_unregister',
+  'standby_clone',
+  'standby_register',
+  'standby_unregister',
+  'standby_promote',
+  'standby_follow',
+  'standby_switchover',
+  'witness_register',
+  'witness_unregister',
+  'node_rejoin',
+  'cluster_cleanup',
+  'repmgrd_failover_promote',
+  'repmgrd_failover_follow',
+  'repmgrd_failover_aborted',
+  'repmgrd_upstream_disconnect',
+  'repmgrd_upstream_reconnect',
+  'repmgrd_local_disconnect',
+  'repmgrd_local_reconnect',
+] as const;
+
+/** What pgvigil adds to repmgr's catalogue. */
+export const PGVIGIL_EVENTS = [
+  'failover_started',
+  'failover_cancelled',
+  'fence_applied',
+  'lease_lost',
+  'vip_moved',
+  'split_brain_detected',
+  'heartbeat_rejected',
+  'clock_skew',
+  'sync_downgraded',
+  'sync_restored',
+  'agent_start',
+  'agent_stop',
+  'switchover_started',
+  'switchover_rolled_back',
+  'saga_step_failed',
+  'action_refused',
+  'cluster_paused',
+  'cluster_unpaused',
+  'replication_alarm',
+  'witness_dark',
+  'demote',
+  'fence_lifted',
+] as const;
+
+export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+export function isEventName(name: string): name is EventName {
+  return (EVENT_NAMES as readonly string[]).includes(name);
+}

@@ -1,0 +1,129 @@
+/**
+ * Ports: the small interfaces the controller and the agent act through. Adapters implement them
+ * against AWS (functions/adapters, agent/) and against the sandbox (sandbox/). Each adapter takes
+ * its SDK client in its constructor so tests hand it one pointed at the emulator.
+ */
+import type {
+  ClusterRecord,
+  ClusterSnapshot,
+  EventRecord,
+  Heartbeat,
+  LeaseObservation,
+  NodeRecord,
+  Operation,
+} from './model.js';
+
+/** A heartbeat item that failed validation when it was read. */
+export interface RejectedHeartbeat {
+  node_id: number | null;
+  errors: string[];
+}
+
+export interface LoadedCluster {
+  snapshot: ClusterSnapshot;
+  rejected: RejectedHeartbeat[];
+}
+
+/** The outcome of a conditional write: losing a race is an ordinary result, not an exception. */
+export type WriteResult = { ok: true } | { ok: false; reason: 'condition_failed' };
+
+export interface ClusterStateStore {
+  /** One strongly consistent read of a cluster; undefined when no cluster record exists. */
+  load(clusterId: string): Promise<LoadedCluster | undefined>;
+  /** Every cluster id in the deployment (for the sweep). */
+  listClusters(): Promise<string[]>;
+  /** Create the cluster record if absent (first `primary register`). */
+  createCluster(record: ClusterRecord): Promise<WriteResult>;
+  /**
+   * Replace the controller-owned fields of the cluster record (term, primary, paused, operation,
+   * lease observation, settings) if its `version` is still `expectedVersion`. The lease itself
+   * is the agent's and is never overwritten here.
+   */
+  updateCluster(
+    clusterId: string,
+    expectedVersion: number,
+    change: Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings'>>,
+    now: number,
+  ): Promise<WriteResult>;
+  /** Persist a new lease observation only if the cluster is still at `term`. */
+  putLeaseObservation(clusterId: string, term: number, observation: LeaseObservation): Promise<WriteResult>;
+  putNode(node: NodeRecord): Promise<void>;
+  deleteNode(clusterId: string, nodeId: number): Promise<void>;
+  putHeartbeat(heartbeat: Heartbeat, attention: boolean): Promise<void>;
+  /**
+   * Renew the primary's lease: writes a new RVN only while `nodeId` is the cluster's primary at
+   * `term` and no other term has been claimed.
+   */
+  renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult>;
+  appendEvent(event: EventRecord): Promise<void>;
+  listEvents(clusterId: string, options?: { limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
+}
+
+/** Result of a command run on a host (through SSM Run Command, or the sandbox's runner). */
+export interface HostCommandResult {
+  status: 'Success' | 'Failed' | 'TimedOut' | 'Cancelled' | 'Undeliverable';
+  /** The agent command's exit code (repmgr's codes), when it ran. */
+  exitCode: number | null;
+  output: string;
+}
+
+export type HostActionName =
+  | 'promote'
+  | 'follow'
+  | 'rejoin'
+  | 'fence'
+  | 'demote'
+  | 'disconnect-wal-receiver'
+  | 'reconnect-wal-receiver'
+  | 'node-check'
+  | 'unfence-primary';
+
+export interface HostAction {
+  action: HostActionName;
+  clusterId: string;
+  nodeId: number;
+  term: number;
+  /** For follow/rejoin: the node to stream from. */
+  upstreamNodeId?: number;
+  forceRewind?: boolean;
+}
+
+/** Runs agent actions on hosts. */
+export interface HostCommands {
+  /** Starts the action and returns an id to poll; throws a retryable error on throttling. */
+  send(instanceId: string, action: HostAction): Promise<string>;
+  /** Waits up to `timeoutMs` for a terminal status. */
+  wait(commandId: string, instanceId: string, timeoutMs: number): Promise<HostCommandResult>;
+}
+
+/** The virtual IP: an Elastic IP re-association in AWS, a local endpoint in the sandbox. */
+export interface VipMover {
+  /** Which instance holds the address now (null when none). */
+  current(allocationId: string): Promise<string | null>;
+  moveTo(allocationId: string, instanceId: string): Promise<void>;
+  detach(allocationId: string): Promise<void>;
+}
+
+/** The cloud's STONITH: stop the instance (EC2 StopInstances, or kill a sandbox host). */
+export interface InstanceFencer {
+  stop(instanceId: string): Promise<void>;
+}
+
+/** Publishes events (SNS, with message attributes). */
+export interface Notifier {
+  publish(event: EventRecord): Promise<void>;
+}
+
+/** CloudWatch metrics (Embedded Metric Format in Lambda). */
+export interface Metrics {
+  put(name: string, value: number, unit: 'Count' | 'Milliseconds' | 'Seconds' | 'Bytes', dimensions: Record<string, string>): void;
+  flush(): void;
+}
+
+/** Time is an input (STYLE.md): adapters get a clock, tests pass a fake. */
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export type { Operation };
