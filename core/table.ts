@@ -8,11 +8,14 @@
  *
  * | sk                                  | item                                    |
  * |-------------------------------------|-----------------------------------------|
- * | `CLUSTER`                           | cluster record (term, primary, lease …) |
- * | `NODE#0000000001`                   | node record                             |
- * | `HB#0000000001`                     | latest heartbeat of a node              |
+ * | `S#CLUSTER`                         | cluster record (term, primary, lease …) |
+ * | `S#NODE#0000000001`                 | node record                             |
+ * | `S#HB#0000000001`                   | latest heartbeat of a node              |
  * | `EVENT#<ms, 15 digits>#<node>#<id>` | event (repmgr `events`)                 |
  * | `MON#<ms, 15 digits>#<node>`        | monitoring sample (TTL)                 |
+ *
+ * The state items share the `S#` prefix so that one Query (`begins_with(sk, "S#")`) reads a whole
+ * cluster's state without touching its event log or monitoring history.
  *
  * The cluster record also carries `gsi1pk = "CLUSTERS"` so the scheduled sweep lists every cluster
  * through the sparse index {@link CLUSTERS_INDEX} without a Scan.
@@ -38,14 +41,20 @@ const pad = (n: number, width: number): string => String(n).padStart(width, '0')
 
 export const keys = {
   partition: (clusterId: string): string => `C#${clusterId}`,
-  cluster: (): string => 'CLUSTER',
-  node: (nodeId: number): string => `NODE#${pad(nodeId, 10)}`,
-  heartbeat: (nodeId: number): string => `HB#${pad(nodeId, 10)}`,
+  cluster: (): string => 'S#CLUSTER',
+  node: (nodeId: number): string => `S#NODE#${pad(nodeId, 10)}`,
+  heartbeat: (nodeId: number): string => `S#HB#${pad(nodeId, 10)}`,
   event: (timestampMs: number, nodeId: number, unique: string): string =>
     `EVENT#${pad(timestampMs, 15)}#${pad(nodeId, 10)}#${unique}`,
   monitoring: (timestampMs: number, nodeId: number): string => `MON#${pad(timestampMs, 15)}#${pad(nodeId, 10)}`,
-  prefix: { node: 'NODE#', heartbeat: 'HB#', event: 'EVENT#', monitoring: 'MON#' },
+  prefix: { state: 'S#', node: 'S#NODE#', heartbeat: 'S#HB#', event: 'EVENT#', monitoring: 'MON#' },
 } as const;
+
+/** Parses the node id out of a `S#NODE#…` or `S#HB#…` sort key. */
+export function nodeIdFromSortKey(sk: string): number | undefined {
+  const m = /^S#(?:NODE|HB)#(\d{10})$/.exec(sk);
+  return m ? Number(m[1]) : undefined;
+}
 
 /** Parses `C#<cluster_id>` back to the cluster id, or undefined for a foreign key. */
 export function clusterIdFromPartition(pk: string): string | undefined {
