@@ -9,6 +9,7 @@ import type {
   EventRecord,
   Heartbeat,
   LeaseObservation,
+  MonitoringSample,
   NodeRecord,
   Operation,
 } from './model.js';
@@ -56,7 +57,21 @@ export interface ClusterStateStore {
    */
   renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult>;
   appendEvent(event: EventRecord): Promise<void>;
-  listEvents(clusterId: string, options?: { limit?: number; newestFirst?: boolean }): Promise<EventRecord[]>;
+  /** Events, oldest first unless `newestFirst`; `limit` counts after the filters. */
+  listEvents(clusterId: string, options?: ListEventsOptions): Promise<EventRecord[]>;
+  /** Write a monitoring sample that DynamoDB expires after `ttlSecs`. */
+  putMonitoringSample(sample: MonitoringSample, ttlSecs: number): Promise<void>;
+  /** `cluster cleanup --keep-history`: delete monitoring samples older than `beforeMs`; returns how many. */
+  deleteMonitoringBefore(clusterId: string, beforeMs: number): Promise<number>;
+}
+
+export interface ListEventsOptions {
+  limit?: number;
+  newestFirst?: boolean;
+  event?: string;
+  nodeId?: number;
+  /** Only events at or after this time. */
+  sinceMs?: number;
 }
 
 /** Result of a command run on a host (through SSM Run Command, or the sandbox's runner). */
