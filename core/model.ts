@@ -83,6 +83,12 @@ export const ServerStateSchema = z.object({
   /** The primary's `synchronous_standby_names` (empty = asynchronous replication). */
   synchronous_standby_names: z.string().max(4096).nullable(),
   data_directory_writable: z.boolean().nullable(),
+  /**
+   * Standby only: replication lag in seconds as repmgr's `node check --replication-lag` measures it
+   * (now − pg_last_xact_replay_timestamp() while replay is behind receive, 0 when caught up).
+   * Optional: agents that do not report it simply raise no lag alarm.
+   */
+  replication_lag_secs: z.number().nonnegative().nullable().optional(),
   /** The agent has fenced this server (stopped it and holds it down until rejoin). */
   fenced: z.boolean(),
 });
