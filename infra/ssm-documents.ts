@@ -1,0 +1,284 @@
+/**
+ * The SSM documents of pgvigil, as plain data (no CDK import), so the CDK construct deploys exactly
+ * what the sandbox runs locally: {@link commandDocuments} gives each host action's Command document
+ * content, and {@link renderCommandScript} validates parameters against the documents' own
+ * `allowedPattern`s and substitutes them the way SSM does, yielding the shell script to run.
+ *
+ * Command documents are named `<prefix>-<Action>` (HELPERS contract). Every parameter has an
+ * `allowedPattern`: node ids and terms are digits, the config path is a plain absolute path, so no
+ * parameter can inject shell (SPEC §10). Each script first checks that the host's config file names
+ * the node (and, when the file sets it, the cluster) the controller meant, then runs
+ * `pgvigil-agent <action> -f {{ConfigFile}} --term {{Term}} …`.
+ */
+
+/** The host actions, in document-name form. */
+export const SSM_ACTIONS = [
+  'Promote',
+  'Follow',
+  'Rejoin',
+  'Fence',
+  'Unfence',
+  'Demote',
+  'DisconnectWalReceiver',
+  'ReconnectWalReceiver',
+  'NodeCheck',
+] as const;
+export type SsmAction = (typeof SSM_ACTIONS)[number];
+
+/** `allowedPattern` of every parameter (HELPERS contract). */
+export const PARAMETER_PATTERNS = {
+  ClusterId: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  NodeId: '^[0-9]{1,10}$',
+  Term: '^[0-9]{1,18}$',
+  UpstreamNodeId: '^[0-9]{1,10}$',
+  ForceRewind: '^(true|false)$',
+  ConfigFile: '^/[A-Za-z0-9_./-]{1,255}$',
+  CandidateNodeId: '^[0-9]{1,10}$',
+  SiblingsFollow: '^(true|false)$',
+  DryRun: '^(true|false)$',
+  AutomationAssumeRole: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$',
+} as const;
+
+export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
+export const DEFAULT_DOCUMENT_PREFIX = 'pgvigil';
+/** Name suffix of the manual switchover Automation document. */
+export const SWITCHOVER_DOCUMENT = 'Switchover';
+
+export interface DocumentParameter {
+  type: 'String';
+  description: string;
+  allowedPattern: string;
+  default?: string;
+}
+
+export interface CommandDocumentContent {
+  schemaVersion: '2.2';
+  description: string;
+  parameters: Record<string, DocumentParameter>;
+  mainSteps: Array<{
+    action: 'aws:runShellScript';
+    name: string;
+    inputs: { timeoutSeconds: string; runCommand: string[] };
+  }>;
+}
+
+export interface CommandDocument {
+  action: SsmAction;
+  /** `<prefix>-<Action>`. */
+  name: string;
+  /** The agent's command words, e.g. `follow`. */
+  agentAction: string;
+  content: CommandDocumentContent;
+}
+
+interface ActionSpec {
+  agentAction: string;
+  description: string;
+  timeoutSeconds: number;
+  /** Extra parameters beyond ClusterId, NodeId, Term, ConfigFile. */
+  extra?: Record<string, DocumentParameter>;
+  /** Extra command-line words, with {{Parameter}} placeholders. */
+  args?: string;
+  /** Shell lines run before the agent (e.g. turning a true/false parameter into a flag). */
+  prelude?: string[];
+}
+
+const ACTIONS: Record<SsmAction, ActionSpec> = {
+  Promote: { agentAction: 'promote', description: 'Promote this standby to primary in the given term.', timeoutSeconds: 300 },
+  Follow: {
+    agentAction: 'follow',
+    description: 'Make this standby follow the given upstream node.',
+    timeoutSeconds: 300,
+    extra: {
+      UpstreamNodeId: { type: 'String', description: 'node_id of the new upstream', allowedPattern: PARAMETER_PATTERNS.UpstreamNodeId },
+    },
+    args: "--upstream-node-id '{{UpstreamNodeId}}'",
+  },
+  Rejoin: {
+    agentAction: 'rejoin',
+    description: 'Rejoin this former primary as a standby of the current primary (optionally pg_rewind first).',
+    timeoutSeconds: 3600,
+    extra: {
+      ForceRewind: {
+        type: 'String',
+        description: 'run pg_rewind before following (true|false)',
+        allowedPattern: PARAMETER_PATTERNS.ForceRewind,
+        default: 'false',
+      },
+    },
+    prelude: ['rewind=', "if [ '{{ForceRewind}}' = 'true' ]; then rewind=--force-rewind; fi"],
+    args: '$rewind',
+  },
+  Fence: { agentAction: 'fence', description: 'Stop the local server and keep it from starting as a primary.', timeoutSeconds: 300 },
+  Unfence: { agentAction: 'unfence', description: 'Lift the fence set by Fence (the node may start again as a standby).', timeoutSeconds: 120 },
+  Demote: {
+    agentAction: 'demote',
+    description: 'Switchover: clean checkpoint and fast stop of the primary; reports the final LSN.',
+    timeoutSeconds: 600,
+  },
+  DisconnectWalReceiver: { agentAction: 'disconnect-wal-receiver', description: 'Stop the WAL receiver of this standby.', timeoutSeconds: 120 },
+  ReconnectWalReceiver: { agentAction: 'reconnect-wal-receiver', description: 'Restart the WAL receiver of this standby.', timeoutSeconds: 120 },
+  NodeCheck: { agentAction: 'node check', description: "Run repmgr's node check on this host.", timeoutSeconds: 120 },
+};
+
+const COMMON_PARAMETERS = (configFile: string): Record<string, DocumentParameter> => ({
+  ClusterId: { type: 'String', description: 'cluster_id the command is meant for', allowedPattern: PARAMETER_PATTERNS.ClusterId },
+  NodeId: { type: 'String', description: 'node_id the command is meant for', allowedPattern: PARAMETER_PATTERNS.NodeId },
+  Term: { type: 'String', description: "the controller's term (fencing token)", allowedPattern: PARAMETER_PATTERNS.Term },
+  ConfigFile: {
+    type: 'String',
+    description: 'path of the repmgr.conf-format file of the agent',
+    allowedPattern: PARAMETER_PATTERNS.ConfigFile,
+    default: configFile,
+  },
+});
+
+/**
+ * Refuses (exit 1, repmgr's ERR_BAD_CONFIG) when the host's config file is for another node or
+ * cluster: an instance re-used for something else must never act on a command meant for its past.
+ * Plain POSIX sh + sed, so it runs the same on Amazon Linux and in the sandbox.
+ */
+const GUARD = [
+  "conf='{{ConfigFile}}'",
+  'if [ ! -r "$conf" ]; then echo "ERROR: configuration file \\"$conf\\" not found or not readable" >&2; exit 1; fi',
+  `key() { sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*['\\"]\\{0,1\\}\\([^'\\"#[:space:]]*\\).*/\\1/p" "$conf" | tail -n 1; }`,
+  'file_node=$(key node_id)',
+  "if [ \"$file_node\" != '{{NodeId}}' ]; then echo \"ERROR: this host is node_id $file_node in $conf, the command was meant for node_id {{NodeId}}\" >&2; exit 1; fi",
+  'file_cluster=$(key cluster_id)',
+  "if [ -n \"$file_cluster\" ] && [ \"$file_cluster\" != '{{ClusterId}}' ]; then echo \"ERROR: this host belongs to cluster $file_cluster in $conf, the command was meant for cluster {{ClusterId}}\" >&2; exit 1; fi",
+];
+
+export interface CommandDocumentOptions {
+  /** Document name prefix. @default 'pgvigil' */
+  prefix?: string;
+  /** The agent's executable (absolute path or a name on PATH). @default 'pgvigil-agent' */
+  agentCommand?: string;
+  /** Default of the ConfigFile parameter. @default '/etc/pgvigil/repmgr.conf' */
+  configFile?: string;
+}
+
+export function documentName(prefix: string, action: SsmAction | typeof SWITCHOVER_DOCUMENT): string {
+  return `${prefix}-${action}`;
+}
+
+/** The Command documents of every host action, keyed by action. */
+export function commandDocuments(options: CommandDocumentOptions = {}): Record<SsmAction, CommandDocument> {
+  const prefix = options.prefix ?? DEFAULT_DOCUMENT_PREFIX;
+  const agent = options.agentCommand ?? 'pgvigil-agent';
+  const configFile = options.configFile ?? DEFAULT_CONFIG_FILE;
+  if (!/^[A-Za-z0-9_.-]{1,100}$/.test(prefix) || /^(aws|amazon|amzn)/i.test(prefix)) {
+    throw new Error(`SSM document prefix "${prefix}" is not valid: use 1-100 of A-Z a-z 0-9 _ . - and do not start with aws/amazon/amzn`);
+  }
+  if (!/^[A-Za-z0-9_./-]+$/.test(agent)) throw new Error(`agent command "${agent}" is not valid: a plain path or name is expected`);
+  const result = {} as Record<SsmAction, CommandDocument>;
+  for (const action of SSM_ACTIONS) {
+    const spec = ACTIONS[action];
+    const command = [agent, spec.agentAction, '-f', '"$conf"', "--term '{{Term}}'", spec.args].filter(Boolean).join(' ');
+    result[action] = {
+      action,
+      name: documentName(prefix, action),
+      agentAction: spec.agentAction,
+      content: {
+        schemaVersion: '2.2',
+        description: `pgvigil: ${spec.description} Runs \`${agent} ${spec.agentAction}\`.`,
+        parameters: { ...COMMON_PARAMETERS(configFile), ...spec.extra },
+        mainSteps: [
+          {
+            action: 'aws:runShellScript',
+            name: `pgvigil${action}`,
+            inputs: {
+              timeoutSeconds: String(spec.timeoutSeconds),
+              runCommand: ['#!/bin/sh', 'set -eu', ...GUARD, ...(spec.prelude ?? []), `exec ${command}`],
+            },
+          },
+        ],
+      },
+    };
+  }
+  return result;
+}
+
+export interface AutomationDocumentContent {
+  schemaVersion: '0.3';
+  description: string;
+  assumeRole: '{{AutomationAssumeRole}}';
+  parameters: Record<string, DocumentParameter>;
+  mainSteps: Array<Record<string, unknown>>;
+  outputs: string[];
+}
+
+/**
+ * The manual switchover (SPEC §7.2): an Automation document that invokes the switchover function
+ * synchronously with `{cluster_id, candidate_node_id, siblings_follow, dry_run}`.
+ */
+export function switchoverAutomationContent(functionName: string, assumeRoleArn: string): AutomationDocumentContent {
+  return {
+    schemaVersion: '0.3',
+    description:
+      'pgvigil: planned switchover (repmgr standby switchover): demote the primary, promote the candidate, move the Elastic IP, ' +
+      'rejoin the old primary; DryRun=true only runs the checks.',
+    assumeRole: '{{AutomationAssumeRole}}',
+    parameters: {
+      ClusterId: { type: 'String', description: 'cluster_id', allowedPattern: PARAMETER_PATTERNS.ClusterId },
+      CandidateNodeId: { type: 'String', description: 'node_id of the standby to promote', allowedPattern: PARAMETER_PATTERNS.CandidateNodeId },
+      SiblingsFollow: {
+        type: 'String',
+        description: 'make the other standbys follow the new primary (true|false)',
+        allowedPattern: PARAMETER_PATTERNS.SiblingsFollow,
+        default: 'true',
+      },
+      DryRun: {
+        type: 'String',
+        description: 'only run the checks (true|false)',
+        allowedPattern: PARAMETER_PATTERNS.DryRun,
+        default: 'false',
+      },
+      AutomationAssumeRole: {
+        type: 'String',
+        description: 'role Automation assumes to invoke the switchover function',
+        allowedPattern: PARAMETER_PATTERNS.AutomationAssumeRole,
+        default: assumeRoleArn,
+      },
+    },
+    mainSteps: [
+      {
+        name: 'switchover',
+        action: 'aws:invokeLambdaFunction',
+        timeoutSeconds: 900,
+        onFailure: 'Abort',
+        inputs: {
+          FunctionName: functionName,
+          InvocationType: 'RequestResponse',
+          // Booleans and ids are spliced unquoted: their allowedPatterns admit only digits/true/false.
+          Payload:
+            '{"cluster_id":"{{ClusterId}}","candidate_node_id":{{CandidateNodeId}},"siblings_follow":{{SiblingsFollow}},"dry_run":{{DryRun}}}',
+        },
+        outputs: [{ Name: 'Result', Selector: '$.Payload', Type: 'String' }],
+      },
+    ],
+    outputs: ['switchover.Result'],
+  };
+}
+
+/**
+ * Does what SSM does with a Command document and its parameters: applies defaults, rejects a
+ * missing, unknown or pattern-violating parameter (naming it), substitutes `{{Name}}`, and returns
+ * the script of the document's step. The sandbox runs this script on the target host.
+ */
+export function renderCommandScript(content: CommandDocumentContent, parameters: Record<string, string>): string {
+  const values: Record<string, string> = {};
+  const problems: string[] = [];
+  for (const name of Object.keys(parameters)) {
+    if (!(name in content.parameters)) problems.push(`unknown parameter ${name}`);
+  }
+  for (const [name, spec] of Object.entries(content.parameters)) {
+    const value = parameters[name] ?? spec.default;
+    if (value === undefined) problems.push(`missing parameter ${name}`);
+    else if (!new RegExp(spec.allowedPattern).test(value)) {
+      problems.push(`parameter ${name} value ${JSON.stringify(value)} does not match ${spec.allowedPattern}`);
+    } else values[name] = value;
+  }
+  if (problems.length > 0) throw new Error(`SSM parameters rejected: ${problems.join('; ')}`);
+  const lines = content.mainSteps.flatMap((s) => s.inputs.runCommand);
+  return lines.map((line) => line.replace(/\{\{\s*([A-Za-z0-9]+)\s*\}\}/g, (m, n: string) => values[n] ?? m)).join('\n') + '\n';
+}
