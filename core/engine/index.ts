@@ -1,0 +1,7 @@
+/**
+ * The pure decision engine (SPEC §6). `decide(snapshot, now)` is the only entry point callers
+ * need; the helpers are exported for `cluster explain` and tests.
+ */
+export { decide } from './decide.js';
+export { NO_LEASE_RVN, observeLease, type LeaseView } from './lease.js';
+export { buildContext, formatDuration, formatTime, type EngineContext, type NodeView } from './freshness.js';

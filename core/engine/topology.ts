@@ -1,0 +1,102 @@
+/**
+ * Decisions about the shape of a cluster whose primary stands: split brain, standbys following the
+ * wrong upstream, fenced former primaries coming back (SPEC §6 "other decisions", §7.3).
+ */
+import type { Action, DecisionEvent } from '../decision.js';
+import { label, type EngineContext, type NodeView } from './freshness.js';
+
+export interface Finding {
+  actions: Action[];
+  reasons: string[];
+  events: DecisionEvent[];
+}
+
+/**
+ * A second fresh node whose server runs and is not in recovery: two servers accept writes. The
+ * term's primary is kept (it holds the Elastic IP and the lease); the other one is fenced at once.
+ * A node registered as a primary, or one the controller already fenced, is a *superseded* primary
+ * coming back writable; any other is a standby that was promoted behind the controller's back.
+ * Witnesses run their own standalone PostgreSQL (as in repmgr) and are never intruders.
+ */
+export function findIntruders(ctx: EngineContext, primary: NodeView): Finding {
+  const out: Finding = { actions: [], reasons: [], events: [] };
+  for (const v of ctx.views) {
+    if (v === primary || v.node.type === 'witness') continue;
+    const s = v.server;
+    if (!s || !s.postmaster_running || s.in_recovery !== false || s.fenced) continue;
+    const superseded = v.node.type === 'primary' || v.node.fenced;
+    const reason = superseded ? 'superseded_primary' : 'split_brain';
+    out.actions.push({ kind: 'fence', node_id: v.node.node_id, reason });
+    const sentence = superseded
+      ? `${label(v.node)}, a former primary, is back up and accepting writes while ${label(primary.node)} is the primary of term ${ctx.snapshot.cluster.term}: fence it`
+      : `split brain: ${label(v.node)} is running and not in recovery while ${label(primary.node)} is the primary of term ${ctx.snapshot.cluster.term}: fence it and keep the term's primary`;
+    out.reasons.push(sentence);
+    out.events.push({ event: 'split_brain_detected', node_id: v.node.node_id, successful: true, details: sentence });
+  }
+  return out;
+}
+
+/** The primary is fresh, running, accepting connections and not in recovery. */
+export function primaryServes(primary: NodeView): boolean {
+  const s = primary.server;
+  return primary.fresh && s !== null && s.postmaster_running && s.accepting_connections && s.in_recovery !== true;
+}
+
+/**
+ * Standbys streaming from the wrong node. A standby registered under another active standby is a
+ * cascaded standby: its upstream is that standby, and it is left there. Every other standby should
+ * stream from the term's primary; one whose WAL receiver reports another upstream, or whose record
+ * names an upstream that is neither the primary nor a standby, is told to follow the primary.
+ * A standby with no WAL receiver at all is a replication alarm, not a follow: the engine does not
+ * know where it would stream from, and the agent reconnects by itself.
+ */
+export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
+  const out: Finding = { actions: [], reasons: [], events: [] };
+  const pid = primary.node.node_id;
+  for (const v of ctx.views) {
+    const s = v.server;
+    if (v === primary || v.node.type !== 'standby' || !v.node.active || v.node.fenced) continue;
+    if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced) continue;
+    const registered = v.node.upstream_node_id;
+    const up = registered === null ? undefined : ctx.byId.get(registered);
+    const cascade = up !== undefined && up !== primary && up.node.type === 'standby' && up.node.active && up.node.node_id !== v.node.node_id;
+    const desired = cascade && registered !== null ? registered : pid;
+    const actual = s.wal_receiver_upstream_node_id;
+    if (actual !== null && actual !== desired) {
+      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: desired });
+      out.reasons.push(
+        cascade
+          ? `${label(v.node)} streams from node ${actual}, not from its registered upstream node ${desired}: make it follow node ${desired}`
+          : `${label(v.node)} streams from node ${actual}, not from the current primary ${label(primary.node)}: make it follow the primary`,
+      );
+    } else if (!cascade && registered !== null && registered !== pid) {
+      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
+      out.reasons.push(`${label(v.node)} is registered under node ${registered}, which is not the current primary ${label(primary.node)}: make it follow the primary`);
+    }
+  }
+  return out;
+}
+
+/** Nodes that are fenced (by the controller's record or by their agent) and are not witnesses. */
+export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
+  return ctx.views.filter((v) => v !== primary && v.node.type !== 'witness' && (v.node.fenced || v.heartbeat?.server?.fenced === true));
+}
+
+/**
+ * A fenced former primary (or fenced standby) whose agent is alive may come back as a standby of
+ * the current primary with `auto_rejoin`; without it an operator runs `node rejoin`. Only nodes
+ * whose agent is fresh are considered: the rejoin is carried out by that agent.
+ */
+export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
+  const out: Finding = { actions: [], reasons: [], events: [] };
+  for (const v of fencedNodes(ctx, primary)) {
+    if (!v.fresh) continue;
+    if (ctx.settings.auto_rejoin) {
+      out.actions.push({ kind: 'rejoin', node_id: v.node.node_id, upstream_node_id: primary.node.node_id });
+      out.reasons.push(`${label(v.node)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
+    } else {
+      out.reasons.push(`${label(v.node)} is fenced; auto_rejoin=false, so it stays fenced until "pgvigil node rejoin" is run on it`);
+    }
+  }
+  return out;
+}
