@@ -1,0 +1,205 @@
+/**
+ * The Elastic IP in the sandbox (SPEC §11): a TCP proxy on a fixed local port (127.0.0.1:6432 by
+ * default) whose target follows the emulated association. The controller moves the address with
+ * the real EC2 API (adapters/ec2-vip.ts against moto); this proxy polls DescribeAddresses, maps the
+ * associated instance to its sandbox host, and forwards new connections there.
+ *
+ * When the association moves (or is removed), every open connection to the old target is cut, so
+ * a client cannot keep writing to a fenced primary through the VIP — as with a real EIP, whose
+ * moved address no longer reaches the old instance.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { PgvigilError } from '../core/errors.js';
+import { Ec2VipMover } from '../adapters/ec2-vip.js';
+
+/** Where the VIP forwards to. */
+export interface VipTarget {
+  host: string;
+  port: number;
+  /** The EC2 instance the address is associated with (for messages). */
+  instanceId?: string;
+}
+
+/** Resolves the current target; null = not associated. Throwing keeps the last known target. */
+export type VipResolver = () => Promise<VipTarget | null>;
+
+export interface VipProxyOptions {
+  resolve: VipResolver;
+  /** @default '127.0.0.1' */
+  listenHost?: string;
+  /** @default 6432 (0 picks a free port) */
+  listenPort?: number;
+  /** How often the association is read. @default 200 */
+  pollIntervalMs?: number;
+  /** Called after the target changed (from and to may be null). */
+  onMove?: (from: VipTarget | null, to: VipTarget | null, cut: number) => void;
+  /** Called when resolving fails (the last known target stays). */
+  onError?: (error: unknown) => void;
+}
+
+function same(a: VipTarget | null, b: VipTarget | null): boolean {
+  return a === b || (a !== null && b !== null && a.host === b.host && a.port === b.port);
+}
+
+function key(t: VipTarget): string {
+  return `${t.host}:${t.port}`;
+}
+
+interface Pipe {
+  client: Socket;
+  upstream: Socket | null;
+  target: VipTarget;
+}
+
+/** The proxy. The constructor only assigns; {@link start} listens and starts polling. */
+export class VipProxy {
+  private server: Server | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private current: VipTarget | null = null;
+  private readonly pipes = new Set<Pipe>();
+  private polling: Promise<void> | null = null;
+  private stopped = false;
+  private boundPort = 0;
+
+  constructor(private readonly options: VipProxyOptions) {}
+
+  get target(): VipTarget | null {
+    return this.current;
+  }
+  get port(): number {
+    return this.boundPort;
+  }
+  get host(): string {
+    return this.options.listenHost ?? '127.0.0.1';
+  }
+  /** Connections forwarded right now. */
+  get connections(): number {
+    return this.pipes.size;
+  }
+
+  async start(): Promise<void> {
+    this.stopped = false;
+    await this.refresh();
+    const server = createServer((client) => this.accept(client));
+    server.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) =>
+        reject(
+          new PgvigilError('SYS_FAILURE', `the VIP proxy could not listen on ${this.host}:${this.options.listenPort ?? 6432}`, {
+            detail: error.message,
+            hint: error.code === 'EADDRINUSE' ? 'another sandbox (or program) uses that port; choose another with --vip-port' : undefined,
+          }),
+        ),
+      );
+      server.listen(this.options.listenPort ?? 6432, this.host, () => resolve());
+    });
+    const address = server.address();
+    this.boundPort = typeof address === 'object' && address ? address.port : 0;
+    this.server = server;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      void this.refresh().finally(() => this.schedule());
+    }, this.options.pollIntervalMs ?? 200);
+  }
+
+  /** Reads the association now (also called by the poller); resolves when the target is applied. */
+  refresh(): Promise<void> {
+    // One read at a time; a caller arriving mid-read waits for it and then reads again.
+    const run = async (): Promise<void> => {
+      let next: VipTarget | null;
+      try {
+        next = await this.options.resolve();
+      } catch (error) {
+        this.options.onError?.(error);
+        return;
+      }
+      this.apply(next);
+    };
+    const previous = this.polling ?? Promise.resolve();
+    const mine = previous.then(run, run);
+    this.polling = mine;
+    return mine;
+  }
+
+  private apply(next: VipTarget | null): void {
+    if (same(this.current, next)) return;
+    const from = this.current;
+    this.current = next;
+    let cut = 0;
+    for (const pipe of [...this.pipes]) {
+      if (next === null || key(pipe.target) !== key(next)) {
+        this.close(pipe);
+        cut += 1;
+      }
+    }
+    this.options.onMove?.(from, next, cut);
+  }
+
+  private accept(client: Socket): void {
+    client.on('error', () => undefined);
+    const target = this.current;
+    if (!target) {
+      client.destroy(); // not associated: nothing answers on the address
+      return;
+    }
+    client.pause();
+    const pipe: Pipe = { client, upstream: null, target };
+    this.pipes.add(pipe);
+    const upstream = createConnection({ host: target.host, port: target.port });
+    pipe.upstream = upstream;
+    upstream.setNoDelay(true);
+    client.setNoDelay(true);
+    upstream.on('error', () => this.close(pipe));
+    client.on('close', () => this.close(pipe));
+    upstream.on('close', () => this.close(pipe));
+    upstream.once('connect', () => {
+      // The address may have moved while we were connecting.
+      if (!this.current || key(this.current) !== key(target)) {
+        this.close(pipe);
+        return;
+      }
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.resume();
+    });
+  }
+
+  private close(pipe: Pipe): void {
+    if (!this.pipes.delete(pipe)) return;
+    pipe.client.destroy();
+    pipe.upstream?.destroy();
+  }
+
+  /** Stops listening and polling and cuts every connection. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const pipe of [...this.pipes]) this.close(pipe);
+    await this.polling?.catch(() => undefined);
+    const server = this.server;
+    this.server = null;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+/**
+ * Resolves the VIP from the emulated Elastic IP: DescribeAddresses → instance id → the sandbox
+ * host of that instance (`targets`); an instance the sandbox does not know resolves to null.
+ */
+export function elasticIpResolver(
+  mover: Ec2VipMover,
+  allocationId: string,
+  targets: (instanceId: string) => VipTarget | undefined,
+): VipResolver {
+  return async () => {
+    const instanceId = await mover.current(allocationId);
+    if (!instanceId) return null;
+    const target = targets(instanceId);
+    return target ? { ...target, instanceId } : null;
+  };
+}
