@@ -4,5 +4,6 @@
  */
 import type { Command } from '../framework.js';
 import { versionCommand } from './version.js';
+import { configCheckCommand } from './config-check.js';
 
-export const commands: Command[] = [versionCommand];
+export const commands: Command[] = [versionCommand, configCheckCommand];

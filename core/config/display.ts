@@ -8,7 +8,8 @@ import { envVariablesFor } from './parse.js';
 
 /** A value as it would be written in repmgr.conf (strings quoted), secrets removed. */
 export function displayConfigValue(key: ConfigKey, value: unknown): string {
-  if (value === null || value === undefined) return '(unset)';
+  // Empty reads back as unset (e.g. maximum_lag_on_failover = no limit).
+  if (value === null || value === undefined) return "''";
   if (key === 'conninfo' && typeof value === 'string') return `'${stripPassword(value)}'`;
   if (Array.isArray(value)) return value.join(',');
   if (typeof value === 'string') return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
