@@ -151,7 +151,7 @@ function decideFailover(ctx: EngineContext, primary: NodeView, lease: LeaseView,
 /** A standby registered under another active standby keeps its upstream through a failover (§7.1). */
 function isCascaded(ctx: EngineContext, v: NodeView, primary: NodeView): boolean {
   const up = v.node.upstream_node_id === null ? undefined : ctx.byId.get(v.node.upstream_node_id);
-  return up !== undefined && up !== primary && up !== v && up.node.type === 'standby' && up.node.active;
+  return up !== undefined && up !== primary && up !== v && up.node.type === 'standby' && up.node.active && !up.node.fenced;
 }
 
 function healthy(ctx: EngineContext, primary: NodeView, lease: LeaseView, notes: string[]): Draft {

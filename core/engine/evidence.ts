@@ -156,7 +156,7 @@ export function checkConsensus(ctx: EngineContext, primary: NodeView, began: num
         return {
           ok: false,
           code: 'failover_cancelled',
-          headline: `failover cancelled: the primary's location "${loc}" is dark (no fresh node there; ${detail}) and failover_on_location_loss=false`,
+          headline: `failover cancelled: location dark — the primary's location "${loc}" has no fresh node (${detail}) and failover_on_location_loss=false`,
           reasons: ['a dark location cannot be told apart from a network partition around it; repmgr does not fail over in this case either'],
           alarms,
         };

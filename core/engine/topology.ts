@@ -59,7 +59,7 @@ export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
     if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced) continue;
     const registered = v.node.upstream_node_id;
     const up = registered === null ? undefined : ctx.byId.get(registered);
-    const cascade = up !== undefined && up !== primary && up.node.type === 'standby' && up.node.active && up.node.node_id !== v.node.node_id;
+    const cascade = up !== undefined && up !== primary && up !== v && up.node.type === 'standby' && up.node.active && !up.node.fenced;
     const desired = cascade && registered !== null ? registered : pid;
     const actual = s.wal_receiver_upstream_node_id;
     if (actual !== null && actual !== desired) {
