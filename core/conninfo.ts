@@ -197,6 +197,9 @@ function scanUri(text: string): UriParts {
     const start = ++i;
     while (i < n && text[i] !== '?') i++;
     const dbname = text.slice(start, i);
+    // libpq would read "u:pa/ss@db1/x" as host "u", port "pa" and database "ss@db1/x": a password
+    // with an unencoded "/" that stripPassword could not find. Refuse it.
+    if (dbname.includes('@')) throw bad('unexpected "@" in the database name (write "/" and "@" in a user name or password as %2F and %40)');
     if (dbname !== '') params.dbname = percentDecode(dbname, 'database name');
   }
 
@@ -230,6 +233,19 @@ function scanUri(text: string): UriParts {
   return { params, userPassword, queryStart, query };
 }
 
+/** libpq checks ports only when connecting; checking here gives the error a line in the config. */
+function checkPorts(params: Record<string, string>): Record<string, string> {
+  const port = params.port;
+  if (port !== undefined) {
+    for (const p of port.split(',')) {
+      if (p !== '' && !(/^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
+        throw bad(`invalid port "${p}" (expected an integer from 1 to 65535)`);
+      }
+    }
+  }
+  return params;
+}
+
 /** Which of libpq's two syntaxes a conninfo uses. */
 export function conninfoForm(text: string): ConninfoForm {
   return uriPrefixLength(text) > 0 ? 'uri' : 'keyword';
@@ -241,10 +257,10 @@ export function conninfoForm(text: string): ConninfoForm {
  * @throws PgvigilError `BAD_CONFIG` naming the problem
  */
 export function parseConninfo(text: string): Record<string, string> {
-  if (conninfoForm(text) === 'uri') return scanUri(text).params;
+  if (conninfoForm(text) === 'uri') return checkPorts(scanUri(text).params);
   const params: Record<string, string> = {};
   for (const span of scanKeywordForm(text)) params[span.key] = span.value;
-  return params;
+  return checkPorts(params);
 }
 
 /**
@@ -254,6 +270,7 @@ export function parseConninfo(text: string): Record<string, string> {
  */
 export function stripPassword(conninfo: string): string {
   try {
+    parseConninfo(conninfo);
     return conninfoForm(conninfo) === 'uri' ? stripUri(conninfo) : stripKeywordForm(conninfo);
   } catch {
     return stripLoosely(conninfo);
