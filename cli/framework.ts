@@ -26,6 +26,14 @@ export interface CommandContext {
   positionals: string[];
   out: Output;
   env: NodeJS.ProcessEnv;
+  /** The clock commands read (milliseconds since the epoch); tests pass a fixed one. Default Date.now. */
+  now?: () => number;
+}
+
+/** Optional extras for {@link runProgram}. */
+export interface RunOptions {
+  /** Clock handed to commands as `ctx.now` (tests pin it so golden output is stable). */
+  now?: () => number;
 }
 
 export interface Command {
@@ -131,6 +139,7 @@ export async function runProgram(
   argv: string[],
   out: Output = streamOutput(),
   env: NodeJS.ProcessEnv = process.env,
+  runOptions: RunOptions = {},
 ): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     out.print(renderHelp(program));
@@ -148,7 +157,7 @@ export async function runProgram(
       out.print(renderHelp(program, found.command));
       return ExitCode.SUCCESS;
     }
-    return await found.command.run({ options, positionals, out, env });
+    return await found.command.run({ options, positionals, out, env, ...(runOptions.now ? { now: runOptions.now } : {}) });
   } catch (error) {
     reportError(out, error);
     return exitCodeFor(error);

@@ -5,5 +5,10 @@
 import type { Command } from '../framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
+import { clusterShowCommand } from './cluster-show.js';
 
-export const commands: Command[] = [versionCommand, configCheckCommand];
+export const commands: Command[] = [
+  versionCommand,
+  configCheckCommand,
+  clusterShowCommand,
+];

@@ -1,0 +1,45 @@
+import { ExitCode } from '../../core/exit-codes.js';
+import { clusterShowModel } from '../../core/node-status.js';
+import { defineCommand, opt } from '../framework.js';
+import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
+import { renderClusterShowCsv, renderClusterShowJson, renderClusterShowTable } from '../render/cluster-show.js';
+
+export const clusterShowCommand = defineCommand({
+  words: ['cluster', 'show'],
+  summary: 'display information about each registered node in the cluster',
+  usage: 'cluster show [--compact] [--csv] [--json] [--verbose] [--cluster ID]',
+  examples: ['pgvigil -f /etc/pgvigil/repmgr.conf cluster show', 'PGVIGIL_CLUSTER_ID=orders pgvigil cluster show --compact'],
+  options: {
+    compact: { type: 'boolean', description: 'omit the connection string and shorten column titles' },
+    csv: { type: 'boolean', description: "repmgr's CSV: node_id,connection_status(0|-1),recovery_type(0 primary|1 standby|-1 unknown)" },
+    verbose: { type: 'boolean', short: 'v', description: 'say why each node that is not running looks the way it does' },
+    ...jsonOption,
+    ...clusterOption,
+  },
+  async run(ctx) {
+    const target = await openTarget(ctx);
+    const { snapshot, rejected } = await loadCluster(target);
+    const model = clusterShowModel(snapshot, target.now(), rejected);
+    const status = model.issues.length > 0 ? ExitCode.ERR_NODE_STATUS : ExitCode.SUCCESS;
+    if (opt.flag(ctx, 'json')) {
+      ctx.out.print(renderClusterShowJson(model));
+      return status;
+    }
+    if (opt.flag(ctx, 'csv')) {
+      for (const line of renderClusterShowCsv(model)) ctx.out.print(line);
+      return status;
+    }
+    for (const line of renderClusterShowTable(model, { compact: opt.flag(ctx, 'compact') })) ctx.out.print(line);
+    if (opt.flag(ctx, 'verbose')) {
+      for (const row of model.rows) if (row.reason) ctx.out.info(`node "${row.node_name}" (ID: ${row.node_id}): ${row.reason}`);
+    }
+    for (const notice of model.notices) ctx.out.notice(notice);
+    if (model.issues.length > 0) {
+      ctx.out.warning('following issues were detected');
+      for (const issue of model.issues) ctx.out.print(`  - ${issue}`);
+      if (!opt.flag(ctx, 'verbose') && model.rows.some((r) => r.reason)) ctx.out.hint('execute with --verbose to see why nodes are not running');
+    }
+    for (const warning of model.warnings) ctx.out.warning(warning);
+    return status;
+  },
+});

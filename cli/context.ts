@@ -1,0 +1,181 @@
+/**
+ * Where the operator commands find the cluster: the state table (DynamoDB), the cluster id, the AWS
+ * settings, and the clock. Everything comes from the command's own context (`ctx.env`, options,
+ * `-f` config file), never from `process.env` directly, so tests run commands in-process against
+ * a private moto server.
+ *
+ * Precedence: `--cluster` > `PGVIGIL_CLUSTER_ID` > `cluster_id` in the config file > "default";
+ * `PGVIGIL_TABLE` > `state_table` > "pgvigil"; `AWS_REGION` > `AWS_DEFAULT_REGION` > `aws_region`
+ * > the SDK's own resolution (profile); `AWS_ENDPOINT_URL_DYNAMODB` > `AWS_ENDPOINT_URL`.
+ */
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import { loadConfigFile } from '../adapters/config-file.js';
+import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { PgvigilError } from '../core/errors.js';
+import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
+import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
+import { opt, type CommandContext, type OptionSpec } from './framework.js';
+
+/** The `--cluster` option every cluster command accepts. */
+export const clusterOption: Record<string, OptionSpec> = {
+  cluster: { type: 'string', description: 'cluster id (default: PGVIGIL_CLUSTER_ID, else cluster_id from -f, else "default")' },
+};
+
+/** `--json` for every listing. */
+export const jsonOption: Record<string, OptionSpec> = {
+  json: { type: 'boolean', description: 'print the result as JSON' },
+};
+
+export const DEFAULT_TABLE = 'pgvigil';
+export const DEFAULT_CLUSTER = 'default';
+
+/** The settings a command needs from a repmgr.conf-format file given with -f. */
+export interface CliFileSettings {
+  cluster_id?: string;
+  state_table?: string;
+  aws_region?: string;
+}
+
+export interface CliTarget {
+  clusterId: string;
+  tableName: string;
+  region: string | undefined;
+  endpoint: string | undefined;
+  /** AWS SDK settings (region, endpoint, credentials) taken from the command's environment. */
+  awsConfig: { region?: string; endpoint?: string; credentials?: DynamoDBClientConfig['credentials'] };
+  store: ClusterStateStore;
+  now(): number;
+}
+
+/** Reads `cluster_id`, `state_table`, `aws_region` from `-f FILE` (environment overrides applied by the loader). */
+export function readConfigFile(path: string, env: NodeJS.ProcessEnv): CliFileSettings {
+  const { config } = loadConfigFile(path, env);
+  return { cluster_id: config.cluster_id, state_table: config.state_table, aws_region: config.aws_region };
+}
+
+const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
+
+/** Resolves the target cluster and builds the state store for a command. */
+export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
+  const env = ctx.env;
+  const file = opt.string(ctx, 'config-file');
+  const fromFile: CliFileSettings = file ? readConfigFile(file, env) : {};
+  const clusterId =
+    nonEmpty(opt.string(ctx, 'cluster')) ?? nonEmpty(env.PGVIGIL_CLUSTER_ID) ?? nonEmpty(fromFile.cluster_id) ?? DEFAULT_CLUSTER;
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(clusterId)) {
+    throw new PgvigilError('BAD_ARGUMENT', `invalid cluster id "${clusterId}"`, {
+      detail: 'a cluster id is 1-63 letters, digits, "_", "." or "-", starting with a letter or digit',
+    });
+  }
+  const tableName = nonEmpty(env.PGVIGIL_TABLE) ?? nonEmpty(fromFile.state_table) ?? DEFAULT_TABLE;
+  const region = nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? nonEmpty(fromFile.aws_region);
+  const endpoint = nonEmpty(env.AWS_ENDPOINT_URL_DYNAMODB) ?? nonEmpty(env.AWS_ENDPOINT_URL);
+  const accessKeyId = nonEmpty(env.AWS_ACCESS_KEY_ID);
+  const secretAccessKey = nonEmpty(env.AWS_SECRET_ACCESS_KEY);
+  const credentials =
+    accessKeyId && secretAccessKey
+      ? { accessKeyId, secretAccessKey, ...(nonEmpty(env.AWS_SESSION_TOKEN) ? { sessionToken: env.AWS_SESSION_TOKEN } : {}) }
+      : undefined;
+  const awsConfig = {
+    ...(region ? { region } : {}),
+    ...(endpoint ? { endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+  };
+  const client = new DynamoDBClient({ ...awsConfig, maxAttempts: 3 });
+  return {
+    clusterId,
+    tableName,
+    region,
+    endpoint,
+    awsConfig,
+    store: new DynamoStateStore(client, tableName),
+    now: ctx.now ?? (() => Date.now()),
+  };
+}
+
+/** Runs a state-store call and turns AWS SDK failures into errors an operator can act on. */
+export async function aws<T>(target: CliTarget, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    throw describeAwsError(error, target);
+  }
+}
+
+/** Maps an AWS SDK error to a {@link PgvigilError} naming the table, region and endpoint. */
+export function describeAwsError(error: unknown, target: Pick<CliTarget, 'tableName' | 'region' | 'endpoint'>): PgvigilError {
+  if (error instanceof PgvigilError) return error;
+  const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string } };
+  const name = e?.name ?? '';
+  const message = e?.message ?? String(error);
+  const where = `table "${target.tableName}"${target.region ? ` in ${target.region}` : ''}${target.endpoint ? ` at ${target.endpoint}` : ''}`;
+  if (name === 'CredentialsProviderError' || /could not load credentials/i.test(message)) {
+    return new PgvigilError('BAD_CONFIG', 'no AWS credentials found', {
+      cause: error,
+      detail: message,
+      hint: 'set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or run where an instance/task role is available',
+    });
+  }
+  if (/region is missing/i.test(message)) {
+    return new PgvigilError('BAD_CONFIG', 'no AWS region configured', {
+      cause: error,
+      hint: 'set AWS_REGION, or aws_region in the configuration file given with -f',
+    });
+  }
+  if (name === 'ResourceNotFoundException') {
+    return new PgvigilError('BAD_CONFIG', `the pgvigil state ${where} does not exist`, {
+      cause: error,
+      hint: 'set PGVIGIL_TABLE, or state_table in the configuration file, to the table the pgvigil stack created',
+    });
+  }
+  if (['UnrecognizedClientException', 'InvalidSignatureException', 'ExpiredTokenException', 'AccessDeniedException'].includes(name)) {
+    return new PgvigilError('BAD_CONFIG', `AWS refused the credentials for ${where}: ${message}`, {
+      cause: error,
+      hint: 'check AWS_PROFILE / AWS_ACCESS_KEY_ID and the IAM permissions of the operator role',
+    });
+  }
+  const code = e?.code ?? e?.cause?.code ?? '';
+  if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+    return new PgvigilError('DB_CONN', `unable to reach the pgvigil state ${where}`, {
+      cause: error,
+      detail: message,
+      hint: 'check AWS_ENDPOINT_URL / AWS_REGION and the network path to DynamoDB',
+    });
+  }
+  return new PgvigilError('AWS', `DynamoDB request on ${where} failed: ${name ? `${name}: ` : ''}${message}`, { cause: error });
+}
+
+/** One strongly consistent read of the target cluster; NOT_FOUND (exit 1) with a hint when absent. */
+export async function loadCluster(target: CliTarget): Promise<LoadedCluster> {
+  const loaded = await aws(target, () => target.store.load(target.clusterId));
+  if (loaded) return loaded;
+  const known = await aws(target, () => target.store.listClusters()).catch(() => [] as string[]);
+  throw new PgvigilError('NOT_FOUND', `cluster "${target.clusterId}" not found in table "${target.tableName}"`, {
+    detail: known.length > 0 ? `clusters in this table: ${known.join(', ')}` : 'the table holds no cluster yet',
+    hint:
+      known.length > 0
+        ? 'choose one with --cluster or PGVIGIL_CLUSTER_ID'
+        : 'register a primary first ("pgvigil primary register" on the primary host)',
+  });
+}
+
+/** Finds a registered node by id or name; NOT_FOUND (exit 1) naming the registered nodes. */
+export function findNode(snapshot: ClusterSnapshot, by: { nodeId?: number | undefined; nodeName?: string | undefined }): NodeRecord {
+  const node = snapshot.nodes.find((n) =>
+    by.nodeId !== undefined ? n.node_id === by.nodeId : by.nodeName !== undefined ? n.node_name === by.nodeName : false,
+  );
+  if (node) return node;
+  const what = by.nodeId !== undefined ? `ID ${by.nodeId}` : `name "${by.nodeName ?? ''}"`;
+  throw new PgvigilError('NOT_FOUND', `no node with ${what} is registered in cluster "${snapshot.cluster.cluster_id}"`, {
+    detail: `registered nodes: ${snapshot.nodes.map((n) => `${n.node_name} (ID: ${n.node_id})`).join(', ') || 'none'}`,
+  });
+}
+
+/** Reads an integer option that must be a node id. */
+export function nodeIdOption(ctx: CommandContext, name = 'node-id'): number | undefined {
+  const v = opt.integer(ctx, name);
+  if (v !== undefined && (v < 1 || v > 2_147_483_647)) {
+    throw new PgvigilError('BAD_ARGUMENT', `option --${name} expects a node id (a positive integer), got ${v}`);
+  }
+  return v;
+}
