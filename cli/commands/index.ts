@@ -6,9 +6,11 @@ import type { Command } from '../framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
+import { clusterEventCommand } from './cluster-event.js';
 
 export const commands: Command[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,
+  clusterEventCommand,
 ];
