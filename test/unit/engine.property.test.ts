@@ -1,0 +1,293 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { DECISION_CODES, type Action, type AlarmKind, type Decision } from '../../core/decision.js';
+import { NO_LEASE_RVN, decide } from '../../core/engine/index.js';
+import { EVENT_NAMES } from '../../core/events.js';
+import { lsnDiff } from '../../core/lsn.js';
+import { ClusterSnapshotSchema, type ClusterSnapshot, type Heartbeat } from '../../core/model.js';
+import { BUILDER_NOW, clusterSnapshot } from '../support/snapshot-builder.js';
+
+/**
+ * Invariants of the decision engine over random schema-valid cluster states (SPEC §6). Two
+ * generators: one draws every field at random (wide, finds crashes), the other applies random
+ * faults to a healthy cluster (narrow, reaches failovers often enough to test their safety).
+ * The checks below re-derive freshness and eligibility independently of the engine's code.
+ */
+
+const NOW = BUILDER_NOW;
+const SYSIDS = ['7311234567890123456', '7300000000000000000'] as const;
+const LSNS = ['0/1000000', '0/4F00000', '0/5000000', '0/5000060', '0/9000000', '1/0'] as const;
+const ALARM_KINDS: AlarmKind[] = [
+  'replication_broken', 'replication_lag_warning', 'replication_lag_critical', 'clock_skew', 'witness_dark',
+  'two_node_no_witness', 'primary_unreachable', 'data_directory_not_writable', 'no_eligible_candidate', 'node_stale',
+];
+
+const opt = <T>(arb: fc.Arbitrary<T>): fc.Arbitrary<T | null> => fc.option(arb, { nil: null });
+const time = fc.integer({ min: NOW - 180_000, max: NOW + 20_000 });
+const lsn = fc.constantFrom(...LSNS);
+const name = (id: number): string => `pg${id}`;
+
+const rowArb = fc.record({
+  application_name: fc.integer({ min: 1, max: 8 }).map(name),
+  client_addr: fc.constant(null),
+  state: fc.constantFrom('streaming', 'catchup'),
+  sync_state: fc.constantFrom('async', 'potential', 'sync', 'quorum'),
+  sent_lsn: opt(lsn),
+  write_lsn: opt(lsn),
+  flush_lsn: opt(lsn),
+  replay_lsn: opt(lsn),
+});
+
+const serverArb = fc.record({
+  postmaster_running: fc.boolean(),
+  accepting_connections: fc.boolean(),
+  last_accepting_at: opt(time),
+  down_since: opt(time),
+  in_recovery: fc.constantFrom(true, false, null),
+  system_identifier: opt(fc.constantFrom(...SYSIDS)),
+  timeline: opt(fc.integer({ min: 1, max: 3 })),
+  current_lsn: opt(lsn),
+  receive_lsn: opt(lsn),
+  replay_lsn: opt(lsn),
+  wal_receiver_status: fc.constantFrom('streaming', 'stopping', null),
+  wal_receiver_upstream_node_id: opt(fc.integer({ min: 1, max: 8 })),
+  replication: fc.array(rowArb, { maxLength: 4 }),
+  synchronous_standby_names: fc.constantFrom('', 'FIRST 1 (pg2)', 'ANY 1 (pg2, pg3)', null),
+  data_directory_writable: fc.constantFrom(true, false, null),
+  fenced: fc.boolean(),
+  replication_lag_secs: fc.option(fc.integer({ min: 0, max: 1000 }), { nil: undefined }),
+});
+
+const reachArb = fc.record({
+  node_id: fc.integer({ min: 1, max: 8 }),
+  ok: fc.boolean(),
+  checked_at: time,
+  last_ok_at: opt(time),
+  failures: fc.integer({ min: 0, max: 10 }),
+});
+
+/** Every field at random. */
+const randomSnapshot: fc.Arbitrary<ClusterSnapshot> = fc
+  .record({
+    ids: fc.uniqueArray(fc.integer({ min: 1, max: 8 }), { minLength: 1, maxLength: 7 }),
+    types: fc.array(fc.constantFrom('primary', 'standby', 'standby', 'witness'), { minLength: 7, maxLength: 7 }),
+    nodeBits: fc.array(fc.record({ active: fc.boolean(), priority: fc.constantFrom(0, 50, 100), location: fc.constantFrom('a', 'b', 'c'), fenced: fc.boolean(), upstream: opt(fc.integer({ min: 1, max: 8 })) }), { minLength: 7, maxLength: 7 }),
+    beats: fc.array(fc.option(fc.record({ sent_at: time, server: opt(serverArb), reachability: fc.array(reachArb, { maxLength: 5 }) })), { minLength: 7, maxLength: 7 }),
+    primary: opt(fc.integer({ min: 1, max: 8 })),
+    paused: fc.boolean(),
+    operation: fc.option(fc.constant('op'), { freq: 8 }),
+    lease: opt(fc.record({ holder_node_id: fc.integer({ min: 1, max: 8 }), term: fc.integer({ min: 0, max: 5 }), rvn: fc.constantFrom('a', 'b'), renewed_at: time })),
+    observation: opt(fc.record({ rvn: fc.constantFrom('a', 'b', NO_LEASE_RVN), first_seen_at: fc.integer({ min: NOW - 90_000, max: NOW + 5000 }) })),
+    settings: fc.record({
+      failover: fc.constantFrom('automatic', 'manual'),
+      node_timeout_secs: fc.integer({ min: 1, max: 30 }),
+      lease_secs: fc.integer({ min: 1, max: 40 }),
+      clock_skew_margin_ms: fc.integer({ min: 0, max: 3000 }),
+      reconnect_attempts: fc.integer({ min: 0, max: 6 }),
+      reconnect_interval: fc.integer({ min: 0, max: 10 }),
+      maximum_lag_on_failover: fc.constantFrom(null, 0, 1_048_576),
+      failover_on_location_loss: fc.boolean(),
+      primary_visibility_consensus: fc.boolean(),
+      auto_rejoin: fc.boolean(),
+    }),
+  })
+  .map((g) => {
+    const base = clusterSnapshot().build();
+    const nodes = g.ids.map((id, i) => {
+      const bits = g.nodeBits[i]!;
+      return { ...base.nodes[0]!, node_id: id, node_name: name(id), type: g.types[i]!, active: bits.active, priority: bits.priority, location: bits.location, fenced: bits.fenced, upstream_node_id: bits.upstream };
+    });
+    const heartbeats: Heartbeat[] = [];
+    g.ids.forEach((id, i) => {
+      const b = g.beats[i];
+      if (b) heartbeats.push({ cluster_id: base.cluster.cluster_id, node_id: id, seq: 1, sent_at: b.sent_at, agent_version: '0.1.0', term: 3, server: b.server, reachability: b.reachability });
+    });
+    const operation = g.operation
+      ? { id: 'op-1', kind: 'failover' as const, term: 4, candidate_node_id: null, old_primary_node_id: null, step: 'claim', owner: 'x', deadline: NOW, started_at: NOW - 1000, data: {} }
+      : null;
+    return ClusterSnapshotSchema.parse({
+      cluster: { ...base.cluster, primary_node_id: g.primary ?? (g.ids[0] ?? null), paused: g.paused, operation, lease: g.lease, lease_observation: g.observation, settings: { ...base.cluster.settings, ...g.settings } },
+      nodes,
+      heartbeats,
+    });
+  });
+
+/** A healthy cluster with random faults applied (reaches failovers often). */
+type Fault = (b: ReturnType<typeof clusterSnapshot>) => void;
+const standbyId = fc.constantFrom(2, 3);
+const anyId = fc.constantFrom(1, 2, 3, 4);
+const faultArb: fc.Arbitrary<Fault> = fc.oneof(
+  { arbitrary: fc.integer({ min: 0, max: 120_000 }).map<Fault>((ms) => (b) => void b.crashPrimary(ms)), weight: 6 },
+  // Ages around node_timeout_secs + margin (16 s by default), where freshness is decided.
+  { arbitrary: fc.tuple(fc.constantFrom(2, 3), fc.integer({ min: 12_000, max: 22_000 })).map<Fault>(([id, ms]) => (b) => void b.silence(id, ms)), weight: 3 },
+  fc.integer({ min: 0, max: 120_000 }).map<Fault>((ms) => (b) => void b.primaryNotAccepting(ms)),
+  fc.integer({ min: 0, max: 120_000 }).map<Fault>((ms) => (b) => void b.silencePrimary(ms)),
+  fc.constant<Fault>((b) => void b.expireLease()),
+  fc.integer({ min: -5000, max: 60_000 }).map<Fault>((ms) => (b) => void b.leaseObservedFor(ms)),
+  fc.constant<Fault>((b) => void b.renewLease('rvn-9')),
+  fc.constant<Fault>((b) => void b.noLease()),
+  fc.tuple(fc.constantFrom(1, 2, 3), lsn).map<Fault>(([id, l]) => (b) => void b.setLsn(id, l)),
+  fc.tuple(standbyId, fc.constantFrom(0, 1, 200)).map<Fault>(([id, p]) => (b) => void b.node(id, { priority: p })),
+  standbyId.map<Fault>((id) => (b) => void b.node(id, { active: false })),
+  standbyId.map<Fault>((id) => (b) => void b.node(id, { fenced: true })),
+  anyId.map<Fault>((id) => (b) => void b.node(id, { type: 'witness' })),
+  standbyId.map<Fault>((id) => (b) => void b.server(id, { system_identifier: SYSIDS[1] })),
+  standbyId.map<Fault>((id) => (b) => void b.server(id, { timeline: 1 })),
+  standbyId.map<Fault>((id) => (b) => void b.server(id, { in_recovery: false })),
+  fc.tuple(anyId, fc.integer({ min: 0, max: 90_000 })).map<Fault>(([id, ms]) => (b) => void b.silence(id, ms)),
+  fc.tuple(anyId, fc.integer({ min: 0, max: 10_000 })).map<Fault>(([id, ms]) => (b) => void b.futureHeartbeat(id, ms)),
+  fc.tuple(fc.constantFrom(2, 3, 4), fc.constantFrom<'ok' | 'failed'>('ok', 'failed')).map<Fault>(([id, r]) => (b) => void b.sees(id, 1, r)),
+  fc.constantFrom(null, 0, 1_048_576).map<Fault>((m) => (b) => void b.settings({ maximum_lag_on_failover: m })),
+  fc.subarray([2, 3], { minLength: 1 }).map<Fault>((ids) => (b) => void b.synchronous(ids)),
+  fc.boolean().map<Fault>((v) => (b) => void b.settings({ failover_on_location_loss: v, primary_visibility_consensus: !v })),
+  fc.constant<Fault>((b) => void b.cluster({ paused: true })),
+);
+const faultedSnapshot: fc.Arbitrary<ClusterSnapshot> = fc.array(faultArb, { maxLength: 7 }).map((faults) => {
+  const b = clusterSnapshot();
+  for (const f of faults) f(b);
+  return b.build();
+});
+
+/** A snapshot and a controller time: wide for the random states, near the builder's time for the faulted ones. */
+const anyCase: fc.Arbitrary<[ClusterSnapshot, number]> = fc.oneof(
+  fc.tuple(randomSnapshot, fc.integer({ min: NOW - 5000, max: NOW + 60_000 })),
+  fc.tuple(faultedSnapshot, fc.integer({ min: NOW - 2000, max: NOW + 3000 })),
+);
+
+// ---------------------------------------------------------------------- independent re-derivations
+
+function latestBeat(s: ClusterSnapshot, id: number): Heartbeat | undefined {
+  return s.heartbeats.filter((h) => h.node_id === id).sort((a, b) => b.seq - a.seq || b.sent_at - a.sent_at)[0];
+}
+
+function isFresh(s: ClusterSnapshot, id: number, now: number): boolean {
+  const hb = latestBeat(s, id);
+  const { node_timeout_secs, clock_skew_margin_ms: m } = s.cluster.settings;
+  return hb !== undefined && hb.sent_at <= now + m && now - hb.sent_at <= node_timeout_secs * 1000 + m;
+}
+
+function leaseObservedLongEnough(s: ClusterSnapshot, now: number): boolean {
+  const rvn = s.cluster.lease?.rvn ?? NO_LEASE_RVN;
+  const o = s.cluster.lease_observation;
+  const { lease_secs, clock_skew_margin_ms: m } = s.cluster.settings;
+  return o !== null && o.rvn === rvn && now - o.first_seen_at >= lease_secs * 1000 + m;
+}
+
+function failovers(d: Decision): Extract<Action, { kind: 'failover' }>[] {
+  return [...d.actions, ...d.suppressed_actions].filter((a): a is Extract<Action, { kind: 'failover' }> => a.kind === 'failover');
+}
+
+const RUNS = { numRuns: 400 };
+
+describe('decide over random cluster states', () => {
+  it('never throws and always returns a well-formed decision', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const d = decide(s, now);
+        expect(DECISION_CODES).toContain(d.code);
+        expect(d.reasons.length).toBeGreaterThan(0);
+        for (const r of d.reasons) expect(typeof r === 'string' && r.length > 0).toBe(true);
+        for (const e of d.events) expect(EVENT_NAMES).toContain(e.event);
+        for (const a of d.alarms) expect(ALARM_KINDS).toContain(a.kind);
+        const ids = new Set(s.nodes.map((n) => n.node_id));
+        for (const c of d.candidates) expect(ids.has(c.node_id)).toBe(true);
+        if (d.code === 'report_only') expect(d.actions).toEqual([]);
+        else expect(d.suppressed_actions).toEqual([]);
+        expect(JSON.parse(JSON.stringify(d))).toEqual(d);
+      }),
+      RUNS,
+    );
+  });
+
+  it('is deterministic and does not modify its input', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const copy = structuredClone(s);
+        const first = decide(s, now);
+        expect(s).toEqual(copy);
+        expect(decide(copy, now)).toEqual(first);
+      }),
+      RUNS,
+    );
+  });
+
+  it('never picks a witness or an inactive, stale, fenced, priority-0, foreign, wrong-timeline or over-lag node', () => {
+    let failoversSeen = 0;
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        for (const a of failovers(decide(s, now))) {
+          failoversSeen++;
+          const node = s.nodes.find((n) => n.node_id === a.candidate_node_id);
+          const p = latestBeat(s, a.old_primary_node_id)?.server;
+          const server = latestBeat(s, a.candidate_node_id)?.server;
+          expect(node?.type).toBe('standby');
+          expect(node?.active).toBe(true);
+          expect(node?.fenced).toBe(false);
+          expect(node?.priority).toBeGreaterThan(0);
+          expect(isFresh(s, a.candidate_node_id, now)).toBe(true);
+          expect(server?.in_recovery).toBe(true);
+          expect(server?.system_identifier).toBe(p?.system_identifier);
+          expect(p?.system_identifier).not.toBeNull();
+          expect(server?.timeline).toBe(p?.timeline);
+          const max = s.cluster.settings.maximum_lag_on_failover;
+          const got = server?.receive_lsn ?? server?.replay_lsn;
+          expect(got).toBeTruthy();
+          if (max !== null) expect(lsnDiff(p?.current_lsn ?? '0/0', got ?? '0/0') <= BigInt(max)).toBe(true);
+        }
+      }),
+      { numRuns: 1500 },
+    );
+    // The property means little if no failover was ever decided.
+    expect(failoversSeen).toBeGreaterThan(50);
+  });
+
+  it('never fails over while the lease RVN is observed for less than lease_secs + margin and the primary reports itself healthy', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const pid = s.cluster.primary_node_id;
+        const p = pid === null ? undefined : latestBeat(s, pid)?.server;
+        fc.pre(pid !== null && !leaseObservedLongEnough(s, now) && isFresh(s, pid, now) && p?.postmaster_running === true && p.accepting_connections);
+        expect(failovers(decide(s, now))).toEqual([]);
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('never fails over a silent primary before its lease RVN has been observed for lease_secs + margin', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const pid = s.cluster.primary_node_id;
+        fc.pre(pid !== null && !leaseObservedLongEnough(s, now) && !isFresh(s, pid, now));
+        expect(failovers(decide(s, now))).toEqual([]);
+      }),
+      { numRuns: 600 },
+    );
+  });
+
+  it('returns a new lease observation only for a changed RVN, first seen now', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const d = decide(s, now);
+        const rvn = s.cluster.lease?.rvn ?? NO_LEASE_RVN;
+        const changed = s.cluster.lease_observation?.rvn !== rvn;
+        expect(d.lease_observation).toEqual(changed ? { rvn, first_seen_at: now } : null);
+      }),
+      RUNS,
+    );
+  });
+
+  it("never fences the term's primary, a witness or a node whose heartbeat is not fresh", () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const d = decide(s, now);
+        for (const a of [...d.actions, ...d.suppressed_actions]) {
+          if (a.kind !== 'fence') continue;
+          expect(a.node_id).not.toBe(s.cluster.primary_node_id);
+          expect(s.nodes.find((n) => n.node_id === a.node_id)?.type).not.toBe('witness');
+          expect(isFresh(s, a.node_id, now)).toBe(true);
+        }
+      }),
+      RUNS,
+    );
+  });
+});
