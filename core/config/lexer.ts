@@ -119,6 +119,8 @@ function lexLine(text: string, line: number): RawAssignment | LexProblem | undef
   }
   const hash = text.indexOf('#', i);
   const value = (hash === -1 ? text.slice(i) : text.slice(i, hash)).replace(/[ \t\f\v\r]+$/, '');
+  // Without "=", only a single word is a value (as in postgresql.conf); "some words here" is no assignment.
+  if (!hasEquals && /[ \t\f\v]/.test(value)) return { line, key: undefined, message: `expected key=value, found "${excerpt(text.trim())}"` };
   return { key, value, line };
 }
 
