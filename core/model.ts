@@ -212,6 +212,13 @@ export const ClusterRecordSchema = z.object({
   lease: LeaseSchema.nullable(),
   lease_observation: LeaseObservationSchema.nullable(),
   settings: ClusterSettingsSchema,
+  /**
+   * What the controller has already reported as events for conditions that persist (alarms,
+   * cancelled rounds, rejected heartbeats), as keys like `alarm:replication_lag_critical:2`. An
+   * evaluation records an event only when a key appears, and a "cleared" event when it disappears,
+   * so a condition that lasts an hour is one event, not one every few seconds.
+   */
+  reported_conditions: z.array(z.string().max(256)).max(500).optional(),
   /** Optimistic-lock counter raised by every controller write of this record. */
   version: z.number().int().nonnegative(),
   created_at: epochMs,

@@ -43,7 +43,9 @@ export interface ClusterStateStore {
   updateCluster(
     clusterId: string,
     expectedVersion: number,
-    change: Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings'>>,
+    change: Partial<
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+    >,
     now: number,
   ): Promise<WriteResult>;
   /** Persist a new lease observation only if the cluster is still at `term`. */
@@ -101,6 +103,8 @@ export interface HostAction {
   /** For follow/rejoin: the node to stream from. */
   upstreamNodeId?: number;
   forceRewind?: boolean;
+  /** The agent's repmgr.conf on that host (the node record's `config_file`); the document's default when absent. */
+  configFile?: string;
 }
 
 /** Runs agent actions on hosts. */
