@@ -7,10 +7,16 @@ import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
 import { clusterEventCommand } from './cluster-event.js';
+import { clusterExplainCommand } from './cluster-explain.js';
+import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 
 export const commands: Command[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,
   clusterEventCommand,
+  clusterExplainCommand,
+  serviceStatusCommand,
+  servicePauseCommand,
+  serviceUnpauseCommand,
 ];
