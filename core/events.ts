@@ -46,6 +46,8 @@ export const PGVIGIL_EVENTS = [
   'witness_dark',
   'demote',
   'fence_lifted',
+  'wal_receiver_disconnected',
+  'wal_receiver_reconnected',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

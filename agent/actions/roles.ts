@@ -1,0 +1,448 @@
+/**
+ * The role-changing actions (SPEC §5.2): promote, follow, rejoin, fence, unfence, demote, and
+ * disconnect/reconnect of the WAL receiver. Each one checks the `--term` fencing token first,
+ * is idempotent (it says when it found the work already done), and records its event.
+ */
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PgvigilError } from '../../core/errors.js';
+import type { NodeRecord } from '../../core/model.js';
+import type { LoadedCluster } from '../../core/ports.js';
+import { exists, readDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
+import { readFence, removeFence, writeFence } from '../fence.js';
+import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
+import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } from '../pg/local.js';
+import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
+import { LocalService } from '../pg/service.js';
+import { queryOne, withSession } from '../pg/session.js';
+import { primaryConninfoFor } from './clone.js';
+import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
+import { buildNodeRecord, slotName } from './register.js';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function localRole(ctx: ActionContext): Promise<{ inRecovery: boolean; timeline: number; lsn: string }> {
+  return withSession(ctx.config.conninfo, sqlTimeoutMs(ctx), async (s) => {
+    const row = await queryOne<{ r: boolean; walfile: string | null; tli: number; lsn: string }>(
+      s,
+      `SELECT pg_is_in_recovery() AS r,
+              CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
+              (SELECT timeline_id FROM pg_control_checkpoint()) AS tli,
+              COALESCE(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END, '0/0')::text AS lsn`,
+      [],
+      'checking the local server',
+    );
+    return { inRecovery: row.r, timeline: row.walfile ? timelineOfWalFile(row.walfile) : row.tli, lsn: row.lsn };
+  });
+}
+
+async function updateOwnRecord(ctx: ActionContext, loaded: LoadedCluster | undefined, change: Partial<NodeRecord>): Promise<void> {
+  const existing = findNode(loaded, ctx.config.node_id);
+  const base = existing ?? buildNodeRecord(ctx, change.type ?? 'standby', change.upstream_node_id ?? null, undefined);
+  await ctx.store.putNode({ ...base, ...change, updated_at: ctx.now() });
+}
+
+// ---------------------------------------------------------------------------------------------
+// promote
+
+export async function promote(ctx: ActionContext): Promise<ActionResult> {
+  const c = ctx.config;
+  const out = ctx.out;
+  await requireDataDirectory(c.data_directory);
+  const loaded = await guardTerm(ctx, 'promote');
+  const cluster = loaded?.snapshot.cluster;
+  if (await readFence(c.data_directory)) {
+    throw new PgvigilError('PROMOTION_FAIL', 'this node is fenced and cannot be promoted', { hint: 'rejoin it as a standby first' });
+  }
+  const before = await localRole(ctx).catch((error: unknown) => {
+    throw new PgvigilError('DB_CONN', 'unable to connect to the local node', { detail: (error as PgvigilError).detail ?? (error as Error).message, hint: 'the local server must be running to be promoted' });
+  });
+  const term = currentTerm(ctx, cluster);
+  if (!before.inRecovery) {
+    out.notice(`node "${c.node_name}" (ID: ${c.node_id}) is already primary (timeline ${before.timeline}); nothing to do`);
+    await claimPrimary(ctx, loaded);
+    await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true });
+    await recordEvent(ctx, 'standby_promote', true, `node ${c.node_id} was already primary on timeline ${before.timeline} (term ${term})`, term);
+    return { changed: false, message: 'already primary' };
+  }
+  out.notice('promoting standby to primary');
+  out.detail(`promoting server "${c.node_name}" (ID: ${c.node_id}) using pg_promote()`);
+  const timeoutSecs = Math.ceil(c.promote_check_timeout);
+  try {
+    await withSession(c.conninfo, (timeoutSecs + 10) * 1000, async (s) => {
+      const row = await queryOne<{ ok: boolean }>(s, 'SELECT pg_promote(true, $1) AS ok', [timeoutSecs], 'pg_promote()');
+      if (!row.ok) throw new PgvigilError('PROMOTION_FAIL', `promotion did not complete within ${timeoutSecs} seconds`);
+    });
+  } catch (error) {
+    await recordEvent(ctx, 'standby_promote', false, `promotion failed: ${(error as Error).message}`, term);
+    if (error instanceof PgvigilError && error.code === 'PROMOTION_FAIL') throw error;
+    throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE failed', { detail: (error as PgvigilError).detail ?? (error as Error).message, cause: error });
+  }
+  const deadline = Date.now() + timeoutSecs * 1000;
+  let after = await localRole(ctx);
+  while (after.inRecovery && Date.now() < deadline) {
+    await sleep(c.promote_check_interval * 1000);
+    after = await localRole(ctx);
+  }
+  if (after.inRecovery || after.timeline <= before.timeline) {
+    await recordEvent(ctx, 'standby_promote', false, `node still in recovery or timeline unchanged (${after.timeline})`, term);
+    throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE failed: the server did not leave recovery on a new timeline', {
+      detail: `in recovery: ${after.inRecovery}, timeline ${before.timeline} → ${after.timeline}`,
+    });
+  }
+  await claimPrimary(ctx, loaded);
+  await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true });
+  out.notice('STANDBY PROMOTE successful');
+  out.detail(`server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary (timeline ${before.timeline} → ${after.timeline})`);
+  await recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term);
+  return { changed: true, message: `promoted on timeline ${after.timeline}` };
+}
+
+/**
+ * A promotion by hand (no --term) is the operator's decision, as with repmgr: the cluster record
+ * moves to a new term with this node as primary. With --term the controller has already claimed
+ * the term; the agent never elects itself.
+ */
+async function claimPrimary(ctx: ActionContext, loaded: LoadedCluster | undefined): Promise<void> {
+  if (ctx.term !== undefined || !loaded) return;
+  const cluster = loaded.snapshot.cluster;
+  if (cluster.primary_node_id === ctx.config.node_id) return;
+  if (cluster.operation) {
+    ctx.out.warning(`a ${cluster.operation.kind} is in progress in the cluster; the cluster record was not changed`);
+    return;
+  }
+  const r = await ctx.store.updateCluster(ctx.config.cluster_id, cluster.version, { term: cluster.term + 1, primary_node_id: ctx.config.node_id }, ctx.now());
+  if (r.ok) ctx.out.notice(`cluster "${ctx.config.cluster_id}" is now at term ${cluster.term + 1} with node ${ctx.config.node_id} as primary`);
+  else ctx.out.warning('the cluster record changed meanwhile and was not updated');
+}
+
+// ---------------------------------------------------------------------------------------------
+// follow / rejoin
+
+/** Waits until the local WAL receiver streams from `upstream`. */
+async function waitForStreaming(ctx: ActionContext, upstream: NodeRecord, nodes: readonly NodeRecord[], timeoutSecs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutSecs * 1000;
+  while (Date.now() < deadline) {
+    const probe = await probeLocalServer({ conninfo: ctx.config.conninfo, dataDir: ctx.config.data_directory, timeoutMs: 5000, nodes });
+    if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) return true;
+    await sleep(500);
+  }
+  return false;
+}
+
+async function ensureSlot(ctx: ActionContext, upstream: NodeRecord): Promise<void> {
+  if (!ctx.config.use_replication_slots) return;
+  const slot = slotName(ctx.config.node_id);
+  await withSession(upstream.conninfo, sqlTimeoutMs(ctx), async (s) => {
+    await s.query(
+      `SELECT pg_create_physical_replication_slot($1, true) WHERE NOT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = $1)`,
+      [slot],
+    );
+  });
+}
+
+async function configureStandby(ctx: ActionContext, upstream: NodeRecord): Promise<void> {
+  await writeAutoConfSettings(ctx.config.data_directory, {
+    primary_conninfo: primaryConninfoFor(upstream.conninfo, ctx.config.node_name, ctx.config.replication_user),
+    primary_slot_name: ctx.config.use_replication_slots ? slotName(ctx.config.node_id) : undefined,
+  });
+  await writeStandbySignal(ctx.config.data_directory);
+}
+
+function resolveUpstream(loaded: LoadedCluster, upstreamNodeId: number | undefined): NodeRecord {
+  const id = upstreamNodeId ?? loaded.snapshot.cluster.primary_node_id;
+  if (id === null) throw new PgvigilError('BAD_CONFIG', 'the cluster has no primary; supply --upstream-node-id');
+  const node = findNode(loaded, id);
+  if (!node) throw new PgvigilError('BAD_CONFIG', `upstream node ${id} is not registered`);
+  return node;
+}
+
+export async function follow(ctx: ActionContext, opts: { upstreamNodeId: number | undefined }): Promise<ActionResult> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  await guardTerm(ctx, 'follow');
+  const loaded = await requireCluster(ctx);
+  const term = currentTerm(ctx, loaded.snapshot.cluster);
+  const upstream = resolveUpstream(loaded, opts.upstreamNodeId);
+  if (upstream.node_id === c.node_id) throw new PgvigilError('BAD_CONFIG', 'a node cannot follow itself');
+  const nodes = loaded.snapshot.nodes;
+  const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
+  if (probe.accepting_connections && probe.in_recovery === false) {
+    throw new PgvigilError('FOLLOW_FAIL', 'this node is a primary and cannot follow another node', { hint: 'use "node rejoin" to rejoin a former primary' });
+  }
+  if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
+    ctx.out.notice(`node ${c.node_id} is already streaming from node ${upstream.node_id}; nothing to do`);
+    await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id });
+    await recordEvent(ctx, 'standby_follow', true, `node ${c.node_id} was already following node ${upstream.node_id}`, term);
+    return { changed: false, message: 'already following' };
+  }
+  ctx.out.notice(`attaching node ${c.node_id} to upstream node ${upstream.node_id}`);
+  await ensureSlot(ctx, upstream).catch((e: unknown) => ctx.out.warning(`unable to create replication slot on node ${upstream.node_id}: ${(e as Error).message}`));
+  await configureStandby(ctx, upstream);
+  const svc = service(ctx);
+  // primary_conninfo is reloadable since PostgreSQL 13: a running standby needs no restart.
+  if (probe.postmaster_running) await svc.reload();
+  else await svc.start(c.primary_follow_timeout);
+  const ok = await waitForStreaming(ctx, upstream, nodes, c.primary_follow_timeout);
+  if (!ok) {
+    await recordEvent(ctx, 'standby_follow', false, `node ${c.node_id} did not start streaming from node ${upstream.node_id} within ${c.primary_follow_timeout} s`, term);
+    throw new PgvigilError('FOLLOW_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within primary_follow_timeout (${c.primary_follow_timeout} s)`);
+  }
+  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id });
+  ctx.out.notice('STANDBY FOLLOW successful');
+  ctx.out.detail(`standby attached to upstream node "${upstream.node_name}" (ID: ${upstream.node_id})`);
+  await recordEvent(ctx, 'standby_follow', true, `standby attached to upstream node "${upstream.node_name}" (ID: ${upstream.node_id})`, term);
+  return { changed: true, message: `following node ${upstream.node_id}` };
+}
+
+/** Files pg_rewind would overwrite with the source's copies but that belong to this node. */
+const PRESERVED_FILES = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
+
+export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number | undefined; forceRewind: boolean; dryRun?: boolean }): Promise<ActionResult> {
+  const c = ctx.config;
+  const out = ctx.out;
+  await requireDataDirectory(c.data_directory);
+  await guardTerm(ctx, 'rejoin');
+  const loaded = await requireCluster(ctx);
+  const term = currentTerm(ctx, loaded.snapshot.cluster);
+  const upstream = resolveUpstream(loaded, opts.upstreamNodeId);
+  if (upstream.node_id === c.node_id) throw new PgvigilError('REJOIN_FAIL', 'this node is the cluster primary; there is nothing to rejoin', { hint: 'supply --upstream-node-id of another node' });
+  const nodes = loaded.snapshot.nodes;
+  const pm = await postmasterStatus(c.data_directory);
+  if (pm.running) {
+    const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
+    if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
+      out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
+      await removeFence(c.data_directory);
+      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+      return { changed: false, message: 'already rejoined' };
+    }
+    throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
+      hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
+    });
+  }
+  // Does this node's history diverge from the upstream's? pg_rewind --dry-run answers exactly that.
+  const source = formatConninfo({ ...parseConninfo(upstream.conninfo), dbname: parseConninfo(upstream.conninfo).dbname ?? 'postgres' });
+  const check = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`, '--dry-run', '--progress'], 600_000);
+  const text = `${check.stdout}\n${check.stderr}`;
+  const diverged = /servers diverged/.test(text) && !/no rewind required/.test(text);
+  if (check.code !== 0) {
+    await recordEvent(ctx, 'node_rejoin', false, `pg_rewind --dry-run failed: ${check.stderr.trim().slice(0, 500)}`, term);
+    throw new PgvigilError('REJOIN_FAIL', 'unable to compare this node with the upstream (pg_rewind --dry-run failed)', { detail: check.stderr.trim() });
+  }
+  if (diverged) {
+    const where = /servers diverged at WAL location (\S+) on timeline (\d+)/.exec(text);
+    if (!opts.forceRewind) {
+      await recordEvent(ctx, 'node_rejoin', false, 'node has diverged from the upstream and --force-rewind was not given', term);
+      throw new PgvigilError('REJOIN_FAIL', `this node has diverged from upstream node ${upstream.node_id}${where ? ` at ${where[1]} on timeline ${where[2]}` : ''}`, {
+        hint: 'use --force-rewind to rewind it with pg_rewind (local changes after the divergence are discarded)',
+      });
+    }
+    out.notice(`executing pg_rewind against node ${upstream.node_id}`);
+    const saved = await mkdtemp(join(tmpdir(), 'pgvigil-rejoin-'));
+    try {
+      for (const f of PRESERVED_FILES) if (await exists(join(c.data_directory, f))) await copyFile(join(c.data_directory, f), join(saved, f));
+      const r = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`], 3_600_000);
+      if (r.code !== 0) {
+        await recordEvent(ctx, 'node_rejoin', false, `pg_rewind failed: ${r.stderr.trim().slice(0, 500)}`, term);
+        throw new PgvigilError('REJOIN_FAIL', 'pg_rewind failed', { detail: r.stderr.trim() });
+      }
+      for (const f of PRESERVED_FILES) {
+        if (await exists(join(saved, f))) {
+          const content = await readDataFileFrom(saved, f);
+          await writeDataFile(c.data_directory, f, content);
+        }
+      }
+    } finally {
+      await rm(saved, { recursive: true, force: true });
+    }
+    out.notice('pg_rewind execution completed');
+  } else {
+    out.info(`node ${c.node_id} has not diverged from node ${upstream.node_id}; no rewind required`);
+  }
+  await ensureSlot(ctx, upstream).catch((e: unknown) => out.warning(`unable to create replication slot on node ${upstream.node_id}: ${(e as Error).message}`));
+  await configureStandby(ctx, upstream);
+  await removeFence(c.data_directory);
+  await service(ctx).start(c.node_rejoin_timeout);
+  const ok = await waitForStreaming(ctx, upstream, nodes, c.node_rejoin_timeout);
+  if (!ok) {
+    await recordEvent(ctx, 'node_rejoin', false, `node did not start streaming from node ${upstream.node_id} within node_rejoin_timeout`, term);
+    throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s)`);
+  }
+  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+  out.notice('NODE REJOIN successful');
+  out.detail(`node ${c.node_id} is now attached to node ${upstream.node_id}`);
+  await recordEvent(ctx, 'node_rejoin', true, `node ${c.node_id} is now attached to node ${upstream.node_id}${diverged ? ' (after pg_rewind)' : ''}`, term);
+  return { changed: true, message: `rejoined as standby of ${upstream.node_id}` };
+}
+
+async function readDataFileFrom(dir: string, name: string): Promise<string> {
+  return (await readDataFile(dir, name)) ?? '';
+}
+
+// ---------------------------------------------------------------------------------------------
+// fence / unfence / demote
+
+/**
+ * Stops the local server and holds it down: fence marker + standby.signal, so nothing starts it
+ * as a primary again. Shared by the `fence` action and the daemon's self-fencing.
+ */
+export async function applyFence(ctx: Pick<ActionContext, 'config'>, reason: 'fence' | 'lease_lost' | 'superseded' | 'demote', term: number, extra: { final_lsn?: string } = {}): Promise<boolean> {
+  const c = ctx.config;
+  const existing = await readFence(c.data_directory);
+  const wasRunning = (await postmasterStatus(c.data_directory)).running;
+  // Write the marker first: if the stop is interrupted, a restart still comes up read-only.
+  const hadSignal = await hasStandbySignal(c.data_directory);
+  if (!existing) {
+    await writeFence(c.data_directory, { term, at: Date.now(), reason, created_standby_signal: !hadSignal, ...extra });
+  } else if (extra.final_lsn) {
+    await writeFence(c.data_directory, { ...existing, ...extra });
+  }
+  if (!hadSignal) await writeStandbySignal(c.data_directory);
+  // Losing the lease is a race against the controller's expiry: do not wait long for sessions.
+  await new LocalService(c).stop('fast', reason === 'lease_lost' || reason === 'superseded' ? Math.min(c.shutdown_check_timeout, 5) : c.shutdown_check_timeout);
+  return !existing || wasRunning;
+}
+
+export async function fence(ctx: ActionContext): Promise<ActionResult> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  const loaded = await guardTerm(ctx, 'fence');
+  const term = currentTerm(ctx, loaded?.snapshot.cluster);
+  const changed = await applyFence(ctx, 'fence', term);
+  if (!changed) {
+    ctx.out.notice(`node ${c.node_id} is already fenced; nothing to do`);
+    return { changed: false, message: 'already fenced' };
+  }
+  if (loaded && findNode(loaded, c.node_id)) await updateOwnRecord(ctx, loaded, { fenced: true });
+  ctx.out.notice(`node ${c.node_id} fenced: PostgreSQL stopped and held down until rejoin`);
+  await recordEvent(ctx, 'fence_applied', true, `node ${c.node_id} fenced by action (term ${term})`, term);
+  return { changed: true, message: 'fenced' };
+}
+
+export async function unfence(ctx: ActionContext): Promise<ActionResult> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  await guardTerm(ctx, 'unfence');
+  const loaded = await requireCluster(ctx);
+  const cluster = loaded.snapshot.cluster;
+  if (cluster.primary_node_id !== c.node_id) {
+    throw new PgvigilError('BAD_CONFIG', `refusing "unfence": node ${cluster.primary_node_id ?? 'none'} is the cluster's primary at term ${cluster.term}, not node ${c.node_id}`, {
+      detail: 'a fenced former primary comes back only as a standby ("node rejoin")',
+    });
+  }
+  const marker = await readFence(c.data_directory);
+  const running = (await postmasterStatus(c.data_directory)).running;
+  if (!marker && running) {
+    const role = await localRole(ctx);
+    if (!role.inRecovery) {
+      ctx.out.notice(`node ${c.node_id} is not fenced and runs as primary; nothing to do`);
+      return { changed: false, message: 'not fenced' };
+    }
+  }
+  if (running) await service(ctx).stop('fast');
+  if (marker?.created_standby_signal !== false) await removeStandbySignal(c.data_directory);
+  await removeFence(c.data_directory);
+  await service(ctx).start(c.promote_check_timeout);
+  const role = await localRole(ctx);
+  if (role.inRecovery) throw new PgvigilError('LOCAL_COMMAND', 'the server started but is in recovery (standby.signal present?)');
+  await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false });
+  ctx.out.notice(`node ${c.node_id} unfenced and running as primary (term ${cluster.term})`);
+  await recordEvent(ctx, 'fence_lifted', true, `node ${c.node_id} unfenced and started as primary`, cluster.term);
+  return { changed: true, message: 'unfenced' };
+}
+
+export async function demote(ctx: ActionContext): Promise<ActionResult & { finalLsn: string }> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  const loaded = await guardTerm(ctx, 'demote');
+  const term = currentTerm(ctx, loaded?.snapshot.cluster);
+  const running = (await postmasterStatus(c.data_directory)).running;
+  let changed = false;
+  if (running) {
+    const role = await localRole(ctx);
+    if (role.inRecovery) throw new PgvigilError('BAD_CONFIG', 'this node is a standby; only a primary can be demoted');
+    ctx.out.info('running a checkpoint before the shutdown');
+    await withSession(c.conninfo, c.shutdown_check_timeout * 1000, async (s) => void (await s.query('CHECKPOINT')));
+    await applyFence(ctx, 'demote', term);
+    changed = true;
+  } else if (!(await readFence(c.data_directory))) {
+    await applyFence(ctx, 'demote', term);
+  }
+  const cd = await controlData(c.pg_bindir, c.data_directory);
+  const state = cd['Database cluster state'] ?? 'unknown';
+  const finalLsn = cd['Latest checkpoint location'] ?? '';
+  if (state !== 'shut down') {
+    throw new PgvigilError('SWITCHOVER_FAIL', `the server was not shut down cleanly (state: "${state}")`, { detail: 'the final LSN is not reliable' });
+  }
+  const marker = await readFence(c.data_directory);
+  if (marker) await writeFence(c.data_directory, { ...marker, final_lsn: finalLsn });
+  ctx.out.notice(changed ? `node ${c.node_id} demoted: clean shutdown at ${finalLsn}` : `node ${c.node_id} is already shut down; nothing to do`);
+  ctx.out.info(`final LSN is ${finalLsn} (timeline ${cd["Latest checkpoint's TimeLineID"] ?? '?'})`);
+  ctx.out.print(`final_lsn=${finalLsn}`);
+  if (changed) await recordEvent(ctx, 'demote', true, `node ${c.node_id} shut down cleanly; final LSN ${finalLsn}`, term);
+  return { changed, message: `final LSN ${finalLsn}`, finalLsn };
+}
+
+// ---------------------------------------------------------------------------------------------
+// WAL receiver
+
+const SAVED_CONNINFO = 'pgvigil.primary_conninfo';
+
+export async function disconnectWalReceiver(ctx: ActionContext): Promise<ActionResult> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  const loaded = await guardTerm(ctx, 'disconnect-wal-receiver');
+  const term = currentTerm(ctx, loaded?.snapshot.cluster);
+  const current = (await readAutoConfSetting(c.data_directory, 'primary_conninfo')) ?? '';
+  if (current === '') {
+    ctx.out.notice('WAL receiver is already disconnected; nothing to do');
+    return { changed: false, message: 'already disconnected' };
+  }
+  await writeDataFile(c.data_directory, SAVED_CONNINFO, current);
+  await writeAutoConfSettings(c.data_directory, { primary_conninfo: '' });
+  if ((await postmasterStatus(c.data_directory)).running) await service(ctx).reload();
+  const deadline = Date.now() + c.wal_receive_check_timeout * 1000;
+  for (;;) {
+    const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes: [] });
+    if (!probe.wal_receiver_status) break;
+    if (Date.now() > deadline) throw new PgvigilError('LOCAL_COMMAND', `WAL receiver still running after ${c.wal_receive_check_timeout} s`);
+    await sleep(200);
+  }
+  ctx.out.notice('WAL receiver disconnected');
+  await recordEvent(ctx, 'wal_receiver_disconnected', true, `node ${c.node_id}: WAL receiver disconnected`, term);
+  return { changed: true, message: 'disconnected' };
+}
+
+export async function reconnectWalReceiver(ctx: ActionContext): Promise<ActionResult> {
+  const c = ctx.config;
+  await requireDataDirectory(c.data_directory);
+  const loaded = await guardTerm(ctx, 'reconnect-wal-receiver');
+  const term = currentTerm(ctx, loaded?.snapshot.cluster);
+  const current = (await readAutoConfSetting(c.data_directory, 'primary_conninfo')) ?? '';
+  if (current !== '') {
+    ctx.out.notice('WAL receiver is configured; nothing to do');
+    return { changed: false, message: 'already connected' };
+  }
+  let saved = (await readDataFile(c.data_directory, SAVED_CONNINFO))?.trim();
+  if (!saved) {
+    const me = findNode(loaded, c.node_id);
+    const up = me?.upstream_node_id ? findNode(loaded, me.upstream_node_id) : undefined;
+    if (!up) throw new PgvigilError('BAD_CONFIG', 'no saved primary_conninfo and no registered upstream to reconnect to');
+    saved = primaryConninfoFor(up.conninfo, c.node_name, c.replication_user);
+  }
+  await writeAutoConfSettings(c.data_directory, { primary_conninfo: saved });
+  if ((await postmasterStatus(c.data_directory)).running) await service(ctx).reload();
+  const { host, port } = hostPort(saved);
+  const deadline = Date.now() + c.wal_receive_check_timeout * 1000;
+  for (;;) {
+    const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes: [] });
+    if (probe.wal_receiver_status === 'streaming' && probe.wal_receiver_sender?.port === port) break;
+    if (Date.now() > deadline) throw new PgvigilError('LOCAL_COMMAND', `WAL receiver did not reconnect to ${host}:${port} within ${c.wal_receive_check_timeout} s`);
+    await sleep(200);
+  }
+  ctx.out.notice('WAL receiver reconnected');
+  await recordEvent(ctx, 'wal_receiver_reconnected', true, `node ${c.node_id}: WAL receiver reconnected`, term);
+  return { changed: true, message: 'reconnected' };
+}

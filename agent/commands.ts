@@ -1,0 +1,234 @@
+/**
+ * The host actions as command-line commands: `pgvigil-agent <action> -f CONFIG [--term T] …`
+ * (what SSM Run Command invokes) and the same words under `pgvigil`.
+ */
+import { PgvigilError } from '../core/errors.js';
+import type { ClusterStateStore } from '../core/ports.js';
+import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../cli/framework.js';
+import { loadAgentConfig, type AgentConfig } from './config.js';
+import { createStore } from './store.js';
+import type { ActionContext } from './actions/context.js';
+import { standbyClone } from './actions/clone.js';
+import { NODE_CHECKS, nodeCheck, nodeStatus } from './actions/node.js';
+import { primaryRegister, standbyRegister, unregister, witnessRegister } from './actions/register.js';
+import { demote, disconnectWalReceiver, fence, follow, promote, reconnectWalReceiver, rejoin, unfence } from './actions/roles.js';
+
+export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
+
+/** Where a command's store comes from; tests may replace it. */
+export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore;
+let storeFactory: StoreFactory = createStore;
+
+/** Replaces how commands build their ClusterStateStore (tests, the sandbox). Returns the previous one. */
+export function setStoreFactory(factory: StoreFactory): StoreFactory {
+  const previous = storeFactory;
+  storeFactory = factory;
+  return previous;
+}
+
+export function configFileOf(ctx: CommandContext): string {
+  return opt.string(ctx, 'config-file') ?? ctx.env.PGVIGIL_CONFIG ?? DEFAULT_CONFIG_FILE;
+}
+
+export async function actionContext(ctx: CommandContext): Promise<ActionContext> {
+  const file = configFileOf(ctx);
+  const config = await loadAgentConfig(file, ctx.env);
+  const term = opt.integer(ctx, 'term');
+  if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
+  return { config, store: storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
+}
+
+const termOption: Record<string, OptionSpec> = {
+  term: { type: 'integer', description: 'the cluster term the controller sent this action in (refused when older than the current term)' },
+};
+const forceOption: Record<string, OptionSpec> = { force: { type: 'boolean', short: 'F', description: 'override safety checks' } };
+const upstreamOption: Record<string, OptionSpec> = { 'upstream-node-id': { type: 'integer', description: 'node to stream from (default: the primary)' } };
+
+function positiveId(ctx: CommandContext, name: string): number | undefined {
+  const v = opt.integer(ctx, name);
+  if (v !== undefined && v <= 0) throw new PgvigilError('BAD_ARGUMENT', `option --${name} expects a node id > 0, got ${v}`);
+  return v;
+}
+
+const A = 'pgvigil-agent';
+
+export const primaryRegisterCommand = defineCommand({
+  words: ['primary', 'register'],
+  summary: 'register this node as the primary (creates the cluster record on first use)',
+  usage: 'primary register -f CONFIG [-F]',
+  examples: [`${A} primary register -f /etc/pgvigil/repmgr.conf`],
+  options: { ...termOption, ...forceOption },
+  async run(ctx) {
+    await primaryRegister(await actionContext(ctx), { force: opt.flag(ctx, 'force') });
+    return 0;
+  },
+});
+
+function unregisterCommand(type: 'primary' | 'standby' | 'witness'): Command {
+  return defineCommand({
+    words: [type, 'unregister'],
+    summary: `remove a ${type} node record`,
+    usage: `${type} unregister -f CONFIG [--node-id N] [-F]`,
+    examples: [`${A} ${type} unregister -f /etc/pgvigil/repmgr.conf`],
+    options: { ...termOption, ...forceOption, 'node-id': { type: 'integer', description: 'node to unregister (default: this node)' } },
+    async run(ctx) {
+      await unregister(await actionContext(ctx), type, { nodeId: positiveId(ctx, 'node-id'), force: opt.flag(ctx, 'force') });
+      return 0;
+    },
+  });
+}
+
+export const standbyRegisterCommand = defineCommand({
+  words: ['standby', 'register'],
+  summary: 'register this node as a standby',
+  usage: 'standby register -f CONFIG [--upstream-node-id N] [-F]',
+  examples: [`${A} standby register -f /etc/pgvigil/repmgr.conf --upstream-node-id 1`],
+  options: { ...termOption, ...forceOption, ...upstreamOption },
+  async run(ctx) {
+    await standbyRegister(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), force: opt.flag(ctx, 'force') });
+    return 0;
+  },
+});
+
+export const witnessRegisterCommand = defineCommand({
+  words: ['witness', 'register'],
+  summary: 'register this host as a witness',
+  usage: 'witness register -f CONFIG',
+  examples: [`${A} witness register -f /etc/pgvigil/repmgr.conf`],
+  options: { ...termOption },
+  async run(ctx) {
+    await witnessRegister(await actionContext(ctx));
+    return 0;
+  },
+});
+
+export const standbyCloneCommand = defineCommand({
+  words: ['standby', 'clone'],
+  summary: 'clone this standby from its upstream with pg_basebackup',
+  usage: 'standby clone -f CONFIG [--dry-run] [-c] [--upstream-conninfo CONNINFO] [--upstream-node-id N] [-F]',
+  examples: [`${A} standby clone -f /etc/pgvigil/repmgr.conf --dry-run`, `${A} standby clone -f /etc/pgvigil/repmgr.conf -c`],
+  options: {
+    ...termOption,
+    ...forceOption,
+    ...upstreamOption,
+    'dry-run': { type: 'boolean', description: 'check the prerequisites only' },
+    'fast-checkpoint': { type: 'boolean', short: 'c', description: 'ask the source for an immediate checkpoint' },
+    'upstream-conninfo': { type: 'string', description: 'conninfo of the node to clone from (default: the registered upstream)' },
+  },
+  async run(ctx) {
+    await standbyClone(await actionContext(ctx), {
+      dryRun: opt.flag(ctx, 'dry-run'),
+      fastCheckpoint: opt.flag(ctx, 'fast-checkpoint'),
+      upstreamConninfo: opt.string(ctx, 'upstream-conninfo'),
+      upstreamNodeId: positiveId(ctx, 'upstream-node-id'),
+      force: opt.flag(ctx, 'force'),
+    });
+    return 0;
+  },
+});
+
+function promoteCommand(words: string[]): Command {
+  return defineCommand({
+    words,
+    summary: 'promote this standby to primary (idempotent)',
+    usage: `${words.join(' ')} -f CONFIG [--term T]`,
+    examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
+    options: { ...termOption },
+    async run(ctx) {
+      await promote(await actionContext(ctx));
+      return 0;
+    },
+  });
+}
+
+function followCommand(words: string[]): Command {
+  return defineCommand({
+    words,
+    summary: 'make this standby stream from another node',
+    usage: `${words.join(' ')} -f CONFIG --upstream-node-id N [--term T]`,
+    examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --upstream-node-id 2 --term 4`],
+    options: { ...termOption, ...upstreamOption },
+    async run(ctx) {
+      await follow(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id') });
+      return 0;
+    },
+  });
+}
+
+function rejoinCommand(words: string[]): Command {
+  return defineCommand({
+    words,
+    summary: 'bring a stopped former primary back as a standby (pg_rewind with --force-rewind)',
+    usage: `${words.join(' ')} -f CONFIG [--force-rewind] [--upstream-node-id N] [--term T]`,
+    examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --force-rewind`],
+    options: { ...termOption, ...upstreamOption, 'force-rewind': { type: 'boolean', description: 'run pg_rewind when this node has diverged' } },
+    async run(ctx) {
+      await rejoin(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), forceRewind: opt.flag(ctx, 'force-rewind') });
+      return 0;
+    },
+  });
+}
+
+function simple(words: string[], summary: string, fn: (a: ActionContext) => Promise<unknown>): Command {
+  return defineCommand({
+    words,
+    summary,
+    usage: `${words.join(' ')} -f CONFIG [--term T]`,
+    examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
+    options: { ...termOption },
+    async run(ctx) {
+      await fn(await actionContext(ctx));
+      return 0;
+    },
+  });
+}
+
+const checkOptions: Record<string, OptionSpec> = Object.fromEntries(NODE_CHECKS.map((d) => [d.option, { type: 'boolean', description: `only the "${d.label}" check` } satisfies OptionSpec]));
+
+export const nodeCheckCommand = defineCommand({
+  words: ['node', 'check'],
+  summary: "repmgr's node health checks (single checks, --nagios, --csv)",
+  usage: 'node check -f CONFIG [--role|--replication-lag|…] [--nagios] [--csv]',
+  examples: [`${A} node check -f /etc/pgvigil/repmgr.conf`, `${A} node check -f /etc/pgvigil/repmgr.conf --replication-lag --nagios`],
+  options: { ...termOption, ...checkOptions, nagios: { type: 'boolean', description: 'Nagios plugin output' }, csv: { type: 'boolean', description: 'CSV output' } },
+  async run(ctx) {
+    const checks = NODE_CHECKS.map((d) => d.option).filter((o) => opt.flag(ctx, o));
+    if (checks.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
+    return nodeCheck(await actionContext(ctx), { checks, nagios: opt.flag(ctx, 'nagios'), csv: opt.flag(ctx, 'csv') });
+  },
+});
+
+export const nodeStatusCommand = defineCommand({
+  words: ['node', 'status'],
+  summary: 'show the local server as this node sees it',
+  usage: 'node status -f CONFIG [--csv]',
+  examples: [`${A} node status -f /etc/pgvigil/repmgr.conf`],
+  options: { csv: { type: 'boolean', description: 'CSV output' } },
+  async run(ctx) {
+    return nodeStatus(await actionContext(ctx), { csv: opt.flag(ctx, 'csv') });
+  },
+});
+
+/** Every host action; `pgvigil` lists the same objects. */
+export const hostActionCommands: Command[] = [
+  primaryRegisterCommand,
+  unregisterCommand('primary'),
+  standbyRegisterCommand,
+  unregisterCommand('standby'),
+  witnessRegisterCommand,
+  unregisterCommand('witness'),
+  standbyCloneCommand,
+  promoteCommand(['promote']),
+  promoteCommand(['standby', 'promote']),
+  followCommand(['follow']),
+  followCommand(['standby', 'follow']),
+  rejoinCommand(['rejoin']),
+  rejoinCommand(['node', 'rejoin']),
+  simple(['fence'], 'stop the local server and keep it from starting as a primary', fence),
+  simple(['unfence'], 'lift a fence and start as primary (only when the cluster record names this node primary)', unfence),
+  simple(['demote'], 'clean checkpoint and fast stop; prints the final LSN', demote),
+  simple(['disconnect-wal-receiver'], 'stop streaming from the upstream', disconnectWalReceiver),
+  simple(['reconnect-wal-receiver'], 'resume streaming from the upstream', reconnectWalReceiver),
+  nodeStatusCommand,
+  nodeCheckCommand,
+];

@@ -1,0 +1,22 @@
+/** The `pgvigil-agent` command: the daemon (`run`) and the host actions. */
+import { runProgram, type Program } from '../cli/framework.js';
+import { streamOutput } from '../cli/output.js';
+import { hostActionCommands } from './commands.js';
+import { runCommand } from './daemon.js';
+
+export const agentProgram: Program = {
+  name: 'pgvigil-agent',
+  description: 'the pgvigil agent: monitors the local PostgreSQL server, reports heartbeats, holds the lease, and carries out host actions',
+  commands: [runCommand, ...hostActionCommands],
+  globalOptions: {
+    'config-file': { type: 'string', short: 'f', description: 'repmgr.conf-format configuration file (default /etc/pgvigil/repmgr.conf)' },
+    'log-level': { type: 'string', short: 'L', description: 'DEBUG, INFO, NOTICE, WARNING or ERROR (default INFO)' },
+  },
+};
+
+export async function main(argv: string[]): Promise<number> {
+  const i = argv.findIndex((a) => a === '-L' || a === '--log-level');
+  const level = (i >= 0 ? argv[i + 1] : argv.find((a) => a.startsWith('--log-level='))?.split('=')[1])?.toUpperCase();
+  const out = streamOutput(process.stdout, process.stderr, level === 'DEBUG' || level === 'NOTICE' || level === 'WARNING' || level === 'ERROR' ? level : 'INFO');
+  return runProgram(agentProgram, argv, out);
+}

@@ -1,0 +1,204 @@
+/**
+ * Probes of the local PostgreSQL server (SPEC §4 ServerState): postmaster process, connections,
+ * recovery state, system identifier, timeline, LSNs, WAL receiver and senders, and data directory
+ * writability. Each probe is bounded by a timeout; a server that is down yields a state that says
+ * so, never an exception.
+ */
+import { open, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { NodeRecord, ReplicationRow } from '../../core/model.js';
+import { readDataFile, runPgBinary } from '../host.js';
+import { hostPort } from './conninfo.js';
+import { close, connect, query, queryOne, type Session } from './session.js';
+
+/** Is a postmaster running for this data directory (postmaster.pid naming a live process)? */
+export async function postmasterStatus(dataDir: string): Promise<{ running: boolean; pid: number | null }> {
+  const text = await readDataFile(dataDir, 'postmaster.pid').catch(() => undefined);
+  if (text === undefined) return { running: false, pid: null };
+  const pid = Number(text.split('\n')[0]);
+  if (!Number.isInteger(pid) || pid <= 0) return { running: false, pid: null };
+  try {
+    process.kill(pid, 0);
+    return { running: true, pid };
+  } catch (error) {
+    return { running: (error as NodeJS.ErrnoException).code === 'EPERM', pid };
+  }
+}
+
+/** pg_controldata's fields, by their printed names ("Database cluster state" …). */
+export type ControlData = Record<string, string>;
+
+export async function controlData(bindir: string, dataDir: string): Promise<ControlData> {
+  const r = await runPgBinary(bindir, dataDir, 'pg_controldata', ['-D', dataDir], 30_000);
+  if (r.code !== 0) throw new Error(`pg_controldata failed: ${r.stderr.trim()}`);
+  const out: ControlData = {};
+  for (const line of r.stdout.split('\n')) {
+    const i = line.indexOf(':');
+    if (i > 0) out[line.slice(0, i).trim()] = line.slice(i + 1).trim();
+  }
+  return out;
+}
+
+/** Writes, fsyncs and removes a probe file (hg_repmgr's disk check). */
+export async function dataDirectoryWritable(dataDir: string): Promise<boolean> {
+  const file = join(dataDir, `pgvigil.probe.${process.pid}`);
+  try {
+    const handle = await open(file, 'w', 0o600);
+    try {
+      await handle.writeFile('pgvigil');
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await unlink(file);
+    return true;
+  } catch {
+    await unlink(file).catch(() => undefined);
+    return false;
+  }
+}
+
+/** What one probe of the local server found (times are filled in by the caller). */
+export interface LocalProbe {
+  postmaster_running: boolean;
+  accepting_connections: boolean;
+  in_recovery: boolean | null;
+  system_identifier: string | null;
+  timeline: number | null;
+  current_lsn: string | null;
+  receive_lsn: string | null;
+  replay_lsn: string | null;
+  wal_receiver_status: string | null;
+  wal_receiver_upstream_node_id: number | null;
+  /** Where the WAL receiver streams from, as PostgreSQL reports it. */
+  wal_receiver_sender: { host: string; port: number } | null;
+  replication: ReplicationRow[];
+  synchronous_standby_names: string | null;
+  data_directory_writable: boolean | null;
+  /** Why the server could not be queried, when it could not. */
+  error: string | null;
+}
+
+/** Maps a WAL sender's host:port to a registered node by the host and port of its conninfo. */
+export function nodeForSender(nodes: readonly NodeRecord[], host: string, port: number): number | null {
+  for (const n of nodes) {
+    try {
+      const hp = hostPort(n.conninfo);
+      if (hp.host === host && hp.port === port) return n.node_id;
+    } catch {
+      // a malformed conninfo cannot match
+    }
+  }
+  return null;
+}
+
+/** Timeline of a WAL file name ("000000020000000000000003" → 2). */
+export function timelineOfWalFile(name: string): number {
+  return parseInt(name.slice(0, 8), 16);
+}
+
+/** Queries the facts of ServerState on an open session. */
+export async function queryServerState(session: Session, nodes: readonly NodeRecord[]): Promise<Omit<LocalProbe, 'postmaster_running' | 'accepting_connections' | 'data_directory_writable' | 'error'>> {
+  const base = await queryOne<{
+    in_recovery: boolean;
+    sysid: string;
+    ckpt_tli: number;
+    min_tli: number;
+    walfile: string | null;
+    current_lsn: string | null;
+    receive_lsn: string | null;
+    replay_lsn: string | null;
+    ssn: string;
+  }>(
+    session,
+    `SELECT pg_is_in_recovery() AS in_recovery,
+            (SELECT system_identifier::text FROM pg_control_system()) AS sysid,
+            (SELECT timeline_id FROM pg_control_checkpoint()) AS ckpt_tli,
+            (SELECT min_recovery_end_timeline FROM pg_control_recovery()) AS min_tli,
+            CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_walfile_name(pg_current_wal_lsn()) END AS walfile,
+            CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
+            pg_last_wal_receive_lsn()::text AS receive_lsn,
+            pg_last_wal_replay_lsn()::text AS replay_lsn,
+            current_setting('synchronous_standby_names') AS ssn`,
+    [],
+    'reading the server state',
+  );
+  const receivers = await query<{ status: string; received_tli: number | null; sender_host: string | null; sender_port: number | null }>(
+    session,
+    'SELECT status, received_tli, sender_host, sender_port FROM pg_stat_wal_receiver',
+    [],
+    'reading pg_stat_wal_receiver',
+  );
+  const replication = await query<ReplicationRow>(
+    session,
+    `SELECT application_name, client_addr::text AS client_addr, state, sync_state, sent_lsn::text AS sent_lsn,
+            write_lsn::text AS write_lsn, flush_lsn::text AS flush_lsn, replay_lsn::text AS replay_lsn
+       FROM pg_stat_replication`,
+    [],
+    'reading pg_stat_replication',
+  );
+  const receiver = receivers[0];
+  let timeline: number;
+  if (!base.in_recovery && base.walfile) {
+    // The insert timeline; pg_control_checkpoint() lags behind a promotion until the next checkpoint.
+    timeline = timelineOfWalFile(base.walfile);
+  } else {
+    timeline = Math.max(base.ckpt_tli, base.min_tli ?? 0, receiver?.received_tli ?? 0);
+  }
+  const sender = receiver?.sender_host && receiver.sender_port ? { host: receiver.sender_host, port: receiver.sender_port } : null;
+  return {
+    in_recovery: base.in_recovery,
+    system_identifier: base.sysid,
+    timeline,
+    current_lsn: base.current_lsn,
+    receive_lsn: base.receive_lsn,
+    replay_lsn: base.replay_lsn,
+    wal_receiver_status: receiver?.status ?? null,
+    wal_receiver_upstream_node_id: sender ? nodeForSender(nodes, sender.host, sender.port) : null,
+    wal_receiver_sender: sender,
+    replication: replication.map((r) => ({ ...r, application_name: r.application_name ?? '', state: r.state ?? 'unknown' })),
+    synchronous_standby_names: base.ssn,
+  };
+}
+
+/** Probes the local server; never throws. */
+export async function probeLocalServer(opts: { conninfo: string; dataDir: string; timeoutMs: number; nodes: readonly NodeRecord[] }): Promise<LocalProbe> {
+  const pm = await postmasterStatus(opts.dataDir);
+  const writable = await dataDirectoryWritable(opts.dataDir);
+  const down: LocalProbe = {
+    postmaster_running: pm.running,
+    accepting_connections: false,
+    in_recovery: null,
+    system_identifier: null,
+    timeline: null,
+    current_lsn: null,
+    receive_lsn: null,
+    replay_lsn: null,
+    wal_receiver_status: null,
+    wal_receiver_upstream_node_id: null,
+    wal_receiver_sender: null,
+    replication: [],
+    synchronous_standby_names: null,
+    data_directory_writable: writable,
+    error: null,
+  };
+  let session: Session | undefined;
+  try {
+    session = await connect(opts.conninfo, opts.timeoutMs);
+  } catch (error) {
+    return { ...down, error: describe(error) };
+  }
+  try {
+    const state = await queryServerState(session, opts.nodes);
+    return { ...down, ...state, accepting_connections: true };
+  } catch (error) {
+    return { ...down, accepting_connections: true, error: describe(error) };
+  } finally {
+    await close(session);
+  }
+}
+
+function describe(error: unknown): string {
+  const e = error as Error & { detail?: string };
+  return e.detail ? `${e.message}: ${e.detail.split('\n')[0]}` : e.message;
+}
