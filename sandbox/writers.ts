@@ -1,0 +1,363 @@
+/**
+ * The drills' clients (issue 6): a writer that inserts numbered rows every 50 ms and records which
+ * were acknowledged (through the VIP, or directly to one host), a probe of every node's writability,
+ * and the figures computed from them: write_outage_ms, acked_writes_lost, max_writable_primaries.
+ *
+ * A write counts as acknowledged only when the server answered COMMIT. A write that hangs (a primary
+ * waiting for a synchronous standby it can no longer reach) is abandoned after
+ * `statementTimeoutMs` by dropping the connection — client-side, because a server-side
+ * statement_timeout would cancel the synchronous-replication wait and report the commit as done.
+ *
+ * To observe a partitioned host (whose network is cut) the probe and the direct writer should use
+ * the host's Unix-domain socket directory as `host`: sockets on the file system are not affected by
+ * network namespaces, so they see the host as a local client would.
+ */
+import pg from 'pg';
+
+/** The table the writers insert into (created by {@link ensureDrillTable} on the primary). */
+export const DRILL_TABLE = 'pgvigil_drill';
+/** The table the writability probe updates (one row per node). */
+export const PROBE_TABLE = 'pgvigil_drill_probe';
+const CREATE_PROBE_TABLE = `CREATE TABLE IF NOT EXISTS ${PROBE_TABLE} (node text PRIMARY KEY, probed_at timestamptz NOT NULL)`;
+
+export interface PgTarget {
+  /** Host name, address, or a Unix-socket directory (starts with "/"). */
+  host: string;
+  port: number;
+  user?: string;
+  database?: string;
+}
+
+function clientConfig(target: PgTarget, connectTimeoutMs: number): pg.ClientConfig {
+  return {
+    host: target.host,
+    port: target.port,
+    user: target.user ?? 'postgres',
+    database: target.database ?? 'postgres',
+    connectionTimeoutMillis: connectTimeoutMs,
+    application_name: 'pgvigil-drill',
+  };
+}
+
+/** Creates the drill table (on the primary; it replicates to the standbys). */
+export async function ensureDrillTable(target: PgTarget): Promise<void> {
+  const client = new pg.Client(clientConfig(target, 5000));
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    await client.query(
+      `CREATE TABLE IF NOT EXISTS ${DRILL_TABLE} (writer text NOT NULL, id bigint NOT NULL, written_at timestamptz NOT NULL DEFAULT clock_timestamp(), PRIMARY KEY (writer, id))`,
+    );
+    await client.query(CREATE_PROBE_TABLE);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** One insert the writer attempted. */
+export interface WriteAttempt {
+  id: number;
+  sentAt: number;
+  /** When COMMIT was acknowledged; null when it failed or was abandoned. */
+  ackedAt: number | null;
+  error: string | null;
+}
+
+export interface WriterOptions {
+  /** Recorded in the `writer` column; unique per drill run (e.g. `vip-<run id>`). */
+  name: string;
+  target: PgTarget;
+  /** @default 50 */
+  intervalMs?: number;
+  /** Abandon a write (and its connection) after this long. @default 1000 */
+  statementTimeoutMs?: number;
+  /** @default 1000 */
+  connectTimeoutMs?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+function destroy(client: pg.Client): void {
+  try {
+    client.connection.stream.destroy();
+  } catch {
+    // never connected
+  }
+  void client.end().catch(() => undefined);
+}
+
+/** Runs `work` on a client, giving up (and dropping the connection) after `timeoutMs`. */
+async function bounded<T>(client: pg.Client, timeoutMs: number, work: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      work(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          destroy(client);
+          reject(new Error(`no answer after ${timeoutMs} ms`));
+        }, timeoutMs);
+      }),
+    ]);
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+/**
+ * Inserts row `id` = 1, 2, 3 … every `intervalMs` (one write in flight at a time: a tick that finds
+ * the previous write still running is skipped), reconnecting whenever the connection breaks.
+ */
+export class DrillWriter {
+  readonly attempts: WriteAttempt[] = [];
+  private client: pg.Client | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private inFlight: Promise<void> | null = null;
+  private nextId = 1;
+  private running = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: WriterOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 50);
+    this.tick();
+  }
+
+  private tick(): void {
+    if (!this.running || this.inFlight) return;
+    this.inFlight = this.writeOne().finally(() => {
+      this.inFlight = null;
+    });
+  }
+
+  private async writeOne(): Promise<void> {
+    const attempt: WriteAttempt = { id: this.nextId++, sentAt: this.now(), ackedAt: null, error: null };
+    this.attempts.push(attempt);
+    const timeoutMs = this.options.statementTimeoutMs ?? 1000;
+    try {
+      if (!this.client) {
+        const client = new pg.Client(clientConfig(this.options.target, this.options.connectTimeoutMs ?? 1000));
+        client.on('error', () => {
+          if (this.client === client) this.client = null;
+          destroy(client);
+        });
+        client.on('end', () => {
+          if (this.client === client) this.client = null;
+        });
+        await bounded(client, (this.options.connectTimeoutMs ?? 1000) + 200, () => client.connect());
+        this.client = client;
+        attempt.sentAt = this.now(); // the write itself starts now
+      }
+      const client = this.client;
+      try {
+        await bounded(client, timeoutMs, () =>
+          client.query(`INSERT INTO ${DRILL_TABLE} (writer, id) VALUES ($1, $2)`, [this.options.name, attempt.id]),
+        );
+      } catch (error) {
+        if (this.client === client) this.client = null;
+        destroy(client);
+        throw error;
+      }
+      attempt.ackedAt = this.now();
+    } catch (error) {
+      attempt.error = error instanceof Error ? error.message : String(error);
+    }
+  }
+
+  /** Stops writing and closes the connection (waits for the write in flight). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.inFlight;
+    if (this.client) destroy(this.client);
+    this.client = null;
+  }
+
+  /** Ids whose COMMIT was acknowledged. */
+  acked(): number[] {
+    return this.attempts.filter((a) => a.ackedAt !== null).map((a) => a.id);
+  }
+}
+
+/**
+ * The longest time without an acknowledged write, looking from `fromMs` (the fault) to `toMs`: the
+ * gap that straddles `fromMs` counts from the last acknowledgement before it. If no write was
+ * acknowledged after `fromMs`, the outage lasts until `toMs`.
+ */
+export function writeOutageMs(attempts: readonly WriteAttempt[], fromMs: number, toMs: number): number {
+  const acks = attempts
+    .map((a) => a.ackedAt)
+    .filter((t): t is number => t !== null)
+    .sort((a, b) => a - b);
+  let previous = fromMs;
+  for (const t of acks) if (t <= fromMs) previous = t;
+  let longest = 0;
+  for (const t of acks) {
+    if (t <= fromMs || t > toMs) continue;
+    longest = Math.max(longest, t - previous);
+    previous = t;
+  }
+  return Math.max(longest, toMs - previous);
+}
+
+/** The first acknowledgement of a write sent at or after `fromMs` (e.g. first_write_via_vip), or null. */
+export function firstAckAfter(attempts: readonly WriteAttempt[], fromMs: number): number | null {
+  let first: number | null = null;
+  for (const a of attempts) {
+    if (a.ackedAt !== null && a.sentAt >= fromMs && (first === null || a.ackedAt < first)) first = a.ackedAt;
+  }
+  return first;
+}
+
+/** Acknowledged ids of `writer` that the (final) primary does not have. */
+export async function ackedWritesLost(target: PgTarget, writer: string, acked: readonly number[]): Promise<number[]> {
+  if (acked.length === 0) return [];
+  const client = new pg.Client(clientConfig(target, 5000));
+  client.on('error', () => undefined);
+  await client.connect();
+  try {
+    const result = await client.query<{ id: string }>(`SELECT id FROM ${DRILL_TABLE} WHERE writer = $1 AND id = ANY($2::bigint[])`, [
+      writer,
+      acked.map(String),
+    ]);
+    const present = new Set(result.rows.map((r) => Number(r.id)));
+    return acked.filter((id) => !present.has(id));
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** One acknowledged write probe on one node: the node accepted a write at some moment in [sentAt, ackedAt]. */
+export interface ProbeAck {
+  node: string;
+  sentAt: number;
+  ackedAt: number;
+}
+
+export interface WritabilityProbeOptions {
+  nodes: { name: string; target: PgTarget }[];
+  /** @default 100 */
+  intervalMs?: number;
+  /** A probe not acknowledged in this long counts as "not writable" and its connection is dropped. @default 1000 */
+  timeoutMs?: number;
+  /** @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Probes every node's writability concurrently on a timer: an upsert of the node's row in
+ * {@link PROBE_TABLE}, a real WAL-logged write whose COMMIT is refused by a standby, held by a
+ * primary that lost its synchronous standbys, and refused by a stopped or read-only server. (A bare
+ * `txid_current()` would not do: a commit that wrote no WAL of its own skips the synchronous wait.)
+ */
+export class WritabilityProbe {
+  readonly acks: ProbeAck[] = [];
+  private readonly clients = new Map<string, pg.Client>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private readonly now: () => number;
+
+  constructor(private readonly options: WritabilityProbeOptions) {
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.timer = setInterval(() => this.tick(), this.options.intervalMs ?? 100);
+    this.tick();
+  }
+
+  private tick(): void {
+    for (const node of this.options.nodes) {
+      if (!this.running || this.inFlight.has(node.name)) continue;
+      this.inFlight.set(
+        node.name,
+        this.probe(node.name, node.target).finally(() => this.inFlight.delete(node.name)),
+      );
+    }
+  }
+
+  private async probe(name: string, target: PgTarget): Promise<void> {
+    const timeoutMs = this.options.timeoutMs ?? 1000;
+    let client = this.clients.get(name);
+    try {
+      if (!client) {
+        const fresh = new pg.Client(clientConfig(target, timeoutMs));
+        fresh.on('error', () => {
+          if (this.clients.get(name) === fresh) this.clients.delete(name);
+          destroy(fresh);
+        });
+        await bounded(fresh, timeoutMs + 200, () => fresh.connect());
+        this.clients.set(name, fresh);
+        client = fresh;
+      }
+      const c = client;
+      const sentAt = this.now();
+      const upsert = () =>
+        c.query(`INSERT INTO ${PROBE_TABLE} (node, probed_at) VALUES ($1, clock_timestamp()) ON CONFLICT (node) DO UPDATE SET probed_at = EXCLUDED.probed_at`, [name]);
+      await bounded(c, timeoutMs, async () => {
+        try {
+          await upsert();
+        } catch (error) {
+          // A primary that never had the table: creating it is a write just as good.
+          if ((error as { code?: string }).code !== '42P01') throw error;
+          await c.query(CREATE_PROBE_TABLE);
+        }
+      });
+      this.acks.push({ node: name, sentAt, ackedAt: this.now() });
+    } catch {
+      const c = this.clients.get(name);
+      if (c) destroy(c);
+      this.clients.delete(name);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await Promise.all(this.inFlight.values());
+    for (const c of this.clients.values()) destroy(c);
+    this.clients.clear();
+  }
+
+  /** See {@link maxWritablePrimaries}. */
+  maxWritable(): { count: number; nodes: string[]; at: number | null } {
+    return maxWritablePrimaries(this.acks);
+  }
+}
+
+/**
+ * The most distinct nodes that may have accepted a write at the same moment: the largest set of
+ * nodes whose acknowledged probe intervals [sentAt, ackedAt] overlap. Conservative — two intervals
+ * that merely touch count as simultaneous — so a result of 1 is a proof, not an estimate.
+ */
+export function maxWritablePrimaries(acks: readonly ProbeAck[]): { count: number; nodes: string[]; at: number | null } {
+  // Sweep: opening before closing at equal times (touching counts as overlap).
+  const events = acks.flatMap((a) => [
+    { t: a.sentAt, open: true, node: a.node },
+    { t: a.ackedAt, open: false, node: a.node },
+  ]);
+  events.sort((x, y) => x.t - y.t || (x.open === y.open ? 0 : x.open ? -1 : 1));
+  const open = new Map<string, number>();
+  let best = { count: 0, nodes: [] as string[], at: null as number | null };
+  for (const e of events) {
+    if (e.open) {
+      open.set(e.node, (open.get(e.node) ?? 0) + 1);
+      if (open.size > best.count) best = { count: open.size, nodes: [...open.keys()].sort(), at: e.t };
+    } else {
+      const n = (open.get(e.node) ?? 1) - 1;
+      if (n <= 0) open.delete(e.node);
+      else open.set(e.node, n);
+    }
+  }
+  return best;
+}
