@@ -10,7 +10,6 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   Aws,
-  CfnOutput,
   Duration,
   RemovalPolicy,
   Stack,
@@ -263,10 +262,6 @@ export class PgvigilControlPlane extends Construct {
       }
       const vipArn = stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: allocationId });
       this.clusterResources.set(cluster.clusterId, { clusterId: cluster.clusterId, vipAllocationId: allocationId, vipArn, alarms: [] });
-      new CfnOutput(this, `VipAllocationId${logicalSuffix(cluster.clusterId)}`, {
-        description: `vip_allocation_id of cluster ${cluster.clusterId}`,
-        value: allocationId,
-      });
     }
 
     // ---- the controller's permissions (both functions run sagas: SPEC §7)
@@ -324,12 +319,6 @@ export class PgvigilControlPlane extends Construct {
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [this.topicKey.keyArn],
       }),
-      new iam.PolicyStatement({
-        sid: 'Metrics',
-        actions: ['cloudwatch:PutMetricData'],
-        resources: ['*'],
-        conditions: { StringEquals: { 'cloudwatch:namespace': METRICS_NAMESPACE } },
-      }),
     ];
     if (props.eventBus) {
       statements.push(new iam.PolicyStatement({ sid: 'EventBus', actions: ['events:PutEvents'], resources: [props.eventBus.eventBusArn] }));
@@ -348,8 +337,8 @@ export class PgvigilControlPlane extends Construct {
       {
         id: 'AwsSolutions-IAM5[Resource::*]',
         reason:
-          'ssm:GetCommandInvocation, ssm:ListCommandInvocations and ec2:DescribeAddresses support no resource-level permissions; ' +
-          'cloudwatch:PutMetricData has none either and is conditioned on the pgvigil namespace.',
+          'ssm:GetCommandInvocation, ssm:ListCommandInvocations and ec2:DescribeAddresses support no resource-level permissions ' +
+          '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
       },
     );
 
@@ -547,13 +536,6 @@ export class PgvigilControlPlane extends Construct {
     ]);
     widgets.push([new cloudwatch.AlarmStatusWidget({ title: 'pgvigil alarms', alarms: this.alarms, width: 24 })]);
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', { widgets });
-
-    new CfnOutput(this, 'TableName', { value: this.table.tableName, description: 'state_table' });
-    new CfnOutput(this, 'TopicArn', { value: this.topic.topicArn });
-    new CfnOutput(this, 'DocumentPrefix', { value: prefix });
-    new CfnOutput(this, 'SwitchoverDocumentName', { value: this.switchoverDocumentName });
-    new CfnOutput(this, 'EvaluatorFunctionName', { value: this.evaluator.functionName });
-    new CfnOutput(this, 'SwitchoverFunctionName', { value: this.switchover.functionName });
   }
 
   /** The cluster ids this control plane serves. */
@@ -661,6 +643,7 @@ export class PgvigilControlPlane extends Construct {
         mainFields: ['module', 'main'],
         minify: true,
         sourceMap: true,
+        sourcesContent: false,
         // Ship the SDK versions the tests ran against instead of the runtime's.
         externalModules: [],
         // ESM output: some bundled CommonJS dependencies still call require().

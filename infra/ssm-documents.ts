@@ -10,6 +10,15 @@
  * the node (and, when the file sets it, the cluster) the controller meant, then runs
  * `pgvigil-agent <action> -f {{ConfigFile}} --term {{Term}} …`.
  */
+import type { HostActionName } from '../core/ports.js';
+import {
+  DEFAULT_CONFIG_FILE,
+  SSM_AGENT_COMMANDS,
+  SSM_DOCUMENT_PARAMETERS,
+  SSM_OPTIONAL_PARAMETERS,
+  SSM_PARAMETER_PATTERNS,
+  type SsmParameterName,
+} from '../core/ssm-parameters.js';
 
 /** The host actions, in document-name form. */
 export const SSM_ACTIONS = [
@@ -25,24 +34,35 @@ export const SSM_ACTIONS = [
 ] as const;
 export type SsmAction = (typeof SSM_ACTIONS)[number];
 
-/** `allowedPattern` of every parameter (HELPERS contract). */
+/**
+ * `allowedPattern` of every parameter: the host-action ones are the controller's own
+ * (core/ssm-parameters.ts, which validates before SendCommand), plus the Automation document's.
+ */
 export const PARAMETER_PATTERNS = {
-  ClusterId: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
-  NodeId: '^[0-9]{1,10}$',
-  Term: '^[0-9]{1,18}$',
-  UpstreamNodeId: '^[0-9]{1,10}$',
-  ForceRewind: '^(true|false)$',
-  ConfigFile: '^/[A-Za-z0-9_./-]{1,255}$',
+  ...SSM_PARAMETER_PATTERNS,
   CandidateNodeId: '^[0-9]{1,10}$',
   SiblingsFollow: '^(true|false)$',
   DryRun: '^(true|false)$',
   AutomationAssumeRole: '^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$',
 } as const;
 
-export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
+export { DEFAULT_CONFIG_FILE };
 export const DEFAULT_DOCUMENT_PREFIX = 'pgvigil';
 /** Name suffix of the manual switchover Automation document. */
 export const SWITCHOVER_DOCUMENT = 'Switchover';
+
+/** The controller's host action behind each document (core/ports.ts HostActionName). */
+export const HOST_ACTIONS: Readonly<Record<SsmAction, HostActionName>> = {
+  Promote: 'promote',
+  Follow: 'follow',
+  Rejoin: 'rejoin',
+  Fence: 'fence',
+  Unfence: 'unfence-primary',
+  Demote: 'demote',
+  DisconnectWalReceiver: 'disconnect-wal-receiver',
+  ReconnectWalReceiver: 'reconnect-wal-receiver',
+  NodeCheck: 'node-check',
+};
 
 export interface DocumentParameter {
   type: 'String';
@@ -71,67 +91,26 @@ export interface CommandDocument {
   content: CommandDocumentContent;
 }
 
-interface ActionSpec {
-  agentAction: string;
-  description: string;
-  timeoutSeconds: number;
-  /** Extra parameters beyond ClusterId, NodeId, Term, ConfigFile. */
-  extra?: Record<string, DocumentParameter>;
-  /** Extra command-line words, with {{Parameter}} placeholders. */
-  args?: string;
-  /** Shell lines run before the agent (e.g. turning a true/false parameter into a flag). */
-  prelude?: string[];
-}
-
-const ACTIONS: Record<SsmAction, ActionSpec> = {
-  Promote: { agentAction: 'promote', description: 'Promote this standby to primary in the given term.', timeoutSeconds: 300 },
-  Follow: {
-    agentAction: 'follow',
-    description: 'Make this standby follow the given upstream node.',
-    timeoutSeconds: 300,
-    extra: {
-      UpstreamNodeId: { type: 'String', description: 'node_id of the new upstream', allowedPattern: PARAMETER_PATTERNS.UpstreamNodeId },
-    },
-    args: "--upstream-node-id '{{UpstreamNodeId}}'",
-  },
-  Rejoin: {
-    agentAction: 'rejoin',
-    description: 'Rejoin this former primary as a standby of the current primary (optionally pg_rewind first).',
-    timeoutSeconds: 3600,
-    extra: {
-      ForceRewind: {
-        type: 'String',
-        description: 'run pg_rewind before following (true|false)',
-        allowedPattern: PARAMETER_PATTERNS.ForceRewind,
-        default: 'false',
-      },
-    },
-    prelude: ['rewind=', "if [ '{{ForceRewind}}' = 'true' ]; then rewind=--force-rewind; fi"],
-    args: '$rewind',
-  },
-  Fence: { agentAction: 'fence', description: 'Stop the local server and keep it from starting as a primary.', timeoutSeconds: 300 },
-  Unfence: { agentAction: 'unfence', description: 'Lift the fence set by Fence (the node may start again as a standby).', timeoutSeconds: 120 },
-  Demote: {
-    agentAction: 'demote',
-    description: 'Switchover: clean checkpoint and fast stop of the primary; reports the final LSN.',
-    timeoutSeconds: 600,
-  },
-  DisconnectWalReceiver: { agentAction: 'disconnect-wal-receiver', description: 'Stop the WAL receiver of this standby.', timeoutSeconds: 120 },
-  ReconnectWalReceiver: { agentAction: 'reconnect-wal-receiver', description: 'Restart the WAL receiver of this standby.', timeoutSeconds: 120 },
-  NodeCheck: { agentAction: 'node check', description: "Run repmgr's node check on this host.", timeoutSeconds: 120 },
+const PARAMETER_DESCRIPTIONS: Record<SsmParameterName, string> = {
+  ClusterId: 'cluster_id the command is meant for',
+  NodeId: 'node_id the command is meant for',
+  Term: "the controller's term (fencing token)",
+  UpstreamNodeId: 'node_id of the node to stream from',
+  ForceRewind: 'run pg_rewind first when this node has diverged (true|false)',
+  ConfigFile: 'path of the repmgr.conf-format file of the agent',
 };
 
-const COMMON_PARAMETERS = (configFile: string): Record<string, DocumentParameter> => ({
-  ClusterId: { type: 'String', description: 'cluster_id the command is meant for', allowedPattern: PARAMETER_PATTERNS.ClusterId },
-  NodeId: { type: 'String', description: 'node_id the command is meant for', allowedPattern: PARAMETER_PATTERNS.NodeId },
-  Term: { type: 'String', description: "the controller's term (fencing token)", allowedPattern: PARAMETER_PATTERNS.Term },
-  ConfigFile: {
-    type: 'String',
-    description: 'path of the repmgr.conf-format file of the agent',
-    allowedPattern: PARAMETER_PATTERNS.ConfigFile,
-    default: configFile,
-  },
-});
+const ACTION_TEXT: Record<SsmAction, { description: string; timeoutSeconds: number }> = {
+  Promote: { description: 'Promote this standby to primary in the given term.', timeoutSeconds: 300 },
+  Follow: { description: 'Make this standby follow the given upstream node.', timeoutSeconds: 300 },
+  Rejoin: { description: 'Bring this former primary back as a standby (pg_rewind with ForceRewind=true).', timeoutSeconds: 3600 },
+  Fence: { description: 'Stop the local server and keep it from starting as a primary.', timeoutSeconds: 300 },
+  Unfence: { description: 'Lift a fence and start as primary (only when the cluster record names this node primary).', timeoutSeconds: 300 },
+  Demote: { description: 'Switchover: clean checkpoint and fast stop of the primary; reports the final LSN.', timeoutSeconds: 600 },
+  DisconnectWalReceiver: { description: 'Stop the WAL receiver of this standby.', timeoutSeconds: 120 },
+  ReconnectWalReceiver: { description: 'Restart the WAL receiver of this standby.', timeoutSeconds: 120 },
+  NodeCheck: { description: "Run repmgr's node check on this host.", timeoutSeconds: 120 },
+};
 
 /**
  * Refuses (exit 1, repmgr's ERR_BAD_CONFIG) when the host's config file is for another node or
@@ -172,23 +151,41 @@ export function commandDocuments(options: CommandDocumentOptions = {}): Record<S
   if (!/^[A-Za-z0-9_./-]+$/.test(agent)) throw new Error(`agent command "${agent}" is not valid: a plain path or name is expected`);
   const result = {} as Record<SsmAction, CommandDocument>;
   for (const action of SSM_ACTIONS) {
-    const spec = ACTIONS[action];
-    const command = [agent, spec.agentAction, '-f', '"$conf"', "--term '{{Term}}'", spec.args].filter(Boolean).join(' ');
+    const host = HOST_ACTIONS[action];
+    const names = SSM_DOCUMENT_PARAMETERS[host];
+    const parameters: Record<string, DocumentParameter> = {};
+    for (const name of names) {
+      const fallback = name === 'ConfigFile' ? configFile : SSM_OPTIONAL_PARAMETERS[name];
+      parameters[name] = {
+        type: 'String',
+        description: PARAMETER_DESCRIPTIONS[name],
+        allowedPattern: SSM_PARAMETER_PATTERNS[name],
+        ...(fallback !== undefined ? { default: fallback } : {}),
+      };
+    }
+    const prelude: string[] = [];
+    const args = [agent, SSM_AGENT_COMMANDS[host], '-f', '"$conf"', "--term '{{Term}}'"];
+    if (names.includes('UpstreamNodeId')) args.push("--upstream-node-id '{{UpstreamNodeId}}'");
+    if (names.includes('ForceRewind')) {
+      prelude.push('rewind=', "if [ '{{ForceRewind}}' = 'true' ]; then rewind=--force-rewind; fi");
+      args.push('$rewind');
+    }
+    const text = ACTION_TEXT[action];
     result[action] = {
       action,
       name: documentName(prefix, action),
-      agentAction: spec.agentAction,
+      agentAction: SSM_AGENT_COMMANDS[host],
       content: {
         schemaVersion: '2.2',
-        description: `pgvigil: ${spec.description} Runs \`${agent} ${spec.agentAction}\`.`,
-        parameters: { ...COMMON_PARAMETERS(configFile), ...spec.extra },
+        description: `pgvigil: ${text.description} Runs \`${agent} ${SSM_AGENT_COMMANDS[host]}\`.`,
+        parameters,
         mainSteps: [
           {
             action: 'aws:runShellScript',
             name: `pgvigil${action}`,
             inputs: {
-              timeoutSeconds: String(spec.timeoutSeconds),
-              runCommand: ['#!/bin/sh', 'set -eu', ...GUARD, ...(spec.prelude ?? []), `exec ${command}`],
+              timeoutSeconds: String(text.timeoutSeconds),
+              runCommand: ['#!/bin/sh', 'set -eu', ...GUARD, ...prelude, `exec ${args.join(' ')}`],
             },
           },
         ],

@@ -1,0 +1,51 @@
+/**
+ * The control plane as a stack of its own, with stable output names: what `cdk deploy` deploys
+ * (infra/app.ts) and what {@link deployToEmulator} puts into moto for the sandbox and the tests.
+ */
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { PgvigilControlPlane, type PgvigilControlPlaneProps } from './construct.js';
+
+export interface PgvigilControlPlaneStackProps extends StackProps {
+  /** Props of the {@link PgvigilControlPlane} in this stack. */
+  readonly controlPlane: PgvigilControlPlaneProps;
+}
+
+/** Output names of {@link PgvigilControlPlaneStack} (CloudFormation output keys). */
+export const CONTROL_PLANE_OUTPUTS = {
+  tableName: 'TableName',
+  tableStreamArn: 'TableStreamArn',
+  topicArn: 'TopicArn',
+  documentPrefix: 'DocumentPrefix',
+  switchoverDocumentName: 'SwitchoverDocumentName',
+  evaluatorFunctionName: 'EvaluatorFunctionName',
+  switchoverFunctionName: 'SwitchoverFunctionName',
+  deadLetterQueueUrl: 'DeadLetterQueueUrl',
+  /** `cluster=eipalloc-…` pairs joined by commas. */
+  vipAllocationIds: 'VipAllocationIds',
+} as const;
+
+export class PgvigilControlPlaneStack extends Stack {
+  readonly controlPlane: PgvigilControlPlane;
+
+  constructor(scope: Construct, id: string, props: PgvigilControlPlaneStackProps) {
+    super(scope, id, { description: 'pgvigil: serverless control plane for PostgreSQL HA on EC2', ...props });
+    const cp = new PgvigilControlPlane(this, 'ControlPlane', props.controlPlane);
+    this.controlPlane = cp;
+    const out = (key: keyof typeof CONTROL_PLANE_OUTPUTS, value: string, description: string) =>
+      new CfnOutput(this, CONTROL_PLANE_OUTPUTS[key], { value, description });
+    out('tableName', cp.table.tableName, 'state_table of every agent and of the pgvigil CLI');
+    out('tableStreamArn', cp.table.tableStreamArn ?? '', 'stream of the state table (the evaluator reads it)');
+    out('topicArn', cp.topic.topicArn, 'SNS topic of events and alarms');
+    out('documentPrefix', cp.documentPrefix, 'prefix of the SSM documents');
+    out('switchoverDocumentName', cp.switchoverDocumentName, 'SSM Automation document of the manual switchover');
+    out('evaluatorFunctionName', cp.evaluator.functionName, 'evaluator Lambda function');
+    out('switchoverFunctionName', cp.switchover.functionName, 'switchover Lambda function');
+    out('deadLetterQueueUrl', cp.deadLetterQueue.queueUrl, 'stream records the evaluator gave up on');
+    out(
+      'vipAllocationIds',
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id)]))),
+      'vip_allocation_id of each cluster, as cluster=allocation-id pairs',
+    );
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * Deploys the CDK-synthesized control plane into an AWS emulator (moto's server mode; LocalStack
+ * works the same way), the way the sandbox and the infra tests do (SPEC §11, §12).
+ *
+ * What differs from `cdk deploy`, and why:
+ * - the stack is synthesized without the bootstrap-version rule and parameter (an emulator has no
+ *   bootstrap stack, and moto cannot resolve the SSM parameter);
+ * - file assets go to a bucket named `pgvigil-emulator-assets-<region>` (known without asking the
+ *   emulator for its account id), which this function creates; the Lambda code is the real esbuild
+ *   bundle, zipped as the CDK CLI would;
+ * - the emulator accepts unsigned requests, so assets are uploaded with plain HTTP PUTs (path-style)
+ *   instead of pulling in an S3 client that nothing else in pgvigil needs;
+ * - moto skips resource types it does not model (alarms, dashboard, some policies) with a warning;
+ *   nothing it reports about those counts as evidence (SPEC §12).
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CloudFormationClient,
+  CreateStackCommand,
+  DescribeStacksCommand,
+  type Stack as CfnStack,
+} from '@aws-sdk/client-cloudformation';
+import { App, DefaultStackSynthesizer } from 'aws-cdk-lib';
+import type { PgvigilControlPlaneProps } from './construct.js';
+import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
+import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
+import { zipDirectory } from './zip.js';
+
+export interface EmulatorClientConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}
+
+export interface DeployToEmulatorOptions {
+  /** @default 'pgvigil' */
+  stackName?: string;
+  /** Props of the control plane. @default one cluster, `main`, with a new Elastic IP */
+  controlPlane?: PgvigilControlPlaneProps;
+  /** How long to wait for CREATE_COMPLETE. @default 120 s */
+  timeoutMs?: number;
+}
+
+export interface EmulatorDeployment {
+  stackName: string;
+  stackId: string;
+  tableName: string;
+  tableStreamArn: string;
+  topicArn: string;
+  documentPrefix: string;
+  commandDocumentNames: Record<SsmAction, string>;
+  switchoverDocumentName: string;
+  evaluatorFunctionName: string;
+  switchoverFunctionName: string;
+  deadLetterQueueUrl: string;
+  /** Allocation id of each cluster's Elastic IP, by cluster id. */
+  vipAllocationIds: Record<string, string>;
+}
+
+export const EMULATOR_ASSET_BUCKET_PREFIX = 'pgvigil-emulator-assets-';
+
+export interface SynthesizedControlPlane {
+  /** The cloud assembly directory (remove it when done). */
+  outdir: string;
+  template: Record<string, unknown>;
+  templateFile: string;
+  assets: Array<{ id: string; path: string; packaging: 'zip' | 'file'; bucketName: string; objectKey: string }>;
+}
+
+/** Synthesizes the control-plane stack for an emulator: no bootstrap rule, a predictable asset bucket. */
+export function synthesizeForEmulator(stackName: string, controlPlane: PgvigilControlPlaneProps, region: string): SynthesizedControlPlane {
+  const outdir = mkdtempSync(join(tmpdir(), 'pgvigil-cdk-'));
+  const app = new App({ outdir, analyticsReporting: false });
+  const stack = new PgvigilControlPlaneStack(app, stackName, {
+    controlPlane,
+    synthesizer: new DefaultStackSynthesizer({
+      generateBootstrapVersionRule: false,
+      fileAssetsBucketName: `${EMULATOR_ASSET_BUCKET_PREFIX}\${AWS::Region}`,
+    }),
+  });
+  const assembly = app.synth();
+  const artifact = assembly.getStackArtifact(stack.artifactId);
+  const manifest = JSON.parse(readFileSync(join(outdir, `${stack.artifactId}.assets.json`), 'utf8')) as {
+    files: Record<string, { source: { path: string; packaging?: string }; destinations: Record<string, { bucketName: string; objectKey: string }> }>;
+  };
+  const assets = Object.entries(manifest.files).map(([id, file]) => {
+    const destination = Object.values(file.destinations)[0];
+    if (!destination) throw new Error(`asset ${id} has no destination`);
+    return {
+      id,
+      path: join(outdir, file.source.path),
+      packaging: file.source.packaging === 'zip' ? ('zip' as const) : ('file' as const),
+      bucketName: destination.bucketName.replace('${AWS::Region}', region),
+      objectKey: destination.objectKey,
+    };
+  });
+  return { outdir, template: artifact.template as Record<string, unknown>, templateFile: artifact.templateFullPath, assets };
+}
+
+/**
+ * Synthesizes the control plane, uploads its assets and creates the stack in the emulator at
+ * `client.endpoint`; resolves with the names and ARNs the sandbox needs.
+ */
+export async function deployToEmulator(client: EmulatorClientConfig, options: DeployToEmulatorOptions = {}): Promise<EmulatorDeployment> {
+  const stackName = options.stackName ?? 'pgvigil';
+  const controlPlane = options.controlPlane ?? { clusters: [{ clusterId: 'main' }] };
+  const synth = synthesizeForEmulator(stackName, controlPlane, client.region);
+  try {
+    let templateUrl: string | undefined;
+    for (const asset of synth.assets) {
+      await putToEmulator(client, asset.bucketName);
+      let body: Buffer;
+      if (asset.path === synth.templateFile) {
+        body = Buffer.from(JSON.stringify(forEmulator(synth.template)));
+        templateUrl = `https://s3.${client.region}.amazonaws.com/${asset.bucketName}/${asset.objectKey}`;
+      } else {
+        body = asset.packaging === 'zip' && statSync(asset.path).isDirectory() ? zipDirectory(asset.path) : readFileSync(asset.path);
+      }
+      await putToEmulator(client, `${asset.bucketName}/${asset.objectKey}`, body);
+    }
+    const cfn = new CloudFormationClient(client);
+    try {
+      const created = await cfn.send(
+        new CreateStackCommand({
+          StackName: stackName,
+          ...(templateUrl ? { TemplateURL: templateUrl } : { TemplateBody: JSON.stringify(forEmulator(synth.template)) }),
+          Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
+        }),
+      );
+      const stack = await waitForStack(cfn, stackName, options.timeoutMs ?? 120_000);
+      const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
+      const need = (key: keyof typeof CONTROL_PLANE_OUTPUTS): string => {
+        const value = outputs[CONTROL_PLANE_OUTPUTS[key]];
+        if (!value) throw new Error(`stack ${stackName} in the emulator has no output ${CONTROL_PLANE_OUTPUTS[key]}`);
+        return value;
+      };
+      const prefix = need('documentPrefix');
+      return {
+        stackName,
+        stackId: created.StackId ?? stack.StackId ?? stackName,
+        tableName: need('tableName'),
+        tableStreamArn: need('tableStreamArn'),
+        topicArn: need('topicArn'),
+        documentPrefix: prefix,
+        commandDocumentNames: Object.fromEntries(SSM_ACTIONS.map((a) => [a, documentName(prefix, a)])) as Record<SsmAction, string>,
+        switchoverDocumentName: need('switchoverDocumentName'),
+        evaluatorFunctionName: need('evaluatorFunctionName'),
+        switchoverFunctionName: need('switchoverFunctionName'),
+        deadLetterQueueUrl: need('deadLetterQueueUrl'),
+        vipAllocationIds: Object.fromEntries(
+          need('vipAllocationIds')
+            .split(',')
+            .map((pair) => pair.split('=') as [string, string]),
+        ),
+      };
+    } finally {
+      cfn.destroy();
+    }
+  } finally {
+    rmSync(synth.outdir, { recursive: true, force: true });
+  }
+}
+
+/** Resource types moto's CloudFormation does not model (it would skip them, SPEC §12). */
+export const EMULATOR_SKIPPED_TYPES: readonly string[] = ['AWS::CloudWatch::Alarm'];
+
+/**
+ * The template as the emulator gets it: without the resource types it does not model, and without
+ * what refers to them (the dashboard's alarm-status widget reads the alarms' ARNs, which moto cannot
+ * resolve for a resource it skipped).
+ */
+export function forEmulator(template: Record<string, unknown>): Record<string, unknown> {
+  const resources = { ...(template.Resources as Record<string, { Type: string }>) };
+  const removed = new Set(Object.keys(resources).filter((id) => EMULATOR_SKIPPED_TYPES.includes(resources[id]!.Type)));
+  for (;;) {
+    const before = removed.size;
+    for (const [id, resource] of Object.entries(resources)) {
+      if (removed.has(id)) continue;
+      if ([...removed].some((r) => refersTo(resource, r))) removed.add(id);
+    }
+    if (removed.size === before) break;
+  }
+  for (const id of removed) delete resources[id];
+  const outputs = Object.fromEntries(
+    Object.entries((template.Outputs ?? {}) as Record<string, unknown>).filter(([, o]) => ![...removed].some((r) => refersTo(o, r))),
+  );
+  return { ...template, Resources: resources, Outputs: outputs };
+}
+
+function refersTo(node: unknown, logicalId: string): boolean {
+  if (Array.isArray(node)) return node.some((n) => refersTo(n, logicalId));
+  if (typeof node !== 'object' || node === null) return false;
+  const obj = node as Record<string, unknown>;
+  if (obj.Ref === logicalId) return true;
+  const getAtt = obj['Fn::GetAtt'];
+  if (Array.isArray(getAtt) && getAtt[0] === logicalId) return true;
+  if (Array.isArray(obj.DependsOn) ? obj.DependsOn.includes(logicalId) : obj.DependsOn === logicalId) return true;
+  return Object.values(obj).some((v) => refersTo(v, logicalId));
+}
+
+async function waitForStack(cfn: CloudFormationClient, stackName: string, timeoutMs: number): Promise<CfnStack> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const { Stacks } = await cfn.send(new DescribeStacksCommand({ StackName: stackName }));
+    const stack = Stacks?.[0];
+    const status = stack?.StackStatus ?? 'UNKNOWN';
+    if (stack && status === 'CREATE_COMPLETE') return stack;
+    if (!status.endsWith('_IN_PROGRESS')) {
+      throw new Error(`stack ${stackName} in the emulator ended in ${status}: ${stack?.StackStatusReason ?? 'no reason given'}`);
+    }
+    if (Date.now() > deadline) throw new Error(`stack ${stackName} in the emulator still ${status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** PUT to the emulator's S3, path-style (bucket when `path` has no slash, else an object). */
+async function putToEmulator(client: EmulatorClientConfig, path: string, body?: Buffer): Promise<void> {
+  const res = await fetch(`${client.endpoint.replace(/\/$/, '')}/${path}`, {
+    method: 'PUT',
+    body: body ? new Uint8Array(body) : undefined,
+    headers: path.includes('/') ? { 'content-type': 'application/octet-stream' } : {},
+  });
+  // A bucket that already exists (a second deployment) is fine.
+  if (!res.ok && !(res.status === 409 && !path.includes('/'))) {
+    throw new Error(`emulator S3 PUT /${path} failed: HTTP ${res.status} ${(await res.text()).slice(0, 300)}`);
+  }
+}
