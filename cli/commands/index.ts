@@ -7,6 +7,7 @@ import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
 import { clusterEventCommand } from './cluster-event.js';
+import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 
@@ -15,6 +16,8 @@ export const commands: Command[] = [
   configCheckCommand,
   clusterShowCommand,
   clusterEventCommand,
+  clusterMatrixCommand,
+  clusterCrosscheckCommand,
   clusterExplainCommand,
   serviceStatusCommand,
   servicePauseCommand,
