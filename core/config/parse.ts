@@ -35,6 +35,9 @@ export interface ParsedConfig {
   origins: Record<ConfigKey, ConfigOrigin>;
 }
 
+/** postgresql.conf's include directives; repmgr.conf has none, and pgvigil reads one file. */
+const INCLUDE_DIRECTIVES = new Set(['include', 'include_if_exists', 'include_dir']);
+
 /** Variables other than `PGVIGIL_<KEY>` that set a key (lower precedence than `PGVIGIL_<KEY>`). */
 const ENV_ALIASES: Partial<Record<ConfigKey, readonly string[]>> = {
   aws_region: ['AWS_REGION'],
@@ -137,7 +140,10 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
   const unused = new Map<string, number>();
   const unknown = new Map<string, number>();
   for (const a of lexed.assignments) {
-    if (isConfigKey(a.key)) {
+    if (INCLUDE_DIRECTIVES.has(a.key)) {
+      // Ignoring it would silently drop whatever the other file sets.
+      fileProblems.push({ file, line: a.line, key: a.key, message: 'include directives are not supported: put the settings in this file' });
+    } else if (isConfigKey(a.key)) {
       raw.set(a.key, { text: a.value, origin: { source: 'file', line: a.line } });
       lines.set(a.key, [...(lines.get(a.key) ?? []), a.line]);
     } else if (Object.hasOwn(REPMGR_UNUSED_KEYS, a.key)) {

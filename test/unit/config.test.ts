@@ -191,6 +191,7 @@ describe('parseConfig errors', () => {
     ['= 5', 'expected key=value, found "= 5"'],
     ['5=priority', 'expected key=value, found "5=priority"'],
     ['priority', 'expected key=value, found "priority"'],
+    ["include '/etc/repmgr.d/node.conf'", 'include directives are not supported: put the settings in this file'],
   ])('rejects the malformed line %j', (line, message) => {
     expect(problemsOf(conf(line))[0]).toMatchObject({ line: 5, message });
   });
