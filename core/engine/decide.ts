@@ -192,7 +192,7 @@ function applyPause(ctx: EngineContext, d: Decision): Decision {
   return {
     ...d,
     code: 'report_only',
-    reasons: [`${why}, so no action is taken; otherwise the engine would ${d.code}: ${headline}`, ...d.reasons.slice(1)],
+    reasons: [`${why}: reporting only, ${d.code} suppressed — ${headline}`, ...d.reasons.slice(1)],
     actions: [],
     suppressed_actions: d.actions,
   };

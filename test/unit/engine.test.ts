@@ -564,7 +564,7 @@ const scenarios: Record<string, Scenario[]> = {
       given: () => c().crashPrimary().cluster({ paused: true }),
       code: 'report_only',
       candidate: 2,
-      reason: 'the cluster is paused (maintenance), so no action is taken',
+      reason: 'the cluster is paused (maintenance): reporting only, failover suppressed — fail over from node 1 (pg1) to node 2 (pg2)',
       headline: true,
       check: (d) => expect(d.actions).toEqual([]),
     },

@@ -1,0 +1,128 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { program } from '../../cli/main.js';
+import { memoryOutput } from '../../cli/output.js';
+import { runProgram } from '../../cli/framework.js';
+import { renderExplanation } from '../../cli/render/explain.js';
+import { decide } from '../../core/engine/index.js';
+import { clusterSnapshot } from '../support/snapshot-builder.js';
+
+const examples = join(import.meta.dirname, '../../examples/snapshots');
+const example = (name: string): string => join(examples, `${name}.json`);
+const tmp = mkdtempSync(join(tmpdir(), 'pgvigil-explain-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function explain(...argv: string[]) {
+  const out = memoryOutput();
+  const code = await runProgram(program, ['cluster', 'explain', ...argv], out);
+  return { code, stdout: out.stdout, stderr: out.stderr, text: out.stdout.join('\n') };
+}
+
+describe('pgvigil cluster explain', () => {
+  it('explains a crashed primary with the decision, headline, reasons, actions and candidate table', async () => {
+    const r = await explain('--snapshot', example('primary-server-crashed'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Decision: failover');
+    expect(r.stdout).toContain('  fail over from node 1 (pg1) to node 2 (pg2)');
+    expect(r.text).toContain('Reasons:\n  1. the primary node 1 (pg1) reports that its PostgreSQL server is not running');
+    expect(r.text).toContain('Actions:\n  - failover: fence node 1 (pg1), promote node 2 (pg2) and move the virtual IP to it; then node 3 (pg3) follows it');
+    expect(r.stdout).toContain('   Node | Name    | Eligible | Receive LSN | Priority | Why');
+    expect(r.stdout.find((l) => l.startsWith('   2    | pg2'))).toMatch(/\| yes +\| 0\/5000060 +\| 100 +\| eligible, ranked 1 of 2/);
+    expect(r.stdout.find((l) => l.startsWith('   4    | witness'))).toMatch(/\| no +\| - +\| 0 +\| is a witness/);
+    expect(r.stderr.join('\n')).toContain("INFO: The primary's PostgreSQL server crashed");
+  });
+
+  it('prints alarms and the events the controller would record', async () => {
+    const r = await explain('--snapshot', example('witness-sees-primary'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Decision: failover_cancelled');
+    expect(r.text).toContain('Alarms:\n  - [primary_unreachable] node 1 (pg1) last sent a heartbeat 60 s ago');
+    expect(r.text).toMatch(/Events to record:\n {2}- failover_cancelled \(node 1 \(pg1\), unsuccessful\): failover cancelled: node 4 \(witness\) reached the primary/);
+  });
+
+  it('shows what a paused cluster would have done as suppressed actions', async () => {
+    const r = await explain('--snapshot', example('paused-cluster'));
+    expect(r.stdout).toContain('Decision: report_only');
+    expect(r.text).toContain('Suppressed actions (reported only, not carried out):\n  - failover: fence node 1 (pg1), promote node 2 (pg2)');
+    expect(r.text).not.toContain('\nActions:');
+  });
+
+  it('judges the snapshot at --now instead of the time in the file', async () => {
+    // Lease observed 5 s before the file's time: 20 s later it has aged past lease_secs + margin
+    // (21 s), but by then every other heartbeat in the frozen snapshot is stale too: no quorum.
+    const before = await explain('--snapshot', example('primary-silent-lease-fresh'));
+    const later = await explain('--snapshot', example('primary-silent-lease-fresh'), '--now', '2026-01-15T12:00:20Z');
+    expect(before.stdout).toContain('Decision: wait');
+    expect(before.text).toContain('the lease is not expired');
+    expect(later.stdout).toContain('Decision: failover_cancelled');
+    expect(later.text).toContain('has not changed for 25 s on the controller clock');
+    expect(later.text).toContain('no quorum (only 0 of 3 voters');
+    expect(later.stdout[0]).toContain('at 2026-01-15T12:00:20.000Z');
+  });
+
+  it('prints the decision as JSON with --json', async () => {
+    const r = await explain('--snapshot', example('two-primaries'), '--json');
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.text) as { now: string; decision: { code: string; actions: unknown[] } };
+    expect(doc.now).toBe('2026-01-15T12:00:00.000Z');
+    expect(doc.decision.code).toBe('fence');
+    expect(doc.decision.actions).toEqual([{ kind: 'fence', node_id: 3, reason: 'split_brain' }]);
+  });
+
+  it('accepts a bare snapshot without the wrapper and reports the lease observation to record', async () => {
+    const b = clusterSnapshot().renewLease('rvn-0042');
+    const file = join(tmp, 'bare.json');
+    writeFileSync(file, JSON.stringify(b.build()));
+    const r = await explain('--snapshot', file, '--now', new Date(b.now).toISOString());
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Decision: healthy');
+    expect(r.stdout).toContain('Lease observation to record: RVN rvn-0042 first seen at 2026-01-15T12:00:00.000Z');
+  });
+
+  it('rejects a snapshot with a wrong field, naming the field, and exits 1', async () => {
+    const doc = JSON.parse(readFileSync(example('healthy'), 'utf8')) as { snapshot: { nodes: Array<Record<string, unknown>>; cluster: Record<string, unknown> } };
+    doc.snapshot.nodes[1]!.priority = 'abc';
+    delete doc.snapshot.cluster.term;
+    const file = join(tmp, 'bad.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const r = await explain('--snapshot', file);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toEqual([]);
+    const err = r.stderr.join('\n');
+    expect(err).toContain(`ERROR: ${file}: not a valid cluster snapshot (2 problems)`);
+    expect(err).toMatch(/DETAIL: snapshot\.nodes\.1\.priority: .*number/);
+    expect(err).toMatch(/DETAIL: snapshot\.cluster\.term: /);
+  });
+
+  it('rejects a file that is not JSON', async () => {
+    const file = join(tmp, 'not-json.json');
+    writeFileSync(file, '{ "cluster": ');
+    const r = await explain('--snapshot', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr[0]).toContain('not valid JSON');
+  });
+
+  it('rejects a missing file, a missing --snapshot and a malformed --now with exit 1', async () => {
+    const missing = await explain('--snapshot', join(tmp, 'nope.json'));
+    expect(missing.code).toBe(1);
+    expect(missing.stderr[0]).toContain('could not read snapshot file');
+    const none = await explain();
+    expect(none.code).toBe(1);
+    expect(none.stderr[0]).toBe('ERROR: option --snapshot is required');
+    const badNow = await explain('--snapshot', example('healthy'), '--now', 'yesterday');
+    expect(badNow.code).toBe(1);
+    expect(badNow.stderr[0]).toContain('option --now expects an ISO-8601 time');
+  });
+});
+
+describe('renderExplanation', () => {
+  it('leaves out empty sections for a healthy cluster', () => {
+    const s = clusterSnapshot().build();
+    const lines = renderExplanation(decide(s, clusterSnapshot().now), s);
+    expect(lines[0]).toBe('Cluster "main", term 3, primary node 1 (pg1)');
+    expect(lines[1]).toBe('Decision: healthy');
+    for (const section of ['Actions:', 'Candidates:', 'Alarms:', 'Events to record:']) expect(lines).not.toContain(section);
+  });
+});
