@@ -7,7 +7,6 @@ import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
 import { clusterEventCommand } from './cluster-event.js';
-import { clusterExplainCommand } from './cluster-explain.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
@@ -17,7 +16,6 @@ export const commands: Command[] = [
   configCheckCommand,
   clusterShowCommand,
   clusterEventCommand,
-  clusterExplainCommand,
   clusterMatrixCommand,
   clusterCrosscheckCommand,
   clusterExplainCommand,
