@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,15 @@ describe('pgvigil config check', () => {
     // Every key once, with its source.
     for (const key of CONFIG_KEY_NAMES) expect(stdout.filter((l) => l.startsWith(`${key}=`)), key).toHaveLength(1);
   });
+
+  it.each(readdirSync(fileURLToPath(new URL('../fixtures/config/', import.meta.url))).filter((f) => f.startsWith('seed-')))(
+    'accepts %s, copied verbatim from a seed document',
+    async (name) => {
+      const { code, stderr } = await run(['config', 'check', '-f', fixture(name)]);
+      expect(code).toBe(0);
+      expect(stderr.filter((l) => l.startsWith('ERROR'))).toEqual([]);
+    },
+  );
 
   it('shows each value with its source: file line, default or environment variable', async () => {
     const { code, stdout } = await run(['config', 'check', '-f', fixture('seed-003-final.repmgr.conf')], { PGVIGIL_CLUSTER_ID: 'orders' });
