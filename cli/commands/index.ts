@@ -7,6 +7,7 @@ import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
 import { clusterEventCommand } from './cluster-event.js';
+import { clusterCleanupCommand } from './cluster-cleanup.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
@@ -18,6 +19,7 @@ export const commands: Command[] = [
   clusterEventCommand,
   clusterMatrixCommand,
   clusterCrosscheckCommand,
+  clusterCleanupCommand,
   clusterExplainCommand,
   serviceStatusCommand,
   servicePauseCommand,
