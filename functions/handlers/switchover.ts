@@ -1,7 +1,25 @@
 /**
- * Placeholder entry point so the CDK app can bundle the switchover function before the controller
- * lands. The controller work replaces this file with the real handler.
+ * The switchover Lambda, invoked by the SSM Automation document and by `pgvigil standby
+ * switchover`: `{cluster_id, candidate_node_id, siblings_follow, dry_run}` → checks (dry run) or
+ * the switchover's outcome.
  */
-export const handler = async (_event: unknown): Promise<never> => {
-  throw new Error('pgvigil switchover: not built yet');
+import type { Context } from 'aws-lambda';
+import type { ControllerDeps } from '../controller.js';
+import { buildDeps, invocationFrom, readEnvironment } from '../environment.js';
+import { parseSwitchoverRequest, runSwitchover, type SwitchoverResponse } from '../switchover.js';
+
+let deps: ControllerDeps | undefined;
+
+export function setControllerDeps(value: ControllerDeps | undefined): void {
+  deps = value;
+}
+
+export const handler = async (event: unknown, context?: Context): Promise<SwitchoverResponse> => {
+  const request = parseSwitchoverRequest(event); // bad input: a clear error, nothing changed
+  deps ??= buildDeps(readEnvironment());
+  try {
+    return await runSwitchover(deps, invocationFrom(context), request);
+  } finally {
+    deps.metrics.flush();
+  }
 };

@@ -1,0 +1,69 @@
+/**
+ * Builds the controller's adapters from the Lambda environment, once per cold start:
+ * PGVIGIL_TABLE (required), PGVIGIL_TOPIC_ARN (optional: no topic, no notifications),
+ * PGVIGIL_SSM_DOCUMENT_PREFIX (default `pgvigil`). The AWS SDK reads the region and any
+ * `AWS_ENDPOINT_URL` (moto, LocalStack) from the environment itself.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { decide } from '../core/engine/index.js';
+import { ConfigError } from '../core/errors.js';
+import type { Notifier } from '../core/ports.js';
+import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
+import { Ec2VipMover } from '../adapters/ec2-vip.js';
+import { EmfMetrics } from '../adapters/emf-metrics.js';
+import { SnsNotifier } from '../adapters/sns-notifier.js';
+import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
+import { systemClock } from '../adapters/system-clock.js';
+import { DEFAULT_TIMINGS, type ControllerDeps, type Invocation } from './controller.js';
+import { jsonLogger, type Logger } from './log.js';
+
+export interface ControllerEnvironment {
+  table: string;
+  topicArn: string | null;
+  documentPrefix: string;
+}
+
+export function readEnvironment(env: Record<string, string | undefined> = process.env): ControllerEnvironment {
+  const table = env.PGVIGIL_TABLE?.trim();
+  if (!table) {
+    throw new ConfigError([{ file: '(environment)', line: undefined, key: 'PGVIGIL_TABLE', message: 'required: the name of the pgvigil state table' }]);
+  }
+  const prefix = env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil';
+  if (!/^[A-Za-z0-9_.-]{3,100}$/.test(prefix)) {
+    throw new ConfigError([{ file: '(environment)', line: undefined, key: 'PGVIGIL_SSM_DOCUMENT_PREFIX', message: `"${prefix}" is not a valid SSM document name prefix` }]);
+  }
+  return { table, topicArn: env.PGVIGIL_TOPIC_ARN?.trim() || null, documentPrefix: prefix };
+}
+
+const noNotifier: Notifier = { publish: async () => undefined };
+
+export function buildDeps(environment: ControllerEnvironment, log: Logger = jsonLogger({ service: 'pgvigil-controller' })): ControllerDeps {
+  const dynamo = new DynamoDBClient({});
+  const ec2 = new EC2Client({});
+  return {
+    store: new DynamoStateStore(dynamo, environment.table),
+    hosts: new SsmHostCommands(new SSMClient({}), { documentPrefix: environment.documentPrefix }),
+    vip: new Ec2VipMover(ec2),
+    fencer: new Ec2InstanceFencer(ec2),
+    notifier: environment.topicArn ? new SnsNotifier(new SNSClient({}), environment.topicArn) : noNotifier,
+    metrics: new EmfMetrics(),
+    clock: systemClock,
+    log,
+    decide,
+    timings: DEFAULT_TIMINGS,
+  };
+}
+
+/** The invocation identity from Lambda's context (or a fresh one outside Lambda). */
+export function invocationFrom(context: { awsRequestId?: string; getRemainingTimeInMillis?: () => number } | undefined): Invocation {
+  const start = Date.now();
+  return {
+    owner: `${context?.awsRequestId ?? 'local'}:${randomUUID().slice(0, 8)}`,
+    remainingMs: context?.getRemainingTimeInMillis ? () => context.getRemainingTimeInMillis!() : () => 14 * 60_000 - (Date.now() - start),
+  };
+}

@@ -1,0 +1,389 @@
+/**
+ * The evaluator (SPEC §1, §4, §6, §7): for one cluster, read → decide → persist the lease
+ * observation → record what the decision says should be recorded → start or resume a saga. The
+ * same function serves DynamoDB Stream batches (each cluster in a batch evaluated once) and the
+ * scheduled sweep (every cluster, with bounded concurrency).
+ *
+ * Events for conditions that persist are deduplicated through the cluster record's
+ * `reported_conditions`: an alarm, a cancelled round, a rejected heartbeat item is recorded when it
+ * appears and (for alarms) again when it clears — not on every evaluation. The keys are written
+ * with a conditional update first and only the invocation whose write won records the events, so
+ * racing invocations do not duplicate them. While a saga is in flight the evaluator writes nothing
+ * to the cluster record (the saga owns it); conditions are brought up to date once it is done.
+ */
+import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import type { Alarm, Decision, DecisionCode } from '../core/decision.js';
+import type { EventName } from '../core/events.js';
+import { lsnDiff } from '../core/lsn.js';
+import { CLUSTER_DIMENSION, METRICS } from '../core/metrics.js';
+import { clusterId as clusterIdSchema, type ClusterSnapshot } from '../core/model.js';
+import type { RejectedHeartbeat } from '../core/ports.js';
+import {
+  ATTENTION_ATTRIBUTE,
+  CLUSTERS_INDEX_PK,
+  KIND_ATTRIBUTE,
+  PARTITION_KEY,
+  SORT_KEY,
+  TTL_ATTRIBUTE,
+  clusterIdFromPartition,
+  keys,
+  nodeIdFromSortKey,
+} from '../core/table.js';
+import { checkHeartbeat } from '../adapters/dynamo-state-store.js';
+import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { failoverSaga, startFailover } from './sagas/failover.js';
+import { NODE_SAGAS, startNodeAction } from './sagas/node-actions.js';
+import { COOLDOWN_STEP, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
+import { switchoverSaga } from './sagas/switchover.js';
+import { latestHeartbeat } from './sagas/steps.js';
+
+export interface EvaluationResult {
+  cluster_id: string;
+  code: DecisionCode | 'missing';
+  reasons: string[];
+  /** What happened to a saga in this evaluation. */
+  saga: SagaOutcome['outcome'] | 'started_elsewhere' | 'in_progress' | 'cooldown_cleared' | null;
+  /** Events this evaluation recorded (decision/alarm/rejection events; saga events not counted). */
+  events_recorded: number;
+}
+
+/** A stream record (or loaded heartbeat item) the evaluator refused. */
+export interface StreamRejection {
+  node_id: number | null;
+  details: string;
+}
+
+export interface EvaluateOptions {
+  /** Heartbeat records of this cluster the stream parser rejected (one event each). */
+  rejections?: readonly StreamRejection[];
+}
+
+export function sagaFor(kind: string): SagaDefinition {
+  switch (kind) {
+    case 'failover':
+      return failoverSaga;
+    case 'switchover':
+      return switchoverSaga;
+    case 'fence':
+    case 'rejoin':
+    case 'follow':
+      return NODE_SAGAS[kind];
+    default:
+      throw new Error(`no saga for operation kind "${kind}"`);
+  }
+}
+
+export async function evaluateCluster(
+  deps: ControllerDeps,
+  inv: Invocation,
+  clusterId: string,
+  options: EvaluateOptions = {},
+  depth = 0,
+): Promise<EvaluationResult> {
+  const started = deps.clock.now();
+  const loaded = await deps.store.load(clusterId);
+  if (!loaded) {
+    for (const r of options.rejections ?? []) {
+      deps.log.warn('heartbeat rejected for a cluster that does not exist', { cluster_id: clusterId, node_id: r.node_id, details: r.details });
+    }
+    return { cluster_id: clusterId, code: 'missing', reasons: [`cluster "${clusterId}" has no cluster record`], saga: null, events_recorded: 0 };
+  }
+  const { snapshot } = loaded;
+  const { cluster } = snapshot;
+  const now = deps.clock.now();
+  const decision = deps.decide(snapshot, now);
+  const dims = { [CLUSTER_DIMENSION]: clusterId };
+  deps.metrics.put(METRICS.decisionLatency.name, deps.clock.now() - started, 'Milliseconds', dims);
+  emitStateMetrics(deps, snapshot, now);
+  deps.log.info('decision', { cluster_id: clusterId, term: cluster.term, code: decision.code, reasons: decision.reasons.slice(0, 5) });
+
+  if (decision.lease_observation) {
+    // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
+    await deps.store.putLeaseObservation(clusterId, cluster.term, decision.lease_observation);
+  }
+
+  let eventsRecorded = 0;
+  const reportedByStream = new Set<string>();
+  for (const r of options.rejections ?? []) {
+    await recordEvent(deps, cluster.settings, {
+      cluster_id: clusterId,
+      node_id: r.node_id ?? 0,
+      event: 'heartbeat_rejected',
+      successful: false,
+      details: r.details,
+      term: cluster.term,
+    });
+    eventsRecorded += 1;
+    reportedByStream.add(rejectionKey(r.node_id));
+  }
+
+  let version = cluster.version;
+  if (cluster.operation === null) {
+    const reported = await reportConditions(deps, snapshot, decision, loaded.rejected, reportedByStream);
+    eventsRecorded += reported.events;
+    if (reported.wrote) version += 1;
+  }
+  const current: ClusterSnapshot = { ...snapshot, cluster: { ...cluster, version } };
+  const result = (saga: EvaluationResult['saga']): EvaluationResult => ({
+    cluster_id: clusterId,
+    code: decision.code,
+    reasons: decision.reasons,
+    saga,
+    events_recorded: eventsRecorded,
+  });
+
+  const op = cluster.operation;
+  if (op) {
+    if (op.step === COOLDOWN_STEP) {
+      if (now <= op.deadline) return result('in_progress');
+      const cleared = await deps.store.updateCluster(clusterId, version, { operation: null }, now);
+      if (!cleared.ok || depth > 0) return result(cleared.ok ? 'cooldown_cleared' : 'started_elsewhere');
+      const again = await evaluateCluster(deps, inv, clusterId, {}, depth + 1);
+      return { ...again, events_recorded: again.events_recorded + eventsRecorded, saga: again.saga ?? 'cooldown_cleared' };
+    }
+    if (now <= op.deadline) return result('in_progress');
+    const def = sagaFor(op.kind);
+    const taken = await takeOver(deps, inv, current, 0);
+    if (!taken) return result('started_elsewhere');
+    const outcome = await runSaga(def, deps, inv, clusterId, taken);
+    return result(outcome.outcome);
+  }
+
+  const action = decision.actions[0];
+  if (!action) return result(null);
+  let outcome: SagaOutcome | null;
+  if (action.kind === 'failover') outcome = await startFailover(deps, inv, current, action, decision);
+  else outcome = await startNodeAction(deps, inv, current, action);
+  return result(outcome ? outcome.outcome : 'started_elsewhere');
+}
+
+const ALARM_EVENTS: Partial<Record<Alarm['kind'], EventName>> = { witness_dark: 'witness_dark' };
+
+function alarmKey(a: Alarm): string {
+  return `alarm:${a.kind}:${a.node_id ?? '-'}`;
+}
+
+function rejectionKey(nodeId: number | null): string {
+  return `rejected:${nodeId ?? '-'}`;
+}
+
+/** Records events for conditions that appeared or (alarms) cleared since the last evaluation. */
+async function reportConditions(
+  deps: ControllerDeps,
+  snapshot: ClusterSnapshot,
+  decision: Decision,
+  rejected: readonly RejectedHeartbeat[],
+  reportedByStream: ReadonlySet<string>,
+): Promise<{ wrote: boolean; events: number }> {
+  const { cluster } = snapshot;
+  type Pending = { key: string; record: () => Promise<unknown> };
+  const pending: Pending[] = [];
+  const current = new Set<string>();
+  const base = { cluster_id: cluster.cluster_id, term: cluster.term };
+  const add = (key: string, record: () => Promise<unknown>): void => {
+    if (current.has(key)) return;
+    current.add(key);
+    pending.push({ key, record });
+  };
+  for (const e of decision.events) {
+    add(`event:${e.event}:${e.node_id}`, () =>
+      recordEvent(deps, cluster.settings, { ...base, node_id: e.node_id, event: e.event, successful: e.successful, details: e.details }),
+    );
+  }
+  for (const a of decision.alarms) {
+    if (a.kind === 'clock_skew') continue; // the engine's clock_skew event says it already
+    add(alarmKey(a), () =>
+      recordEvent(deps, cluster.settings, {
+        ...base,
+        node_id: a.node_id ?? 0,
+        event: ALARM_EVENTS[a.kind] ?? 'replication_alarm',
+        successful: false,
+        details: `${a.kind}: ${a.message}`,
+      }),
+    );
+  }
+  for (const r of rejected) {
+    const key = rejectionKey(r.node_id);
+    if (reportedByStream.has(key)) {
+      current.add(key);
+      continue;
+    }
+    add(key, () =>
+      recordEvent(deps, cluster.settings, {
+        ...base,
+        node_id: r.node_id ?? 0,
+        event: 'heartbeat_rejected',
+        successful: false,
+        details: `heartbeat item of node ${r.node_id ?? '?'} ignored: ${r.errors.join('; ')}`.slice(0, 8000),
+      }),
+    );
+  }
+  const previous = new Set(cluster.reported_conditions ?? []);
+  const appeared = pending.filter((p) => !previous.has(p.key));
+  const cleared = [...previous].filter((k) => !current.has(k));
+  if (appeared.length === 0 && cleared.length === 0) return { wrote: false, events: 0 };
+  const write = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { reported_conditions: [...current].sort() }, deps.clock.now());
+  if (!write.ok) return { wrote: false, events: 0 }; // another invocation reports them
+  let events = 0;
+  for (const p of appeared) {
+    await p.record();
+    events += 1;
+  }
+  for (const key of cleared) {
+    const m = /^alarm:([a-z_]+):(\d+|-)$/.exec(key);
+    if (!m) continue;
+    const kind = m[1] as Alarm['kind'];
+    if (kind === 'clock_skew') continue;
+    await recordEvent(deps, cluster.settings, {
+      ...base,
+      node_id: m[2] === '-' ? 0 : Number(m[2]),
+      event: ALARM_EVENTS[kind] ?? 'replication_alarm',
+      successful: true,
+      details: `${kind}: cleared`,
+    });
+    events += 1;
+  }
+  return { wrote: true, events };
+}
+
+function emitStateMetrics(deps: ControllerDeps, snapshot: ClusterSnapshot, now: number): void {
+  const { cluster } = snapshot;
+  const dims = { [CLUSTER_DIMENSION]: cluster.cluster_id };
+  const primaryHb = cluster.primary_node_id === null ? null : latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id);
+  if (primaryHb) deps.metrics.put(METRICS.heartbeatAge.name, Math.max(0, now - primaryHb.sent_at) / 1000, 'Seconds', dims);
+  const primaryLsn = primaryHb?.server?.current_lsn ?? null;
+  if (!primaryLsn) return;
+  let worst: bigint | null = null;
+  for (const n of snapshot.nodes) {
+    if (n.type !== 'standby' || !n.active) continue;
+    const lsn = latestHeartbeat(snapshot.heartbeats, n.node_id)?.server?.receive_lsn ?? null;
+    if (!lsn) continue;
+    const lag = lsnDiff(primaryLsn, lsn);
+    if (worst === null || lag > worst) worst = lag;
+  }
+  if (worst !== null) deps.metrics.put(METRICS.replicationLag.name, Number(worst > 0n ? worst : 0n), 'Bytes', dims);
+}
+
+// ---------------------------------------------------------------------------------------------
+// DynamoDB Stream batches
+
+const LAYOUT = [PARTITION_KEY, SORT_KEY, KIND_ATTRIBUTE, ATTENTION_ATTRIBUTE, CLUSTERS_INDEX_PK, TTL_ATTRIBUTE];
+
+export interface ParsedBatch {
+  clusters: Map<string, { records: DynamoDBRecord[]; rejections: StreamRejection[] }>;
+  /** Records that name no valid cluster: logged, nothing else can be done with them. */
+  unattributable: { eventID: string | undefined; reason: string }[];
+}
+
+/** Groups stream records by cluster and rejects malformed or foreign heartbeat images. Never throws. */
+export function parseStreamBatch(records: readonly unknown[]): ParsedBatch {
+  const out: ParsedBatch = { clusters: new Map(), unattributable: [] };
+  for (const raw of records) {
+    const record = (typeof raw === 'object' && raw !== null ? raw : {}) as DynamoDBRecord;
+    const ddb = record.dynamodb;
+    const pk = ddb?.Keys?.[PARTITION_KEY]?.S;
+    const sk = ddb?.Keys?.[SORT_KEY]?.S;
+    const cid = typeof pk === 'string' ? clusterIdFromPartition(pk) : undefined;
+    if (cid === undefined || !clusterIdSchema.safeParse(cid).success || typeof sk !== 'string') {
+      out.unattributable.push({ eventID: record.eventID, reason: `record keys ${JSON.stringify(ddb?.Keys ?? null).slice(0, 200)} name no valid cluster item` });
+      continue;
+    }
+    let group = out.clusters.get(cid);
+    if (!group) {
+      group = { records: [], rejections: [] };
+      out.clusters.set(cid, group);
+    }
+    group.records.push(record);
+    if (!sk.startsWith(keys.prefix.heartbeat) || record.eventName === 'REMOVE') continue;
+    const keyNode = nodeIdFromSortKey(sk) ?? null;
+    const where = `stream record ${record.eventID ?? '?'} (${sk})`;
+    if (keyNode === null) {
+      group.rejections.push({ node_id: null, details: `${where}: malformed heartbeat key` });
+      continue;
+    }
+    if (!ddb?.NewImage) {
+      group.rejections.push({ node_id: keyNode, details: `${where}: no new image` });
+      continue;
+    }
+    let data: Record<string, unknown>;
+    try {
+      data = unmarshall(ddb.NewImage as Record<string, AttributeValue>);
+    } catch (error) {
+      group.rejections.push({ node_id: keyNode, details: `${where}: image is not DynamoDB JSON: ${errorText(error)}` });
+      continue;
+    }
+    for (const a of LAYOUT) delete data[a];
+    const verdict = checkHeartbeat(data, cid, keyNode);
+    if (!verdict.ok) group.rejections.push({ node_id: keyNode, details: `${where}: ${verdict.errors.join('; ')}`.slice(0, 8000) });
+  }
+  return out;
+}
+
+export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++;
+      if (i >= items.length) return;
+      try {
+        results[i] = { status: 'fulfilled', value: await fn(items[i] as T) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return results;
+}
+
+/**
+ * One stream batch: each cluster evaluated once; `batchItemFailures` lists the records of the
+ * clusters whose evaluation threw (so Lambda retries from the earliest of them), nothing else.
+ */
+export async function handleStreamBatch(
+  deps: ControllerDeps,
+  inv: Invocation,
+  event: Partial<DynamoDBStreamEvent>,
+  concurrency = 8,
+): Promise<DynamoDBBatchResponse & { results: EvaluationResult[] }> {
+  const parsed = parseStreamBatch(Array.isArray(event.Records) ? event.Records : []);
+  for (const u of parsed.unattributable) deps.log.warn('stream record ignored', u);
+  const clusters = [...parsed.clusters.entries()];
+  const settled = await mapLimit(clusters, concurrency, ([cid, group]) => evaluateCluster(deps, inv, cid, { rejections: group.rejections }));
+  const failures: { itemIdentifier: string }[] = [];
+  const results: EvaluationResult[] = [];
+  settled.forEach((s, i) => {
+    const [cid, group] = clusters[i] as [string, { records: DynamoDBRecord[] }];
+    if (s.status === 'fulfilled') {
+      results.push(s.value);
+      return;
+    }
+    deps.log.error('evaluation failed', { cluster_id: cid, error: s.reason });
+    for (const r of group.records) if (r.dynamodb?.SequenceNumber) failures.push({ itemIdentifier: r.dynamodb.SequenceNumber });
+  });
+  return { batchItemFailures: failures, results };
+}
+
+export interface SweepResult {
+  clusters: number;
+  results: EvaluationResult[];
+  failed: { cluster_id: string; error: string }[];
+}
+
+/** The scheduled safety sweep: every cluster, `concurrency` at a time. */
+export async function sweep(deps: ControllerDeps, inv: Invocation, concurrency = 10): Promise<SweepResult> {
+  const ids = await deps.store.listClusters();
+  const settled = await mapLimit(ids, concurrency, (cid) => evaluateCluster(deps, inv, cid));
+  const out: SweepResult = { clusters: ids.length, results: [], failed: [] };
+  settled.forEach((s, i) => {
+    if (s.status === 'fulfilled') out.results.push(s.value);
+    else {
+      out.failed.push({ cluster_id: ids[i] as string, error: errorText(s.reason) });
+      deps.log.error('evaluation failed', { cluster_id: ids[i], error: s.reason });
+    }
+  });
+  return out;
+}

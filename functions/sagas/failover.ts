@@ -1,0 +1,271 @@
+/**
+ * The failover saga (SPEC §7.1):
+ *
+ *   claim (term + 1) → fence_old_primary → disconnect_wal_receivers → rerank → promote →
+ *   verify_promotion → move_vip → follow_siblings → finish
+ *
+ * Anything that goes wrong before the candidate is confirmed promoted ends in `abort`
+ * (event `repmgrd_failover_aborted` with the reason, then a cooldown of `election_rerun_interval`
+ * before the engine may start another round). After the promotion there is no way back: later steps
+ * that keep failing are skipped with an event, and the engine's follow/rejoin decisions mop up.
+ *
+ * `failover_validation_command` is not run from here: the command lives in the candidate's own
+ * repmgr.conf and the agent's `promote` runs it before promoting (a non-zero exit fails the
+ * promote, which aborts this round). The controller never ships shell text through SSM (SPEC §10).
+ */
+import type { Action, Decision } from '../../core/decision.js';
+import { buildContext } from '../../core/engine/index.js';
+import { selectCandidate } from '../../core/engine/candidates.js';
+import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
+import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
+import { compareLsn } from '../../core/lsn.js';
+import type { ControllerDeps, Invocation } from '../controller.js';
+import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
+import {
+  dataNumber,
+  describeResult,
+  event,
+  fenceNode,
+  followStep,
+  heartbeatOf,
+  latestHeartbeat,
+  moveVipStep,
+  nodeOf,
+  promoteStep,
+  promoteTimeoutMs,
+  runOnNode,
+  verifyPromotionStep,
+} from './steps.js';
+
+export const FAILOVER_STEPS = [
+  'fence_old_primary',
+  'disconnect_wal_receivers',
+  'rerank',
+  'promote',
+  'verify_promotion',
+  'move_vip',
+  'follow_siblings',
+  'finish',
+] as const;
+
+/** Standbys that follow the new primary: every active standby except cascaded ones (they keep their upstream). */
+export function followersOf(nodes: readonly NodeRecord[], oldPrimaryId: number | null, newPrimaryId: number): number[] {
+  const byId = new Map(nodes.map((n) => [n.node_id, n]));
+  return nodes
+    .filter((n) => n.type === 'standby' && n.active && !n.fenced && n.node_id !== newPrimaryId)
+    .filter((n) => {
+      const up = n.upstream_node_id === null ? undefined : byId.get(n.upstream_node_id);
+      const cascaded = up !== undefined && up.node_id !== oldPrimaryId && up.node_id !== newPrimaryId && up.type === 'standby' && up.active;
+      return !cascaded;
+    })
+    .map((n) => n.node_id);
+}
+
+export const failoverSaga: SagaDefinition = {
+  kind: 'failover',
+  stepBudgetMs(step, state) {
+    const s = state.snapshot.cluster.settings;
+    const t = state.deps.timings;
+    switch (step) {
+      case 'fence_old_primary':
+        return t.fenceWaitMs + 30_000;
+      case 'disconnect_wal_receivers':
+        return s.standby_disconnect_on_failover ? 2 * s.sibling_nodes_disconnect_timeout * 1000 + 10_000 : 5000;
+      case 'promote':
+      case 'verify_promotion':
+        return promoteTimeoutMs(state) + 10_000;
+      case 'follow_siblings':
+        return s.primary_follow_timeout * 1000 + 10_000;
+      default:
+        return 15_000;
+    }
+  },
+
+  async run(step, state): Promise<StepResult> {
+    switch (step) {
+      case 'fence_old_primary':
+        return fenceOldPrimary(state);
+      case 'disconnect_wal_receivers':
+        return disconnectWalReceivers(state);
+      case 'rerank':
+        return rerank(state);
+      case 'promote':
+        return promoteStep(state, 'verify_promotion', 'abort');
+      case 'verify_promotion':
+        return verifyPromotionStep(state, 'move_vip', 'abort');
+      case 'move_vip':
+        return moveVipStep(state, 'follow_siblings');
+      case 'follow_siblings': {
+        const followers = followersOf(state.snapshot.nodes, state.op.old_primary_node_id, state.op.candidate_node_id ?? 0);
+        return followStep(state, followers, 'repmgrd_failover_follow', 'finish');
+      }
+      case 'finish':
+        return finish(state);
+      case 'abort':
+        return abort(state);
+      default:
+        return { next: 'abort', data: { abort_reason: `unknown failover step "${step}"` } };
+    }
+  },
+
+  giveUp(step, reason) {
+    const promoted = ['move_vip', 'follow_siblings', 'finish'];
+    if (promoted.includes(step)) {
+      // The new primary stands; skip what keeps failing (the event log says so) rather than undo it.
+      const next = step === 'move_vip' ? 'follow_siblings' : step === 'follow_siblings' ? 'finish' : null;
+      return { next, data: { [`skipped_${step}`]: reason } };
+    }
+    if (step === 'abort') return { next: null, cooldownMs: 15_000 };
+    return { next: 'abort', data: { abort_reason: `step "${step}" kept failing: ${reason}` } };
+  },
+};
+
+/** Claims the cluster for `action` (term + 1) and runs the saga. Null when another invocation won. */
+export async function startFailover(
+  deps: ControllerDeps,
+  inv: Invocation,
+  snapshot: ClusterSnapshot,
+  action: Extract<Action, { kind: 'failover' }>,
+  decision: Decision,
+): Promise<SagaOutcome | null> {
+  const oldHb = latestHeartbeat(snapshot.heartbeats, action.old_primary_node_id);
+  const claimed = await claim(deps, inv, snapshot, {
+    kind: 'failover',
+    term: snapshot.cluster.term + 1,
+    candidate_node_id: action.candidate_node_id,
+    old_primary_node_id: action.old_primary_node_id,
+    firstStep: 'fence_old_primary',
+    firstStepBudgetMs: deps.timings.fenceWaitMs + 30_000,
+    data: {
+      old_timeline: oldHb?.server?.timeline ?? null,
+      old_term: snapshot.cluster.term,
+      first_candidate: action.candidate_node_id,
+    },
+  });
+  if (!claimed) return null;
+  deps.log.info('failover claimed', { cluster_id: snapshot.cluster.cluster_id, operation: claimed.op.id, term: claimed.op.term });
+  const state: SagaState = { deps, inv, clusterId: snapshot.cluster.cluster_id, snapshot, op: claimed.op, version: claimed.version };
+  await event(
+    state,
+    'failover_started',
+    action.old_primary_node_id,
+    true,
+    `term ${claimed.op.term}: ${decision.reasons.join('; ')}`.slice(0, 8000),
+  );
+  return runSaga(failoverSaga, deps, inv, snapshot.cluster.cluster_id, claimed);
+}
+
+async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
+  const { deps, op } = state;
+  const old = nodeOf(state, op.old_primary_node_id);
+  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
+  // Clients first: take the Elastic IP away from the old primary before anything else.
+  if (allocation && old.instance_id && (await deps.vip.current(allocation)) === old.instance_id) await deps.vip.detach(allocation);
+  const outcome = await fenceNode(state, old);
+  await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+  await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
+  return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
+}
+
+/**
+ * `standby_disconnect_on_failover`: stop every standby's WAL receiver so that no standby receives
+ * more WAL from a half-dead primary, then wait (`sibling_nodes_disconnect_timeout`) until their
+ * receive LSNs stop moving, so the re-ranking compares final positions.
+ */
+async function disconnectWalReceivers(state: SagaState): Promise<StepResult> {
+  const { deps, op } = state;
+  const s = state.snapshot.cluster.settings;
+  if (!s.standby_disconnect_on_failover) return { next: 'rerank' };
+  const timeoutMs = s.sibling_nodes_disconnect_timeout * 1000;
+  const standbys = state.snapshot.nodes.filter((n) => n.type === 'standby' && n.active && !n.fenced && n.node_id !== op.old_primary_node_id);
+  await Promise.all(
+    standbys.map(async (n) => {
+      try {
+        const r = await runOnNode(state, n, { action: 'disconnect-wal-receiver' }, timeoutMs);
+        if (r.status !== 'Success') await event(state, 'saga_step_failed', n.node_id, false, `disconnect-wal-receiver on node ${n.node_id}: ${describeResult(r)}`);
+      } catch (error) {
+        await event(state, 'saga_step_failed', n.node_id, false, `disconnect-wal-receiver on node ${n.node_id}: ${String(error)}`);
+      }
+    }),
+  );
+  // Settled: two consecutive reads show the same receive LSN on every standby, none streaming.
+  const deadline = deps.clock.now() + timeoutMs;
+  let previous = new Map<number, string | null>();
+  for (;;) {
+    const loaded = await deps.store.load(state.clusterId);
+    const current = new Map<number, string | null>();
+    let streaming = false;
+    for (const n of standbys) {
+      const hb = loaded ? latestHeartbeat(loaded.snapshot.heartbeats, n.node_id) : null;
+      current.set(n.node_id, hb?.server?.receive_lsn ?? null);
+      if (hb?.server?.wal_receiver_status === 'streaming') streaming = true;
+    }
+    const settled = !streaming && previous.size === current.size && [...current].every(([id, lsn]) => previous.get(id) === lsn);
+    if (settled) return { next: 'rerank', data: { lsns_settled: true } };
+    if (deps.clock.now() >= deadline) return { next: 'rerank', data: { lsns_settled: false } };
+    previous = current;
+    await deps.clock.sleep(deps.timings.pollIntervalMs);
+  }
+}
+
+/**
+ * Ranks the candidates again on fresh state with the engine's own rules (SPEC §6), now that the old
+ * primary is fenced and the LSNs may have moved. No eligible candidate left → abort.
+ */
+async function rerank(state: SagaState): Promise<StepResult> {
+  const { op, deps } = state;
+  const snap: ClusterSnapshot = { ...state.snapshot, cluster: { ...state.snapshot.cluster, operation: null } };
+  const ctx = buildContext(snap, deps.clock.now());
+  const primary = op.old_primary_node_id === null ? undefined : ctx.byId.get(op.old_primary_node_id);
+  if (!primary) return { next: 'abort', data: { abort_reason: `the old primary node ${op.old_primary_node_id} is no longer registered` } };
+  const selection = selectCandidate(ctx, primary);
+  const best = selection.best;
+  if (!best) {
+    const why = selection.assessments.filter((a) => !a.eligible).map((a) => `node ${a.node_id}: ${a.reasons.join('; ')}`);
+    return { next: 'abort', data: { abort_reason: `no eligible candidate after fencing: ${why.join(' | ')}` } };
+  }
+  const chosen = best.node.node_id;
+  const previous = op.candidate_node_id;
+  if (previous !== null && previous !== chosen) {
+    // Keep the claimed candidate when it is just as good (same receive LSN): no needless switch.
+    const prevView = ctx.byId.get(previous);
+    const prevAssessment = selection.assessments.find((a) => a.node_id === previous);
+    const bestLsn = best.server?.receive_lsn ?? best.server?.replay_lsn ?? null;
+    const prevLsn = prevView?.server?.receive_lsn ?? prevView?.server?.replay_lsn ?? null;
+    if (prevAssessment?.eligible && bestLsn !== null && prevLsn !== null && compareLsn(prevLsn, bestLsn) >= 0) return { next: 'promote' };
+    deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen });
+  }
+  return { next: 'promote', candidate_node_id: chosen, data: { reranked_from: previous } };
+}
+
+async function finish(state: SagaState): Promise<StepResult> {
+  const { deps, op } = state;
+  const now = deps.clock.now();
+  deps.metrics.put(METRICS.failovers.name, 1, 'Count', { [CLUSTER_DIMENSION]: state.clusterId });
+  deps.metrics.put(METRICS.failoverDuration.name, Math.max(0, now - op.started_at), 'Milliseconds', { [CLUSTER_DIMENSION]: state.clusterId });
+  const candidate = heartbeatOf(state, op.candidate_node_id ?? 0);
+  deps.log.info('failover finished', {
+    cluster_id: state.clusterId,
+    operation: op.id,
+    term: op.term,
+    new_primary: op.candidate_node_id,
+    timeline: candidate?.server?.timeline ?? null,
+    duration_ms: now - op.started_at,
+  });
+  return { next: null };
+}
+
+async function abort(state: SagaState): Promise<StepResult> {
+  const { op } = state;
+  const reason = typeof op.data.abort_reason === 'string' ? op.data.abort_reason : 'unknown reason';
+  await event(
+    state,
+    'repmgrd_failover_aborted',
+    op.candidate_node_id ?? op.old_primary_node_id ?? 0,
+    false,
+    `failover of term ${op.term} aborted before promotion: ${reason}; the engine may try again after election_rerun_interval=${state.snapshot.cluster.settings.election_rerun_interval}s`,
+  );
+  return { next: null, cooldownMs: state.snapshot.cluster.settings.election_rerun_interval * 1000 };
+}
+
+export { dataNumber };

@@ -1,0 +1,246 @@
+/**
+ * The saga runner (SPEC §7): a persisted sequence of idempotent steps, owned by one invocation at a
+ * time through the cluster record's optimistic lock.
+ *
+ * - Ownership. The operation names its owner and a deadline. Every write the runner makes is a
+ *   conditional update on the cluster record's `version`, and before each step it re-reads the
+ *   record strongly and checks the version is still the one it wrote last: a saga that lost its
+ *   record to anyone (a takeover, an operator) stops before acting again. Lease renewals and lease
+ *   observations do not raise the version, so they never disturb a running saga; evaluators
+ *   do not write anything else to the record while an operation is in flight.
+ * - Deadline. Set to the coming step's bound plus a margin, so a live owner is never taken over in
+ *   the middle of a step; an owner that died is replaced by the first invocation after it passes
+ *   (see {@link takeOver}).
+ * - Steps. `run(step)` returns the next step (or null: done). A step that throws is retried up to
+ *   `maxStepAttempts` times (each failure an event `saga_step_failed` and a metric); then the saga's
+ *   `giveUp` decides where it goes (abort, roll back, or skip a step that is not essential).
+ * - Time. A step starts only if the invocation has time for its whole bound; otherwise the runner
+ *   releases the saga (deadline = now) and the next invocation — the release itself is a stream
+ *   record that passes the evaluator's filter — carries on.
+ * - Cooldown. A saga that gives up leaves a `cooldown` step with a deadline instead of clearing
+ *   the operation, so the engine does not start the same failing round again at once
+ *   (`election_rerun_interval`). The evaluator clears it once the deadline has passed.
+ */
+import { randomUUID } from 'node:crypto';
+import { PgvigilError } from '../../core/errors.js';
+import { METRICS, CLUSTER_DIMENSION } from '../../core/metrics.js';
+import type { ClusterRecord, ClusterSnapshot, Operation, OperationKind } from '../../core/model.js';
+import { errorText, recordEvent, type ControllerDeps, type Invocation } from '../controller.js';
+
+export const COOLDOWN_STEP = 'cooldown';
+
+export type ClusterChange = Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'lease_observation'>>;
+
+export interface StepResult {
+  /** The next step, or null when the saga is done. */
+  next: string | null;
+  /** Merged into `operation.data`. */
+  data?: Record<string, unknown>;
+  /** Cluster-record fields written together with the step transition. */
+  change?: ClusterChange;
+  /** A new candidate (after re-ranking). */
+  candidate_node_id?: number;
+  /** When done: keep a cooldown operation for this long instead of clearing it. */
+  cooldownMs?: number;
+}
+
+export interface SagaState {
+  deps: ControllerDeps;
+  inv: Invocation;
+  clusterId: string;
+  /** The latest strongly consistent read, taken just before the current step. */
+  snapshot: ClusterSnapshot;
+  op: Operation;
+  /** The cluster record version this owner wrote last. */
+  version: number;
+}
+
+export interface SagaDefinition {
+  kind: OperationKind;
+  /** The longest a step may take, in milliseconds (its SSM / heartbeat waits). */
+  stepBudgetMs(step: string, state: SagaState): number;
+  run(step: string, state: SagaState): Promise<StepResult>;
+  /** Where the saga goes when `step` keeps failing. */
+  giveUp(step: string, reason: string, state: SagaState): StepResult;
+}
+
+export type SagaOutcome =
+  | { outcome: 'completed'; operation: Operation }
+  | { outcome: 'cooldown'; operation: Operation }
+  | { outcome: 'yielded'; operation: Operation; step: string }
+  | { outcome: 'lost_ownership'; operation: Operation; step: string };
+
+export function newOperationId(kind: OperationKind, now: number): string {
+  return `${kind}-${now.toString(36)}-${randomUUID().slice(0, 8)}`;
+}
+
+export interface ClaimRequest {
+  kind: OperationKind;
+  /** The operation's term: cluster term + 1 for failover/switchover, the current term otherwise. */
+  term: number;
+  candidate_node_id: number | null;
+  old_primary_node_id: number | null;
+  firstStep: string;
+  firstStepBudgetMs: number;
+  data?: Record<string, unknown>;
+  change?: ClusterChange;
+}
+
+/**
+ * Claims the cluster for a new saga with one conditional write on the version this invocation
+ * read. Twenty invocations that read the same version: exactly one wins; the others get null.
+ */
+export async function claim(
+  deps: ControllerDeps,
+  inv: Invocation,
+  snapshot: ClusterSnapshot,
+  req: ClaimRequest,
+): Promise<{ op: Operation; version: number } | null> {
+  const now = deps.clock.now();
+  const { cluster } = snapshot;
+  if (cluster.operation !== null) return null;
+  const op: Operation = {
+    id: newOperationId(req.kind, now),
+    kind: req.kind,
+    term: req.term,
+    candidate_node_id: req.candidate_node_id,
+    old_primary_node_id: req.old_primary_node_id,
+    step: req.firstStep,
+    owner: inv.owner,
+    deadline: now + req.firstStepBudgetMs + deps.timings.ownershipMarginMs,
+    started_at: now,
+    data: req.data ?? {},
+  };
+  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { ...req.change, term: req.term, operation: op }, now);
+  if (!result.ok) return null;
+  return { op, version: cluster.version + 1 };
+}
+
+/** Takes over a saga whose owner's deadline has passed (conditional on the version read). */
+export async function takeOver(
+  deps: ControllerDeps,
+  inv: Invocation,
+  snapshot: ClusterSnapshot,
+  budgetMs: number,
+): Promise<{ op: Operation; version: number } | null> {
+  const now = deps.clock.now();
+  const { cluster } = snapshot;
+  const current = cluster.operation;
+  if (!current || now <= current.deadline) return null;
+  const op: Operation = { ...current, owner: inv.owner, deadline: now + budgetMs + deps.timings.ownershipMarginMs };
+  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { operation: op }, now);
+  if (!result.ok) return null;
+  deps.log.info('took over a saga whose owner missed its deadline', {
+    cluster_id: cluster.cluster_id,
+    operation: op.id,
+    step: op.step,
+    previous_owner: current.owner,
+  });
+  return { op, version: cluster.version + 1 };
+}
+
+/** Runs `def` from `op.step` until done, yielded, or ownership is lost. */
+export async function runSaga(
+  def: SagaDefinition,
+  deps: ControllerDeps,
+  inv: Invocation,
+  clusterId: string,
+  start: { op: Operation; version: number },
+): Promise<SagaOutcome> {
+  const { timings, clock } = deps;
+  let op = start.op;
+  let version = start.version;
+
+  const write = async (change: ClusterChange & { operation: Operation | null }): Promise<boolean> => {
+    const result = await deps.store.updateCluster(clusterId, version, change, clock.now());
+    if (!result.ok) return false;
+    version += 1;
+    return true;
+  };
+
+  for (;;) {
+    const step = op.step;
+    if (step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: op };
+    const loaded = await deps.store.load(clusterId);
+    const snapshot = loaded?.snapshot;
+    if (!snapshot || snapshot.cluster.version !== version || snapshot.cluster.operation?.id !== op.id) {
+      deps.log.warn('saga lost its cluster record to another writer; stopping', { cluster_id: clusterId, operation: op.id, step });
+      return { outcome: 'lost_ownership', operation: op, step };
+    }
+    const state: SagaState = { deps, inv, clusterId, snapshot, op, version };
+    const budget = def.stepBudgetMs(step, state);
+    if (inv.remainingMs() < budget + timings.safetyMarginMs) {
+      // Not enough time for this step: hand the saga to the next invocation at once.
+      await write({ operation: { ...op, deadline: clock.now() } });
+      return { outcome: 'yielded', operation: op, step };
+    }
+    if (op.deadline < clock.now() + budget + timings.ownershipMarginMs / 2) {
+      const extended = { ...op, deadline: clock.now() + budget + timings.ownershipMarginMs };
+      if (!(await write({ operation: extended }))) return { outcome: 'lost_ownership', operation: op, step };
+      op = extended;
+      state.op = op;
+      state.version = version;
+    }
+
+    let result: StepResult;
+    try {
+      result = await def.run(step, state);
+      ({ op, version } = state); // a step may persist progress of its own (e.g. the promote command id)
+    } catch (error) {
+      ({ op, version } = state);
+      const attempts = attemptsOf(op, step) + 1;
+      const reason = errorText(error);
+      deps.metrics.put(METRICS.sagaStepFailures.name, 1, 'Count', { [CLUSTER_DIMENSION]: clusterId });
+      deps.log.warn('saga step failed', { cluster_id: clusterId, operation: op.id, step, attempts, error });
+      await recordEvent(deps, snapshot.cluster.settings, {
+        cluster_id: clusterId,
+        node_id: op.candidate_node_id ?? op.old_primary_node_id ?? 0,
+        event: 'saga_step_failed',
+        successful: false,
+        details: `${op.kind} ${op.id} step "${step}" failed (attempt ${attempts} of ${timings.maxStepAttempts}): ${reason}`,
+        term: op.term,
+      });
+      const retryable = !(error instanceof PgvigilError) || error.retryable || error.code === 'AWS';
+      if (attempts < timings.maxStepAttempts && retryable) {
+        const next = { ...op, data: { ...op.data, attempts: { ...attemptMap(op), [step]: attempts } } };
+        if (!(await write({ operation: next }))) return { outcome: 'lost_ownership', operation: op, step };
+        op = next;
+        await clock.sleep(timings.stepRetryDelayMs);
+        continue;
+      }
+      result = def.giveUp(step, reason, state);
+    }
+
+    const now = clock.now();
+    let nextOp: Operation | null;
+    if (result.next === null) {
+      nextOp = result.cooldownMs
+        ? { ...op, step: COOLDOWN_STEP, owner: 'cooldown', deadline: now + result.cooldownMs, data: { ...op.data, ...result.data } }
+        : null;
+    } else {
+      const merged: Operation = {
+        ...op,
+        step: result.next,
+        candidate_node_id: result.candidate_node_id ?? op.candidate_node_id,
+        data: { ...op.data, ...result.data },
+      };
+      const nextBudget = def.stepBudgetMs(result.next, { ...state, op: merged });
+      nextOp = { ...merged, deadline: now + nextBudget + timings.ownershipMarginMs };
+    }
+    if (!(await write({ ...result.change, operation: nextOp }))) return { outcome: 'lost_ownership', operation: op, step };
+    await inv.crashAfter?.(step);
+    if (nextOp === null) return { outcome: 'completed', operation: op };
+    if (nextOp.step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: nextOp };
+    op = nextOp;
+  }
+}
+
+function attemptMap(op: Operation): Record<string, number> {
+  const a = op.data.attempts;
+  return typeof a === 'object' && a !== null ? (a as Record<string, number>) : {};
+}
+
+function attemptsOf(op: Operation, step: string): number {
+  const n = attemptMap(op)[step];
+  return typeof n === 'number' ? n : 0;
+}

@@ -1,0 +1,282 @@
+/**
+ * Building blocks the sagas share: running an agent action on a node through SSM, fencing a node
+ * (SSM, then the cloud's STONITH when `fence_mode` says so), waiting for a node's heartbeat to show
+ * something, and the promote → verify → Elastic IP → follow steps failover and switchover share.
+ * Each is idempotent: running it again after a crash has the effect of running it once.
+ */
+import { PgvigilError } from '../../core/errors.js';
+import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
+import type { HostAction, HostCommandResult } from '../../core/ports.js';
+import { recordEvent, type ControllerDeps } from '../controller.js';
+import type { SagaState, StepResult } from './runner.js';
+
+export function nodeOf(state: SagaState, nodeId: number | null): NodeRecord {
+  const node = nodeId === null ? undefined : state.snapshot.nodes.find((n) => n.node_id === nodeId);
+  if (!node) throw new PgvigilError('NOT_FOUND', `node ${nodeId ?? '(none)'} is not registered in cluster "${state.clusterId}"`);
+  return node;
+}
+
+export function heartbeatOf(state: SagaState, nodeId: number): Heartbeat | null {
+  return latestHeartbeat(state.snapshot.heartbeats, nodeId);
+}
+
+export function latestHeartbeat(heartbeats: readonly Heartbeat[], nodeId: number): Heartbeat | null {
+  let best: Heartbeat | null = null;
+  for (const hb of heartbeats) if (hb.node_id === nodeId && (best === null || hb.seq > best.seq)) best = hb;
+  return best;
+}
+
+/** Runs an agent action on a node and waits for its result; a node without an instance is Undeliverable. */
+export async function runOnNode(
+  state: SagaState,
+  node: NodeRecord,
+  action: Omit<HostAction, 'clusterId' | 'nodeId' | 'term' | 'configFile'>,
+  timeoutMs: number,
+  term = state.op.term,
+): Promise<HostCommandResult & { commandId: string | null }> {
+  if (!node.instance_id) {
+    return { status: 'Undeliverable', exitCode: null, output: `node ${node.node_id} has no instance_id registered`, commandId: null };
+  }
+  const full: HostAction = {
+    ...action,
+    clusterId: state.clusterId,
+    nodeId: node.node_id,
+    term,
+    ...(node.config_file ? { configFile: node.config_file } : {}),
+  };
+  const commandId = await state.deps.hosts.send(node.instance_id, full);
+  const result = await state.deps.hosts.wait(commandId, node.instance_id, timeoutMs);
+  state.deps.log.info('host action finished', {
+    cluster_id: state.clusterId,
+    node_id: node.node_id,
+    action: action.action,
+    term,
+    command_id: commandId,
+    status: result.status,
+    exit_code: result.exitCode,
+  });
+  return { ...result, commandId };
+}
+
+export function describeResult(r: HostCommandResult): string {
+  const output = r.output.trim().split('\n').slice(-3).join(' | ');
+  return `SSM status ${r.status}${r.exitCode === null ? '' : `, exit code ${r.exitCode}`}${output ? `: ${output}` : ''}`;
+}
+
+export interface FenceOutcome {
+  confirmed: boolean;
+  method: 'ssm' | 'stop-instance' | 'unconfirmed' | 'none';
+  detail: string;
+}
+
+/**
+ * Fences a node (SPEC §3 `fence_mode`): SSM `fence` with a bounded wait; with
+ * `ssm-then-stop-instance`, EC2 StopInstances when SSM did not confirm. `none` sends nothing.
+ */
+export async function fenceNode(state: SagaState, node: NodeRecord): Promise<FenceOutcome> {
+  const { settings } = state.snapshot.cluster;
+  if (settings.fence_mode === 'none') return { confirmed: false, method: 'none', detail: 'fence_mode=none: no fencing action taken' };
+  let ssm: HostCommandResult;
+  try {
+    ssm = await runOnNode(state, node, { action: 'fence' }, state.deps.timings.fenceWaitMs);
+  } catch (error) {
+    ssm = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
+  }
+  if (ssm.status === 'Success') return { confirmed: true, method: 'ssm', detail: `the agent confirmed the fence (${describeResult(ssm)})` };
+  if (settings.fence_mode === 'ssm-then-stop-instance' && node.instance_id) {
+    await state.deps.fencer.stop(node.instance_id);
+    return {
+      confirmed: true,
+      method: 'stop-instance',
+      detail: `SSM did not confirm the fence (${describeResult(ssm)}); instance ${node.instance_id} stopped with EC2 StopInstances`,
+    };
+  }
+  return { confirmed: false, method: 'unconfirmed', detail: `SSM did not confirm the fence (${describeResult(ssm)}); fence_mode=${settings.fence_mode}` };
+}
+
+/** Polls the cluster until `predicate` holds for the node's latest heartbeat, or the bound passes. */
+export async function waitForHeartbeat(
+  deps: ControllerDeps,
+  clusterId: string,
+  nodeId: number,
+  predicate: (hb: Heartbeat) => boolean,
+  timeoutMs: number,
+): Promise<Heartbeat | null> {
+  const deadline = deps.clock.now() + timeoutMs;
+  for (;;) {
+    const loaded = await deps.store.load(clusterId);
+    const hb = loaded ? latestHeartbeat(loaded.snapshot.heartbeats, nodeId) : null;
+    if (hb && predicate(hb)) return hb;
+    const left = deadline - deps.clock.now();
+    if (left <= 0) return null;
+    await deps.clock.sleep(Math.min(deps.timings.pollIntervalMs, left));
+  }
+}
+
+export function isPromoted(hb: Heartbeat, oldTimeline: number | null): boolean {
+  const s = hb.server;
+  if (!s || s.in_recovery !== false || !s.postmaster_running) return false;
+  return oldTimeline === null || (s.timeline !== null && s.timeline > oldTimeline);
+}
+
+export async function event(
+  state: SagaState,
+  name: Parameters<typeof recordEvent>[2]['event'],
+  nodeId: number,
+  successful: boolean,
+  details: string,
+): Promise<void> {
+  await recordEvent(state.deps, state.snapshot.cluster.settings, {
+    cluster_id: state.clusterId,
+    node_id: nodeId,
+    event: name,
+    successful,
+    details,
+    term: state.op.term,
+  });
+}
+
+export function promoteTimeoutMs(state: SagaState): number {
+  return state.snapshot.cluster.settings.promote_check_timeout * 1000;
+}
+
+function dataNumber(op: Operation, key: string): number | null {
+  const v = op.data[key];
+  return typeof v === 'number' ? v : null;
+}
+
+function dataString(op: Operation, key: string): string | null {
+  const v = op.data[key];
+  return typeof v === 'string' ? v : null;
+}
+
+export { dataNumber, dataString };
+
+/**
+ * SSM `promote --term` on the candidate, at most once per saga: the command id is persisted before
+ * the wait, so a resumed saga waits for that command instead of sending another. A candidate
+ * whose heartbeat already shows it promoted gets nothing. On a definite failure (Failed, Cancelled,
+ * Undeliverable) the saga goes to `onFailure`; on a timeout it goes on to verification, which
+ * decides from the heartbeat.
+ */
+export async function promoteStep(state: SagaState, next: string, onFailure: string): Promise<StepResult> {
+  const { op, deps } = state;
+  const candidate = nodeOf(state, op.candidate_node_id);
+  const oldTimeline = dataNumber(op, 'old_timeline');
+  const hb = heartbeatOf(state, candidate.node_id);
+  if (hb && isPromoted(hb, oldTimeline)) return { next };
+  if (!candidate.instance_id) {
+    return { next: onFailure, data: { abort_reason: `candidate node ${candidate.node_id} has no instance_id: cannot send promote` } };
+  }
+  const cluster = state.snapshot.cluster;
+  if (cluster.term !== op.term || cluster.operation?.id !== op.id) {
+    // A saga taken over after someone else moved the term on must not promote for the old term.
+    return { next: onFailure, data: { abort_reason: `the cluster is at term ${cluster.term}, this ${op.kind} claimed term ${op.term}: not promoting for a stale term` } };
+  }
+  let commandId = dataString(op, 'promote_command_id');
+  if (commandId === null) {
+    // Guard against a stale owner: the runner re-read the record just before this step and the
+    // version matched, and the term in the command is the operation's, which agents check.
+    commandId = await deps.hosts.send(candidate.instance_id, {
+      action: 'promote',
+      clusterId: state.clusterId,
+      nodeId: candidate.node_id,
+      term: op.term,
+      ...(candidate.config_file ? { configFile: candidate.config_file } : {}),
+    });
+    const persisted = await deps.store.updateCluster(
+      state.clusterId,
+      state.version,
+      { operation: { ...op, data: { ...op.data, promote_command_id: commandId } } },
+      deps.clock.now(),
+    );
+    if (!persisted.ok) throw new PgvigilError('CONFLICT', 'lost the cluster record right after sending promote', { retryable: false });
+    state.version += 1;
+    state.op = { ...op, data: { ...op.data, promote_command_id: commandId } };
+  }
+  const result = await deps.hosts.wait(commandId, candidate.instance_id, promoteTimeoutMs(state));
+  deps.log.info('promote finished', { cluster_id: state.clusterId, node_id: candidate.node_id, status: result.status, exit_code: result.exitCode });
+  if (result.status === 'Failed' || result.status === 'Cancelled' || result.status === 'Undeliverable') {
+    return { next: onFailure, data: { abort_reason: `promote on node ${candidate.node_id} failed: ${describeResult(result)}` } };
+  }
+  return { next, data: { promote_status: result.status } };
+}
+
+/** Waits until the candidate reports itself out of recovery on a new timeline; then it is the primary. */
+export async function verifyPromotionStep(state: SagaState, next: string, onFailure: string): Promise<StepResult> {
+  const { op, deps } = state;
+  const candidate = nodeOf(state, op.candidate_node_id);
+  const oldTimeline = dataNumber(op, 'old_timeline');
+  const hb = await waitForHeartbeat(deps, state.clusterId, candidate.node_id, (h) => isPromoted(h, oldTimeline), promoteTimeoutMs(state));
+  if (!hb) {
+    return {
+      next: onFailure,
+      data: {
+        abort_reason: `node ${candidate.node_id} did not report itself promoted (out of recovery on a timeline after ${oldTimeline ?? 'the old one'}) within promote_check_timeout=${state.snapshot.cluster.settings.promote_check_timeout}s`,
+      },
+    };
+  }
+  const now = deps.clock.now();
+  await deps.store.putNode({ ...candidate, type: 'primary', upstream_node_id: null, active: true, fenced: false, updated_at: now });
+  await event(
+    state,
+    op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',
+    candidate.node_id,
+    true,
+    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${hb.server?.timeline ?? '?'})`,
+  );
+  return { next, data: { new_timeline: hb.server?.timeline ?? null, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
+}
+
+/** Elastic IP to the new primary, AllowReassociation explicit (the adapter always passes it). */
+export async function moveVipStep(state: SagaState, next: string): Promise<StepResult> {
+  const { op, deps } = state;
+  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
+  if (!allocation) return { next };
+  const candidate = nodeOf(state, op.candidate_node_id);
+  if (!candidate.instance_id) {
+    await event(state, 'vip_moved', candidate.node_id, false, `node ${candidate.node_id} has no instance_id: Elastic IP ${allocation} not moved`);
+    return { next };
+  }
+  if ((await deps.vip.current(allocation)) !== candidate.instance_id) await deps.vip.moveTo(allocation, candidate.instance_id);
+  await event(state, 'vip_moved', candidate.node_id, true, `Elastic IP ${allocation} associated with instance ${candidate.instance_id} (node ${candidate.node_id})`);
+  return { next };
+}
+
+/**
+ * `follow --upstream-node-id <new primary>` on the given standbys, in parallel. A standby that does
+ * not follow is an event, not a saga failure: the engine's follow decision retries it later.
+ */
+export async function followStep(state: SagaState, nodeIds: readonly number[], eventName: 'repmgrd_failover_follow' | 'standby_follow', next: string): Promise<StepResult> {
+  const { op, deps } = state;
+  const primaryId = op.candidate_node_id;
+  if (primaryId === null) return { next };
+  const done = new Set<number>(Array.isArray(op.data.followed) ? (op.data.followed as number[]) : []);
+  const timeoutMs = state.snapshot.cluster.settings.primary_follow_timeout * 1000;
+  const todo = nodeIds.filter((id) => !done.has(id) && id !== primaryId);
+  await Promise.all(
+    todo.map(async (id) => {
+      const node = state.snapshot.nodes.find((n) => n.node_id === id);
+      if (!node) return;
+      let result: HostCommandResult;
+      try {
+        result = await runOnNode(state, node, { action: 'follow', upstreamNodeId: primaryId }, timeoutMs);
+      } catch (error) {
+        result = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
+      }
+      const ok = result.status === 'Success';
+      if (ok) {
+        done.add(id);
+        await deps.store.putNode({ ...node, upstream_node_id: primaryId, updated_at: deps.clock.now() });
+      }
+      await event(
+        state,
+        eventName,
+        id,
+        ok,
+        ok ? `node ${id} now follows node ${primaryId}` : `node ${id} did not follow node ${primaryId}: ${describeResult(result)}`,
+      );
+    }),
+  );
+  return { next, data: { followed: [...done] } };
+}

@@ -1,0 +1,198 @@
+/**
+ * The switchover entry point (SPEC §7.2) the SSM Automation document and `pgvigil standby
+ * switchover` invoke: `{cluster_id, candidate_node_id, siblings_follow, dry_run}`. A dry run returns
+ * the checks with pass/fail and changes nothing; a real run checks, claims the cluster (term + 1)
+ * and drives the saga as far as this invocation's time allows — the CLI follows the progress in the
+ * cluster record and the event log, and a saga this invocation could not finish is resumed by the
+ * evaluator.
+ */
+import { z } from 'zod';
+import { buildContext } from '../core/engine/index.js';
+import { PgvigilError } from '../core/errors.js';
+import { lsnDiff } from '../core/lsn.js';
+import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { followersOf } from './sagas/failover.js';
+import { claim, runSaga } from './sagas/runner.js';
+import { latestHeartbeat } from './sagas/steps.js';
+import { switchoverSaga } from './sagas/switchover.js';
+
+export const SwitchoverRequestSchema = z.object({
+  cluster_id: clusterId,
+  candidate_node_id: nodeId,
+  siblings_follow: z.boolean().default(false),
+  dry_run: z.boolean().default(false),
+});
+export type SwitchoverRequest = z.infer<typeof SwitchoverRequestSchema>;
+
+export interface SwitchoverCheck {
+  name: string;
+  passed: boolean;
+  detail: string;
+}
+
+export interface SwitchoverResponse {
+  cluster_id: string;
+  candidate_node_id: number;
+  dry_run: boolean;
+  /** Dry run: every check passed. Real run: the switchover completed. */
+  ok: boolean;
+  checks: SwitchoverCheck[];
+  message: string;
+  operation_id?: string;
+  term?: number;
+  /** completed | yielded (the evaluator carries on) | lost_ownership | not_claimed | cooldown */
+  outcome?: string;
+}
+
+/** Parses the invocation payload; numbers may arrive as strings from SSM Automation. */
+export function parseSwitchoverRequest(input: unknown): SwitchoverRequest {
+  const raw = typeof input === 'object' && input !== null ? { ...(input as Record<string, unknown>) } : input;
+  if (typeof raw === 'object' && raw !== null) {
+    const r = raw as Record<string, unknown>;
+    if (typeof r.candidate_node_id === 'string' && /^\d+$/.test(r.candidate_node_id)) r.candidate_node_id = Number(r.candidate_node_id);
+    for (const k of ['siblings_follow', 'dry_run']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
+  }
+  const result = SwitchoverRequestSchema.safeParse(raw);
+  if (!result.success) {
+    throw new PgvigilError('BAD_INPUT', 'invalid switchover request', {
+      detail: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
+    });
+  }
+  return result.data;
+}
+
+/** The prerequisite checks (what `--dry-run` prints). Pure: snapshot and time in, checks out. */
+export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number, siblingsFollow: boolean, now: number): SwitchoverCheck[] {
+  const ctx = buildContext(snapshot, now);
+  const { cluster } = snapshot;
+  const checks: SwitchoverCheck[] = [];
+  const check = (name: string, passed: boolean, detail: string): void => {
+    checks.push({ name, passed, detail });
+  };
+  const op = cluster.operation;
+  check('no_operation_in_progress', op === null, op === null ? 'no saga is in flight' : `a ${op.kind} (operation ${op.id}) is at step "${op.step}"`);
+
+  const primary = ctx.primary;
+  check('primary_registered', primary !== null, primary ? `node ${primary.node.node_id} is the primary of term ${cluster.term}` : 'the cluster has no registered primary');
+  const ps = primary?.server ?? null;
+  const primaryServes = primary !== null && primary.fresh && ps !== null && ps.postmaster_running && ps.accepting_connections && ps.in_recovery === false;
+  check(
+    'primary_running',
+    primaryServes,
+    primaryServes ? `node ${primary?.node.node_id} is running and reporting` : 'the primary is not fresh, not running or in recovery: use failover, not switchover',
+  );
+
+  const cand = ctx.byId.get(candidateId);
+  const isStandby = cand !== undefined && cand.node.type === 'standby' && cand.node.active && !cand.node.fenced;
+  check(
+    'candidate_is_standby',
+    isStandby,
+    cand === undefined ? `node ${candidateId} is not registered` : isStandby ? `node ${candidateId} is an active standby` : `node ${candidateId} is ${cand.node.type}${cand.node.active ? '' : ', inactive'}${cand.node.fenced ? ', fenced' : ''}`,
+  );
+  const cs = cand?.server ?? null;
+  const streaming =
+    cand !== undefined && cand.fresh && cs !== null && cs.in_recovery === true && cs.wal_receiver_status === 'streaming' &&
+    (primary === null || cs.wal_receiver_upstream_node_id === null || cs.wal_receiver_upstream_node_id === primary.node.node_id);
+  check(
+    'candidate_streaming',
+    streaming,
+    streaming ? `node ${candidateId} is in recovery and streaming from the primary` : `node ${candidateId} is not fresh, not in recovery or not streaming from the primary`,
+  );
+  const pHb = primary ? latestHeartbeat(snapshot.heartbeats, primary.node.node_id) : null;
+  const cHb = cand ? latestHeartbeat(snapshot.heartbeats, candidateId) : null;
+  const sameSystem =
+    pHb?.server?.system_identifier != null && pHb.server.system_identifier === cHb?.server?.system_identifier && pHb.server.timeline === cHb.server.timeline;
+  check(
+    'same_system_and_timeline',
+    sameSystem,
+    sameSystem ? `system identifier ${pHb?.server?.system_identifier}, timeline ${pHb?.server?.timeline}` : 'the candidate does not report the primary\'s system identifier and timeline',
+  );
+  const pLsn = pHb?.server?.current_lsn ?? null;
+  const cLsn = cHb?.server?.receive_lsn ?? cHb?.server?.replay_lsn ?? null;
+  const lagSecs = cHb?.server?.replication_lag_secs ?? null;
+  const lagBytes = pLsn && cLsn ? lsnDiff(pLsn, cLsn) : null;
+  const maxLag = cluster.settings.maximum_lag_on_failover;
+  const lagOk =
+    lagBytes !== null && (maxLag === null || lagBytes <= BigInt(maxLag)) && (lagSecs === null || lagSecs <= cluster.settings.replication_lag_critical);
+  check(
+    'candidate_lag',
+    lagOk,
+    lagBytes === null
+      ? 'the LSNs of the primary or the candidate are unknown'
+      : `${lagBytes > 0n ? lagBytes : 0n} bytes behind${lagSecs === null ? '' : `, ${lagSecs} s replay lag`}${maxLag === null ? '' : ` (maximum_lag_on_failover=${maxLag})`}`,
+  );
+  const instances = Boolean(primary?.node.instance_id) && Boolean(cand?.node.instance_id);
+  check('ssm_targets', instances, instances ? 'the primary and the candidate have EC2 instance ids for SSM' : 'the primary or the candidate has no instance_id registered');
+  if (siblingsFollow && primary) {
+    const siblings = followersOf(snapshot.nodes, primary.node.node_id, candidateId).filter((id) => id !== primary.node.node_id);
+    const stale = siblings.filter((id) => !ctx.byId.get(id)?.fresh);
+    check(
+      'siblings_reporting',
+      stale.length === 0,
+      stale.length === 0 ? `${siblings.length} sibling standby(s) will follow the new primary` : `sibling node(s) ${stale.join(', ')} are not reporting`,
+    );
+  }
+  const vip = cluster.settings.vip_allocation_id;
+  check('vip', true, vip ? `Elastic IP ${vip} will move to node ${candidateId}` : 'no Elastic IP configured: clients must find the new primary themselves');
+  return checks;
+}
+
+export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
+  const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
+  const loaded = await deps.store.load(request.cluster_id);
+  if (!loaded) throw new PgvigilError('NOT_FOUND', `cluster "${request.cluster_id}" does not exist`);
+  const { snapshot } = loaded;
+  const checks = switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now());
+  const failed = checks.filter((c) => !c.passed);
+  if (request.dry_run || failed.length > 0) {
+    return {
+      ...base,
+      ok: failed.length === 0,
+      checks,
+      message:
+        failed.length === 0
+          ? 'prerequisites for executing STANDBY SWITCHOVER are met'
+          : `switchover not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
+    };
+  }
+  const { cluster } = snapshot;
+  const oldHb = latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id ?? 0);
+  const claimed = await claim(deps, inv, snapshot, {
+    kind: 'switchover',
+    term: cluster.term + 1,
+    candidate_node_id: request.candidate_node_id,
+    old_primary_node_id: cluster.primary_node_id,
+    firstStep: 'demote_primary',
+    firstStepBudgetMs: deps.timings.demoteWaitMs + 15_000,
+    data: { was_paused: cluster.paused, siblings_follow: request.siblings_follow, old_timeline: oldHb?.server?.timeline ?? null },
+    change: { paused: true },
+  });
+  if (!claimed) {
+    return { ...base, ok: false, checks, outcome: 'not_claimed', message: 'another operation claimed the cluster first; nothing was changed' };
+  }
+  await recordEvent(deps, cluster.settings, {
+    cluster_id: request.cluster_id,
+    node_id: request.candidate_node_id,
+    event: 'switchover_started',
+    successful: true,
+    details: `switchover from node ${cluster.primary_node_id} to node ${request.candidate_node_id}, term ${claimed.op.term}${request.siblings_follow ? ', siblings follow' : ''}`,
+    term: claimed.op.term,
+  });
+  const outcome = await runSaga(switchoverSaga, deps, inv, request.cluster_id, claimed);
+  const after = await deps.store.load(request.cluster_id);
+  const succeeded = outcome.outcome === 'completed' && after?.snapshot.cluster.primary_node_id === request.candidate_node_id;
+  return {
+    ...base,
+    ok: succeeded,
+    checks,
+    operation_id: claimed.op.id,
+    term: claimed.op.term,
+    outcome: outcome.outcome,
+    message: succeeded
+      ? `node ${request.candidate_node_id} is now the primary (term ${claimed.op.term})`
+      : outcome.outcome === 'yielded'
+        ? 'the switchover continues in the evaluator; follow it with "pgvigil cluster event"'
+        : 'the switchover did not complete; see "pgvigil cluster event" for why',
+  };
+}

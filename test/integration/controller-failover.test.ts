@@ -1,0 +1,183 @@
+import { DescribeAddressesCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterSnapshot } from '../../core/model.js';
+import { evaluateCluster } from '../../functions/evaluator.js';
+import { ControllerFixture, invocation } from '../support/controller-fixture.js';
+import { SnapshotBuilder } from '../support/snapshot-builder.js';
+
+let f: ControllerFixture;
+let counter = 0;
+
+beforeAll(async () => {
+  f = await ControllerFixture.start();
+  await f.createInstances([1, 2, 3, 4]);
+});
+afterAll(async () => {
+  await f?.stop();
+});
+
+/** A cluster (primary 1, standbys 2 and 3, witness 4) whose primary's postmaster just crashed. */
+async function crashedCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (b) => b): Promise<{ id: string; snapshot: ClusterSnapshot }> {
+  counter += 1;
+  const id = `failover-${counter}`;
+  const b = patch(new SnapshotBuilder({ now: f.clock.now() })).crashPrimary();
+  const built = b.build();
+  const snapshot: ClusterSnapshot = {
+    cluster: { ...built.cluster, cluster_id: id },
+    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+  };
+  await f.seed(snapshot);
+  // The Elastic IP starts on the primary's instance.
+  await f.deps().vip.moveTo(f.allocationId, f.instances.get(1) ?? '');
+  return { id, snapshot };
+}
+
+async function commandsFor(clusterId: string) {
+  return (await f.commands()).filter((c) => c.parameters.ClusterId === clusterId);
+}
+
+describe('the failover saga against moto', () => {
+  it('raises the term once, fences the old primary, promotes the best standby, moves the Elastic IP and makes the sibling follow', async () => {
+    const { id, snapshot } = await crashedCluster();
+    const before = snapshot.cluster.term;
+    const result = await evaluateCluster(f.deps(), invocation(), id);
+    expect(result.code).toBe('failover');
+    expect(result.saga).toBe('completed');
+
+    const after = (await f.store.load(id))?.snapshot;
+    expect(after?.cluster.term).toBe(before + 1);
+    expect(after?.cluster.primary_node_id).toBe(2);
+    expect(after?.cluster.operation).toBeNull();
+
+    const sent = await commandsFor(id);
+    const docs = sent.map((c) => `${c.documentName}:${c.parameters.NodeId}`);
+    expect(docs).toEqual(['pgvigil-Fence:1', 'pgvigil-Promote:2', 'pgvigil-Follow:3']);
+    const promote = sent.find((c) => c.documentName === 'pgvigil-Promote');
+    expect(promote?.instanceId).toBe(f.instances.get(2));
+    expect(promote?.parameters).toMatchObject({ ClusterId: id, NodeId: '2', Term: String(before + 1), ConfigFile: '/etc/pgvigil/repmgr.conf' });
+    const follow = sent.find((c) => c.documentName === 'pgvigil-Follow');
+    expect(follow?.parameters).toMatchObject({ NodeId: '3', UpstreamNodeId: '2', Term: String(before + 1) });
+    expect(follow?.instanceId).toBe(f.instances.get(3));
+
+    const address = await f.ec2.send(new DescribeAddressesCommand({ AllocationIds: [f.allocationId] }));
+    expect(address.Addresses?.[0]?.InstanceId).toBe(f.instances.get(2));
+
+    const nodes = new Map(after?.nodes.map((n) => [n.node_id, n]));
+    expect(nodes.get(1)).toMatchObject({ active: false, fenced: true });
+    expect(nodes.get(2)).toMatchObject({ type: 'primary', upstream_node_id: null, active: true });
+    expect(nodes.get(3)).toMatchObject({ type: 'standby', upstream_node_id: 2 });
+
+    const events = await f.store.listEvents(id);
+    const names = events.map((e) => e.event);
+    for (const e of ['failover_started', 'fence_applied', 'repmgrd_failover_promote', 'vip_moved', 'repmgrd_failover_follow']) expect(names).toContain(e);
+    expect(names.indexOf('failover_started')).toBeLessThan(names.indexOf('repmgrd_failover_promote'));
+    expect(events.every((e) => e.term === before + 1)).toBe(true);
+    expect(events.find((e) => e.event === 'repmgrd_failover_promote')).toMatchObject({ node_id: 2, successful: true });
+
+    const published = (await f.published()).filter((p) => p.attributes.cluster_id === id);
+    const promoted = published.find((p) => p.attributes.event === 'repmgrd_failover_promote');
+    expect(promoted?.attributes).toEqual({ event: 'repmgrd_failover_promote', cluster_id: id, node_id: '2', successful: 'true' });
+    expect(promoted?.message).toMatchObject({ cluster_id: id, node_id: 2, event: 'repmgrd_failover_promote', term: before + 1 });
+    expect(published.map((p) => p.attributes.event)).toEqual(expect.arrayContaining(['failover_started', 'fence_applied', 'vip_moved', 'repmgrd_failover_follow']));
+
+    // The next evaluation finds a healthy cluster around the new primary and does nothing more.
+    await f.refreshHeartbeats(id);
+    const next = await evaluateCluster(f.deps(), invocation(), id);
+    expect(next.saga).toBeNull();
+    expect((await commandsFor(id)).length).toBe(3);
+    expect((await f.store.load(id))?.snapshot.cluster.term).toBe(before + 1);
+  });
+
+  it('publishes only the events listed in event_notifications, but stores them all', async () => {
+    const { id } = await crashedCluster((b) => b.settings({ event_notifications: ['repmgrd_failover_promote'] }));
+    await evaluateCluster(f.deps(), invocation(), id);
+    const published = (await f.published()).filter((p) => p.attributes.cluster_id === id);
+    expect(published.map((p) => p.attributes.event)).toEqual(['repmgrd_failover_promote']);
+    expect((await f.store.listEvents(id)).map((e) => e.event)).toContain('fence_applied');
+  });
+
+  it('stops the old primary instance when SSM does not confirm the fence (fence_mode=ssm-then-stop-instance)', async () => {
+    const { id } = await crashedCluster();
+    const deps = f.deps();
+    const hosts = deps.hosts;
+    deps.hosts = {
+      send: (instance, action) => hosts.send(instance, action),
+      wait: async (cmd, instance, timeout) =>
+        instance === f.instances.get(1) ? { status: 'Undeliverable', exitCode: null, output: 'SSM: Undeliverable' } : hosts.wait(cmd, instance, timeout),
+    };
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.saga).toBe('completed');
+    const described = await f.ec2.send(new DescribeInstancesCommand({ InstanceIds: [f.instances.get(1) ?? ''] }));
+    expect(described.Reservations?.[0]?.Instances?.[0]?.State?.Name).toMatch(/stopping|stopped/);
+    const fence = (await f.store.listEvents(id, { event: 'fence_applied' }))[0];
+    expect(fence?.successful).toBe(true);
+    expect(fence?.details).toMatch(/stop-instance.*StopInstances/);
+  });
+
+  it('leaves a cascaded standby (registered under another standby) on its upstream', async () => {
+    const { id } = await crashedCluster((b) => b.addStandby(5, { upstream: 3, lsn: '0/5000000' }));
+    await evaluateCluster(f.deps(), invocation(), id);
+    const follows = (await commandsFor(id)).filter((c) => c.documentName === 'pgvigil-Follow').map((c) => c.parameters.NodeId);
+    expect(follows).toEqual(['3']);
+  });
+});
+
+describe('promotions that must not happen', () => {
+  it('does not fail over while a silent primary holds a fresh lease', async () => {
+    counter += 1;
+    const id = `failover-${counter}`;
+    const built = new SnapshotBuilder({ now: f.clock.now() }).silencePrimary(30_000).build();
+    await f.seed({
+      cluster: { ...built.cluster, cluster_id: id, lease_observation: { rvn: 'rvn-0001', first_seen_at: f.clock.now() - 1000 } },
+      nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+      heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+    });
+    const result = await evaluateCluster(f.deps(), invocation(), id);
+    expect(result.code).toBe('wait');
+    expect(await commandsFor(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ term: built.cluster.term, operation: null });
+  });
+
+  it('does not fail over a paused cluster: the decision is reported, nothing is sent', async () => {
+    const { id, snapshot } = await crashedCluster((b) => b.cluster({ paused: true }));
+    const result = await evaluateCluster(f.deps(), invocation(), id);
+    expect(result.code).toBe('report_only');
+    expect(await commandsFor(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster.term).toBe(snapshot.cluster.term);
+  });
+
+  it('does not promote when another writer changed the cluster record between two steps (lost ownership)', async () => {
+    const { id } = await crashedCluster();
+    const result = await evaluateCluster(
+      f.deps(),
+      invocation({
+        crashAfter: async (step) => {
+          if (step !== 'rerank') return;
+          const c = (await f.store.load(id))?.snapshot.cluster;
+          if (c) await f.store.updateCluster(id, c.version, { reported_conditions: ['operator-touched'] }, f.clock.now());
+        },
+      }),
+      id,
+    );
+    expect(result.saga).toBe('lost_ownership');
+    expect((await commandsFor(id)).filter((c) => c.documentName === 'pgvigil-Promote')).toEqual([]);
+  });
+
+  it('does not promote for a stale term when it takes over a saga whose term was overtaken', async () => {
+    const { id, snapshot } = await crashedCluster();
+    await expect(
+      evaluateCluster(f.deps(), invocation({ crashAfter: (step) => { if (step === 'rerank') throw new Error('crash'); } }), id),
+    ).rejects.toThrow('crash');
+    const c = (await f.store.load(id))?.snapshot.cluster;
+    if (!c) throw new Error('no cluster');
+    await f.store.updateCluster(id, c.version, { term: c.term + 1 }, f.clock.now());
+    f.clock.advance(10 * 60_000);
+    await f.refreshHeartbeats(id);
+    const resumed = await evaluateCluster(f.deps(), invocation(), id);
+    expect(resumed.saga).toBe('cooldown');
+    expect((await commandsFor(id)).filter((x) => x.documentName === 'pgvigil-Promote')).toEqual([]);
+    const aborted = await f.store.listEvents(id, { event: 'repmgrd_failover_aborted' });
+    expect(aborted[0]?.details).toMatch(new RegExp(`cluster is at term ${snapshot.cluster.term + 2}.*stale term`));
+  });
+});

@@ -1,0 +1,299 @@
+/**
+ * A controller under test against moto: the state table (with its stream), EC2 instances for the
+ * nodes and an Elastic IP on the primary's, pgvigil's SSM Command documents, an SNS topic with an
+ * SQS queue subscribed (so tests read what was published), and a clock the test can move forward.
+ *
+ * Hosts are simulated by {@link reactingHosts}: it forwards every command to the real SSM adapter
+ * (so moto records it) and then writes the heartbeat the host's agent would write next — a standby
+ * that was told to promote reports itself out of recovery on a new timeline, and so on.
+ */
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { AllocateAddressCommand, AssociateAddressCommand, DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateQueueCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { createStateTable } from '../../adapters/dynamo-table.js';
+import { Ec2InstanceFencer } from '../../adapters/ec2-fencer.js';
+import { Ec2VipMover } from '../../adapters/ec2-vip.js';
+import { SnsNotifier } from '../../adapters/sns-notifier.js';
+import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
+import { decide } from '../../core/engine/index.js';
+import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
+import type { Clock, HostAction, HostCommands, Metrics } from '../../core/ports.js';
+import { keys } from '../../core/table.js';
+import { DEFAULT_TIMINGS, type ControllerDeps, type ControllerTimings, type Invocation } from '../../functions/controller.js';
+import { silentLogger } from '../../functions/log.js';
+import { commandDocuments } from '../../infra/ssm-documents.js';
+import { startMoto, type Moto } from './moto.js';
+
+export const DOCUMENT_PREFIX = 'pgvigil';
+
+/** Real time plus an offset the test can push forward (to pass a saga owner's deadline). */
+export class TestClock implements Clock {
+  offset = 0;
+  now(): number {
+    return Date.now() + this.offset;
+  }
+  async sleep(ms: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, Math.max(0, Math.min(ms, 200))));
+  }
+  advance(ms: number): void {
+    this.offset += ms;
+  }
+}
+
+export interface SentCommand {
+  documentName: string;
+  instanceId: string;
+  parameters: Record<string, string>;
+}
+
+/** Metrics that are just remembered. */
+export class RecordingMetrics implements Metrics {
+  readonly points: { name: string; value: number; dimensions: Record<string, string> }[] = [];
+  put(name: string, value: number, _unit: string, dimensions: Record<string, string>): void {
+    this.points.push({ name, value, dimensions });
+  }
+  flush(): void {}
+}
+
+export const FAST_TIMINGS: ControllerTimings = {
+  ...DEFAULT_TIMINGS,
+  pollIntervalMs: 50,
+  fenceWaitMs: 2000,
+  demoteWaitMs: 3000,
+  catchupWaitMs: 2000,
+  stepRetryDelayMs: 20,
+  ownershipMarginMs: 1000,
+  safetyMarginMs: 100,
+};
+
+export class ControllerFixture {
+  readonly ddb: DynamoDBClient;
+  readonly ec2: EC2Client;
+  readonly ssm: SSMClient;
+  readonly sns: SNSClient;
+  readonly sqs: SQSClient;
+  readonly store: DynamoStateStore;
+  readonly clock = new TestClock();
+  readonly metrics = new RecordingMetrics();
+  topicArn = '';
+  queueUrl = '';
+  streamArn: string | undefined;
+  allocationId = '';
+  instances = new Map<number, string>();
+
+  private constructor(
+    readonly moto: Moto,
+    readonly table: string,
+  ) {
+    this.ddb = new DynamoDBClient(moto.clientConfig);
+    this.ec2 = new EC2Client(moto.clientConfig);
+    this.ssm = new SSMClient(moto.clientConfig);
+    this.sns = new SNSClient(moto.clientConfig);
+    this.sqs = new SQSClient(moto.clientConfig);
+    this.store = new DynamoStateStore(this.ddb, table);
+  }
+
+  static async start(table = 'pgvigil-state'): Promise<ControllerFixture> {
+    const f = new ControllerFixture(await startMoto(), table);
+    f.streamArn = (await createStateTable(f.ddb, table)).streamArn;
+    const topic = await f.sns.send(new CreateTopicCommand({ Name: 'pgvigil-events' }));
+    f.topicArn = topic.TopicArn ?? '';
+    const queue = await f.sqs.send(new CreateQueueCommand({ QueueName: 'pgvigil-events' }));
+    f.queueUrl = queue.QueueUrl ?? '';
+    const attrs = await f.sqs.send(new GetQueueAttributesCommand({ QueueUrl: f.queueUrl, AttributeNames: ['QueueArn'] }));
+    await f.sns.send(new SubscribeCommand({ TopicArn: f.topicArn, Protocol: 'sqs', Endpoint: attrs.Attributes?.QueueArn }));
+    for (const doc of Object.values(commandDocuments({ prefix: DOCUMENT_PREFIX }))) {
+      await f.ssm.send(new CreateDocumentCommand({ Name: doc.name, DocumentType: 'Command', DocumentFormat: 'JSON', Content: JSON.stringify(doc.content) }));
+    }
+    return f;
+  }
+
+  async stop(): Promise<void> {
+    await this.moto.stop();
+  }
+
+  /** EC2 instances for node ids, and an Elastic IP associated with the first one's. */
+  async createInstances(nodeIds: number[]): Promise<void> {
+    const images = await this.ec2.send(new DescribeImagesCommand({}));
+    const imageId = images.Images?.[0]?.ImageId ?? 'ami-12c6146b';
+    for (const id of nodeIds) {
+      const r = await this.ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }));
+      this.instances.set(id, r.Instances?.[0]?.InstanceId ?? '');
+    }
+    const address = await this.ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }));
+    this.allocationId = address.AllocationId ?? '';
+    await this.ec2.send(
+      new AssociateAddressCommand({ AllocationId: this.allocationId, InstanceId: this.instances.get(nodeIds[0] ?? 1), AllowReassociation: true }),
+    );
+  }
+
+  /** Writes a snapshot's cluster record, nodes (with this fixture's instances) and heartbeats. */
+  async seed(snapshot: ClusterSnapshot): Promise<void> {
+    const cluster = { ...snapshot.cluster, settings: { ...snapshot.cluster.settings, vip_allocation_id: this.allocationId || null } };
+    const created = await this.store.createCluster(cluster);
+    if (!created.ok) throw new Error(`cluster ${cluster.cluster_id} exists`);
+    for (const n of snapshot.nodes) await this.store.putNode({ ...n, instance_id: this.instances.get(n.node_id) ?? n.instance_id });
+    for (const hb of snapshot.heartbeats) await this.store.putHeartbeat(hb, true);
+  }
+
+  /** The agents keep reporting: every heartbeat re-sent now (seq + 1), checks re-made now. */
+  async refreshHeartbeats(clusterId: string): Promise<void> {
+    const loaded = await this.store.load(clusterId);
+    const now = this.clock.now();
+    for (const hb of loaded?.snapshot.heartbeats ?? []) {
+      await this.store.putHeartbeat(
+        {
+          ...hb,
+          seq: hb.seq + 1,
+          sent_at: now,
+          reachability: hb.reachability.map((r) => ({ ...r, checked_at: now - 200, ...(r.ok ? { last_ok_at: now - 200 } : {}) })),
+        },
+        true,
+      );
+    }
+  }
+
+  async patchHeartbeat(clusterId: string, nodeId: number, patch: (hb: Heartbeat) => Heartbeat): Promise<void> {
+    const loaded = await this.store.load(clusterId);
+    const hb = loaded?.snapshot.heartbeats.find((h) => h.node_id === nodeId);
+    if (!hb) throw new Error(`no heartbeat of node ${nodeId}`);
+    await this.store.putHeartbeat(patch({ ...hb, seq: hb.seq + 1, sent_at: this.clock.now() }), true);
+  }
+
+  hosts(): SsmHostCommands {
+    return new SsmHostCommands(this.ssm, { documentPrefix: DOCUMENT_PREFIX, pollIntervalMs: 20, clock: this.clock });
+  }
+
+  deps(overrides: Partial<ControllerDeps> = {}): ControllerDeps {
+    return {
+      store: this.store,
+      hosts: reactingHosts(this.hosts(), this),
+      vip: new Ec2VipMover(this.ec2),
+      fencer: new Ec2InstanceFencer(this.ec2, this.clock),
+      notifier: new SnsNotifier(this.sns, this.topicArn, this.clock),
+      metrics: this.metrics,
+      clock: this.clock,
+      log: silentLogger,
+      decide,
+      timings: FAST_TIMINGS,
+      ...overrides,
+    };
+  }
+
+  /** Command id → the instance it was sent to (moto's ListCommands lists every instance on each command). */
+  readonly sentTo = new Map<string, string>();
+
+  /** Every SSM command moto recorded, oldest first. */
+  async commands(): Promise<SentCommand[]> {
+    const out: SentCommand[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.ssm.send(new ListCommandsCommand({ NextToken: token }));
+      for (const c of page.Commands ?? []) {
+        const parameters: Record<string, string> = {};
+        for (const [k, v] of Object.entries(c.Parameters ?? {})) parameters[k] = v[0] ?? '';
+        out.push({ documentName: c.DocumentName ?? '', instanceId: this.sentTo.get(c.CommandId ?? '') ?? '?', parameters });
+      }
+      token = page.NextToken;
+    } while (token);
+    return out;
+  }
+
+  /** Messages published to the topic (drained from the subscribed queue). */
+  async published(): Promise<{ message: Record<string, unknown>; attributes: Record<string, string> }[]> {
+    const out: { message: Record<string, unknown>; attributes: Record<string, string> }[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      const messages = r.Messages ?? [];
+      if (messages.length === 0) break;
+      for (const m of messages) {
+        const envelope = JSON.parse(m.Body ?? '{}') as { Message?: string; MessageAttributes?: Record<string, { Value: string }> };
+        const attributes: Record<string, string> = {};
+        for (const [k, v] of Object.entries(envelope.MessageAttributes ?? {})) attributes[k] = v.Value;
+        out.push({ message: JSON.parse(envelope.Message ?? '{}') as Record<string, unknown>, attributes });
+      }
+    }
+    return out;
+  }
+
+  /** Every item of the table (for asserting nothing else was written). */
+  async items(): Promise<Record<string, unknown>[]> {
+    const r = await this.ddb.send(new ScanCommand({ TableName: this.table }));
+    return (r.Items ?? []).map((i) => unmarshall(i));
+  }
+
+  heartbeatKey(nodeId: number): string {
+    return keys.heartbeat(nodeId);
+  }
+}
+
+let invocationCounter = 0;
+export function invocation(overrides: Partial<Invocation> = {}): Invocation {
+  invocationCounter += 1;
+  return { owner: `test-invocation-${invocationCounter}`, remainingMs: () => 600_000, ...overrides };
+}
+
+/**
+ * Wraps the real SSM adapter with simulated hosts: after a command is sent (and recorded by moto),
+ * the target's agent "carries it out" by writing the heartbeat it would write.
+ */
+export function reactingHosts(real: HostCommands, f: ControllerFixture, react = true): HostCommands {
+  return {
+    async send(instanceId: string, action: HostAction): Promise<string> {
+      const id = await real.send(instanceId, action);
+      f.sentTo.set(id, instanceId);
+      if (react) await simulateHost(f, action);
+      return id;
+    },
+    wait: (commandId, instanceId, timeoutMs) => real.wait(commandId, instanceId, timeoutMs),
+  };
+}
+
+export async function simulateHost(f: ControllerFixture, action: HostAction): Promise<void> {
+  const patch = (p: (hb: Heartbeat) => Heartbeat): Promise<void> => f.patchHeartbeat(action.clusterId, action.nodeId, p);
+  switch (action.action) {
+    case 'promote':
+      await patch((hb) => ({
+        ...hb,
+        term: action.term,
+        server: hb.server && {
+          ...hb.server,
+          in_recovery: false,
+          timeline: (hb.server.timeline ?? 1) + 1,
+          current_lsn: hb.server.receive_lsn,
+          wal_receiver_status: null,
+          wal_receiver_upstream_node_id: null,
+        },
+      }));
+      break;
+    case 'follow':
+    case 'rejoin':
+      await patch((hb) => ({
+        ...hb,
+        term: action.term,
+        server: hb.server && {
+          ...hb.server,
+          postmaster_running: true,
+          accepting_connections: true,
+          in_recovery: true,
+          fenced: false,
+          wal_receiver_status: 'streaming',
+          wal_receiver_upstream_node_id: action.upstreamNodeId ?? null,
+        },
+      }));
+      break;
+    case 'fence':
+    case 'demote':
+      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: action.action === 'fence' } }));
+      break;
+    case 'unfence-primary':
+      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: true, accepting_connections: true, fenced: false } }));
+      break;
+    default:
+      break;
+  }
+}
