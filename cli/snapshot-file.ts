@@ -11,8 +11,11 @@ import { DECISION_CODES } from '../core/decision.js';
 import { PgvigilError } from '../core/errors.js';
 import { ClusterSnapshotSchema, validate, type ClusterSnapshot } from '../core/model.js';
 
+/** The largest time a JavaScript Date can hold. */
+const MAX_TIME = 8_640_000_000_000_000;
+
 const isoOrEpoch = z.union([
-  z.number().int().nonnegative(),
+  z.number().int().nonnegative().max(MAX_TIME, 'expected milliseconds since the epoch'),
   z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 time such as 2026-01-15T12:00:00Z'),
 ]);
 
@@ -77,9 +80,8 @@ export function parseSnapshotFile(text: string, file: string): SnapshotFile {
 
 /** Parses `--now`: an ISO-8601 time (or epoch milliseconds). */
 export function parseNow(text: string): number {
-  if (/^\d+$/.test(text)) return Number(text);
-  const ms = /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : Number.NaN;
-  if (Number.isNaN(ms)) {
+  const ms = /^\d{1,16}$/.test(text) ? Number(text) : /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : Number.NaN;
+  if (Number.isNaN(ms) || ms > MAX_TIME) {
     throw new PgvigilError('BAD_ARGUMENT', `option --now expects an ISO-8601 time such as 2026-01-15T12:00:00Z, got "${text}"`);
   }
   return ms;

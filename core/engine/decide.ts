@@ -132,7 +132,7 @@ function decideFailover(ctx: EngineContext, primary: NodeView, lease: LeaseView,
     };
   }
   const followerIds = ctx.views
-    .filter((v) => v !== primary && v !== best && v.node.type === 'standby' && v.node.active && !isCascaded(ctx, v, primary))
+    .filter((v) => v !== primary && v !== best && v.node.type === 'standby' && v.node.active && !v.node.fenced && !isCascaded(ctx, v, primary))
     .map((v) => v.node.node_id);
   const lag = lagNote(selection.reference, best);
   const candidateReason =

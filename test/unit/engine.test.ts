@@ -449,6 +449,25 @@ const scenarios: Record<string, Scenario[]> = {
     },
   ],
 
+  'failover followers': [
+    {
+      name: 'does not ask a fenced standby to follow the new primary',
+      given: () => c().crashPrimary().node(3, { fenced: true }),
+      code: 'failover',
+      candidate: 2,
+      reason: 'fail over from node 1 (pg1) to node 2 (pg2)',
+      action: { kind: 'failover', old_primary_node_id: 1, candidate_node_id: 2, follower_node_ids: [] },
+    },
+    {
+      name: 'asks every other active standby to follow the new primary',
+      given: () => c({ standbys: 3 }).crashPrimary(),
+      code: 'failover',
+      candidate: 2,
+      reason: 'fail over from node 1 (pg1) to node 2 (pg2)',
+      action: { kind: 'failover', old_primary_node_id: 1, candidate_node_id: 2, follower_node_ids: [3, 4] },
+    },
+  ],
+
   follow: [
     {
       name: 'tells a standby streaming from a sibling to follow the primary',
