@@ -1,0 +1,91 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterSnapshot } from '../../core/model.js';
+import { evaluateCluster, sweep } from '../../functions/evaluator.js';
+import { FAILOVER_STEPS } from '../../functions/sagas/failover.js';
+import { ControllerFixture, invocation } from '../support/controller-fixture.js';
+import { SnapshotBuilder } from '../support/snapshot-builder.js';
+
+let f: ControllerFixture;
+let counter = 0;
+
+beforeAll(async () => {
+  f = await ControllerFixture.start();
+  await f.createInstances([1, 2, 3, 4]);
+});
+afterAll(async () => {
+  await f?.stop();
+});
+
+async function crashedCluster(prefix: string): Promise<{ id: string; term: number }> {
+  counter += 1;
+  const id = `${prefix}-${counter}`;
+  const built = new SnapshotBuilder({ now: f.clock.now() }).crashPrimary().build();
+  const snapshot: ClusterSnapshot = {
+    cluster: { ...built.cluster, cluster_id: id },
+    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+  };
+  await f.seed(snapshot);
+  return { id, term: snapshot.cluster.term };
+}
+
+async function sentFor(id: string, document: string) {
+  return (await f.commands()).filter((c) => c.parameters.ClusterId === id && c.documentName === document);
+}
+
+async function expectFailedOverOnce(id: string, term: number): Promise<void> {
+  const cluster = (await f.store.load(id))?.snapshot.cluster;
+  expect(cluster).toMatchObject({ term: term + 1, primary_node_id: 2, operation: null });
+  expect(await sentFor(id, 'pgvigil-Promote')).toHaveLength(1);
+  expect(await sentFor(id, 'pgvigil-Follow')).toHaveLength(1);
+  const events = await f.store.listEvents(id);
+  expect(events.filter((e) => e.event === 'failover_started')).toHaveLength(1);
+  expect(events.filter((e) => e.event === 'repmgrd_failover_promote')).toHaveLength(1);
+}
+
+describe('concurrent evaluators', () => {
+  it('twenty invocations racing on one failing cluster run exactly one saga and send exactly one promote', async () => {
+    const { id, term } = await crashedCluster('race');
+    const results = await Promise.all(Array.from({ length: 20 }, () => evaluateCluster(f.deps(), invocation(), id)));
+    const outcomes = results.map((r) => r.saga);
+    expect(outcomes.filter((o) => o === 'completed')).toHaveLength(1);
+    expect(outcomes.every((o) => o === 'completed' || o === 'started_elsewhere' || o === 'in_progress' || o === null)).toBe(true);
+    await expectFailedOverOnce(id, term);
+  });
+
+  it('a sweep racing stream invocations on the same cluster still fails over once', async () => {
+    const { id, term } = await crashedCluster('sweep-race');
+    await Promise.all([sweep(f.deps(), invocation()), ...Array.from({ length: 5 }, () => evaluateCluster(f.deps(), invocation(), id))]);
+    await expectFailedOverOnce(id, term);
+  });
+});
+
+describe('an evaluator that dies in the middle of the failover saga', () => {
+  for (const step of FAILOVER_STEPS) {
+    it(`is replaced after its deadline and the failover completes exactly once (crash after "${step}")`, async () => {
+      const { id, term } = await crashedCluster(`crash-${step.replaceAll('_', '-')}`);
+      await expect(
+        evaluateCluster(
+          f.deps(),
+          invocation({
+            crashAfter: (s) => {
+              if (s === step) throw new Error(`simulated crash after ${s}`);
+            },
+          }),
+          id,
+        ),
+      ).rejects.toThrow(`simulated crash after ${step}`);
+
+      // Before the owner's deadline nobody takes the saga over.
+      const early = await evaluateCluster(f.deps(), invocation(), id);
+      if (step !== 'finish') expect(early.saga).toBe('in_progress');
+
+      f.clock.advance(10 * 60_000);
+      await f.refreshHeartbeats(id); // the agents kept reporting meanwhile
+      const resumed = await evaluateCluster(f.deps(), invocation(), id);
+      if (step !== 'finish') expect(resumed.saga).toBe('completed');
+      else expect(resumed.saga).toBeNull();
+      await expectFailedOverOnce(id, term);
+    });
+  }
+});
