@@ -18,23 +18,11 @@ import { join } from 'node:path';
 import { GetDocumentCommand, type SSMClient } from '@aws-sdk/client-ssm';
 import { StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { PgvigilError } from '../core/errors.js';
-import type { HostAction, HostActionName, HostCommandResult, HostCommands, InstanceFencer } from '../core/ports.js';
-import { SSM_ACTIONS, documentName, renderCommandScript, type CommandDocumentContent, type SsmAction } from '../infra/ssm-documents.js';
+import type { HostAction, HostCommandResult, HostCommands, InstanceFencer } from '../core/ports.js';
+import { ssmDocumentName, ssmParameters } from '../core/ssm-parameters.js';
+import { SSM_ACTIONS, documentName, renderCommandScript, type CommandDocumentContent } from '../infra/ssm-documents.js';
 import type { SandboxNetwork } from './netns.js';
 import type { Supervisor } from './supervisor.js';
-
-/** The document (suffix of `<prefix>-<Action>`) each host action is sent as. */
-export const ACTION_DOCUMENTS: Record<HostActionName, SsmAction> = {
-  promote: 'Promote',
-  follow: 'Follow',
-  rejoin: 'Rejoin',
-  fence: 'Fence',
-  'unfence-primary': 'Unfence',
-  demote: 'Demote',
-  'disconnect-wal-receiver': 'DisconnectWalReceiver',
-  'reconnect-wal-receiver': 'ReconnectWalReceiver',
-  'node-check': 'NodeCheck',
-};
 
 /** What the runner needs to know about the instance a command is sent to. */
 export interface RunnerTarget {
@@ -82,17 +70,14 @@ export interface RunnerCommand {
 
 const MAX_OUTPUT = 24_000; // what GetCommandInvocation returns of each stream
 
-/** The SendCommand parameters of a host action (the runner validates them against the document). */
-export function actionParameters(action: HostAction, configFile: string): Record<string, string> {
-  const parameters: Record<string, string> = {
-    ClusterId: action.clusterId,
-    NodeId: String(action.nodeId),
-    Term: String(action.term),
-    ConfigFile: configFile,
-  };
-  if (action.upstreamNodeId !== undefined) parameters.UpstreamNodeId = String(action.upstreamNodeId);
-  if (action.forceRewind !== undefined) parameters.ForceRewind = String(action.forceRewind);
-  return parameters;
+/**
+ * The SendCommand parameters of a host action, built and checked by the same code as the real SSM
+ * adapter (core/ssm-parameters); the host's own config file stands in for the document default
+ * (/etc/pgvigil/repmgr.conf), which does not exist in the sandbox.
+ */
+export function actionParameters(action: HostAction, hostConfigFile: string): Record<string, string> {
+  const lists = ssmParameters({ ...action, configFile: action.configFile ?? hostConfigFile });
+  return Object.fromEntries(Object.entries(lists).map(([k, v]) => [k, v[0] ?? '']));
 }
 
 export class SandboxHostCommands implements HostCommands {
@@ -112,16 +97,21 @@ export class SandboxHostCommands implements HostCommands {
         detail: `InvalidInstanceId: instance ${instanceId} is not a managed instance of this sandbox`,
       });
     }
-    const name = documentName(this.options.prefix ?? 'pgvigil', ACTION_DOCUMENTS[action.action]);
+    const name = ssmDocumentName(this.options.prefix ?? 'pgvigil', action.action);
     const content = this.options.documents[name];
     if (!content) {
       throw new PgvigilError('AWS', `could not send ${name} to instance ${instanceId}`, { detail: `InvalidDocument: document ${name} does not exist` });
     }
-    const parameters = actionParameters(action, target.configFile);
     let script: string;
+    let parameters: Record<string, string>;
     try {
+      parameters = actionParameters(action, target.configFile);
+      // Then what SSM itself does with the deployed document: its own allowedPatterns.
       script = renderCommandScript(content, parameters);
     } catch (error) {
+      if (error instanceof PgvigilError) {
+        throw new PgvigilError('BAD_INPUT', `could not send ${name} to instance ${instanceId}: ${error.message}`, { detail: error.detail, cause: error });
+      }
       // SSM refuses the whole command (InvalidParameters): nothing runs anywhere.
       throw new PgvigilError('BAD_INPUT', `could not send ${name} to instance ${instanceId}: ${(error as Error).message}`, {
         detail: 'InvalidParameters',

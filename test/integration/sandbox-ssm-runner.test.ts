@@ -104,8 +104,18 @@ describe('SandboxHostCommands', () => {
     const commands = runner();
     await expect(
       commands.send('i-node1', { action: 'fence', clusterId: `main';touch ${marker};'`, nodeId: 1, term: 3 }),
-    ).rejects.toThrow(/parameter ClusterId value .* does not match/);
-    await expect(commands.send('i-node1', { action: 'fence', clusterId: 'main', nodeId: 1, term: -1 })).rejects.toThrow(/parameter Term/);
+    ).rejects.toMatchObject({ code: 'BAD_INPUT', detail: expect.stringMatching(/ClusterId: .* does not match/) });
+    await expect(commands.send('i-node1', { action: 'fence', clusterId: 'main', nodeId: 1, term: -1 })).rejects.toMatchObject({
+      detail: expect.stringMatching(/Term: "-1" does not match/),
+    });
+    // The deployed document's own patterns are checked too (here one stricter than the controller's).
+    const strict = structuredClone(documents);
+    const fence = strict['pgvigil-Fence'];
+    if (!fence?.parameters.ClusterId) throw new Error('no Fence document');
+    fence.parameters.ClusterId.allowedPattern = '^[a-z]+$';
+    await expect(runner({ documents: strict }).send('i-node1', { action: 'fence', clusterId: 'Main1', nodeId: 1, term: 3 })).rejects.toThrow(
+      /parameter ClusterId value "Main1" does not match \^\[a-z\]\+\$/,
+    );
     expect(commands.history()).toEqual([]);
     expect(existsSync(marker)).toBe(false);
   });
