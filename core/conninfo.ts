@@ -44,6 +44,16 @@ function bad(message: string): PgvigilError {
   });
 }
 
+/** How error messages quote a piece of the conninfo: not at all when the piece could be a secret. */
+type Quote = (fragment: string) => string;
+
+function quoter(text: string): Quote {
+  // A password can be anywhere a syntax error is (an unquoted "password=a b" makes "b" a keyword),
+  // so when the conninfo may hold one, messages name the problem without echoing the text.
+  const mayHoldSecret = /pass|secret|scram|@/i.test(text);
+  return (fragment) => (mayHoldSecret ? '(not shown: the conninfo may contain a password)' : `"${fragment}"`);
+}
+
 const isSpace = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
 
 function uriPrefixLength(text: string): number {
@@ -53,7 +63,7 @@ function uriPrefixLength(text: string): number {
 }
 
 /** libpq's conninfo_parse, keeping each pair's position so a pair can be cut out verbatim. */
-function scanKeywordForm(text: string): Span[] {
+function scanKeywordForm(text: string, q: Quote = quoter(text)): Span[] {
   const spans: Span[] = [];
   let i = 0;
   const n = text.length;
@@ -64,7 +74,7 @@ function scanKeywordForm(text: string): Span[] {
     while (i < n && text[i] !== '=' && !isSpace(text[i])) i++;
     const key = text.slice(start, i);
     while (i < n && isSpace(text[i])) i++;
-    if (text[i] !== '=') throw bad(`missing "=" after "${key}"`);
+    if (text[i] !== '=') throw bad(`missing "=" after ${q(key)}`);
     i++;
     while (i < n && isSpace(text[i])) i++;
     let value = '';
@@ -86,7 +96,7 @@ function scanKeywordForm(text: string): Span[] {
           i++;
         }
       }
-      if (!closed) throw bad(`unterminated quoted string in the value of "${key}"`);
+      if (!closed) throw bad(`unterminated quoted string in the value of ${q(key)}`);
     } else {
       while (i < n && !isSpace(text[i])) {
         if (text[i] === '\\') {
@@ -99,24 +109,24 @@ function scanKeywordForm(text: string): Span[] {
         }
       }
     }
-    if (!KEYWORDS.has(key)) throw bad(`unknown connection option "${key}"`);
+    if (!KEYWORDS.has(key)) throw bad(`unknown connection option ${q(key)}`);
     spans.push({ key, value, start, end: i });
   }
   return spans;
 }
 
 /** libpq's percent-decoding: `%XX` tokens, no `%00`, and the result must be valid UTF-8. */
-function percentDecode(text: string, what: string): string {
+function percentDecode(text: string, what: string, q: Quote): string {
   if (!text.includes('%')) return text;
   for (let i = text.indexOf('%'); i !== -1; i = text.indexOf('%', i + 1)) {
     const hex = text.slice(i + 1, i + 3);
-    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw bad(`invalid percent-encoded token in ${what}: "${text}"`);
-    if (hex === '00') throw bad(`forbidden value %00 in ${what}: "${text}"`);
+    if (!/^[0-9A-Fa-f]{2}$/.test(hex)) throw bad(`invalid percent-encoded token in ${what}: ${q(text)}`);
+    if (hex === '00') throw bad(`forbidden value %00 in ${what}: ${q(text)}`);
   }
   try {
     return decodeURIComponent(text);
   } catch {
-    throw bad(`percent-encoded ${what} is not valid UTF-8: "${text}"`);
+    throw bad(`percent-encoded ${what} is not valid UTF-8: ${q(text)}`);
   }
 }
 
@@ -131,7 +141,7 @@ interface UriParts {
 }
 
 /** libpq's conninfo_uri_parse_options. */
-function scanUri(text: string): UriParts {
+function scanUri(text: string, q: Quote = quoter(text)): UriParts {
   const params: Record<string, string> = {};
   const query: UriParts['query'] = [];
   let userPassword: UriParts['userPassword'];
@@ -146,10 +156,10 @@ function scanUri(text: string): UriParts {
     const userinfo = text.slice(i, j);
     const colon = userinfo.indexOf(':');
     const user = colon === -1 ? userinfo : userinfo.slice(0, colon);
-    if (user !== '') params.user = percentDecode(user, 'user name');
+    if (user !== '') params.user = percentDecode(user, 'user name', q);
     if (colon !== -1) {
       const password = userinfo.slice(colon + 1);
-      if (password !== '') params.password = percentDecode(password, 'password');
+      if (password !== '') params.password = percentDecode(password, 'password', q);
       userPassword = { start: i + colon, end: j };
     }
     i = j + 1;
@@ -168,7 +178,7 @@ function scanUri(text: string): UriParts {
       i = close + 1;
       const next = text[i];
       if (next !== undefined && next !== ':' && next !== '/' && next !== '?' && next !== ',') {
-        throw bad(`unexpected character "${next}" at position ${i + 1} (expected ":", "/", "?" or ",")`);
+        throw bad(`unexpected character ${q(next)} at position ${i + 1} (expected ":", "/", "?" or ",")`);
       }
     } else {
       const start = i;
@@ -177,13 +187,13 @@ function scanUri(text: string): UriParts {
       // libpq would take "p@ss@db1" after "user:" as a host; it is far likelier a password with an
       // unencoded "@", which must not survive stripPassword as a "host".
       if (raw.includes('@')) throw bad('unexpected "@" in a host name (write "@" in a user name or password as %40)');
-      host = percentDecode(raw, 'host');
+      host = percentDecode(raw, 'host', q);
     }
     let port = '';
     if (text[i] === ':') {
       const start = ++i;
       while (i < n && !'/?,'.includes(text[i] as string)) i++;
-      port = percentDecode(text.slice(start, i), 'port');
+      port = percentDecode(text.slice(start, i), 'port', q);
     }
     hosts.push(host);
     ports.push(port);
@@ -200,7 +210,7 @@ function scanUri(text: string): UriParts {
     // libpq would read "u:pa/ss@db1/x" as host "u", port "pa" and database "ss@db1/x": a password
     // with an unencoded "/" that stripPassword could not find. Refuse it.
     if (dbname.includes('@')) throw bad('unexpected "@" in the database name (write "/" and "@" in a user name or password as %2F and %40)');
-    if (dbname !== '') params.dbname = percentDecode(dbname, 'database name');
+    if (dbname !== '') params.dbname = percentDecode(dbname, 'database name', q);
   }
 
   if (text[i] === '?') {
@@ -212,34 +222,34 @@ function scanUri(text: string): UriParts {
       const pair = text.slice(i, end);
       if (pair !== '') {
         const eq = pair.indexOf('=');
-        if (eq === -1) throw bad(`missing key/value separator "=" in URI query parameter "${pair}"`);
-        if (pair.indexOf('=', eq + 1) !== -1) throw bad(`extra key/value separator "=" in URI query parameter "${pair}"`);
-        let key = percentDecode(pair.slice(0, eq), 'query parameter');
-        let value = percentDecode(pair.slice(eq + 1), 'query parameter');
+        if (eq === -1) throw bad(`missing key/value separator "=" in URI query parameter ${q(pair)}`);
+        if (pair.indexOf('=', eq + 1) !== -1) throw bad(`extra key/value separator "=" in URI query parameter ${q(pair)}`);
+        let key = percentDecode(pair.slice(0, eq), 'query parameter', q);
+        let value = percentDecode(pair.slice(eq + 1), 'query parameter', q);
         // libpq's JDBC compatibility: ssl=true means sslmode=require.
         if (key === 'ssl' && value === 'true') {
           key = 'sslmode';
           value = 'require';
         }
-        if (!KEYWORDS.has(key)) throw bad(`invalid URI query parameter "${key}"`);
+        if (!KEYWORDS.has(key)) throw bad(`invalid URI query parameter ${q(key)}`);
         params[key] = value;
         query.push({ key, raw: pair });
       }
       i = end + 1;
     }
   } else if (i < n) {
-    throw bad(`unexpected character "${text[i]}" at position ${i + 1} of the URI`);
+    throw bad(`unexpected character ${q(text[i] ?? '')} at position ${i + 1} of the URI`);
   }
   return { params, userPassword, queryStart, query };
 }
 
 /** libpq checks ports only when connecting; checking here gives the error a line in the config. */
-function checkPorts(params: Record<string, string>): Record<string, string> {
+function checkPorts(params: Record<string, string>, q: Quote): Record<string, string> {
   const port = params.port;
   if (port !== undefined) {
     for (const p of port.split(',')) {
       if (p !== '' && !(/^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
-        throw bad(`invalid port "${p}" (expected an integer from 1 to 65535)`);
+        throw bad(`invalid port ${q(p)} (expected an integer from 1 to 65535)`);
       }
     }
   }
@@ -257,10 +267,10 @@ export function conninfoForm(text: string): ConninfoForm {
  * @throws PgvigilError `BAD_CONFIG` naming the problem
  */
 export function parseConninfo(text: string): Record<string, string> {
-  if (conninfoForm(text) === 'uri') return checkPorts(scanUri(text).params);
+  if (conninfoForm(text) === 'uri') return checkPorts(scanUri(text).params, quoter(text));
   const params: Record<string, string> = {};
   for (const span of scanKeywordForm(text)) params[span.key] = span.value;
-  return checkPorts(params);
+  return checkPorts(params, quoter(text));
 }
 
 /**

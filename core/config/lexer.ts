@@ -36,6 +36,11 @@ export function excerpt(text: string, max = 60): string {
   return printable.length > max ? `${printable.slice(0, max)}…` : printable;
 }
 
+/** Quotes a piece of a line back to the user, unless it may hold a password. */
+function shown(fragment: string): string {
+  return /pass|secret|scram/i.test(fragment) ? '(not shown: it may contain a password)' : `"${excerpt(fragment)}"`;
+}
+
 /** PostgreSQL's GUC_scanstr escapes: \b \f \n \r \t, up to three octal digits, else the character itself. */
 function readEscape(text: string, i: number): { char: string; next: number } {
   const c = text[i];
@@ -90,7 +95,7 @@ function lexLine(text: string, line: number): RawAssignment | LexProblem | undef
   if (i >= text.length || text[i] === '#') return undefined;
   const match = KEY.exec(text.slice(i));
   if (!match) {
-    return { line, key: undefined, message: `expected key=value, found "${excerpt(text.trim())}"` };
+    return { line, key: undefined, message: `expected key=value, found ${shown(text.trim())}` };
   }
   const key = match[0].toLowerCase();
   i += match[0].length;
@@ -102,7 +107,7 @@ function lexLine(text: string, line: number): RawAssignment | LexProblem | undef
   }
   const c = text[i];
   if (c === undefined || c === '#') {
-    if (!hasEquals) return { line, key, message: `expected key=value, found "${excerpt(text.trim())}"` };
+    if (!hasEquals) return { line, key, message: `expected key=value, found ${shown(text.trim())}` };
     return { key, value: '', line };
   }
   if (c === "'" || c === '"') {
@@ -113,14 +118,14 @@ function lexLine(text: string, line: number): RawAssignment | LexProblem | undef
     let j = quoted.next;
     while (isBlank(text[j])) j++;
     if (j < text.length && text[j] !== '#') {
-      return { line, key, message: `unexpected text after the quoted value: "${excerpt(text.slice(j))}" (quote the whole value, or start a comment with #)` };
+      return { line, key, message: `unexpected text after the quoted value: ${shown(text.slice(j))} (quote the whole value, or start a comment with #)` };
     }
     return { key, value: quoted.value, line };
   }
   const hash = text.indexOf('#', i);
   const value = (hash === -1 ? text.slice(i) : text.slice(i, hash)).replace(/[ \t\f\v\r]+$/, '');
   // Without "=", only a single word is a value (as in postgresql.conf); "some words here" is no assignment.
-  if (!hasEquals && /[ \t\f\v]/.test(value)) return { line, key: undefined, message: `expected key=value, found "${excerpt(text.trim())}"` };
+  if (!hasEquals && /[ \t\f\v]/.test(value)) return { line, key: undefined, message: `expected key=value, found ${shown(text.trim())}` };
   return { key, value, line };
 }
 

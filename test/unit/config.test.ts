@@ -196,6 +196,17 @@ describe('parseConfig errors', () => {
     expect(problemsOf(conf(line))[0]).toMatchObject({ line: 5, message });
   });
 
+  it.each([
+    "conninfo='host=db1' password=hunter2",
+    "conninfo='host=db1 password=hunter 2'",
+    "conninfo='postgresql://u:hunter2%zz@db1/x'",
+    'password hunter2 more',
+  ])('never quotes a password back in an error, as for %j', (line) => {
+    const problems = problemsOf(conf(line));
+    expect(problems.length).toBeGreaterThan(0);
+    expect(JSON.stringify(problems)).not.toContain('hunter');
+  });
+
   it('reports a cross-key problem on the line of the key the user set', () => {
     expect(problemsOf(conf('# x', 'heartbeat_interval_secs=15'))).toEqual([
       {

@@ -62,6 +62,23 @@ describe('parseConninfo, key=value form', () => {
   });
 });
 
+describe('parseConninfo errors', () => {
+  it.each([
+    'host=db1 password=hunter 2more',
+    "host=db1 password='hunter2",
+    'host=db1 password=hunter2 hots=x',
+    'postgresql://u:hunter2%zz@db1/x',
+    'postgresql://u:hunter2%00@db1/x',
+    'postgresql://u:hunter2/x@db1/x',
+    'postgresql://u:hunter2@db1:x2more/x',
+    'postgresql://db1/x?password=hunter2&colour=2more',
+    'postgresql://db1/x?password=hunter2=2more',
+  ])('never quote a password back, as in %j', (text) => {
+    const error = errorOf(() => parseConninfo(text));
+    expect(error.message).not.toMatch(/hunter|2more/);
+  });
+});
+
 describe('parseConninfo, URI form', () => {
   it('reads user, password, host, port, database and parameters', () => {
     expect(parseConninfo('postgresql://repmgr:s3cret@db1.example.com:5433/repmgr?connect_timeout=2&application_name=node1')).toEqual({
