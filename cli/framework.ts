@@ -63,17 +63,44 @@ export function defineCommand(command: Command): Command {
   return command;
 }
 
+/**
+ * The words of argv that are not options nor option values. Options may stand anywhere, also before
+ * the command words (`pgvigil -f repmgr.conf cluster show`, as repmgr users type it), so the value of
+ * any option that takes one is skipped.
+ */
+function commandWords(program: Program, argv: string[]): { words: string[]; indexes: number[] } {
+  const valued = new Set<string>();
+  for (const specs of [program.globalOptions, ...program.commands.map((c) => c.options)]) {
+    for (const [name, spec] of Object.entries(specs)) {
+      if (spec.type === 'boolean') continue;
+      valued.add(`--${name}`);
+      if (spec.short) valued.add(`-${spec.short}`);
+    }
+  }
+  const words: string[] = [];
+  const indexes: number[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === '--') break;
+    if (arg.startsWith('-')) {
+      if (valued.has(arg)) i++;
+      continue;
+    }
+    words.push(arg);
+    indexes.push(i);
+  }
+  return { words, indexes };
+}
+
 function findCommand(program: Program, argv: string[]): { command: Command; rest: string[] } | undefined {
-  const words = argv.filter((a) => !a.startsWith('-'));
+  const { words, indexes } = commandWords(program, argv);
   let best: Command | undefined;
   for (const c of program.commands) {
     if (c.words.every((w, i) => words[i] === w) && (!best || c.words.length > best.words.length)) best = c;
   }
   if (!best) return undefined;
-  // Remove the command words (in order) from argv, keep everything else.
-  const rest = [...argv];
-  for (const w of best.words) rest.splice(rest.indexOf(w), 1);
-  return { command: best, rest };
+  const drop = new Set(indexes.slice(0, best.words.length));
+  return { command: best, rest: argv.filter((_, i) => !drop.has(i)) };
 }
 
 export function renderHelp(program: Program, command?: Command): string {
@@ -147,7 +174,7 @@ export async function runProgram(
   }
   const found = findCommand(program, argv);
   if (!found) {
-    out.error(`unknown command "${argv.filter((a) => !a.startsWith('-')).join(' ')}"`);
+    out.error(`unknown command "${commandWords(program, argv).words.join(' ')}"`);
     out.hint(`run "${program.name} --help" for the list of commands`);
     return ExitCode.ERR_BAD_CONFIG;
   }
