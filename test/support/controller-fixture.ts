@@ -241,12 +241,12 @@ export function invocation(overrides: Partial<Invocation> = {}): Invocation {
  * Wraps the real SSM adapter with simulated hosts: after a command is sent (and recorded by moto),
  * the target's agent "carries it out" by writing the heartbeat it would write.
  */
-export function reactingHosts(real: HostCommands, f: ControllerFixture, react = true): HostCommands {
+export function reactingHosts(real: HostCommands, f: ControllerFixture, react: boolean | ((a: HostAction) => boolean) = true): HostCommands {
   return {
     async send(instanceId: string, action: HostAction): Promise<string> {
       const id = await real.send(instanceId, action);
       f.sentTo.set(id, instanceId);
-      if (react) await simulateHost(f, action);
+      if (typeof react === 'function' ? react(action) : react) await simulateHost(f, action);
       return id;
     },
     wait: (commandId, instanceId, timeoutMs) => real.wait(commandId, instanceId, timeoutMs),
