@@ -77,6 +77,12 @@ export function assessPrimary(ctx: EngineContext, primary: NodeView, lease: Leas
     const notes: string[] = [];
     if (s.in_recovery === true) notes.push(`${who} reports that its server is in recovery`);
     if (lease.expired) notes.push(`${lease.description}, although the primary's heartbeat is fresh: its agent may be failing to renew`);
+    const losing = voters(ctx, primary).filter((v) => reachabilityOf(v, primary.node.node_id)?.ok === false);
+    if (losing.length > 0) {
+      notes.push(
+        `${losing.map((v) => label(v.node)).join(', ')} cannot reach the primary, but it reports itself healthy through its own agent: a network problem between nodes, not a failed primary`,
+      );
+    }
     return { state: 'healthy', notes };
   }
   const why = `${who} ${staleness(primary, ctx) ?? 'is not fresh'}`;

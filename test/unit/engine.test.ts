@@ -183,6 +183,13 @@ const scenarios: Record<string, Scenario[]> = {
       candidate: null,
       reason: 'may be failing to renew',
     },
+    {
+      name: 'never fails over a primary that reports itself healthy when no other node can reach it',
+      given: () => c().observersLose(1, 0),
+      code: 'healthy',
+      candidate: null,
+      reason: 'node 2 (pg2), node 3 (pg3), node 4 (witness) cannot reach the primary, but it reports itself healthy',
+    },
     { name: 'does not fail over while the primary is silent but holds a fresh lease', given: () => c().silencePrimary(), code: 'wait', candidate: null, reason: 'waiting (a primary holding its lease may still be serving)', headline: true },
     { name: 'fails over a silent primary once its lease has expired', given: () => c().silencePrimary().expireLease(), code: 'failover', candidate: 2, reason: 'is silent and its lease has expired' },
     {
