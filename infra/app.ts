@@ -13,8 +13,7 @@
  * otherwise the stacks are environment-agnostic, so `cdk synth` needs no credentials or network.
  */
 import { App } from 'aws-cdk-lib';
-import type { PgvigilClusterProps } from './construct.js';
-import { PgvigilControlPlaneStack } from './control-plane-stack.js';
+import { PgvigilControlPlaneStack, parseClusters } from './control-plane-stack.js';
 import { PgvigilExampleStack } from './example-stack.js';
 
 const app = new App();
@@ -22,17 +21,6 @@ const context = (key: string): string | undefined => {
   const value: unknown = app.node.tryGetContext(`pgvigil:${key}`);
   return value === undefined || value === null || value === '' ? undefined : String(value);
 };
-
-export function parseClusters(text: string): PgvigilClusterProps[] {
-  return text
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((entry) => {
-      const [clusterId = '', vipAllocationId] = entry.split('=').map((s) => s.trim());
-      return vipAllocationId ? { clusterId, vipAllocationId } : { clusterId };
-    });
-}
 
 const env =
   process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION

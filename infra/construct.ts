@@ -228,7 +228,7 @@ export class PgvigilControlPlane extends Construct {
       retentionPeriod: Duration.days(14),
     });
     Validations.of(this.deadLetterQueue).acknowledge({
-      id: 'AwsSolutions-SQS3',
+      id: 'AwsSolutions::AwsSolutions-SQS3',
       reason: "This queue is itself the dead-letter queue (the stream mapping's on-failure destination); a DLQ of a DLQ has no reader.",
     });
 
@@ -329,13 +329,13 @@ export class PgvigilControlPlane extends Construct {
     });
     Validations.of(this.controllerPolicy).acknowledge(
       {
-        id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
         reason:
           'Instances are chosen by tag, not by id: SendCommand, Associate/DisassociateAddress and StopInstances on instances are ' +
           `conditioned on the tag ${CLUSTER_TAG} being one of this deployment's cluster ids (ssm:resourceTag / aws:ResourceTag).`,
       },
       {
-        id: 'AwsSolutions-IAM5[Resource::*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
         reason:
           'ssm:GetCommandInvocation, ssm:ListCommandInvocations and ec2:DescribeAddresses support no resource-level permissions ' +
           '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
@@ -377,7 +377,7 @@ export class PgvigilControlPlane extends Construct {
       }),
     );
     Validations.of(this.evaluator.role ?? this.evaluator).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
+      id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       reason: 'dynamodb:ListStreams (added by the stream event source) supports no resource-level permissions; the other stream actions are scoped to the table stream.',
     });
     this.sweepRule = new events.Rule(this, 'SweepSchedule', {
@@ -450,19 +450,20 @@ export class PgvigilControlPlane extends Construct {
     const widgets: cloudwatch.IWidget[][] = [];
     for (const c of this.clusterResources.values()) {
       const suffix = logicalSuffix(c.clusterId);
-      const m = (def: MetricDefinition, statistic: string) =>
+      // Alarms get the plain metric (a label would turn it into a metric-math alarm); graphs get a label.
+      const alarmMetric = (def: MetricDefinition, statistic: string) =>
         new cloudwatch.Metric({
           namespace: METRICS_NAMESPACE,
           metricName: def.name,
           dimensionsMap: { [CLUSTER_DIMENSION]: c.clusterId },
           statistic,
           period: Duration.minutes(1),
-          label: `${c.clusterId} ${def.name}`,
         });
+      const m = (def: MetricDefinition, statistic: string) => alarmMetric(def, statistic).with({ label: `${c.clusterId} ${def.name}` });
       c.alarms.push(
         alarm(`StalePrimaryHeartbeat${suffix}`, {
           alarmDescription: `pgvigil ${c.clusterId}: the primary's heartbeat is older than ${thresholds.staleHeartbeatSeconds} s`,
-          metric: m(METRICS.heartbeatAge, 'Maximum'),
+          metric: alarmMetric(METRICS.heartbeatAge, 'Maximum'),
           threshold: thresholds.staleHeartbeatSeconds,
           evaluationPeriods: 2,
           datapointsToAlarm: 2,
@@ -471,7 +472,7 @@ export class PgvigilControlPlane extends Construct {
         }),
         alarm(`ReplicationLagCritical${suffix}`, {
           alarmDescription: `pgvigil ${c.clusterId}: a standby lags more than ${thresholds.replicationLagCriticalBytes} bytes`,
-          metric: m(METRICS.replicationLag, 'Maximum'),
+          metric: alarmMetric(METRICS.replicationLag, 'Maximum'),
           threshold: thresholds.replicationLagCriticalBytes,
           evaluationPeriods: 3,
           datapointsToAlarm: 3,
@@ -480,7 +481,7 @@ export class PgvigilControlPlane extends Construct {
         }),
         alarm(`FailoverHappened${suffix}`, {
           alarmDescription: `pgvigil ${c.clusterId}: a failover promoted a new primary (see cluster event)`,
-          metric: m(METRICS.failovers, 'Sum'),
+          metric: alarmMetric(METRICS.failovers, 'Sum'),
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -488,7 +489,7 @@ export class PgvigilControlPlane extends Construct {
         }),
         alarm(`SplitBrain${suffix}`, {
           alarmDescription: `pgvigil ${c.clusterId}: two nodes ran as primary; the intruder was fenced`,
-          metric: m(METRICS.splitBrains, 'Sum'),
+          metric: alarmMetric(METRICS.splitBrains, 'Sum'),
           threshold: 1,
           evaluationPeriods: 1,
           comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

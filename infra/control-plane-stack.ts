@@ -4,7 +4,7 @@
  */
 import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
-import { PgvigilControlPlane, type PgvigilControlPlaneProps } from './construct.js';
+import { PgvigilControlPlane, type PgvigilClusterProps, type PgvigilControlPlaneProps } from './construct.js';
 
 export interface PgvigilControlPlaneStackProps extends StackProps {
   /** Props of the {@link PgvigilControlPlane} in this stack. */
@@ -48,4 +48,19 @@ export class PgvigilControlPlaneStack extends Stack {
       'vip_allocation_id of each cluster, as cluster=allocation-id pairs',
     );
   }
+}
+
+/**
+ * Parses the `pgvigil:clusters` context value: comma-separated cluster ids, each optionally
+ * `id=eipalloc-…` to use an existing Elastic IP. The construct validates the values.
+ */
+export function parseClusters(text: string): PgvigilClusterProps[] {
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const [clusterId = '', vipAllocationId] = entry.split('=').map((s) => s.trim());
+      return vipAllocationId ? { clusterId, vipAllocationId } : { clusterId };
+    });
 }

@@ -111,7 +111,7 @@ export class PgvigilExampleStack extends Stack {
       generateSecretString: { passwordLength: 32, excludePunctuation: true },
     });
     Validations.of(secret).acknowledge({
-      id: 'AwsSolutions-SMG4',
+      id: 'AwsSolutions::AwsSolutions-SMG4',
       reason: "Rotating the repmgr password means ALTER ROLE on the primary and a new .pgpass on every node at once; the example leaves that to the operator.",
     });
 
@@ -131,23 +131,23 @@ export class PgvigilExampleStack extends Stack {
     source.grantRead(role);
     Validations.of(role).acknowledge(
       {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
+        id: 'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
         reason: 'The SSM agent on the hosts needs AmazonSSMManagedInstanceCore to receive the Run Command documents pgvigil sends.',
       },
       {
-        id: 'AwsSolutions-IAM5[Action::s3:GetBucket*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetBucket*]',
         reason: 'Granted by Asset.grantRead on the CDK asset bucket only (to download the agent).',
       },
       {
-        id: 'AwsSolutions-IAM5[Action::s3:GetObject*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]',
         reason: 'Granted by Asset.grantRead on the CDK asset bucket only (to download the agent).',
       },
       {
-        id: 'AwsSolutions-IAM5[Action::s3:List*]',
+        id: 'AwsSolutions::AwsSolutions-IAM5[Action::s3:List*]',
         reason: 'Granted by Asset.grantRead on the CDK asset bucket only (to download the agent).',
       },
       {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]`,
+        id: `AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]`,
         reason: 'Objects of the CDK asset bucket: the agent source is one of them, with a content-hash key.',
       },
     );
@@ -185,8 +185,8 @@ export class PgvigilExampleStack extends Stack {
       Tags.of(instance).add('pgvigil:node-id', String(nodeId));
       Tags.of(instance).add('Name', `pgvigil-${clusterId}-${name}`);
       Validations.of(instance).acknowledge(
-        { id: 'AwsSolutions-EC28', reason: "pgvigil's own heartbeats (every 5 s) and metrics watch the hosts; 1-minute EC2 metrics add cost, not insight." },
-        { id: 'AwsSolutions-EC29', reason: 'Example stack: it must be removable with cdk destroy. Enable termination protection on production database hosts.' },
+        { id: 'AwsSolutions::AwsSolutions-EC28', reason: "pgvigil's own heartbeats (every 5 s) and metrics watch the hosts; 1-minute EC2 metrics add cost, not insight." },
+        { id: 'AwsSolutions::AwsSolutions-EC29', reason: 'Example stack: it must be removable with cdk destroy. Enable termination protection on production database hosts.' },
       );
       this.instances.push(instance);
       return instance;
