@@ -16,7 +16,7 @@ export function renderExplanation(decision: Decision, snapshot: ClusterSnapshot,
   const c = snapshot.cluster;
   const lines: string[] = [];
   const at = options.now === undefined ? '' : ` at ${isoOrRaw(options.now)}`;
-  lines.push(`Cluster "${c.cluster_id}", term ${c.term}, primary ${c.primary_node_id === null ? 'none' : node(c.primary_node_id)}${c.paused ? ', paused' : ''}${at}`);
+  lines.push(`Cluster "${c.cluster_id}"${at}: term ${c.term}, primary ${c.primary_node_id === null ? 'none' : node(c.primary_node_id)}${c.paused ? ', paused' : ''}`);
   lines.push(`Decision: ${decision.code}`);
   lines.push(`  ${decision.reasons[0] ?? ''}`);
 

@@ -163,7 +163,7 @@ export function checkConsensus(ctx: EngineContext, primary: NodeView, began: num
           ok: false,
           code: 'failover_cancelled',
           headline: `failover cancelled: location dark — the primary's location "${loc}" has no fresh node (${detail}) and failover_on_location_loss=false`,
-          reasons: ['a dark location cannot be told apart from a network partition around it; repmgr does not fail over in this case either'],
+          reasons: [...reasons, 'a dark location cannot be told apart from a network partition around it; repmgr does not fail over in this case either'],
           alarms,
         };
       }

@@ -59,7 +59,7 @@ describe('pgvigil cluster explain', () => {
     expect(later.stdout).toContain('Decision: failover_cancelled');
     expect(later.text).toContain('has not changed for 25 s on the controller clock');
     expect(later.text).toContain('no quorum (only 0 of 3 voters');
-    expect(later.stdout[0]).toContain('at 2026-01-15T12:00:20.000Z');
+    expect(later.stdout[0]).toBe('Cluster "main" at 2026-01-15T12:00:20.000Z: term 3, primary node 1 (pg1)');
   });
 
   it('prints the decision as JSON with --json', async () => {
@@ -119,7 +119,7 @@ describe('renderExplanation', () => {
   it('leaves out empty sections for a healthy cluster', () => {
     const s = clusterSnapshot().build();
     const lines = renderExplanation(decide(s, clusterSnapshot().now), s);
-    expect(lines[0]).toBe('Cluster "main", term 3, primary node 1 (pg1)');
+    expect(lines[0]).toBe('Cluster "main": term 3, primary node 1 (pg1)');
     expect(lines[1]).toBe('Decision: healthy');
     for (const section of ['Actions:', 'Candidates:', 'Alarms:', 'Events to record:']) expect(lines).not.toContain(section);
   });
