@@ -276,6 +276,36 @@ describe('decide over random cluster states', () => {
     );
   });
 
+  it('takes no action in a paused cluster or with failover=manual', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        fc.pre(s.cluster.paused || s.cluster.settings.failover === 'manual');
+        expect(decide(s, now).actions).toEqual([]);
+      }),
+      RUNS,
+    );
+  });
+
+  it('promotes the first-ranked eligible candidate of its own assessment', () => {
+    fc.assert(
+      fc.property(anyCase, ([s, now]) => {
+        const d = decide(s, now);
+        for (const a of failovers(d)) {
+          const eligible = d.candidates.filter((x) => x.eligible);
+          expect(eligible.map((x) => x.node_id)).toContain(a.candidate_node_id);
+          expect(d.candidates.find((x) => x.node_id === a.candidate_node_id)?.reasons[0]).toMatch(/^eligible, ranked 1 of /);
+          for (const other of eligible) {
+            if (other.receive_lsn && a.candidate_node_id !== other.node_id) {
+              const mine = d.candidates.find((x) => x.node_id === a.candidate_node_id)?.receive_lsn ?? '0/0';
+              expect(lsnDiff(mine, other.receive_lsn) >= 0n).toBe(true);
+            }
+          }
+        }
+      }),
+      RUNS,
+    );
+  });
+
   it("never fences the term's primary, a witness or a node whose heartbeat is not fresh", () => {
     fc.assert(
       fc.property(anyCase, ([s, now]) => {
