@@ -1,0 +1,124 @@
+import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterSnapshot } from '../../core/model.js';
+import { handler, setControllerDeps } from '../../functions/handlers/switchover.js';
+import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { ControllerFixture, invocation } from '../support/controller-fixture.js';
+import { SnapshotBuilder } from '../support/snapshot-builder.js';
+
+let f: ControllerFixture;
+let counter = 0;
+
+beforeAll(async () => {
+  f = await ControllerFixture.start();
+  await f.createInstances([1, 2, 3, 4]);
+});
+afterAll(async () => {
+  setControllerDeps(undefined);
+  await f?.stop();
+});
+
+async function healthyCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (b) => b): Promise<{ id: string; snapshot: ClusterSnapshot }> {
+  counter += 1;
+  const id = `switchover-${counter}`;
+  const built = patch(new SnapshotBuilder({ now: f.clock.now() })).build();
+  const snapshot: ClusterSnapshot = {
+    cluster: { ...built.cluster, cluster_id: id },
+    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+  };
+  await f.seed(snapshot);
+  await f.deps().vip.moveTo(f.allocationId, f.instances.get(1) ?? '');
+  return { id, snapshot };
+}
+
+async function sent(id: string): Promise<string[]> {
+  return (await f.commands()).filter((c) => c.parameters.ClusterId === id).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
+}
+
+async function vipInstance(): Promise<string | undefined> {
+  const r = await f.ec2.send(new DescribeAddressesCommand({ AllocationIds: [f.allocationId] }));
+  return r.Addresses?.[0]?.InstanceId;
+}
+
+describe('switchover --dry-run', () => {
+  it('lists every check as passed for a caught-up standby and changes nothing', async () => {
+    const { id, snapshot } = await healthyCluster();
+    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: true }));
+    expect(r.ok).toBe(true);
+    expect(r.checks.map((c) => c.name)).toEqual([
+      'no_operation_in_progress',
+      'primary_registered',
+      'primary_running',
+      'candidate_is_standby',
+      'candidate_streaming',
+      'same_system_and_timeline',
+      'candidate_lag',
+      'ssm_targets',
+      'siblings_reporting',
+      'vip',
+    ]);
+    expect(r.checks.every((c) => c.passed)).toBe(true);
+    expect(r.message).toBe('prerequisites for executing STANDBY SWITCHOVER are met');
+    expect(await sent(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster.version).toBe(snapshot.cluster.version);
+  });
+
+  it('fails the checks for a witness, a stale standby and a standby on another timeline, saying why', async () => {
+    const { id } = await healthyCluster((b) => b.silence(3).server(2, { timeline: 1 }));
+    const witness = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 4, dry_run: true }));
+    expect(witness.checks.find((c) => c.name === 'candidate_is_standby')).toMatchObject({ passed: false, detail: 'node 4 is witness' });
+    const stale = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3, dry_run: true }));
+    expect(stale.checks.find((c) => c.name === 'candidate_streaming')?.passed).toBe(false);
+    const timeline = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, dry_run: true }));
+    expect(timeline.ok).toBe(false);
+    expect(timeline.checks.find((c) => c.name === 'same_system_and_timeline')?.passed).toBe(false);
+    expect(await sent(id)).toEqual([]);
+  });
+
+  it('refuses a malformed request with a clear error', async () => {
+    setControllerDeps(f.deps());
+    await expect(handler({ cluster_id: 'bad id; rm -rf /', candidate_node_id: -2 })).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      detail: expect.stringMatching(/cluster_id: .*\n.*candidate_node_id/) as string,
+    });
+  });
+});
+
+describe('switchover', () => {
+  it('demotes, waits for the final LSN, promotes, moves the Elastic IP, rejoins the old primary and makes the siblings follow', async () => {
+    const { id, snapshot } = await healthyCluster();
+    setControllerDeps(f.deps());
+    const r = await handler({ cluster_id: id, candidate_node_id: '2', siblings_follow: 'true', dry_run: false });
+    expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
+    expect(await sent(id)).toEqual(['Demote:1', 'Promote:2', 'Rejoin:1', 'Follow:3']);
+    const rejoin = (await f.commands()).find((c) => c.parameters.ClusterId === id && c.documentName === 'pgvigil-Rejoin');
+    expect(rejoin?.parameters).toMatchObject({ UpstreamNodeId: '2', ForceRewind: 'false', Term: String(snapshot.cluster.term + 1) });
+    expect(await vipInstance()).toBe(f.instances.get(2));
+    const after = (await f.store.load(id))?.snapshot;
+    expect(after?.cluster).toMatchObject({ primary_node_id: 2, term: snapshot.cluster.term + 1, paused: false, operation: null });
+    expect(after?.nodes.find((n) => n.node_id === 1)).toMatchObject({ type: 'standby', upstream_node_id: 2, active: true, fenced: false });
+    const events = (await f.store.listEvents(id)).map((e) => `${e.event}:${e.successful}`);
+    expect(events).toEqual(expect.arrayContaining(['switchover_started:true', 'demote:true', 'standby_promote:true', 'vip_moved:true', 'node_rejoin:true', 'standby_follow:true', 'standby_switchover:true']));
+  });
+
+  it('rolls back without promoting when the candidate does not receive the final LSN: old primary restarted, Elastic IP kept, unpaused', async () => {
+    // Node 3 is 96 bytes behind the primary's last LSN and will not catch up.
+    const { id, snapshot } = await healthyCluster();
+    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3 }));
+    expect(r).toMatchObject({ ok: false, outcome: 'completed' });
+    expect(await sent(id)).toEqual(['Demote:1', 'Unfence:1']);
+    expect(await vipInstance()).toBe(f.instances.get(1));
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null, term: snapshot.cluster.term + 1 });
+    const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
+    expect(rolledBack[0]?.details).toMatch(/node 3 did not receive the final LSN 0\/5000060 .*node 1 restarted as primary/);
+    expect((await f.store.listEvents(id, { event: 'standby_switchover' }))[0]?.successful).toBe(false);
+  });
+
+  it('of two switchovers started together, exactly one runs', async () => {
+    const { id } = await healthyCluster();
+    const results = await Promise.all([2, 2].map((c) => runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));
+    expect(results.filter((r) => r.outcome === 'completed')).toHaveLength(1);
+    expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toHaveLength(1);
+  });
+});
