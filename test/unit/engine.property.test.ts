@@ -148,6 +148,32 @@ const faultedSnapshot: fc.Arbitrary<ClusterSnapshot> = fc.array(faultArb, { maxL
   return b.build();
 });
 
+/**
+ * Odd but schema-valid inputs, only for the "never throws / deterministic / well-formed" checks:
+ * duplicated heartbeats and node records, heartbeats of another cluster or of unregistered nodes,
+ * no nodes at all, times beyond what a Date can hold, and a controller time far off.
+ */
+const oddCase: fc.Arbitrary<[ClusterSnapshot, number]> = fc
+  .tuple(
+    randomSnapshot,
+    fc.record({ duplicate: fc.boolean(), foreign: fc.boolean(), orphan: fc.boolean(), empty: fc.boolean(), huge: fc.boolean() }),
+    fc.oneof(fc.integer({ min: 0, max: 2 ** 53 - 1 }), fc.constant(NOW)),
+  )
+  .map(([s, odd, now]) => {
+    const out = structuredClone(s);
+    const first = out.heartbeats[0];
+    if (odd.duplicate && first) out.heartbeats.push({ ...first, seq: first.seq, sent_at: first.sent_at + 1 });
+    if (odd.duplicate && out.nodes[0]) out.nodes.push({ ...out.nodes[0], node_name: 'dup' });
+    if (odd.foreign && first) out.heartbeats.push({ ...first, cluster_id: 'other', seq: 99 });
+    if (odd.orphan && first) out.heartbeats.push({ ...first, node_id: 99 });
+    if (odd.empty) out.nodes = [];
+    if (odd.huge) {
+      for (const h of out.heartbeats) h.sent_at = 2 ** 53 - 1;
+      out.cluster.lease_observation = { rvn: out.cluster.lease?.rvn ?? NO_LEASE_RVN, first_seen_at: 2 ** 53 - 1 };
+    }
+    return [ClusterSnapshotSchema.parse(out), now];
+  });
+
 /** A snapshot and a controller time: wide for the random states, near the builder's time for the faulted ones. */
 const anyCase: fc.Arbitrary<[ClusterSnapshot, number]> = fc.oneof(
   fc.tuple(randomSnapshot, fc.integer({ min: NOW - 5000, max: NOW + 60_000 })),
@@ -182,7 +208,7 @@ const RUNS = { numRuns: 400 };
 describe('decide over random cluster states', () => {
   it('never throws and always returns a well-formed decision', () => {
     fc.assert(
-      fc.property(anyCase, ([s, now]) => {
+      fc.property(fc.oneof(anyCase, oddCase), ([s, now]) => {
         const d = decide(s, now);
         expect(DECISION_CODES).toContain(d.code);
         expect(d.reasons.length).toBeGreaterThan(0);
@@ -201,7 +227,7 @@ describe('decide over random cluster states', () => {
 
   it('is deterministic and does not modify its input', () => {
     fc.assert(
-      fc.property(anyCase, ([s, now]) => {
+      fc.property(fc.oneof(anyCase, oddCase), ([s, now]) => {
         const copy = structuredClone(s);
         const first = decide(s, now);
         expect(s).toEqual(copy);
