@@ -93,13 +93,13 @@ export async function runAs(command: string, args: readonly string[], options: R
     const child = spawn(command, args, {
       env,
       cwd: options.cwd ?? (drop ? '/' : undefined),
-      stdio: ['pipe', 'pipe', 'pipe'],
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
       ...(drop ? { uid: user.uid, gid: user.gid } : {}),
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = options.timeoutMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
     child.on('error', (error) => {
       if (timer) clearTimeout(timer);
@@ -109,7 +109,10 @@ export async function runAs(command: string, args: readonly string[], options: R
       if (timer) clearTimeout(timer);
       resolve({ code, signal, stdout, stderr });
     });
-    child.stdin.end(options.input ?? '');
+    if (child.stdin) {
+      child.stdin.on('error', () => undefined);
+      child.stdin.end(options.input);
+    }
   });
 }
 

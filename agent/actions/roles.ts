@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import type { NodeRecord } from '../../core/model.js';
 import type { LoadedCluster } from '../../core/ports.js';
-import { exists, readDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
+import { exists, readDataFile, removeDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
 import { readFence, removeFence, writeFence } from '../fence.js';
 import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
 import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } from '../pg/local.js';
@@ -19,6 +19,9 @@ import { queryOne, withSession } from '../pg/session.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 import { buildNodeRecord, slotName } from './register.js';
+
+/** Where disconnect-wal-receiver keeps the primary_conninfo it cleared. */
+const SAVED_CONNINFO = 'pgvigil.primary_conninfo';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -143,6 +146,8 @@ async function ensureSlot(ctx: ActionContext, upstream: NodeRecord): Promise<voi
 }
 
 async function configureStandby(ctx: ActionContext, upstream: NodeRecord): Promise<void> {
+  // A WAL receiver disconnected earlier would be reconnected to the old upstream: forget it.
+  await removeDataFile(ctx.config.data_directory, SAVED_CONNINFO);
   await writeAutoConfSettings(ctx.config.data_directory, {
     primary_conninfo: primaryConninfoFor(upstream.conninfo, ctx.config.node_name, ctx.config.replication_user),
     primary_slot_name: ctx.config.use_replication_slots ? slotName(ctx.config.node_id) : undefined,
@@ -224,6 +229,11 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
   }
   // Does this node's history diverge from the upstream's? pg_rewind --dry-run answers exactly that.
   const source = formatConninfo({ ...parseConninfo(upstream.conninfo), dbname: parseConninfo(upstream.conninfo).dbname ?? 'postgres' });
+  // pg_rewind reads the source's timeline from its control file, which a fresh promotion updates
+  // only at the next checkpoint: without one, a diverged node looks "on the same timeline".
+  await withSession(upstream.conninfo, sqlTimeoutMs(ctx), async (s) => void (await s.query('CHECKPOINT'))).catch((e: unknown) =>
+    out.warning(`unable to run CHECKPOINT on node ${upstream.node_id}: ${(e as Error).message}`),
+  );
   const check = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`, '--dry-run', '--progress'], 600_000);
   const text = `${check.stdout}\n${check.stderr}`;
   const diverged = /servers diverged/.test(text) && !/no rewind required/.test(text);
@@ -387,8 +397,6 @@ export async function demote(ctx: ActionContext): Promise<ActionResult & { final
 
 // ---------------------------------------------------------------------------------------------
 // WAL receiver
-
-const SAVED_CONNINFO = 'pgvigil.primary_conninfo';
 
 export async function disconnectWalReceiver(ctx: ActionContext): Promise<ActionResult> {
   const c = ctx.config;

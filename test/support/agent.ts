@@ -1,0 +1,88 @@
+/**
+ * Helpers for agent integration tests: repmgr.conf files for local test nodes, and running
+ * `pgvigil-agent` commands in-process against a moto endpoint with their output captured.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { runProgram } from '../../cli/framework.js';
+import { memoryOutput } from '../../cli/output.js';
+import { agentProgram } from '../../agent/main.js';
+import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
+import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { createStateTable } from '../../adapters/dynamo-table.js';
+import type { PostgresServer } from '../../sandbox/postgres.js';
+import type { Moto } from './moto.js';
+
+export interface TestNode {
+  id: number;
+  name: string;
+  server: PostgresServer;
+  configFile: string;
+  config: AgentConfig;
+}
+
+export function motoEnv(moto: Moto): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+  };
+}
+
+export async function createTable(moto: Moto, table: string): Promise<DynamoStateStore> {
+  const client = new DynamoDBClient(moto.clientConfig);
+  await createStateTable(client, table);
+  return new DynamoStateStore(client, table);
+}
+
+/** Writes repmgr.conf for a test node next to its data directory. */
+export async function writeNodeConfig(
+  dir: string,
+  node: { id: number; name: string; server: PostgresServer; location?: string },
+  table: string,
+  extra: Record<string, string | number | boolean> = {},
+): Promise<{ configFile: string; config: AgentConfig }> {
+  const settings: Record<string, string | number | boolean> = {
+    node_id: node.id,
+    node_name: node.name,
+    conninfo: `host=127.0.0.1 port=${node.server.port} user=postgres dbname=postgres connect_timeout=5`,
+    data_directory: node.server.dataDir,
+    location: node.location ?? 'az-a',
+    cluster_id: 'agent-test',
+    state_table: table,
+    pg_bindir: node.server.binDir,
+    monitor_interval_secs: 1,
+    heartbeat_interval_secs: 2,
+    lease_secs: 20,
+    promote_check_timeout: 30,
+    primary_follow_timeout: 30,
+    node_rejoin_timeout: 60,
+    shutdown_check_timeout: 30,
+    wal_receive_check_timeout: 20,
+    ...extra,
+  };
+  const text = Object.entries(settings)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? `'${v}'` : String(v)}`)
+    .join('\n');
+  const configFile = join(dir, `repmgr-${node.id}.conf`);
+  await writeFile(configFile, `# test node ${node.name}\n${text}\n`);
+  return { configFile, config: parseAgentConfig(text, configFile) };
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string[];
+  stderr: string[];
+  /** stdout and stderr together, for matching. */
+  text: string;
+}
+
+/** Runs `pgvigil-agent ARGS` in-process. */
+export async function agent(env: NodeJS.ProcessEnv, args: string[]): Promise<RunResult> {
+  const out = memoryOutput();
+  const code = await runProgram(agentProgram, args, out, env);
+  return { code, stdout: out.stdout, stderr: out.stderr, text: [...out.stdout, ...out.stderr].join('\n') };
+}
