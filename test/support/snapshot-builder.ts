@@ -290,7 +290,7 @@ export class SnapshotBuilder {
       repluser: type === 'witness' ? null : 'repmgr',
       slot_name: type === 'standby' ? `repmgr_slot_${id}` : null,
       config_file: '/etc/pgvigil/repmgr.conf',
-      instance_id: `i-0000000000000000${id}`.slice(-19),
+      instance_id: `i-${String(id).padStart(17, '0')}`,
       fenced: false,
       registered_at: now - 86_400_000,
       updated_at: now - 86_400_000,
