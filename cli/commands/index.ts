@@ -10,7 +10,9 @@ import { clusterEventCommand } from './cluster-event.js';
 import { clusterCleanupCommand } from './cluster-cleanup.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
+import { nodeCheckCommand, nodeStatusCommand } from './node.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
+import { hostActionCommands } from '../../agent/commands.js';
 
 export const commands: Command[] = [
   versionCommand,
@@ -21,7 +23,11 @@ export const commands: Command[] = [
   clusterCrosscheckCommand,
   clusterCleanupCommand,
   clusterExplainCommand,
+  nodeStatusCommand,
+  nodeCheckCommand,
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,
 ];
+// The agent's host actions under the same words (`pgvigil promote …`), except words already taken above.
+commands.push(...hostActionCommands.filter((h) => !commands.some((c) => c.words.join(' ') === h.words.join(' '))));
