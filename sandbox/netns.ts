@@ -80,6 +80,8 @@ export interface SpawnInOptions {
 }
 
 const SUBNET_BASE = '10.213';
+/** The root namespace as a pseudo-host (moto, the controller, the VIP proxy run there). */
+export const ROOT_HOST = 'root';
 const CLAIM_DIR = '/run/pgvigil-sandbox';
 const STATE_FILE = 'network.json';
 
@@ -262,6 +264,7 @@ export class SandboxNetwork {
   }
 
   host(name: string): SandboxHost {
+    if (name === ROOT_HOST) return { name, address: this.state.gateway, netns: null, veth: null };
     const host = this.state.hosts.find((h) => h.name === name);
     if (!host) throw new PgvigilError('NOT_FOUND', `sandbox has no host "${name}"`);
     return host;
@@ -269,8 +272,8 @@ export class SandboxNetwork {
 
   /** Adds a host: a namespace with loopback up and `eth0` on the bridge (netns mode). */
   async addHost(name: string): Promise<SandboxHost> {
-    if (!/^[a-z][a-z0-9-]{0,30}$/.test(name)) {
-      throw new PgvigilError('BAD_ARGUMENT', `sandbox host name "${name}" must be lower-case letters, digits or "-"`);
+    if (!/^[a-z][a-z0-9-]{0,30}$/.test(name) || name === ROOT_HOST) {
+      throw new PgvigilError('BAD_ARGUMENT', `sandbox host name "${name}" must be lower-case letters, digits or "-" (and not "${ROOT_HOST}")`);
     }
     if (this.state.hosts.some((h) => h.name === name)) {
       throw new PgvigilError('CONFLICT', `sandbox already has a host "${name}"`);

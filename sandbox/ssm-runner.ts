@@ -204,7 +204,13 @@ export async function documentsFromSsm(ssm: SSMClient, prefix = 'pgvigil'): Prom
     const name = documentName(prefix, action);
     const result = await ssm.send(new GetDocumentCommand({ Name: name, DocumentFormat: 'JSON' }));
     if (!result.Content) throw new PgvigilError('NOT_FOUND', `SSM document ${name} has no content`);
-    documents[name] = JSON.parse(result.Content) as CommandDocumentContent;
+    try {
+      documents[name] = JSON.parse(result.Content) as CommandDocumentContent;
+    } catch {
+      throw new PgvigilError('BAD_INPUT', `SSM document ${name} does not hold JSON content`, {
+        detail: `GetDocument returned ${JSON.stringify(result.Content.slice(0, 60))}`,
+      });
+    }
   }
   return documents;
 }

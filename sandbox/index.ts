@@ -1,0 +1,489 @@
+/**
+ * Brings the sandbox up and down (SPEC §11, issue 6): network and hosts, moto with the control
+ * plane deployed into it, EC2 instances for the hosts, a PostgreSQL 15 primary and two standbys
+ * cloned by the agent's own `standby clone`, a witness, every node registered, the agents under
+ * the supervisor, and the Elastic IP as a local proxy.
+ *
+ * The controller (the Lambda handlers on a local runtime) is plugged in through
+ * {@link SandboxOptions.startController}, so the sandbox does not depend on how that runtime is
+ * built; without it the cluster runs and reports, but nobody fails over.
+ *
+ * Everything created is recorded in the sandbox directory as it is created (network.json,
+ * processes.json, sandbox.json), so {@link sandboxDown} cleans up after a crash too.
+ */
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { Ec2VipMover } from '../adapters/ec2-vip.js';
+import { PgvigilError } from '../core/errors.js';
+import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
+import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
+import { planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
+import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
+import { PostgresServer, lookupOsUser, type OsUser } from './postgres.js';
+import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm } from './ssm-runner.js';
+import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
+import { freePort } from './ports.js';
+import { VipProxy, elasticIpResolver } from './vip.js';
+
+const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const STATE_FILE = 'sandbox.json';
+
+export interface SandboxOptions {
+  /** The sandbox directory (created; must not hold another sandbox). */
+  dir: string;
+  /** @default 'main' */
+  clusterId?: string;
+  /** Port of the VIP proxy on 127.0.0.1. @default 6432 */
+  vipPort?: number;
+  /** `auto` (default): namespaces when root. */
+  mode?: 'auto' | 'netns' | 'loopback';
+  /** A repmgr.conf fragment overriding cluster-wide keys (`--config`). */
+  overrides?: { text: string; file: string };
+  /** One line per stage. */
+  progress?: (line: string) => void;
+  /** Starts the controller (local Lambda runtime) and returns how to stop it. */
+  startController?: (sandbox: Sandbox) => Promise<() => Promise<void>>;
+  /** @default 'postgres' */
+  osUser?: string;
+}
+
+/** What `sandbox status` and `sandbox down` read. */
+export interface SandboxState {
+  clusterId: string;
+  mode: 'netns' | 'loopback';
+  motoEndpoint: string | null;
+  region: string;
+  vip: { host: string; port: number; allocationId: string | null };
+  tableName: string | null;
+  documentPrefix: string | null;
+  /** node name → instance id. */
+  instances: Record<string, string>;
+  /** node name → data directory (PostgreSQL nodes). */
+  dataDirectories: Record<string, string>;
+  /** pid and start time of the process that runs the sandbox (`up`). */
+  owner: { pid: number; startTime: string | null };
+}
+
+function writeState(dir: string, state: SandboxState): void {
+  writeFileSync(join(dir, STATE_FILE), JSON.stringify(state, null, 2));
+}
+
+export function readSandboxState(dir: string): SandboxState | undefined {
+  const file = join(dir, STATE_FILE);
+  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SandboxState) : undefined;
+}
+
+const REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+
+export class Sandbox {
+  readonly supervisor: Supervisor;
+  plan!: ClusterPlan;
+  deployment!: EmulatorDeployment;
+  motoEndpoint = '';
+  instances: Record<string, string> = {};
+  vip: VipProxy | null = null;
+  hostCommands!: SandboxHostCommands;
+  fencer!: SandboxInstanceFencer;
+  ec2!: EC2Client;
+  private stopController: (() => Promise<void>) | null = null;
+  private readonly user: OsUser;
+  private stopping: Promise<void> | null = null;
+
+  private constructor(
+    readonly options: SandboxOptions,
+    readonly network: SandboxNetwork,
+    readonly state: SandboxState,
+  ) {
+    this.supervisor = new Supervisor(options.dir, network, (s) => {
+      if (!s.running && s.lastExit && !this.stopping) this.say(`${s.host}: ${s.name} exited (${s.lastExit.signal ?? `code ${s.lastExit.code}`})`);
+    });
+    this.user = lookupOsUser(options.osUser ?? 'postgres');
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  private say(line: string): void {
+    this.options.progress?.(line);
+  }
+
+  /** The environment of every agent and SSM command: the emulator endpoint and `pgvigil-agent` on PATH. */
+  get agentEnv(): NodeJS.ProcessEnv {
+    return {
+      PATH: `${join(this.dir, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      HOME: this.user.home,
+      USER: this.user.name,
+      LC_ALL: 'C',
+      AWS_ENDPOINT_URL: this.motoEndpoint,
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    };
+  }
+
+  /** SDK client settings for the emulator (from the root namespace). */
+  get clientConfig(): { endpoint: string; region: string; credentials: typeof CREDENTIALS } {
+    return { endpoint: this.motoEndpoint, region: REGION, credentials: CREDENTIALS };
+  }
+
+  node(name: string): PlanNode {
+    const node = this.plan.nodes.find((n) => n.node_name === name);
+    if (!node) throw new PgvigilError('NOT_FOUND', `sandbox has no node "${name}"`);
+    return node;
+  }
+
+  /** Runs the agent on a node's host, as the PostgreSQL user, and fails loudly with its output. */
+  async agent(name: string, args: string[], timeoutMs = 180_000): Promise<ExecResult> {
+    const node = this.node(name);
+    const result = await this.network.exec(name, join(this.dir, 'bin', 'pgvigil-agent'), [...args, '-f', node.configFile], {
+      uid: this.user.uid,
+      gid: this.user.gid,
+      env: this.agentEnv,
+      cwd: '/',
+      timeoutMs,
+    });
+    if (result.code !== 0) {
+      throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})`, {
+        detail: `${result.stdout}${result.stderr}`.trim().slice(-4000),
+      });
+    }
+    return result;
+  }
+
+  /** Starts (or restarts) PostgreSQL on a node's host, inside its namespace. */
+  async startPostgres(name: string): Promise<void> {
+    const node = this.node(name);
+    const result = await this.network.exec(
+      name,
+      join(pgBindir(this.plan), 'pg_ctl'),
+      ['-D', node.dataDirectory, '-l', `${node.dataDirectory}.log`, '-w', '-t', '60', 'start'],
+      { uid: this.user.uid, gid: this.user.gid, env: { LC_ALL: 'C', PATH: process.env.PATH ?? '/usr/bin:/bin' }, cwd: '/', timeoutMs: 70_000 },
+    );
+    if (result.code !== 0) {
+      let log = '';
+      try {
+        log = readFileSync(`${node.dataDirectory}.log`, 'utf8').split('\n').slice(-15).join('\n');
+      } catch {
+        // no log yet
+      }
+      throw new PgvigilError('SYS_FAILURE', `could not start PostgreSQL on ${name}`, { detail: `${result.stderr}${result.stdout}\n${log}`.trim() });
+    }
+  }
+
+  /** Brings a whole sandbox up. On failure everything created so far is torn down. */
+  static async up(options: SandboxOptions): Promise<Sandbox> {
+    const dir = resolve(options.dir);
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755); // the agents run as postgres and read their files here
+    if (readSandboxState(dir)) {
+      throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
+    }
+    const network = await SandboxNetwork.create({ dir, mode: options.mode ?? 'auto' });
+    const state: SandboxState = {
+      clusterId: options.clusterId ?? 'main',
+      mode: network.mode,
+      motoEndpoint: null,
+      region: REGION,
+      vip: { host: '127.0.0.1', port: options.vipPort ?? 6432, allocationId: null },
+      tableName: null,
+      documentPrefix: null,
+      instances: {},
+      dataDirectories: {},
+      owner: { pid: process.pid, startTime: procStartTime(process.pid) },
+    };
+    writeState(dir, state);
+    const sandbox = new Sandbox({ ...options, dir }, network, state);
+    try {
+      await sandbox.bringUp();
+    } catch (error) {
+      sandbox.say(`ERROR: ${(error as Error).message}; tearing down`);
+      await sandbox.down();
+      throw error;
+    }
+    return sandbox;
+  }
+
+  private async bringUp(): Promise<void> {
+    const { dir } = this;
+    const names = ['node1', 'node2', 'node3', 'witness'];
+    this.say(`network: ${this.network.mode === 'netns' ? `namespaces on ${this.network.subnetCidr} (gateway ${this.network.gateway})` : 'loopback (no partition drills)'}`);
+    for (const name of names) await this.network.addHost(name);
+
+    // pgvigil-agent on PATH for the agents and for the SSM documents' commands.
+    mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
+    writeFileSync(join(dir, 'bin', 'pgvigil-agent'), `#!/bin/sh\nexec "${process.execPath}" "${join(REPO, 'bin', 'pgvigil-agent.js')}" "$@"\n`, { mode: 0o755 });
+
+    this.say('emulated AWS: starting moto');
+    this.motoEndpoint = await this.startMoto();
+    this.state.motoEndpoint = this.motoEndpoint;
+    writeState(dir, this.state);
+
+    this.say('emulated AWS: deploying the control-plane stack (CDK template) into moto');
+    this.deployment = await deployToEmulator(this.clientConfig, { controlPlane: { clusters: [{ clusterId: this.state.clusterId }] } });
+    const allocationId = this.deployment.vipAllocationIds[this.state.clusterId] ?? null;
+    if (!allocationId) throw new PgvigilError('INTERNAL', `the deployment has no Elastic IP for cluster ${this.state.clusterId}`);
+    Object.assign(this.state, { tableName: this.deployment.tableName, documentPrefix: this.deployment.documentPrefix });
+    this.state.vip.allocationId = allocationId;
+    writeState(dir, this.state);
+
+    this.ec2 = new EC2Client(this.clientConfig);
+    this.instances = await this.runInstances(names);
+    this.state.instances = this.instances;
+    writeState(dir, this.state);
+    this.say(`emulated EC2: ${names.map((n) => `${n}=${this.instances[n]}`).join(' ')}`);
+
+    const ports: Record<string, number> = {};
+    if (this.network.mode === 'loopback') {
+      for (const n of names) ports[n] = await freePort();
+    }
+    this.plan = planCluster({
+      dir,
+      clusterId: this.state.clusterId,
+      addresses: Object.fromEntries(names.map((n) => [n, this.network.host(n).address])),
+      ports,
+      instanceIds: this.instances,
+      region: REGION,
+      stateTable: this.deployment.tableName,
+      vipAllocationId: allocationId,
+      hbaNetworks: [...(this.network.subnetCidr ? [this.network.subnetCidr] : []), '127.0.0.1/32'],
+      ...(this.options.overrides ? { overrides: this.options.overrides } : {}),
+    });
+    writePlanFiles(this.plan, {
+      mkdir: (path, mode) => {
+        mkdirSync(path, { recursive: true, mode });
+        chownSync(path, this.user.uid, this.user.gid);
+      },
+      writeFile: (path, text, mode) => {
+        writeFileSync(path, text, { mode });
+        chownSync(path, this.user.uid, this.user.gid);
+      },
+    });
+    for (const n of this.plan.nodes) if (n.postgres) this.state.dataDirectories[n.node_name] = n.dataDirectory;
+    writeState(dir, this.state);
+
+    const primary = this.plan.primary;
+    this.say(`${primary.node_name}: initdb and start PostgreSQL 15 (primary, ${primary.address}:${primary.port})`);
+    await this.server(primary.node_name).initdb();
+    await this.startPostgres(primary.node_name);
+    await this.agent(primary.node_name, ['primary', 'register']);
+    this.say(`${primary.node_name}: registered as primary`);
+
+    for (const standby of this.plan.nodes.filter((n) => n.role === 'standby')) {
+      this.say(`${standby.node_name}: standby clone from ${primary.node_name} (pg_basebackup)`);
+      await this.agent(standby.node_name, ['standby', 'clone', '--upstream-node-id', String(primary.node_id), '-c']);
+      await this.server(standby.node_name).writeConfig(); // its own address, port and socket directory
+      await this.startPostgres(standby.node_name);
+      await this.agent(standby.node_name, ['standby', 'register']);
+      this.say(`${standby.node_name}: streaming and registered as standby`);
+    }
+    const witness = this.plan.nodes.find((n) => n.role === 'witness');
+    if (witness) {
+      await this.agent(witness.node_name, ['witness', 'register']);
+      this.say(`${witness.node_name}: registered as witness (${witness.location})`);
+    }
+
+    // The SSM runner and the sandbox's STONITH (for the controller).
+    const documents = await this.commandDocuments();
+    const byInstance = new Map(Object.entries(this.instances).map(([n, i]) => [i, n]));
+    this.hostCommands = new SandboxHostCommands({
+      network: this.network,
+      documents,
+      prefix: this.deployment.documentPrefix,
+      dir,
+      env: this.agentEnv,
+      targets: (instanceId) => {
+        const name = byInstance.get(instanceId);
+        return name ? { host: name, configFile: this.node(name).configFile, uid: this.user.uid, gid: this.user.gid } : undefined;
+      },
+      isStopped: (host) => this.supervisor.isHostDown(host),
+    });
+    this.fencer = new SandboxInstanceFencer(this.supervisor, (i) => byInstance.get(i), this.ec2);
+
+    const mover = new Ec2VipMover(this.ec2);
+    await mover.moveTo(allocationId, this.instances[primary.node_name] as string);
+    this.vip = new VipProxy({
+      resolve: elasticIpResolver(mover, allocationId, (instanceId) => {
+        const name = byInstance.get(instanceId);
+        if (!name) return undefined;
+        const node = this.node(name);
+        return { host: node.address, port: node.port };
+      }),
+      listenPort: this.state.vip.port,
+      onMove: (from, to, cut) => {
+        if (from) this.say(`VIP: ${from.instanceId ?? '?'} → ${to?.instanceId ?? 'nowhere'} (${cut} connection${cut === 1 ? '' : 's'} cut)`);
+      },
+    });
+    await this.vip.start();
+    this.say(`VIP: 127.0.0.1:${this.vip.port} → ${primary.node_name} (psql -h 127.0.0.1 -p ${this.vip.port} -U postgres)`);
+
+    for (const node of this.plan.nodes) {
+      this.supervisor.start({
+        host: node.node_name,
+        name: 'agent',
+        command: join(dir, 'bin', 'pgvigil-agent'),
+        args: ['run', '-f', node.configFile],
+        uid: this.user.uid,
+        gid: this.user.gid,
+        env: this.agentEnv,
+        cwd: '/',
+        restart: true,
+      });
+      if (this.network.mode === 'loopback' && node.postgres) this.supervisor.addPidSource(node.node_name, () => postmasterPids(node.dataDirectory));
+    }
+    this.say(`agents: running on ${this.plan.nodes.map((n) => n.node_name).join(', ')}`);
+
+    if (this.options.startController) {
+      this.stopController = await this.options.startController(this);
+      this.say('controller: local Lambda runtime running (stream + schedule)');
+    } else {
+      this.say('controller: not started (no local Lambda runtime given): the cluster reports but does not fail over');
+    }
+  }
+
+  /**
+   * The deployed Command documents, read back from emulated SSM. moto's CloudFormation stores a
+   * document whose Content is a JSON object as the text "[object Object]"; then the same data the
+   * stack was synthesized from (infra/ssm-documents.ts) is used, and a notice says so.
+   */
+  private async commandDocuments(): Promise<Record<string, CommandDocumentContent>> {
+    const ssm = new SSMClient(this.clientConfig);
+    try {
+      return await documentsFromSsm(ssm, this.deployment.documentPrefix);
+    } catch (error) {
+      if (!(error instanceof PgvigilError) || error.code !== 'BAD_INPUT') throw error;
+      this.say(`SSM: ${error.message} (${error.detail ?? ''}: a moto limitation); running the documents' source data instead`);
+      const docs = commandDocuments({ prefix: this.deployment.documentPrefix });
+      return Object.fromEntries(Object.values(docs).map((d) => [d.name, d.content]));
+    } finally {
+      ssm.destroy();
+    }
+  }
+
+  /** A PostgresServer for a node (its own address, port, socket directory and settings). */
+  server(name: string): PostgresServer {
+    const node = this.node(name);
+    return new PostgresServer({
+      dataDir: node.dataDirectory,
+      port: node.port,
+      host: node.address,
+      listenAddresses: node.address,
+      binDir: pgBindir(this.plan),
+      osUser: this.user.name,
+      clusterName: node.node_name,
+      hbaNetworks: this.plan.hbaNetworks,
+      settings: this.plan.postgresSettings[name] ?? {},
+    });
+  }
+
+  private async startMoto(): Promise<string> {
+    const host = this.network.gateway;
+    const port = await freePort(host);
+    this.supervisor.start({
+      host: ROOT_HOST,
+      name: 'moto',
+      command: 'python3',
+      args: ['-m', 'moto.server', '-H', host, '-p', String(port)],
+      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    });
+    const endpoint = `http://${host}:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      try {
+        const res = await fetch(`${endpoint}/moto-api/`);
+        if (res.ok || res.status === 404) return endpoint;
+      } catch {
+        // not listening yet
+      }
+      const moto = this.supervisor.status().find((s) => s.name === 'moto');
+      if (!moto?.running) throw new PgvigilError('SYS_FAILURE', 'moto exited while starting', { detail: `see ${moto?.log ?? 'its log'}` });
+      if (Date.now() > deadline) throw new PgvigilError('SYS_FAILURE', `moto did not answer on ${endpoint} within 60 s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  private async runInstances(names: string[]): Promise<Record<string, string>> {
+    const imageId = (await this.ec2.send(new DescribeImagesCommand({}))).Images?.[0]?.ImageId;
+    if (!imageId) throw new PgvigilError('INTERNAL', 'the emulator offers no machine image');
+    const instances: Record<string, string> = {};
+    for (const name of names) {
+      const result = await this.ec2.send(
+        new RunInstancesCommand({
+          ImageId: imageId,
+          MinCount: 1,
+          MaxCount: 1,
+          InstanceType: 't3.micro',
+          TagSpecifications: [
+            { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }, { Key: 'pgvigil:cluster', Value: this.state.clusterId }] },
+          ],
+        }),
+      );
+      const id = result.Instances?.[0]?.InstanceId;
+      if (!id) throw new PgvigilError('INTERNAL', `RunInstances returned no instance for ${name}`);
+      instances[name] = id;
+    }
+    return instances;
+  }
+
+  /** Tears everything down (idempotent; also what Ctrl-C does). */
+  down(): Promise<void> {
+    this.stopping ??= (async () => {
+      await this.stopController?.().catch(() => undefined);
+      await this.vip?.stop().catch(() => undefined);
+      await this.hostCommands?.drain().catch(() => undefined);
+      this.ec2?.destroy();
+      await sandboxDown(this.dir, { supervisor: this.supervisor });
+    })();
+    return this.stopping;
+  }
+}
+
+function pgBindir(plan: ClusterPlan | undefined): string {
+  const text = plan?.configs.node1 ?? '';
+  return /^pg_bindir='([^']*)'/m.exec(text)?.[1] ?? '/usr/lib/postgresql/15/bin';
+}
+
+function postmasterPids(dataDir: string): number[] {
+  try {
+    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    return Number.isInteger(pid) && pid > 0 ? [pid] : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Removes a sandbox from its directory alone (also after a crash): every recorded process, every
+ * PostgreSQL server (by postmaster.pid), the network, and the directory. Returns what it did.
+ */
+export async function sandboxDown(dir: string, live: { supervisor?: Supervisor } = {}): Promise<string[]> {
+  const done: string[] = [];
+  const state = readSandboxState(dir);
+  if (live.supervisor) await live.supervisor.stopAll(5000);
+  const killed = await teardownProcesses(dir);
+  if (killed.length > 0) done.push(`stopped ${killed.length} process${killed.length === 1 ? '' : 'es'}`);
+  // Servers started by pg_ctl left every process group; in netns mode the namespaces go below.
+  for (const [name, dataDir] of Object.entries(state?.dataDirectories ?? {})) {
+    for (const pid of postmasterPids(dataDir)) {
+      const stat = procStartTime(pid);
+      if (stat === null) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (!cmdline.includes(dataDir)) continue; // a recycled pid: not ours
+      killTree(pid);
+      done.push(`killed PostgreSQL of ${name}`);
+    }
+  }
+  if (readNetworkState(dir)) {
+    await teardownNetwork(dir);
+    done.push('removed the network');
+  }
+  if (existsSync(dir)) {
+    rmSync(dir, { recursive: true, force: true });
+    done.push(`removed ${dir}`);
+  }
+  return done;
+}
