@@ -10,8 +10,13 @@
  *   bundle, zipped as the CDK CLI would;
  * - the emulator accepts unsigned requests, so assets are uploaded with plain HTTP PUTs (path-style)
  *   instead of pulling in an S3 client that nothing else in pgvigil needs;
- * - moto skips resource types it does not model (alarms, dashboard, some policies) with a warning;
- *   nothing it reports about those counts as evidence (SPEC §12).
+ * - moto skips resource types it does not model (alarms) with a warning, so they and what refers to
+ *   them (the dashboard) are left out; nothing moto reports about those counts as evidence (SPEC §12);
+ * - moto's CloudFormation stores an SSM document's `Content` object unserialised and then fails on
+ *   DescribeDocument, so documents get their content as a JSON string (CloudFormation accepts both);
+ * - moto's CloudFormation ignores the table's TTL and point-in-time recovery and the Elastic IP's
+ *   tags; {@link deployToEmulator} applies them with the service APIs afterwards, so the emulated
+ *   deployment behaves like the real one (the template tests check the real template has them).
  */
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +27,11 @@ import {
   DescribeStacksCommand,
   type Stack as CfnStack,
 } from '@aws-sdk/client-cloudformation';
+import { DynamoDBClient, UpdateContinuousBackupsCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { App, DefaultStackSynthesizer } from 'aws-cdk-lib';
+import { TABLE_DEFINITION } from '../core/table.js';
+import { CLUSTER_TAG } from './construct.js';
 import type { PgvigilControlPlaneProps } from './construct.js';
 import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
 import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
@@ -137,6 +146,12 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         return value;
       };
       const prefix = need('documentPrefix');
+      const vipAllocationIds: Record<string, string> = Object.fromEntries(
+        need('vipAllocationIds')
+          .split(',')
+          .map((pair) => pair.split('=') as [string, string]),
+      );
+      await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
       return {
         stackName,
         stackId: created.StackId ?? stack.StackId ?? stackName,
@@ -149,11 +164,7 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         evaluatorFunctionName: need('evaluatorFunctionName'),
         switchoverFunctionName: need('switchoverFunctionName'),
         deadLetterQueueUrl: need('deadLetterQueueUrl'),
-        vipAllocationIds: Object.fromEntries(
-          need('vipAllocationIds')
-            .split(',')
-            .map((pair) => pair.split('=') as [string, string]),
-        ),
+        vipAllocationIds,
       };
     } finally {
       cfn.destroy();
@@ -183,10 +194,88 @@ export function forEmulator(template: Record<string, unknown>): Record<string, u
     if (removed.size === before) break;
   }
   for (const id of removed) delete resources[id];
+  for (const [id, resource] of Object.entries(resources)) {
+    const props = (resource as { Properties?: Record<string, unknown> }).Properties;
+    if (resource.Type === 'AWS::SSM::Document' && props && typeof props.Content === 'object') {
+      resources[id] = { ...resource, Properties: { ...props, Content: jsonStringInTemplate(props.Content) } } as typeof resource;
+    }
+  }
   const outputs = Object.fromEntries(
     Object.entries((template.Outputs ?? {}) as Record<string, unknown>).filter(([, o]) => ![...removed].some((r) => refersTo(o, r))),
   );
   return { ...template, Resources: resources, Outputs: outputs };
+}
+
+/**
+ * A JSON value that may hold CloudFormation intrinsics (Ref, Fn::…) as a template string value:
+ * plain JSON text, or an Fn::Join that splices the intrinsics in.
+ */
+export function jsonStringInTemplate(value: unknown): unknown {
+  const intrinsics: unknown[] = [];
+  const marker = (i: number) => `@@pgvigil-intrinsic-${i}@@`;
+  const swap = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(swap);
+    if (typeof node !== 'object' || node === null) return node;
+    const keys = Object.keys(node);
+    if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::'))) {
+      intrinsics.push(node);
+      return marker(intrinsics.length - 1);
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, swap(v)]));
+  };
+  const text = JSON.stringify(swap(value));
+  if (intrinsics.length === 0) return text;
+  const parts: unknown[] = [];
+  let rest = text;
+  intrinsics.forEach((intrinsic, i) => {
+    const [before, after = ''] = rest.split(marker(i));
+    parts.push(before, intrinsic);
+    rest = after;
+  });
+  parts.push(rest);
+  return { 'Fn::Join': ['', parts.filter((p) => p !== '')] };
+}
+
+/** Applies what moto's CloudFormation ignores: table TTL and point-in-time recovery, Elastic IP tags. */
+async function completeEmulatorDeployment(
+  client: EmulatorClientConfig,
+  tableName: string,
+  controlPlane: PgvigilControlPlaneProps,
+  vipAllocationIds: Record<string, string>,
+): Promise<void> {
+  const ddb = new DynamoDBClient(client);
+  const ec2 = new EC2Client(client);
+  try {
+    await ddb.send(
+      new UpdateTimeToLiveCommand({
+        TableName: tableName,
+        TimeToLiveSpecification: { AttributeName: TABLE_DEFINITION.ttlAttribute, Enabled: true },
+      }),
+    );
+    await ddb.send(
+      new UpdateContinuousBackupsCommand({
+        TableName: tableName,
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      }),
+    );
+    for (const cluster of controlPlane.clusters) {
+      if (cluster.vipAllocationId) continue; // imported: its owner tags it
+      const allocationId = vipAllocationIds[cluster.clusterId];
+      if (!allocationId) throw new Error(`the emulator deployment reports no Elastic IP for cluster ${cluster.clusterId}`);
+      await ec2.send(
+        new CreateTagsCommand({
+          Resources: [allocationId],
+          Tags: [
+            { Key: CLUSTER_TAG, Value: cluster.clusterId },
+            { Key: 'Name', Value: `pgvigil-${cluster.clusterId}-vip` },
+          ],
+        }),
+      );
+    }
+  } finally {
+    ddb.destroy();
+    ec2.destroy();
+  }
 }
 
 function refersTo(node: unknown, logicalId: string): boolean {
