@@ -32,7 +32,8 @@ export function configFileOf(ctx: CommandContext): string {
 
 export async function actionContext(ctx: CommandContext): Promise<ActionContext> {
   const file = configFileOf(ctx);
-  const config = await loadAgentConfig(file, ctx.env);
+  const { config, notices } = loadAgentConfig(file, ctx.env);
+  for (const n of notices) ctx.out.notice(n);
   const term = opt.integer(ctx, 'term');
   if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
   return { config, store: storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };

@@ -443,7 +443,7 @@ export class AgentDaemon {
   }
 
   private seqFile(): string | undefined {
-    return this.config.agent_state_directory ? join(this.config.agent_state_directory, `agent-${this.config.node_id}.json`) : undefined;
+    return this.config.agent_state_dir ? join(this.config.agent_state_dir, `agent-${this.config.node_id}.json`) : undefined;
   }
 
   private async loadSeq(): Promise<number> {
@@ -461,7 +461,7 @@ export class AgentDaemon {
     const file = this.seqFile();
     if (!file) return;
     try {
-      await mkdir(this.config.agent_state_directory, { recursive: true });
+      await mkdir(this.config.agent_state_dir, { recursive: true });
       await writeFile(file, JSON.stringify({ seq: this.seq }));
     } catch (error) {
       this.log.log('WARNING', 'unable to save agent state', { error: String(error) });

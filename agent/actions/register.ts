@@ -4,7 +4,8 @@
  * with the cluster settings taken from this repmgr.conf.
  */
 import { PgvigilError } from '../../core/errors.js';
-import { ClusterSettingsSchema, type ClusterSettings, type NodeRecord, type NodeType } from '../../core/model.js';
+import { clusterSettingsFromConfig } from '../../core/config/index.js';
+import type { ClusterSettings, NodeRecord, NodeType } from '../../core/model.js';
 import type { AgentConfig } from '../config.js';
 import { parseConninfo, stripPassword } from '../pg/conninfo.js';
 import { queryOne, withSession } from '../pg/session.js';
@@ -12,19 +13,7 @@ import { findNode, guardTerm, recordEvent, requireCluster, sqlTimeoutMs, type Ac
 
 /** The cluster settings the controller reads, from this node's repmgr.conf. */
 export function clusterSettingsFrom(config: AgentConfig): ClusterSettings {
-  return ClusterSettingsSchema.parse({
-    failover: config.failover,
-    heartbeat_interval_secs: config.heartbeat_interval_secs,
-    node_timeout_secs: 3 * config.heartbeat_interval_secs,
-    lease_secs: config.lease_secs,
-    clock_skew_margin_ms: config.clock_skew_margin_ms,
-    reconnect_attempts: config.reconnect_attempts,
-    reconnect_interval: config.reconnect_interval,
-    promote_check_timeout: config.promote_check_timeout,
-    primary_follow_timeout: config.primary_follow_timeout,
-    replication_lag_warning: config.replication_lag_warning,
-    replication_lag_critical: config.replication_lag_critical,
-  });
+  return clusterSettingsFromConfig(config);
 }
 
 /** The replication slot name repmgr uses for a node. */
