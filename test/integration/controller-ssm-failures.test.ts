@@ -9,6 +9,7 @@ import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
 import type { ClusterSettings, ClusterSnapshot } from '../../core/model.js';
 import type { HostAction } from '../../core/ports.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
+import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
 import { ControllerFixture, DOCUMENT_PREFIX, invocation, reactingHosts } from '../support/controller-fixture.js';
 import { SnapshotBuilder } from '../support/snapshot-builder.js';
 
@@ -148,5 +149,25 @@ describe('SSM failures during a failover', () => {
     expect(follow[0]).toMatchObject({ node_id: 3, successful: false });
     expect(follow[0]?.details).toMatch(/exit code 23: ERROR: unable to follow/);
     expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 3)?.upstream_node_id).toBe(1);
+  });
+});
+
+describe('SSM failures during a switchover', () => {
+  it('rolls back when demote fails: nothing promoted, the old primary restarted, the cluster unpaused, and the event says why', async () => {
+    counter += 1;
+    const id = `ssm-${counter}`;
+    const built = new SnapshotBuilder({ now: f.clock.now() }).build();
+    await f.seed({
+      cluster: { ...built.cluster, cluster_id: id },
+      nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+      heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+    });
+    script = (doc) => (doc === 'pgvigil-Demote' ? { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5, StandardErrorContent: 'ERROR: checkpoint failed' } : { Status: 'Success', ResponseCode: 0 });
+    const r = await runSwitchover(deps((a) => a.action !== 'demote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r.ok).toBe(false);
+    expect(sent.map((s) => `${s.document}:${s.nodeId}`)).toEqual(['pgvigil-Demote:1', 'pgvigil-Unfence:1']);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null });
+    const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
+    expect(rolledBack[0]?.details).toMatch(/demote of node 1 failed: SSM status Failed, exit code 5: ERROR: checkpoint failed/);
   });
 });

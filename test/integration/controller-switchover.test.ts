@@ -1,6 +1,7 @@
 import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
+import { evaluateCluster } from '../../functions/evaluator.js';
 import { handler, setControllerDeps } from '../../functions/handlers/switchover.js';
 import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
@@ -120,5 +121,23 @@ describe('switchover', () => {
     const results = await Promise.all([2, 2].map((c) => runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));
     expect(results.filter((r) => r.outcome === 'completed')).toHaveLength(1);
     expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toHaveLength(1);
+  });
+
+  it('is finished by the evaluator when the switchover invocation dies after demoting the primary', async () => {
+    const { id, snapshot } = await healthyCluster();
+    await expect(
+      runSwitchover(
+        f.deps(),
+        invocation({ crashAfter: (step) => { if (step === 'demote_primary') throw new Error('Lambda timed out'); } }),
+        parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }),
+      ),
+    ).rejects.toThrow('Lambda timed out');
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ paused: true, operation: { kind: 'switchover', step: 'wait_catchup' } });
+    f.clock.advance(10 * 60_000);
+    await f.refreshHeartbeats(id);
+    const resumed = await evaluateCluster(f.deps(), invocation(), id);
+    expect(resumed.saga).toBe('completed');
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 2, term: snapshot.cluster.term + 1, paused: false, operation: null });
+    expect((await sent(id)).filter((s) => s.startsWith('Demote') || s.startsWith('Promote'))).toEqual(['Demote:1', 'Promote:2']);
   });
 });
