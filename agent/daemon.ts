@@ -55,7 +55,8 @@ export interface AgentStatus {
   lastServer: ServerState | null;
   cluster: ClusterRecord | null;
   fenced: boolean;
-  queuedEvents: number;
+  /** Events waiting for DynamoDB, oldest first. */
+  queuedEvents: EventName[];
 }
 
 const MAX_QUEUED_EVENTS = 1000;
@@ -114,7 +115,7 @@ export class AgentDaemon {
       lastServer: this.server,
       cluster: this.loaded?.snapshot.cluster ?? null,
       fenced: this.fenced,
-      queuedEvents: this.events.length,
+      queuedEvents: this.events.map((e) => e.event),
     };
   }
 
@@ -299,7 +300,9 @@ export class AgentDaemon {
     if (this.primarySinceMono === null || this.fencing || this.fenced) return;
     const base = Math.max(this.lastRenewOkMono, this.primarySinceMono);
     const leaseMs = this.config.lease_secs * 1000;
-    if (mono - base <= leaseMs) return;
+    // Fence at the last tick before the lease runs out, not the first one after: the server must be
+    // down by the time the controller may count the lease as expired.
+    if (mono - base + this.config.monitor_interval_secs * 1000 < leaseMs) return;
     const secs = ((mono - base) / 1000).toFixed(1);
     void this.selfFence('lease_lost', `lease not renewed for ${secs} s (lease_secs=${this.config.lease_secs})`);
   }
