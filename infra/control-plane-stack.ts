@@ -23,6 +23,8 @@ export const CONTROL_PLANE_OUTPUTS = {
   deadLetterQueueUrl: 'DeadLetterQueueUrl',
   /** `cluster=eipalloc-…` pairs joined by commas. */
   vipAllocationIds: 'VipAllocationIds',
+  /** `cluster=arn:…:policy/…` pairs: the managed policy to attach to each cluster's instance role. */
+  agentPolicyArns: 'AgentPolicyArns',
 } as const;
 
 export class PgvigilControlPlaneStack extends Stack {
@@ -46,6 +48,11 @@ export class PgvigilControlPlaneStack extends Stack {
       'vipAllocationIds',
       Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id)]))),
       'vip_allocation_id of each cluster, as cluster=allocation-id pairs',
+    );
+    out(
+      'agentPolicyArns',
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.agentPolicy(id).managedPolicyArn]))),
+      "managed policy for each cluster's agents (attach it to the instance role), as cluster=policy-arn pairs",
     );
   }
 }

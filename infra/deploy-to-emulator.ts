@@ -66,6 +66,8 @@ export interface EmulatorDeployment {
   deadLetterQueueUrl: string;
   /** Allocation id of each cluster's Elastic IP, by cluster id. */
   vipAllocationIds: Record<string, string>;
+  /** ARN of the agent policy of each cluster, by cluster id. */
+  agentPolicyArns: Record<string, string>;
 }
 
 export const EMULATOR_ASSET_BUCKET_PREFIX = 'pgvigil-emulator-assets-';
@@ -146,11 +148,9 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         return value;
       };
       const prefix = need('documentPrefix');
-      const vipAllocationIds: Record<string, string> = Object.fromEntries(
-        need('vipAllocationIds')
-          .split(',')
-          .map((pair) => pair.split('=') as [string, string]),
-      );
+      const pairs = (text: string): Record<string, string> =>
+        Object.fromEntries(text.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+      const vipAllocationIds = pairs(need('vipAllocationIds'));
       await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
       return {
         stackName,
@@ -165,6 +165,7 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         switchoverFunctionName: need('switchoverFunctionName'),
         deadLetterQueueUrl: need('deadLetterQueueUrl'),
         vipAllocationIds,
+        agentPolicyArns: pairs(need('agentPolicyArns')),
       };
     } finally {
       cfn.destroy();

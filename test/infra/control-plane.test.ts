@@ -381,6 +381,14 @@ describe('the Elastic IPs', () => {
     expect(stack.controlPlane.vipAllocationId('b.2')).toBe(IMPORTED_EIP);
   });
 
+  it('publishes the agent policy of every cluster as a stack output', () => {
+    const main = logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneAgentPolicymain');
+    const other = logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneAgentPolicyb');
+    template.hasOutput('AgentPolicyArns', {
+      Value: { 'Fn::Join': [',', [{ 'Fn::Join': ['=', ['main', { Ref: main }]] }, { 'Fn::Join': ['=', ['b.2', { Ref: other }]] }]] },
+    });
+  });
+
   it('publishes every cluster id with its allocation id as a stack output', () => {
     template.hasOutput('VipAllocationIds', {
       Value: {

@@ -79,6 +79,10 @@ describe('deployToEmulator', () => {
     const tagged = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:pgvigil:cluster', Values: ['main'] }] }));
     expect(tagged.Addresses?.map((a) => a.AllocationId)).toEqual([deployment.vipAllocationIds.main]);
     expect(deployment.vipAllocationIds).toEqual({ main: expect.stringMatching(/^eipalloc-/), other: importedAllocationId });
+    expect(deployment.agentPolicyArns).toEqual({
+      main: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
+      other: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
+    });
     ec2.destroy();
   });
 
