@@ -170,6 +170,11 @@ export interface PostgresServerOptions {
   superuser?: string;
   /** Authentication method in pg_hba.conf for TCP connections. @default 'trust' */
   auth?: 'trust' | 'scram-sha-256';
+  /**
+   * The superuser's password, set by initdb and used by {@link PostgresServer.query}. Needed with
+   * `auth: 'scram-sha-256'`; give it to other clients through {@link writePgpass}, never a conninfo.
+   */
+  superuserPassword?: string;
   /** Networks admitted by pg_hba.conf (normal and replication connections). @default ['127.0.0.1/32', '::1/128'] */
   hbaNetworks?: string[];
   /** `cluster_name`, shown in process titles and used as the default application_name. */
@@ -222,7 +227,14 @@ export class PostgresServer {
   async initdb(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true, mode: 0o700 });
     await chownTo(this.dataDir, this.osUser);
-    const r = await this.bin('initdb', ['-D', this.dataDir, '-U', this.superuser, '--auth=trust', '--data-checksums', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    const args = ['-D', this.dataDir, '-U', this.superuser, '--auth=trust', '--data-checksums', '-E', 'UTF8', '--locale=C', '--no-sync'];
+    const pwfile = `${this.dataDir}.pw`;
+    if (this.options.superuserPassword !== undefined) {
+      await writeFile(pwfile, `${this.options.superuserPassword}\n`, { mode: 0o600 });
+      await chownTo(pwfile, this.osUser);
+      args.push(`--pwfile=${pwfile}`);
+    }
+    const r = await this.bin('initdb', args).finally(() => rm(pwfile, { force: true }));
     if (r.code !== 0) throw new Error(`initdb failed for ${this.dataDir} (exit ${r.code}): ${r.stderr.trim()}`);
     await this.writeConfig();
   }
@@ -353,9 +365,22 @@ export class PostgresServer {
 
   /** Runs one SQL statement on a new session and returns its rows. */
   async query<R extends Record<string, unknown> = Record<string, unknown>>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<R[]> {
-    const client = new pg.Client({ host: this.host, port: this.port, user: this.superuser, database, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      host: this.host,
+      port: this.port,
+      user: this.superuser,
+      database,
+      connectionTimeoutMillis: 5000,
+      ...(this.options.superuserPassword !== undefined ? { password: this.options.superuserPassword } : {}),
+    });
     client.on('error', () => undefined);
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (error) {
+      // A failed connect can leave the socket open; without this a retry loop exhausts max_connections.
+      await client.end().catch(() => undefined);
+      throw error;
+    }
     try {
       const result = await client.query<R>(sql, params);
       return result.rows;

@@ -62,6 +62,7 @@ export async function writeNodeConfig(
     node_rejoin_timeout: 60,
     shutdown_check_timeout: 30,
     wal_receive_check_timeout: 20,
+    agent_state_dir: dir,
     ...extra,
   };
   const text = Object.entries(settings)
