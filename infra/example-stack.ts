@@ -258,7 +258,6 @@ export function agentUnitFile(): string {
  * in by CDK. Deliberately no `set -x`: the repmgr password passes through a variable.
  */
 export function hostUserData(o: HostOptions): string {
-  const pgctl = `sudo -u postgres /usr/bin/pg_ctl -D ${DATA_DIRECTORY} -l /var/lib/pgsql/postgresql.log -w`;
   const agent = `sudo -u postgres /usr/local/bin/pgvigil-agent`;
   const lines = [
     '#!/bin/bash',
@@ -279,6 +278,7 @@ export function hostUserData(o: HostOptions): string {
     'curl -fsSL "https://nodejs.org/dist/v${NODE_VERSION}/node-v${NODE_VERSION}-linux-${ARCH}.tar.xz" | tar -xJ -C /opt',
     'ln -sfn "/opt/node-v${NODE_VERSION}-linux-${ARCH}" /opt/node',
     'for b in node npm npx; do ln -sf "/opt/node/bin/$b" "/usr/local/bin/$b"; done',
+    '[ -e /usr/bin/node ] || ln -s /opt/node/bin/node /usr/bin/node  # the agent unit runs /usr/bin/node',
     '',
     '# the agent: this repository from the CDK asset, production dependencies only',
     `aws s3 cp '${o.sourceUrl}' /tmp/pgvigil.zip --region "$REGION"`,
@@ -328,7 +328,9 @@ export function hostUserData(o: HostOptions): string {
       'host repmgr      repmgr $VPC_CIDR scram-sha-256',
       'host replication repmgr $VPC_CIDR scram-sha-256',
       'EOF',
-      `${pgctl} start`,
+      // systemd starts PostgreSQL at boot; the agent (After=postgresql.service) then applies the
+      // startup rule and fences a former primary that the cluster has replaced.
+      'systemctl enable --now postgresql',
       "sudo -u postgres /usr/bin/psql -v ON_ERROR_STOP=1 -v pw=\"$PW\" <<'SQL'",
       "CREATE ROLE repmgr SUPERUSER LOGIN PASSWORD :'pw';",
       'CREATE DATABASE repmgr OWNER repmgr;',
@@ -341,7 +343,7 @@ export function hostUserData(o: HostOptions): string {
       'until /usr/bin/pg_isready -h "$PRIMARY_IP" -p 5432; do sleep 5; done',
       `until ${agent} standby clone --dry-run -f ${DEFAULT_CONFIG_FILE}; do sleep 10; done`,
       `${agent} standby clone -f ${DEFAULT_CONFIG_FILE}`,
-      `${pgctl} start`,
+      'systemctl enable --now postgresql',
       `${agent} standby register -f ${DEFAULT_CONFIG_FILE}`,
     );
   } else {

@@ -84,9 +84,13 @@ describe('the example stack', () => {
       expect(ud).toContain('ln -sf /opt/pgvigil/bin/pgvigil-agent.js /usr/local/bin/pgvigil-agent');
       expect(ud).toContain('deploy/systemd/pgvigil-agent.service');
       expect(ud).toContain('systemctl enable --now pgvigil-agent');
+      expect(ud).toContain('ln -s /opt/node/bin/node /usr/bin/node');
       expect(ud).not.toContain('set -x');
     }
     expect(primary).toContain('primary register -f /etc/pgvigil/repmgr.conf');
+    // PostgreSQL under systemd on the database nodes (started at boot, before the agent); none on the witness.
+    for (const ud of [primary, standby]) expect(ud).toContain('systemctl enable --now postgresql');
+    expect(witness).not.toContain('systemctl enable --now postgresql');
     expect(standby).toContain('standby clone -f /etc/pgvigil/repmgr.conf');
     expect(standby).toContain('standby register -f /etc/pgvigil/repmgr.conf');
     expect(witness).toContain('witness register -f /etc/pgvigil/repmgr.conf');
