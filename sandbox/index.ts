@@ -26,6 +26,7 @@ import { PostgresServer, lookupOsUser, type OsUser } from './postgres.js';
 import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm } from './ssm-runner.js';
 import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
 import { freePort } from './ports.js';
+import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -44,8 +45,11 @@ export interface SandboxOptions {
   overrides?: { text: string; file: string };
   /** One line per stage. */
   progress?: (line: string) => void;
-  /** Starts the controller (local Lambda runtime) and returns how to stop it. */
-  startController?: (sandbox: Sandbox) => Promise<() => Promise<void>>;
+  /**
+   * Starts the controller and returns how to stop it. Default: the evaluator on the local Lambda
+   * runtime ({@link startSandboxController}); `false`: no controller (nobody fails over).
+   */
+  startController?: false | ((sandbox: Sandbox) => Promise<() => Promise<void>>);
   /** @default 'postgres' */
   osUser?: string;
 }
@@ -337,11 +341,11 @@ export class Sandbox {
     }
     this.say(`agents: running on ${this.plan.nodes.map((n) => n.node_name).join(', ')}`);
 
-    if (this.options.startController) {
-      this.stopController = await this.options.startController(this);
-      this.say('controller: local Lambda runtime running (stream + schedule)');
+    if (this.options.startController === false) {
+      this.say('controller: not started: the cluster reports but nobody fails over');
     } else {
-      this.say('controller: not started (no local Lambda runtime given): the cluster reports but does not fail over');
+      this.stopController = await (this.options.startController ?? startSandboxController)(this);
+      this.say('controller: evaluator running on the local Lambda runtime (stream + sweep)');
     }
   }
 
