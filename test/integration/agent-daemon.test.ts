@@ -1,0 +1,168 @@
+/**
+ * The agent daemon against real servers and DynamoDB on moto: heartbeats on change with the
+ * attention flag, local and upstream disconnect/reconnect events, monitoring history, and the
+ * `pgvigil-agent run` process under a systemd-style notify socket with a clean SIGTERM shutdown.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { AgentDaemon } from '../../agent/daemon.js';
+import { jsonLogger } from '../../agent/log.js';
+import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { keys } from '../../core/table.js';
+import type { Heartbeat } from '../../core/model.js';
+import { startMoto, type Moto } from '../support/moto.js';
+import { TestPostgres } from '../support/postgres.js';
+import { agent, createTable, motoEnv, writeNodeConfig, type TestNode } from '../support/agent.js';
+
+const TABLE = 'pgvigil-agent-daemon';
+const pgs = new TestPostgres();
+let moto: Moto;
+let store: DynamoStateStore;
+let raw: DynamoDBClient;
+let env: NodeJS.ProcessEnv;
+let dir: string;
+const nodes: TestNode[] = [];
+const node = (id: number): TestNode => nodes[id - 1] as TestNode;
+
+async function rawHeartbeat(id: number): Promise<(Heartbeat & { attention: boolean }) | undefined> {
+  const r = await raw.send(new GetItemCommand({ TableName: TABLE, Key: marshall({ pk: keys.partition('agent-test'), sk: keys.heartbeat(id) }), ConsistentRead: true }));
+  return r.Item ? (unmarshall(r.Item) as Heartbeat & { attention: boolean }) : undefined;
+}
+
+async function waitFor(fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function eventsOf(name: string): Promise<Array<[number, boolean]>> {
+  return (await store.listEvents('agent-test', { event: name })).map((e) => [e.node_id, e.successful]);
+}
+
+beforeAll(async () => {
+  moto = await startMoto();
+  env = motoEnv(moto);
+  store = await createTable(moto, TABLE);
+  raw = new DynamoDBClient(moto.clientConfig);
+  dir = await pgs.tempDir('pgvigil-daemon-conf-');
+  const primary = await pgs.primary('d1');
+  const standby = await pgs.server('d2');
+  for (const [id, server] of [[1, primary], [2, standby]] as const) {
+    const { configFile, config } = await writeNodeConfig(dir, { id, name: `d${id}`, server }, TABLE, { heartbeat_interval_secs: 10, monitoring_history: id === 2 });
+    nodes.push({ id, name: `d${id}`, server, configFile, config });
+  }
+  expect((await agent(env, ['primary', 'register', '-f', node(1).configFile])).code).toBe(0);
+  expect((await agent(env, ['standby', 'clone', '-f', node(2).configFile, '-c'])).code).toBe(0);
+  await standby.writeConfig();
+  await standby.start();
+  expect((await agent(env, ['standby', 'register', '-f', node(2).configFile])).code).toBe(0);
+});
+
+afterAll(async () => {
+  await pgs.cleanup();
+  await moto?.stop();
+});
+
+describe('AgentDaemon', () => {
+  it('writes at once when the local server crashes or its upstream becomes unreachable, flags attention, and records repmgrd events', async () => {
+    const daemons = [1, 2].map((id) => new AgentDaemon({ config: node(id).config, store, log: jsonLogger({ level: 'ERROR' }) }));
+    for (const d of daemons) await d.start();
+    try {
+      await waitFor(async () => (await rawHeartbeat(2))?.reachability.some((r) => r.node_id === 1 && r.ok) === true);
+      // Healthy: nothing in either heartbeat can change a decision.
+      await waitFor(async () => (await rawHeartbeat(1))?.attention === false && (await rawHeartbeat(2))?.attention === false);
+      const before = (await rawHeartbeat(1))?.seq ?? 0;
+
+      await node(1).server.kill9();
+      // heartbeat_interval_secs is 10: these writes come from the change, not the interval.
+      await waitFor(async () => {
+        const [p, s] = await Promise.all([rawHeartbeat(1), rawHeartbeat(2)]);
+        return p?.server?.postmaster_running === false && s?.reachability.find((r) => r.node_id === 1)?.ok === false;
+      }, 15_000);
+      const p = await rawHeartbeat(1);
+      expect(p?.attention).toBe(true);
+      expect(p?.seq).toBeGreaterThan(before);
+      expect(p?.server).toMatchObject({ postmaster_running: false, accepting_connections: false, in_recovery: null });
+      expect(p?.server?.down_since).toBeGreaterThan(0);
+      const s = await rawHeartbeat(2);
+      expect(s?.attention).toBe(true);
+      expect(s?.reachability.find((r) => r.node_id === 1)).toMatchObject({ ok: false, failures: expect.any(Number) as number });
+      await waitFor(async () => (await eventsOf('repmgrd_local_disconnect')).length > 0 && (await eventsOf('repmgrd_upstream_disconnect')).length > 0);
+      expect(await eventsOf('repmgrd_local_disconnect')).toEqual([[1, false]]);
+      expect(await eventsOf('repmgrd_upstream_disconnect')).toEqual([[2, false]]);
+
+      await node(1).server.start();
+      await waitFor(async () => (await eventsOf('repmgrd_local_reconnect')).length > 0 && (await eventsOf('repmgrd_upstream_reconnect')).length > 0);
+      expect(await eventsOf('repmgrd_local_reconnect')).toEqual([[1, true]]);
+      await waitFor(async () => (await rawHeartbeat(1))?.attention === false);
+    } finally {
+      for (const d of daemons) await d.stop('test');
+    }
+    expect((await eventsOf('agent_start')).length).toBe(2);
+    expect((await eventsOf('agent_stop')).length).toBe(2);
+  });
+
+  it('writes monitoring history samples for a standby when monitoring_history is on', async () => {
+    const r = await raw.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :mon)',
+        ExpressionAttributeValues: marshall({ ':pk': keys.partition('agent-test'), ':mon': keys.prefix.monitoring }),
+      }),
+    );
+    const samples = (r.Items ?? []).map((i) => unmarshall(i));
+    expect(samples.length).toBeGreaterThan(0);
+    expect(samples[0]).toMatchObject({ primary_node_id: 1, standby_node_id: 2 });
+    expect(samples[0]?.expires_at).toBeGreaterThan(Date.now() / 1000);
+  });
+
+  it('runs as "pgvigil-agent run" under a notify socket: READY, WATCHDOG, JSON logs, and STOPPING with a clean exit on SIGTERM', async () => {
+    const socketPath = join(dir, 'notify.sock');
+    const listener = spawn('python3', ['-u', '-c', LISTENER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const messages: string[] = [];
+    listener.stdout.on('data', (d: Buffer) => messages.push(...d.toString().split('\n').filter(Boolean)));
+    let child: ChildProcess | undefined;
+    try {
+      await waitFor(async () => messages.includes('listening'), 10_000);
+      child = spawn(process.execPath, ['bin/pgvigil-agent.js', 'run', '-f', node(2).configFile], {
+        env: { ...env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '1500000' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
+      await waitFor(async () => messages.includes('READY=1') && messages.includes('WATCHDOG=1'), 30_000);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      await waitFor(async () => messages.includes('STOPPING=1'), 5000);
+      const logLines = stderr.split('\n').filter((l) => l.startsWith('{'));
+      expect(logLines.length).toBeGreaterThan(0);
+      const parsed = logLines.map((l) => JSON.parse(l) as { level: string; msg: string; node_id: number });
+      expect(parsed.map((l) => l.msg)).toContain('agent stopping');
+      expect(parsed.every((l) => l.node_id === 2)).toBe(true);
+      await waitFor(async () => (await eventsOf('agent_stop')).length === 3);
+    } finally {
+      if (child && child.exitCode === null) child.kill('SIGKILL');
+      listener.kill('SIGTERM');
+    }
+  });
+});
+
+/** A stand-in for systemd's notify socket: prints every datagram it receives. */
+const LISTENER = `
+import os, socket, sys
+path = sys.argv[1]
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+os.chmod(path, 0o777)
+print("listening")
+while True:
+    data = s.recv(4096).decode()
+    for line in data.split("\\n"):
+        if line: print(line)
+`;
