@@ -11,6 +11,7 @@ import { clusterCleanupCommand } from './cluster-cleanup.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
 import { nodeCheckCommand, nodeStatusCommand } from './node.js';
+import { standbySwitchoverCommand } from './standby-switchover.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
 
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   clusterExplainCommand,
   nodeStatusCommand,
   nodeCheckCommand,
+  standbySwitchoverCommand,
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,

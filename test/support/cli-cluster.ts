@@ -128,7 +128,7 @@ export interface CliHarness {
   table: string;
   env(clusterId: string): NodeJS.ProcessEnv;
   write(state: ClusterState): Promise<void>;
-  run(clusterId: string, argv: string[], options?: { now?: number; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  run(clusterId: string, argv: string[], options?: { now?: number; clock?: () => number; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
 }
 
 export interface CliResult {
@@ -162,7 +162,7 @@ export async function cliHarness(moto: Moto, table = 'pgvigil-cli'): Promise<Cli
     async run(clusterId, argv, options = {}) {
       const out = memoryOutput();
       const now = options.now ?? NOW;
-      const code = await runProgram(program, argv, out, options.env ?? env(clusterId), { now: () => now });
+      const code = await runProgram(program, argv, out, options.env ?? env(clusterId), { now: options.clock ?? (() => now) });
       return { code, stdout: out.stdout, stderr: out.stderr };
     },
   };

@@ -1,0 +1,84 @@
+/**
+ * `standby switchover --candidate NODE [--siblings-follow] [--dry-run] [--json]` (SPEC §7.2): runs
+ * the controller's switchover and follows the saga step by step until it completes or fails.
+ */
+import { ExitCode } from '../../core/exit-codes.js';
+import { PgvigilError } from '../../core/errors.js';
+import { defineCommand, opt } from '../framework.js';
+import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
+import { followSwitchover, switchoverInvoker } from '../switchover.js';
+
+export const standbySwitchoverCommand = defineCommand({
+  words: ['standby', 'switchover'],
+  summary: 'promote a standby and demote the primary in a controlled way (no data loss)',
+  usage: 'standby switchover --candidate NODE [--siblings-follow] [--dry-run] [--json] [--wait-timeout SECS] [--cluster ID]',
+  examples: ['pgvigil standby switchover --candidate node2 --siblings-follow --dry-run', 'pgvigil standby switchover --candidate 2 --siblings-follow'],
+  options: {
+    candidate: { type: 'string', description: 'the standby to promote: node id or node name' },
+    'siblings-follow': { type: 'boolean', description: 'make the other standbys of the old primary follow the new one' },
+    'dry-run': { type: 'boolean', description: 'run every check and print it; change nothing' },
+    'wait-timeout': { type: 'integer', description: 'stop following after SECS seconds (default 900); the saga carries on' },
+    ...jsonOption,
+    ...clusterOption,
+  },
+  async run(ctx) {
+    const candidateArg = opt.requiredString(ctx, 'candidate');
+    const waitSecs = opt.integer(ctx, 'wait-timeout') ?? 900;
+    if (waitSecs < 1) throw new PgvigilError('BAD_ARGUMENT', `option --wait-timeout expects seconds (1 or more), got ${waitSecs}`);
+    const dryRun = opt.flag(ctx, 'dry-run');
+    const json = opt.flag(ctx, 'json');
+    const target = await openTarget(ctx);
+    const { snapshot } = await loadCluster(target);
+    const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
+    const request = {
+      cluster_id: target.clusterId,
+      candidate_node_id: candidate.node_id,
+      siblings_follow: opt.flag(ctx, 'siblings-follow'),
+      dry_run: dryRun,
+    };
+    const invoker = switchoverInvoker(target, ctx.env);
+    const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
+    ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
+    const startedAt = target.now();
+    const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
+      candidateId: candidate.node_id,
+      sinceMs: startedAt - 1000,
+      pollMs: 1000,
+      timeoutMs: waitSecs * 1000,
+      now: target.now,
+    });
+    const response = result.response;
+    if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
+    if (response && (dryRun || response.operation_id === undefined)) {
+      if (!json) {
+        for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
+      }
+      if (response.ok) {
+        ctx.out.info(dryRun ? 'prerequisites for executing STANDBY SWITCHOVER are met' : response.message);
+        return ExitCode.SUCCESS;
+      }
+      ctx.out.error(response.message);
+      return ExitCode.ERR_SWITCHOVER_FAIL;
+    }
+    switch (result.outcome) {
+      case 'completed':
+        ctx.out.notice(`STANDBY SWITCHOVER has completed successfully: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}`);
+        return ExitCode.SUCCESS;
+      case 'rolled_back':
+        ctx.out.error('switchover failed and was rolled back: the old primary is the primary again');
+        ctx.out.hint('see "pgvigil cluster event --event=switchover_rolled_back" for the reason');
+        return ExitCode.ERR_SWITCHOVER_FAIL;
+      case 'failed':
+        ctx.out.error(response?.message ?? 'switchover failed');
+        return ExitCode.ERR_SWITCHOVER_FAIL;
+      case 'incomplete':
+        ctx.out.error('switchover incomplete: the candidate was promoted but not every step finished');
+        ctx.out.hint('check "pgvigil cluster show"; the controller decides from here');
+        return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
+      case 'timed_out':
+        ctx.out.warning(`stopped following after ${waitSecs} s; the switchover continues in the controller`);
+        ctx.out.hint('follow it with "pgvigil cluster event" and "pgvigil cluster show"');
+        return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
+    }
+  },
+});
