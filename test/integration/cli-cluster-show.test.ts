@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startMoto, freePort, type Moto } from '../support/moto.js';
 import {
@@ -252,6 +255,27 @@ describe('pgvigil cluster show', () => {
     const result = await h.run('healthy', ['cluster', 'show'], { env: { ...h.env('healthy'), AWS_ENDPOINT_URL: `http://127.0.0.1:${port}` } });
     expect(result.code).toBe(6);
     expect(result.stderr[0]).toMatch(/^ERROR: unable to reach the pgvigil state table "pgvigil-cli"/);
+  });
+
+  it('takes the cluster and the table from the repmgr.conf given with -f, and the environment over the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgvigil-cli-conf-'));
+    try {
+      const file = join(dir, 'repmgr.conf');
+      writeFileSync(file, `node_id=1\nnode_name=node1\nconninfo='host=10.0.0.1 user=repmgr dbname=repmgr'\ndata_directory='/var/lib/postgresql/data'\ncluster_id=healthy\nstate_table=${h.table}\n`);
+      const env = h.env('healthy');
+      delete env.PGVIGIL_CLUSTER_ID;
+      delete env.PGVIGIL_TABLE;
+      const fromFile = await h.run('healthy', ['-f', file, 'cluster', 'show', '--csv'], { env });
+      expect([fromFile.code, fromFile.stdout.length]).toEqual([0, 4]);
+      const overridden = await h.run('healthy', ['-f', file, 'cluster', 'show', '--csv'], { env: { ...env, PGVIGIL_CLUSTER_ID: 'primary-down' } });
+      expect(overridden.code).toBe(25);
+      writeFileSync(file, 'node_id=zero\n');
+      const bad = await h.run('healthy', ['-f', file, 'cluster', 'show'], { env });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr[0]).toMatch(/^ERROR: .*repmgr\.conf:1: "node_id"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('rejects an invalid cluster id before touching AWS', async () => {
