@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -117,6 +120,15 @@ describe('the evaluator function', () => {
     const code = readFileSync(entry, 'utf8');
     expect(code.startsWith("import { createRequire as __pgvigilCreateRequire } from 'node:module';")).toBe(true);
     expect(code).toMatch(/export\s*\{[^}]*\bas handler\b|export\s*\{[^}]*\bhandler\b/);
+    // Self-contained: it loads as an ES module from a directory with no node_modules around it.
+    const url = pathToFileURL(entry).href;
+    const loaded = spawnSync(process.execPath, ['--input-type=module', '-e', `const m = await import(${JSON.stringify(url)}); console.log(typeof m.handler);`], {
+      cwd: tmpdir(),
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '' },
+    });
+    expect(loaded.status, loaded.stderr).toBe(0);
+    expect(loaded.stdout.trim()).toBe('function');
   });
 
   it('is triggered by the table stream with the core stream filter, partial batch responses, bisection, bounded retries and a dead-letter queue', () => {
@@ -426,6 +438,29 @@ describe("the controller's IAM policy", () => {
         'NotifyEncrypted',
       ].sort(),
     );
+  });
+
+  it("adds to each function's own role only its log group; the evaluator's also reads the stream and fills the dead-letter queue", () => {
+    const evaluatorPolicy = logicalIdOf(template, 'AWS::IAM::Policy', 'ControlPlaneEvaluatorRoleDefaultPolicy');
+    const switchoverPolicy = logicalIdOf(template, 'AWS::IAM::Policy', 'ControlPlaneSwitchoverRoleDefaultPolicy');
+    const logs = (prefix: string) => ({
+      Sid: 'OwnLogGroup',
+      Effect: 'Allow',
+      Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: arnOf(logicalIdOf(template, 'AWS::Logs::LogGroup', prefix)),
+    });
+    const stmts = (id: string) => identityStatements(template).filter((x) => x.logicalId === id).map((x) => x.statement);
+    expect(stmts(switchoverPolicy)).toEqual([logs('ControlPlaneSwitchoverLogs')]);
+    expect(stmts(evaluatorPolicy)).toEqual([
+      logs('ControlPlaneEvaluatorLogs'),
+      { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: arnOf(ids.dlq) },
+      { Effect: 'Allow', Action: 'dynamodb:ListStreams', Resource: '*' },
+      {
+        Effect: 'Allow',
+        Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator'],
+        Resource: { 'Fn::GetAtt': [ids.table, 'StreamArn'] },
+      },
+    ]);
   });
 
   it("sends commands only with pgvigil's own documents", () => {
