@@ -5,7 +5,7 @@ import tseslint from 'typescript-eslint';
 const impure = 'core/ is the pure decision layer: time, I/O and SDKs come in as arguments (STYLE.md).';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', 'cdk.out/**', 'coverage/**', '**/*.js', '!eslint.config.js'] },
+  { ignores: ['node_modules/**', 'dist/**', 'cdk.out/**', 'coverage/**', '.tmp/**', '.sandbox/**', '**/*.js', '!eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
