@@ -396,8 +396,10 @@ export class AgentDaemon {
         server: this.server,
         reachability: [...this.reach.values()],
       };
-      await this.store.putHeartbeat(heartbeat, this.attention());
+      const attention = this.attention();
+      await this.store.putHeartbeat(heartbeat, attention);
       this.heartbeatsWritten++;
+      this.log.log('DEBUG', 'heartbeat written', { seq: heartbeat.seq, attention, changed: signature !== this.lastSignature, ms: Math.round(this.monotonic() - started) });
       this.lastSignature = signature;
       this.lastWriteMono = started;
       await this.flushEvents();

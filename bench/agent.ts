@@ -1,0 +1,124 @@
+/**
+ * Agent benchmark (`npm run bench:agent`): runs a real `pgvigil-agent run` process for a standby
+ * at monitor_interval_secs=1 against real PostgreSQL and DynamoDB on moto, and prints its resident
+ * memory, its CPU share of one core, and how many heartbeats it wrote per minute, first with a
+ * healthy upstream and then with the upstream (the primary) stopped. Asserts nothing.
+ *
+ * BENCH_SECS (default 60) sets the length of each phase.
+ */
+import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { performance } from 'node:perf_hooks';
+import { TestPostgres } from '../test/support/postgres.js';
+import { startMoto } from '../test/support/moto.js';
+import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
+
+const PHASE_SECS = Number(process.env.BENCH_SECS ?? 60);
+const TABLE = 'pgvigil-bench-agent';
+const CLK_TCK = 100;
+
+interface Sample {
+  rssKb: number;
+  cpuTicks: number;
+}
+
+async function sample(pid: number): Promise<Sample> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const rssKb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+  const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
+  // Fields after "(comm) ": state is [0]; utime and stime are fields 14 and 15 overall → [11], [12].
+  return { rssKb, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
+async function main(): Promise<void> {
+  const pgs = new TestPostgres();
+  const moto = await startMoto();
+  const env = motoEnv(moto);
+  const store = await createTable(moto, TABLE);
+  try {
+    const dir = await pgs.tempDir('pgvigil-bench-');
+    const primary = await pgs.primary('bench1');
+    const standby = await pgs.server('bench2');
+    const extra = { monitor_interval_secs: 1, heartbeat_interval_secs: 5, lease_secs: 20, log_level: process.env.BENCH_LOG_LEVEL ?? 'WARNING' };
+    const p = await writeNodeConfig(dir, { id: 1, name: 'bench1', server: primary }, TABLE, extra);
+    const s = await writeNodeConfig(dir, { id: 2, name: 'bench2', server: standby }, TABLE, extra);
+    for (const args of [['primary', 'register', '-f', p.configFile], ['standby', 'clone', '-c', '-f', s.configFile]]) {
+      const r = await agent(env, args);
+      if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.text}`);
+    }
+    await standby.writeConfig();
+    await standby.start();
+    await agent(env, ['standby', 'register', '-f', s.configFile]);
+
+    // What systemd runs: the bundle (`npm run build:agent`); for comparison, the tsx shim used in development.
+    const bundle = join(dir, 'pgvigil-agent.mjs');
+    await build({
+      entryPoints: ['agent/entry.ts'],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      minify: true,
+      outfile: bundle,
+      logLevel: 'error',
+      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
+    });
+    const seqOf = async (): Promise<number> => (await store.load('agent-test'))?.snapshot.heartbeats.find((h) => h.node_id === 2)?.seq ?? 0;
+    const rows: Array<Record<string, string | number>> = [];
+    const runs: Array<{ name: string; args: string[]; phases: Array<'healthy' | 'upstream down'> }> = [
+      { name: 'tsx shim (development)', args: ['bin/pgvigil-agent.js'], phases: ['healthy'] },
+      { name: 'bundle (deployed)', args: ['--max-semi-space-size=1', bundle], phases: ['healthy', 'upstream down'] },
+    ];
+    for (const run of runs) {
+      const child = spawn(process.execPath, [...run.args, 'run', '-f', s.configFile], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      const pid = child.pid as number;
+      try {
+        // Let it start (first heartbeat) before measuring.
+        const first = await seqOf();
+        for (let i = 0; i < 100 && (await seqOf()) === first; i++) await new Promise((r) => setTimeout(r, 200));
+        await new Promise((r) => setTimeout(r, 3000));
+        for (const phase of run.phases) {
+          // Count from before the stop, so the immediate write on the change is in the figure.
+          const seq0 = await seqOf();
+          if (phase === 'upstream down') await primary.stop('fast');
+          const s0 = await sample(pid);
+          const t0 = performance.now();
+          let maxRss = s0.rssKb;
+          let sumRss = 0;
+          let n = 0;
+          while (performance.now() - t0 < PHASE_SECS * 1000) {
+            await new Promise((r) => setTimeout(r, 1000));
+            const x = await sample(pid);
+            maxRss = Math.max(maxRss, x.rssKb);
+            sumRss += x.rssKb;
+            n++;
+          }
+          const s1 = await sample(pid);
+          const wallSecs = (performance.now() - t0) / 1000;
+          const seq1 = await seqOf();
+          rows.push({
+            agent: run.name,
+            phase,
+            seconds: Math.round(wallSecs),
+            'RSS avg (MB)': +(sumRss / Math.max(1, n) / 1024).toFixed(1),
+            'RSS max (MB)': +(maxRss / 1024).toFixed(1),
+            'CPU (% of one core)': +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / wallSecs) * 100).toFixed(2),
+            'heartbeats/min': +(((seq1 - seq0) / wallSecs) * 60).toFixed(1),
+          });
+        }
+      } finally {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    }
+    console.log(`pgvigil-agent for a standby, monitor_interval_secs=1, heartbeat_interval_secs=5, ${PHASE_SECS} s per phase (targets: RSS < 60 MB, CPU < 2 %)`);
+    console.table(rows);
+  } finally {
+    await pgs.cleanup();
+    await moto.stop();
+  }
+}
+
+await main();
