@@ -250,10 +250,29 @@ export function switchoverAutomationContent(functionName: string, assumeRoleArn:
           Payload:
             '{"cluster_id":"{{ClusterId}}","candidate_node_id":{{CandidateNodeId}},"siblings_follow":{{SiblingsFollow}},"dry_run":{{DryRun}}}',
         },
-        outputs: [{ Name: 'Result', Selector: '$.Payload', Type: 'String' }],
+      },
+      {
+        // aws:invokeLambdaFunction succeeds whenever the function returns; this step turns a
+        // switchover that did not complete (ok=false, or a function error) into a failed execution.
+        name: 'checkResult',
+        action: 'aws:executeScript',
+        isEnd: true,
+        inputs: {
+          Runtime: 'python3.11',
+          Handler: 'check',
+          InputPayload: { payload: '{{switchover.Payload}}' },
+          Script: [
+            'import json',
+            'def check(events, context):',
+            "    result = json.loads(events['payload'])",
+            "    if result.get('ok') is not True:",
+            "        raise Exception(result.get('message') or result.get('errorMessage') or 'switchover failed')",
+            '    return result',
+          ].join('\n'),
+        },
       },
     ],
-    outputs: ['switchover.Result'],
+    outputs: ['switchover.Payload'],
   };
 }
 

@@ -355,6 +355,7 @@ describe('the SSM documents', () => {
                 '{"cluster_id":"{{ClusterId}}","candidate_node_id":{{CandidateNodeId}},"siblings_follow":{{SiblingsFollow}},"dry_run":{{DryRun}}}',
             },
           }),
+          Match.objectLike({ name: 'checkResult', action: 'aws:executeScript', inputs: Match.objectLike({ InputPayload: { payload: '{{switchover.Payload}}' } }) }),
         ],
       },
     });
