@@ -4,12 +4,15 @@
  * `-f` config file), never from `process.env` directly, so tests run commands in-process against
  * a private moto server.
  *
+ * The config file is `-f FILE`, PGVIGIL_CONFIG, or repmgr's default locations (see {@link configFileFor}).
  * Precedence: `--cluster` > `PGVIGIL_CLUSTER_ID` > `cluster_id` in the config file > "default";
  * `PGVIGIL_TABLE` > `state_table` > "pgvigil"; `AWS_REGION` > `AWS_DEFAULT_REGION` > `aws_region`
  * > the SDK's own resolution (profile); `AWS_ENDPOINT_URL_DYNAMODB` > `AWS_ENDPOINT_URL`.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
-import { loadConfigFile } from '../adapters/config-file.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { DEFAULT_CONFIG_LOCATIONS, loadConfigFile } from '../adapters/config-file.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
@@ -55,11 +58,22 @@ export function readConfigFile(path: string, env: NodeJS.ProcessEnv): CliFileSet
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
 
+/**
+ * The configuration file a command reads: `-f FILE`, else PGVIGIL_CONFIG, else — as repmgr does —
+ * the first of ./repmgr.conf, /etc/pgvigil/repmgr.conf, /etc/repmgr.conf that exists; undefined
+ * when there is none (the environment is then enough).
+ */
+export function configFileFor(ctx: CommandContext, exists: (path: string) => boolean = existsSync): string | undefined {
+  const given = nonEmpty(opt.string(ctx, 'config-file')) ?? nonEmpty(ctx.env.PGVIGIL_CONFIG);
+  if (given !== undefined) return given;
+  return DEFAULT_CONFIG_LOCATIONS.map((l) => resolve(l)).find((p) => exists(p));
+}
+
 /** Resolves the target cluster and builds the state store for a command. */
 export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
   const env = ctx.env;
-  const file = opt.string(ctx, 'config-file');
-  const fromFile: CliFileSettings = file ? readConfigFile(file, env) : {};
+  const file = configFileFor(ctx);
+  const fromFile: CliFileSettings = file !== undefined ? readConfigFile(file, env) : {};
   const clusterId =
     nonEmpty(opt.string(ctx, 'cluster')) ?? nonEmpty(env.PGVIGIL_CLUSTER_ID) ?? nonEmpty(fromFile.cluster_id) ?? DEFAULT_CLUSTER;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(clusterId)) {

@@ -1,7 +1,8 @@
 /**
  * `node status` and `node check` for ANY node, judged from its latest heartbeat (`--node-id N`),
- * from anywhere with AWS credentials. On a node itself (`-f CONFIG` or PGVIGIL_CONFIG, no
- * `--node-id`) they run the agent's local checks against the live server instead, as repmgr does.
+ * from anywhere with AWS credentials. On a node itself (its configuration file given with `-f`,
+ * PGVIGIL_CONFIG or found in repmgr's default locations, and no `--node-id`) they run the agent's
+ * local checks against the live server instead, as repmgr does.
  */
 import { CHECKS, NAGIOS_EXIT, heartbeatCheck, worstStatus } from '../../core/node-checks.js';
 import { clusterShowModel, observeCluster } from '../../core/node-status.js';
@@ -9,7 +10,7 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus } from '../../agent/commands.js';
 import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
-import { clusterOption, findNode, jsonOption, loadCluster, nodeIdOption, openTarget } from '../context.js';
+import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget } from '../context.js';
 import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../render/node.js';
 
 const nodeIdSpec: Record<string, OptionSpec> = {
@@ -18,7 +19,7 @@ const nodeIdSpec: Record<string, OptionSpec> = {
 
 /** Local mode: on the node itself, with its configuration file and no --node-id. */
 function isLocal(ctx: CommandContext): boolean {
-  return opt.integer(ctx, 'node-id') === undefined && (opt.string(ctx, 'config-file') !== undefined || Boolean(ctx.env.PGVIGIL_CONFIG));
+  return opt.integer(ctx, 'node-id') === undefined && configFileFor(ctx) !== undefined;
 }
 
 function requireNodeId(ctx: CommandContext): number {

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { describeAwsError } from '../../cli/context.js';
+import { configFileFor, describeAwsError } from '../../cli/context.js';
+import type { CommandContext } from '../../cli/framework.js';
+import { memoryOutput } from '../../cli/output.js';
 import { exitCodeFor, PgvigilError } from '../../core/errors.js';
 
 const target = { tableName: 'pgvigil', region: 'eu-west-1', endpoint: undefined };
@@ -23,5 +25,17 @@ describe('describeAwsError', () => {
   it('passes pgvigil errors through unchanged', () => {
     const error = new PgvigilError('NOT_FOUND', 'cluster "x" not found');
     expect(describeAwsError(error, target)).toBe(error);
+  });
+});
+
+describe('configFileFor', () => {
+  const ctx = (options: Record<string, string>, env: NodeJS.ProcessEnv = {}): CommandContext => ({ options, positionals: [], out: memoryOutput(), env });
+
+  it('takes -f, then PGVIGIL_CONFIG, then the first of repmgr\'s default locations that exists', () => {
+    const none = (): boolean => false;
+    expect(configFileFor(ctx({ 'config-file': '/a.conf' }, { PGVIGIL_CONFIG: '/b.conf' }), none)).toBe('/a.conf');
+    expect(configFileFor(ctx({}, { PGVIGIL_CONFIG: '/b.conf' }), none)).toBe('/b.conf');
+    expect(configFileFor(ctx({}), none)).toBeUndefined();
+    expect(configFileFor(ctx({}), (p) => p === '/etc/repmgr.conf' || p === '/etc/pgvigil/repmgr.conf')).toBe('/etc/pgvigil/repmgr.conf');
   });
 });
