@@ -34,6 +34,7 @@ import { jsonLogger, type Logger } from './log.js';
 import { systemdNotifier, type Notifier } from './notify.js';
 import { probeLocalServer, type LocalProbe } from './pg/local.js';
 import { ReachabilityChecker } from './pg/reachability.js';
+import { caughtUp, downgradeSync, restoreSync, savedSyncNames, syncStandbyNames } from './pg/sync.js';
 
 export interface AgentDaemonDeps {
   config: AgentConfig;
@@ -94,6 +95,7 @@ export class AgentDaemon {
   private fencing = false;
   private fenced = false;
   private lastWatchdogMono = -Infinity;
+  private noSyncSinceMono: number | null = null;
   private startedMono = 0;
 
   constructor(deps: AgentDaemonDeps) {
@@ -249,6 +251,9 @@ export class AgentDaemon {
     // 2. the other nodes
     await this.checkOthers(now);
 
+    // 2b. synchronous replication downgrade/restore (primary only)
+    if (this.config.sync_downgrade_after_secs > 0) await this.judgeSync(mono).catch((error: unknown) => this.log.log('WARNING', 'synchronous replication check failed', { error: String(error) }));
+
     // 3. the lease (SPEC §5.3), judged on the monotonic clock only
     this.judgeLease(mono);
 
@@ -294,6 +299,34 @@ export class AgentDaemon {
     }
     this.reach = next;
     await this.checker.retain(new Set(nodes.map((n) => n.conninfo)));
+  }
+
+  private async judgeSync(mono: number): Promise<void> {
+    const s = this.server;
+    if (!s?.accepting_connections || s.in_recovery !== false || this.fenced) {
+      this.noSyncSinceMono = null;
+      return;
+    }
+    const saved = await savedSyncNames(this.config.data_directory);
+    if (saved !== undefined) {
+      if (caughtUp(s.replication, syncStandbyNames(saved), s.current_lsn)) {
+        await restoreSync(this.config.conninfo, this.config.data_directory, saved, this.checkTimeoutMs());
+        this.log.log('NOTICE', 'synchronous replication restored', { synchronous_standby_names: saved });
+        this.queueEvent('sync_restored', true, `synchronous_standby_names restored to "${saved}": a synchronous standby has caught up`);
+      }
+      return;
+    }
+    const names = s.synchronous_standby_names ?? '';
+    if (names === '' || s.replication.some((r) => r.sync_state === 'sync' || r.sync_state === 'quorum')) {
+      this.noSyncSinceMono = null;
+      return;
+    }
+    this.noSyncSinceMono ??= mono;
+    if (mono - this.noSyncSinceMono < this.config.sync_downgrade_after_secs * 1000) return;
+    await downgradeSync(this.config.conninfo, this.config.data_directory, names, this.checkTimeoutMs());
+    this.noSyncSinceMono = null;
+    this.log.log('WARNING', 'switched to asynchronous replication', { synchronous_standby_names: names });
+    this.queueEvent('sync_downgraded', true, `no synchronous standby connected for ${this.config.sync_downgrade_after_secs} s; synchronous_standby_names "${names}" cleared`);
   }
 
   private judgeLease(mono: number): void {

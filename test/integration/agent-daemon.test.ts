@@ -121,12 +121,37 @@ describe('AgentDaemon', () => {
     expect(samples[0]?.expires_at).toBeGreaterThan(Date.now() / 1000);
   });
 
+  it('switches the primary to asynchronous replication when its synchronous standby is gone, and back once it has caught up', async () => {
+    const primary = node(1).server;
+    const ssn = async (): Promise<string> => (await primary.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v"))[0]?.v ?? '?';
+    await primary.query("ALTER SYSTEM SET synchronous_standby_names = 'd2'");
+    await primary.query('SELECT pg_reload_conf()');
+    await waitFor(async () => (await primary.query("SELECT 1 FROM pg_stat_replication WHERE application_name = 'd2' AND sync_state = 'sync'")).length === 1);
+    const d = new AgentDaemon({ config: { ...node(1).config, sync_downgrade_after_secs: 2 }, store, log: jsonLogger({ level: 'ERROR' }) });
+    await d.start();
+    try {
+      await node(2).server.stop('fast');
+      await waitFor(async () => (await ssn()) === '');
+      // Commits no longer wait for the missing standby.
+      await primary.query("SET statement_timeout = '5s'; CREATE TABLE written_while_async (x int)");
+      await waitFor(async () => (await eventsOf('sync_downgraded')).length === 1);
+      await node(2).server.start();
+      await waitFor(async () => (await ssn()) === 'd2');
+      await waitFor(async () => (await eventsOf('sync_restored')).length === 1);
+    } finally {
+      await d.stop('test');
+      await primary.query('ALTER SYSTEM RESET synchronous_standby_names');
+      await primary.query('SELECT pg_reload_conf()');
+    }
+  });
+
   it('runs as "pgvigil-agent run" under a notify socket: READY, WATCHDOG, JSON logs, and STOPPING with a clean exit on SIGTERM', async () => {
     const socketPath = join(dir, 'notify.sock');
     const listener = spawn('python3', ['-u', '-c', LISTENER, socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
     const messages: string[] = [];
     listener.stdout.on('data', (d: Buffer) => messages.push(...d.toString().split('\n').filter(Boolean)));
     let child: ChildProcess | undefined;
+    const stopsBefore = (await eventsOf('agent_stop')).length;
     try {
       await waitFor(async () => messages.includes('listening'), 10_000);
       child = spawn(process.execPath, ['bin/pgvigil-agent.js', 'run', '-f', node(2).configFile], {
@@ -136,7 +161,9 @@ describe('AgentDaemon', () => {
       let stderr = '';
       child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
       const exited = new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
-      await waitFor(async () => messages.includes('READY=1') && messages.includes('WATCHDOG=1'), 30_000);
+      await waitFor(async () => messages.includes('READY=1') && messages.includes('WATCHDOG=1'), 30_000).catch((error: unknown) => {
+        throw new Error(`${String(error)}; notifications: ${messages.join(' ')}; agent stderr: ${stderr.slice(-2000)}`);
+      });
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       await waitFor(async () => messages.includes('STOPPING=1'), 5000);
@@ -145,7 +172,7 @@ describe('AgentDaemon', () => {
       const parsed = logLines.map((l) => JSON.parse(l) as { level: string; msg: string; node_id: number });
       expect(parsed.map((l) => l.msg)).toContain('agent stopping');
       expect(parsed.every((l) => l.node_id === 2)).toBe(true);
-      await waitFor(async () => (await eventsOf('agent_stop')).length === 3);
+      await waitFor(async () => (await eventsOf('agent_stop')).length === stopsBefore + 1);
     } finally {
       if (child && child.exitCode === null) child.kill('SIGKILL');
       listener.kill('SIGTERM');
