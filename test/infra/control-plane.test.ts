@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { App, Stack } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack, aws_events as events } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/metrics.js';
@@ -20,6 +20,8 @@ const IMPORTED_EIP = 'eipalloc-0123456789abcdef0';
 let app: App;
 let stack: PgvigilControlPlaneStack;
 let template: Template;
+// Non-default props, in the same app so the bundles are reused.
+let custom: Template;
 let ids: { table: string; topic: string; key: string; evaluator: string; switchover: string; dlq: string; vip: string; controller: string };
 
 beforeAll(() => {
@@ -28,6 +30,16 @@ beforeAll(() => {
     controlPlane: { clusters: [{ clusterId: 'main' }, { clusterId: 'b.2', vipAllocationId: IMPORTED_EIP }] },
   });
   stack.controlPlane.agentPolicy('main');
+  const customStack = new Stack(app, 'custom');
+  new PgvigilControlPlane(customStack, 'cp', {
+    clusters: [{ clusterId: 'x' }],
+    documentPrefix: 'acme-pg',
+    evaluatorReservedConcurrency: 5,
+    alarmThresholds: { staleHeartbeatSeconds: 12, replicationLagCriticalBytes: 4096 },
+    eventBus: new events.EventBus(customStack, 'Bus', { eventBusName: 'pg-events' }),
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+  custom = Template.fromStack(customStack);
   template = Template.fromStack(stack);
   ids = {
     table: logicalIdOf(template, 'AWS::DynamoDB::Table', 'ControlPlaneStateTable'),
@@ -572,6 +584,40 @@ describe('no wildcard admin', () => {
 });
 
 describe('construct props', () => {
+  it('names the documents with the given prefix and hands it to the functions', () => {
+    custom.hasResourceProperties('AWS::SSM::Document', { Name: 'acme-pg-Promote' });
+    custom.hasResourceProperties('AWS::SSM::Document', { Name: 'acme-pg-Switchover', DocumentType: 'Automation' });
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PGVIGIL_SSM_DOCUMENT_PREFIX: 'acme-pg' }) },
+    });
+  });
+
+  it('reserves evaluator concurrency and uses the alarm thresholds when asked', () => {
+    custom.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('evaluator'), ReservedConcurrentExecutions: 5 });
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.heartbeatAge.name, Threshold: 12 });
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.replicationLag.name, Threshold: 4096 });
+  });
+
+  it('publishes to an EventBridge bus when given one: environment and a PutEvents grant on that bus only', () => {
+    const bus = logicalIdOf(custom, 'AWS::Events::EventBus', 'Bus');
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ PGVIGIL_EVENT_BUS: { Ref: bus } }) },
+    });
+    const policy = logicalIdOf(custom, 'AWS::IAM::ManagedPolicy', 'cpControllerPolicy');
+    expect(statementsBySid(custom, policy).EventBus).toEqual({
+      Sid: 'EventBus',
+      Effect: 'Allow',
+      Action: 'events:PutEvents',
+      Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
+    });
+    expect(statementsBySid(template, ids.controller).EventBus).toBeUndefined();
+  });
+
+  it('lets the state to be destroyed with the stack only when asked', () => {
+    custom.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    custom.hasResource('AWS::EC2::EIP', { DeletionPolicy: 'Delete' });
+  });
+
   const make = (props: ConstructorParameters<typeof PgvigilControlPlane>[2]) => () =>
     new PgvigilControlPlane(new Stack(new App(), 's'), 'cp', props);
 
