@@ -53,6 +53,11 @@ async function setPaused(ctx: CommandContext, paused: boolean): Promise<number> 
       ctx.out.notice(`cluster "${target.clusterId}" is already ${paused ? 'paused' : 'unpaused'}`);
       return ExitCode.SUCCESS;
     }
+    if (attempt === 1 && cluster.operation) {
+      ctx.out.warning(
+        `a ${cluster.operation.kind} is in progress (step "${cluster.operation.step}"); when it ends it restores the paused flag it started with`,
+      );
+    }
     if (dryRun) {
       ctx.out.info(`would ${verb} cluster "${target.clusterId}" (term ${cluster.term})`);
       ctx.out.info('prerequisites for executing "service ' + verb + '" are met');

@@ -73,6 +73,21 @@ describe('pgvigil service status, pause and unpause', () => {
     expect((await h.store.load('pausable'))!.snapshot.cluster).toEqual(before);
   });
 
+  it('warns that an operation in flight restores its own paused flag', async () => {
+    const id = 'busy';
+    await h.write({
+      cluster: clusterRecord(id, {
+        operation: { id: 'op-3', kind: 'switchover', term: 2, candidate_node_id: 2, old_primary_node_id: 1, step: 'promote', owner: 'x', deadline: NOW + 60_000, started_at: NOW, data: {} },
+      }),
+      nodes: [nodeRecord(id, 1), nodeRecord(id, 2)],
+      heartbeats: [],
+    });
+    const result = await h.run(id, ['service', 'pause']);
+    expect(result.code).toBe(0);
+    expect(result.stderr[0]).toBe('WARNING: a switchover is in progress (step "promote"); when it ends it restores the paused flag it started with');
+    expect((await h.store.load(id))!.snapshot.cluster.paused).toBe(true);
+  });
+
   it('exits 1 for an unknown cluster', async () => {
     const result = await h.run('nope', ['service', 'pause']);
     expect(result.code).toBe(1);
