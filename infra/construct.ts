@@ -213,7 +213,8 @@ export class PgvigilControlPlane extends Construct {
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'],
-        conditions: { StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID } },
+        // No aws:SourceAccount condition: AWS's own example for alarms on encrypted topics has none,
+        // and a condition the service does not populate would silently stop every alarm notification.
       }),
     );
     this.topic = new sns.Topic(this, 'Topic', {

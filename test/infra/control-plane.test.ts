@@ -227,7 +227,7 @@ describe('the notification topic', () => {
             Sid: 'AllowCloudWatchAlarmsToPublish',
             Principal: { Service: 'cloudwatch.amazonaws.com' },
             Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
-            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+            Resource: '*',
           }),
         ]),
       },
