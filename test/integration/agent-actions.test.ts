@@ -30,6 +30,10 @@ async function heartbeatOf(id: number): Promise<Heartbeat | undefined> {
   return loaded?.snapshot.heartbeats.find((h) => h.node_id === id);
 }
 
+async function eventsOf(name: string): Promise<Array<[number, boolean]>> {
+  return (await store.listEvents('agent-test', { event: name })).map((e) => [e.node_id, e.successful]);
+}
+
 async function runDaemons(ids: number[], untilFn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
   const daemons = ids.map((id) => new AgentDaemon({ config: node(id).config, store, log: jsonLogger({ level: 'ERROR' }) }));
   for (const d of daemons) await d.start();
@@ -281,6 +285,33 @@ describe('pgvigil-agent host actions', () => {
     expect(u.code, u.text).toBe(0);
     const [row] = await node(2).server.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
     expect(row?.r).toBe(false);
+  });
+});
+
+describe('pgvigil-agent witness and unregister', () => {
+  it('registers a witness (no PostgreSQL needed) upstream of the primary, and unregisters it idempotently', async () => {
+    const { configFile } = await writeNodeConfig(dir, { id: 4, name: 'witness4', server: { ...node(3).server, dataDir: join(dir, 'no-pg-here') } as never, location: 'az-c' }, TABLE);
+    const r = await agent(env, ['witness', 'register', '-f', configFile]);
+    expect(r.code, r.text).toBe(0);
+    expect(r.stderr).toContain('NOTICE: witness node "witness4" (ID: 4) successfully registered');
+    const w = (await store.load('agent-test'))?.snapshot.nodes.find((n) => n.node_id === 4);
+    expect(w).toMatchObject({ type: 'witness', upstream_node_id: 2, location: 'az-c', slot_name: null });
+    const wrongType = await agent(env, ['standby', 'unregister', '-f', configFile]);
+    expect(wrongType.code).toBe(1);
+    expect(wrongType.stderr[0]).toBe('ERROR: node 4 is registered as a witness, not a standby');
+    expect((await agent(env, ['witness', 'unregister', '-f', configFile])).code).toBe(0);
+    const again = await agent(env, ['witness', 'unregister', '-f', configFile]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain('NOTICE: node 4 is not registered; nothing to do');
+    expect((await eventsOf('witness_register')).length).toBe(1);
+    expect((await eventsOf('witness_unregister')).length).toBe(1);
+  });
+
+  it('refuses to unregister the current primary without --force', async () => {
+    const r = await agent(env, ['primary', 'unregister', ...f(2)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr[0]).toBe("ERROR: node 2 is the cluster's current primary");
+    expect((await store.load('agent-test'))?.snapshot.nodes.some((n) => n.node_id === 2)).toBe(true);
   });
 });
 
