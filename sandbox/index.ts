@@ -22,7 +22,7 @@ import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-em
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
 import { planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
-import { PostgresServer, lookupOsUser, type OsUser } from './postgres.js';
+import { PostgresServer, lookupOsUser, runAs, type OsUser } from './postgres.js';
 import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm } from './ssm-runner.js';
 import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
 import { freePort } from './ports.js';
@@ -69,6 +69,8 @@ export interface SandboxState {
   dataDirectories: Record<string, string>;
   /** pid and start time of the process that runs the sandbox (`up`). */
   owner: { pid: number; startTime: string | null };
+  /** True once everything is up. */
+  ready: boolean;
 }
 
 function writeState(dir: string, state: SandboxState): void {
@@ -187,6 +189,13 @@ export class Sandbox {
     if (readSandboxState(dir)) {
       throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
     }
+    // The agents and PostgreSQL run as an unprivileged user: it must reach the directory.
+    const user = lookupOsUser(options.osUser ?? 'postgres');
+    if ((await runAs('test', ['-x', dir, '-a', '-r', dir], { user })).code !== 0) {
+      throw new PgvigilError('BAD_ARGUMENT', `the ${user.name} user cannot reach ${dir}`, {
+        hint: 'choose a directory whose every parent the PostgreSQL user may traverse (e.g. under /tmp or /var/tmp)',
+      });
+    }
     const network = await SandboxNetwork.create({ dir, mode: options.mode ?? 'auto' });
     const state: SandboxState = {
       clusterId: options.clusterId ?? 'main',
@@ -199,6 +208,7 @@ export class Sandbox {
       instances: {},
       dataDirectories: {},
       owner: { pid: process.pid, startTime: procStartTime(process.pid) },
+      ready: false,
     };
     writeState(dir, state);
     const sandbox = new Sandbox({ ...options, dir }, network, state);
@@ -347,6 +357,8 @@ export class Sandbox {
       this.stopController = await (this.options.startController ?? startSandboxController)(this);
       this.say('controller: evaluator running on the local Lambda runtime (stream + sweep)');
     }
+    this.state.ready = true;
+    writeState(this.dir, this.state);
   }
 
   /**

@@ -299,29 +299,29 @@ export class Supervisor {
   async killHost(host: string): Promise<number[]> {
     this.network.host(host);
     this.downHosts.add(host);
-    const killed = new Set<number>();
     const waits: Promise<void>[] = [];
+    const roots: number[] = [];
     for (const entry of this.entries.values()) {
       if (entry.spec.host !== host) continue;
       if (entry.restartTimer) clearTimeout(entry.restartTimer);
       entry.restartTimer = null;
       if (entry.pid === null) continue;
-      for (const pid of processTree(entry.pid)) killed.add(pid);
-      killTree(entry.pid);
-      signal(-entry.pid, 'SIGKILL');
+      roots.push(entry.pid);
       waits.push(entry.exited);
     }
-    for (const source of this.pidSources.get(host) ?? []) {
-      for (const pid of await source()) {
-        for (const p of processTree(pid)) killed.add(p);
-        killTree(pid);
-      }
-    }
-    // In netns mode the namespace knows every process, including ones started by pg_ctl.
+    for (const source of this.pidSources.get(host) ?? []) roots.push(...(await source()));
+    // Gather everything first (in netns mode the namespace knows every process, including those
+    // pg_ctl started), then stop all of it at once and kill it: a host dies in one instant, so no
+    // process of it can answer a peer after another one has gone.
+    const all = new Set<number>();
+    for (const pid of [...roots, ...(await this.network.pids(host))]) for (const p of processTree(pid)) all.add(p);
+    for (const pid of all) signal(pid, 'SIGSTOP');
+    for (const pid of all) signal(pid, 'SIGKILL');
+    const killed = new Set(all);
     for (let round = 0; round < 20; round++) {
-      const pids = await this.network.pids(host);
-      if (pids.length === 0) break;
-      for (const pid of pids) {
+      const stragglers = (await this.network.pids(host)).filter((p) => alive(p));
+      if (stragglers.length === 0) break;
+      for (const pid of stragglers) {
         killed.add(pid);
         killTree(pid);
       }

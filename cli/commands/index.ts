@@ -14,6 +14,7 @@ import { nodeCheckCommand, nodeStatusCommand } from './node.js';
 import { standbySwitchoverCommand } from './standby-switchover.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
+import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
 
 export const commands: Command[] = [
   versionCommand,
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,
+  sandboxUpCommand, sandboxDownCommand, sandboxStatusCommand,
 ];
 // The agent's host actions under the same words (`pgvigil promote …`), except words already taken above.
 commands.push(...hostActionCommands.filter((h) => !commands.some((c) => c.words.join(' ') === h.words.join(' '))));

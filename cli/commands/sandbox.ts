@@ -1,0 +1,236 @@
+/**
+ * `pgvigil sandbox up|down|status`: the whole system on this machine (SPEC §11). `up` keeps running
+ * and prints events until Ctrl-C, which tears everything down; `--detach` leaves it running in the
+ * background for scripts, and `down` stops it (also after a crash, from the directory alone).
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { PgvigilError } from '../../core/errors.js';
+import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
+import type { Output } from '../output.js';
+
+const DEFAULT_DIR = '/tmp/pgvigil-sandbox';
+const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'pgvigil.js');
+
+const dirOption: Record<string, OptionSpec> = {
+  dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_DIR}, or PGVIGIL_SANDBOX_DIR)` },
+};
+
+function sandboxDir(ctx: CommandContext): string {
+  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_DIR);
+}
+
+async function readOverrides(ctx: CommandContext): Promise<{ text: string; file: string } | undefined> {
+  const file = opt.string(ctx, 'config');
+  if (!file) return undefined;
+  try {
+    return { text: await readFile(file, 'utf8'), file };
+  } catch (error) {
+    throw new PgvigilError('BAD_CONFIG', `cannot read configuration file "${file}"`, { detail: (error as Error).message });
+  }
+}
+
+function alive(pid: number, startTime: string | null, procStartTime: (pid: number) => string | null): boolean {
+  const now = procStartTime(pid);
+  return now !== null && now === startTime;
+}
+
+/** How to point `pgvigil` at the sandbox. */
+function printUsage(out: Output, dir: string, endpoint: string, vipPort: number): void {
+  out.print('');
+  out.print(`  psql -h 127.0.0.1 -p ${vipPort} -U postgres            # through the VIP (the Elastic IP)`);
+  out.print(`  AWS_ENDPOINT_URL=${endpoint} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\`);
+  out.print(`    pgvigil cluster show -f ${join(dir, 'hosts', 'node1', 'repmgr.conf')}`);
+  out.print('');
+}
+
+export const sandboxUpCommand = defineCommand({
+  words: ['sandbox', 'up'],
+  summary: 'bring up the whole system on this machine: moto, 3 PostgreSQL nodes + witness, agents, controller, VIP',
+  usage: 'sandbox up [--detach] [--config FILE] [--dir DIR] [--vip-port N] [--no-controller]',
+  examples: ['pgvigil sandbox up', 'pgvigil sandbox up --detach --config fast.conf'],
+  options: {
+    ...dirOption,
+    detach: { type: 'boolean', description: 'return once everything is up and leave it running' },
+    config: { type: 'string', description: 'repmgr.conf fragment whose keys override the sandbox defaults on every node' },
+    'vip-port': { type: 'integer', description: 'port of the VIP on 127.0.0.1 (default 6432)' },
+    'no-controller': { type: 'boolean', description: 'do not start the controller (the cluster reports but does not fail over)' },
+  },
+  async run(ctx) {
+    const dir = sandboxDir(ctx);
+    const overrides = await readOverrides(ctx);
+    const vipPort = opt.integer(ctx, 'vip-port') ?? 6432;
+    if (vipPort < 1 || vipPort > 65535) throw new PgvigilError('BAD_ARGUMENT', `option --vip-port expects a port number, got ${vipPort}`);
+    if (opt.flag(ctx, 'detach')) return detach(ctx, dir);
+
+    const { Sandbox } = await import('../../sandbox/index.js');
+    const sandbox = await Sandbox.up({
+      dir,
+      vipPort,
+      ...(overrides ? { overrides } : {}),
+      ...(opt.flag(ctx, 'no-controller') ? { startController: false as const } : {}),
+      progress: (line) => ctx.out.info(line),
+    });
+    ctx.out.notice(`sandbox is up in ${dir}`);
+    printUsage(ctx.out, dir, sandbox.motoEndpoint, sandbox.vip?.port ?? vipPort);
+
+    // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
+    const dynamo = new DynamoDBClient(sandbox.clientConfig);
+    const store = new DynamoStateStore(dynamo, sandbox.deployment.tableName);
+    let since = Date.now() - 120_000;
+    let stop: () => void = () => undefined;
+    const stopped = new Promise<void>((r) => (stop = r));
+    process.once('SIGINT', () => stop());
+    process.once('SIGTERM', () => stop());
+    const seen = new Set<string>();
+    const timer = setInterval(() => {
+      void store
+        .listEvents(sandbox.state.clusterId, { sinceMs: since })
+        .then((events) => {
+          for (const e of events) {
+            const key = `${e.timestamp}/${e.node_id}/${e.event}`;
+            if (seen.has(key)) continue;
+            seen.add(key);
+            since = Math.max(since, e.timestamp - 5000);
+            ctx.out.print(`${new Date(e.timestamp).toISOString()}  node ${e.node_id}  ${e.event}${e.successful ? '' : ' (failed)'}  ${e.details}`);
+          }
+        })
+        .catch(() => undefined);
+    }, 1000);
+    await stopped;
+    clearInterval(timer);
+    ctx.out.info('tearing the sandbox down');
+    dynamo.destroy();
+    await sandbox.down();
+    ctx.out.notice('sandbox removed');
+    return 0;
+  },
+});
+
+/** Starts `sandbox up` in the background and returns when it is ready (or has failed). */
+async function detach(ctx: CommandContext, dir: string): Promise<number> {
+  const { readSandboxState } = await import('../../sandbox/index.js');
+  if (readSandboxState(dir)) throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
+  const log = `${dir}.log`;
+  const fd = openSync(log, 'w');
+  const args = process.argv.slice(2).filter((a) => a !== '--detach');
+  if (!args.includes('--dir')) args.push('--dir', dir);
+  const child = spawn(process.execPath, [BIN, ...args], { detached: true, stdio: ['ignore', fd, fd], env: ctx.env });
+  closeSync(fd);
+  child.unref();
+  let printed = 0;
+  const deadline = Date.now() + 600_000;
+  for (;;) {
+    const lines = existsSync(log) ? readFileSync(log, 'utf8').split('\n') : [];
+    for (const line of lines.slice(printed, -1)) if (line.startsWith('INFO: ') || line.startsWith('ERROR: ')) ctx.out.print(line);
+    printed = Math.max(printed, lines.length - 1);
+    const state = readSandboxState(dir);
+    if (state?.ready) {
+      ctx.out.notice(`sandbox is up in ${dir} (pid ${child.pid}); output in ${log}; stop it with "pgvigil sandbox down --dir ${dir}"`);
+      printUsage(ctx.out, dir, state.motoEndpoint ?? '', state.vip.port);
+      return 0;
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new PgvigilError('SYS_FAILURE', 'the sandbox did not come up', { detail: `see ${log}` });
+    }
+    if (Date.now() > deadline) throw new PgvigilError('SYS_FAILURE', 'the sandbox did not come up within 10 minutes', { detail: `see ${log}` });
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+export const sandboxDownCommand = defineCommand({
+  words: ['sandbox', 'down'],
+  summary: 'stop a sandbox and remove everything it created (processes, namespaces, data), also after a crash',
+  usage: 'sandbox down [--dir DIR]',
+  examples: ['pgvigil sandbox down'],
+  options: { ...dirOption },
+  async run(ctx) {
+    const dir = sandboxDir(ctx);
+    const { readSandboxState, sandboxDown } = await import('../../sandbox/index.js');
+    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const state = readSandboxState(dir);
+    if (!state && !existsSync(dir)) {
+      ctx.out.notice(`no sandbox in ${dir}; nothing to do`);
+      return 0;
+    }
+    // A running `sandbox up` tears down itself (its controller and proxy live in that process).
+    if (state && state.owner.pid !== process.pid && alive(state.owner.pid, state.owner.startTime, procStartTime)) {
+      ctx.out.info(`stopping the sandbox process (pid ${state.owner.pid})`);
+      process.kill(state.owner.pid, 'SIGTERM');
+      const deadline = Date.now() + 60_000;
+      while (alive(state.owner.pid, state.owner.startTime, procStartTime) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    }
+    for (const line of await sandboxDown(dir)) ctx.out.info(line);
+    ctx.out.notice('sandbox removed');
+    return 0;
+  },
+});
+
+export const sandboxStatusCommand = defineCommand({
+  words: ['sandbox', 'status'],
+  summary: 'show a sandbox: hosts, processes, VIP target, cluster term and primary',
+  usage: 'sandbox status [--dir DIR] [--json]',
+  examples: ['pgvigil sandbox status', 'pgvigil sandbox status --json'],
+  options: { ...dirOption, json: { type: 'boolean', description: 'one JSON object' } },
+  async run(ctx) {
+    const dir = sandboxDir(ctx);
+    const { readSandboxState } = await import('../../sandbox/index.js');
+    const { readNetworkState } = await import('../../sandbox/netns.js');
+    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const state = readSandboxState(dir);
+    if (!state) throw new PgvigilError('NOT_FOUND', `no sandbox in ${dir}`, { hint: 'start one with "pgvigil sandbox up"' });
+    const network = readNetworkState(dir);
+    const processesFile = join(dir, 'processes.json');
+    const processes = existsSync(processesFile)
+      ? (JSON.parse(readFileSync(processesFile, 'utf8')) as { host: string; name: string; pid: number; startTime: string }[]).map((p) => ({
+          ...p,
+          running: alive(p.pid, p.startTime, procStartTime),
+        }))
+      : [];
+    let cluster: { term: number; primary_node_id: number | null; paused: boolean } | null = null;
+    let vipInstance: string | null = null;
+    if (state.motoEndpoint && state.tableName) {
+      const config = { endpoint: state.motoEndpoint, region: state.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+      const dynamo = new DynamoDBClient(config);
+      try {
+        const loaded = await new DynamoStateStore(dynamo, state.tableName).load(state.clusterId);
+        if (loaded) cluster = { term: loaded.snapshot.cluster.term, primary_node_id: loaded.snapshot.cluster.primary_node_id, paused: loaded.snapshot.cluster.paused };
+        if (state.vip.allocationId) {
+          const { EC2Client } = await import('@aws-sdk/client-ec2');
+          const { Ec2VipMover } = await import('../../adapters/ec2-vip.js');
+          const ec2 = new EC2Client(config);
+          vipInstance = await new Ec2VipMover(ec2).current(state.vip.allocationId).catch(() => null);
+          ec2.destroy();
+        }
+      } catch {
+        // the emulator is not answering: report what the files say
+      } finally {
+        dynamo.destroy();
+      }
+    }
+    const owner = alive(state.owner.pid, state.owner.startTime, procStartTime);
+    const hosts = (network?.hosts ?? []).map((h) => ({
+      name: h.name,
+      address: h.address,
+      instance_id: state.instances[h.name] ?? null,
+      cut: network?.cut.includes(h.name) ?? false,
+      vip: vipInstance !== null && state.instances[h.name] === vipInstance,
+    }));
+    const status = { dir, ready: state.ready, running: owner, mode: state.mode, moto: state.motoEndpoint, vip: `${state.vip.host}:${state.vip.port}`, cluster_id: state.clusterId, cluster, hosts, processes };
+    if (opt.flag(ctx, 'json')) {
+      ctx.out.print(JSON.stringify(status));
+      return 0;
+    }
+    ctx.out.print(`sandbox ${dir}: ${owner ? (state.ready ? 'running' : 'starting') : 'not running (stale: run "pgvigil sandbox down")'}, ${state.mode} mode`);
+    ctx.out.print(`emulated AWS: ${state.motoEndpoint ?? "-"}; VIP ${status.vip}`);
+    if (cluster) ctx.out.print(`cluster ${state.clusterId}: term ${cluster.term}, primary node ${cluster.primary_node_id ?? '-'}${cluster.paused ? ', paused' : ''}`);
+    for (const h of hosts) ctx.out.print(`  ${h.name.padEnd(8)} ${h.address.padEnd(13)} ${h.instance_id ?? '-'}${h.cut ? '  CUT' : ''}${h.vip ? '  <- VIP' : ''}`);
+    for (const p of processes) ctx.out.print(`  ${`${p.host}/${p.name}`.padEnd(16)} pid ${p.pid} ${p.running ? 'running' : 'gone'}`);
+    return owner || !state.ready ? 0 : 25;
+  },
+});
