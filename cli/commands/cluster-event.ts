@@ -16,7 +16,7 @@ export const clusterEventCommand = defineCommand({
     'node-id': { type: 'integer', description: 'only events of this node' },
     'node-name': { type: 'string', description: 'only events of the node with this name' },
     compact: { type: 'boolean', description: 'omit the Details column' },
-    csv: { type: 'boolean', description: 'node_id,node_name,event,successful,timestamp,details per line' },
+    csv: { type: 'boolean', description: "repmgr's CSV: node_id,node_name,event,successful,timestamp (no details; see --json)" },
     ...jsonOption,
     ...clusterOption,
   },

@@ -20,7 +20,10 @@ async function run(ctx: CommandContext, build: (s: ClusterSnapshot, now: number)
   else if (opt.flag(ctx, 'csv')) for (const line of renderMatrixCsv(model)) ctx.out.print(line);
   else {
     for (const line of renderMatrix(model)) ctx.out.print(line);
-    for (const issue of model.issues) ctx.out.warning(issue);
+    if (model.issues.length > 0) {
+      ctx.out.warning('following problems detected:');
+      for (const issue of model.issues) ctx.out.print(`  - ${issue}`);
+    }
   }
   return code;
 }

@@ -35,6 +35,7 @@ export const clusterShowCommand = defineCommand({
     }
     for (const notice of model.notices) ctx.out.notice(notice);
     if (model.issues.length > 0) {
+      ctx.out.print('');
       ctx.out.warning('following issues were detected');
       for (const issue of model.issues) ctx.out.print(`  - ${issue}`);
       if (!opt.flag(ctx, 'verbose') && model.rows.some((r) => r.reason)) ctx.out.hint('execute with --verbose to see why nodes are not running');

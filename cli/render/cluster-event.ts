@@ -41,9 +41,9 @@ export function renderEventTable(rows: readonly EventRow[], options: { compact?:
   );
 }
 
-/** `node_id,node_name,event,successful,timestamp,details`, one line per event, fields quoted as needed. */
+/** repmgr's `--csv`: `node_id,node_name,event,successful,timestamp` (repmgr leaves Details out; see --json). */
 export function renderEventCsv(rows: readonly EventRow[]): string[] {
-  return rows.map((r) => csvLine([r.node_id, r.node_name, r.event, r.successful ? 't' : 'f', formatTimestamp(r.timestamp), oneLine(r.details)]));
+  return rows.map((r) => csvLine([r.node_id, r.node_name, r.event, r.successful ? 't' : 'f', formatTimestamp(r.timestamp)]));
 }
 
 export function renderEventJson(clusterId: string, rows: readonly EventRow[]): string {

@@ -44,7 +44,8 @@ export function renderClusterShowTable(model: ClusterShowModel, options: Cluster
     r.upstream,
     r.location,
     String(r.priority),
-    r.timeline === null ? '' : String(r.timeline),
+    // repmgr: "the witness node's timeline ID is irrelevant".
+    r.role === 'witness' ? 'n/a' : r.timeline === null ? '' : String(r.timeline),
     lagText(r),
     heartbeatAgeText(r.heartbeat_age_ms),
     r.conninfo,

@@ -145,11 +145,11 @@ describe('reachability matrix', () => {
       heartbeat('u', 3, null, { reachability: [reach(1, true), reach(2, true)] }),
     ]);
     expect(renderMatrix(reachabilityMatrix(s, NOW))).toEqual([
-      ' Name | Id |  1 |  2 |  3',
-      '------+----+----+----+----',
-      'node1 |  1 |  ? |  ? |  ?',
-      'node2 |  2 |  x |  * |  ?',
-      '    w |  3 |  * |  * |  *',
+      ' Name  | ID | 1 | 2 | 3',
+      '-------+----+---+---+---',
+      ' node1 | 1  | ? | ? | ?',
+      ' node2 | 2  | x | * | ?',
+      ' w     | 3  | * | * | *',
     ]);
     const cross = crosscheckMatrix(s, NOW);
     expect(cross.values).toEqual([
