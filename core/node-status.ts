@@ -168,7 +168,10 @@ export function statusMarker(obs: NodeObservation): { status: string; issue: str
   return { status, issue };
 }
 
-/** The Upstream column: the upstream's name with repmgr's `?` (unknown) and `!` (not attached) prefixes. */
+/**
+ * The Upstream column: the upstream's name with repmgr's `?` (unknown) and `!` (not attached)
+ * prefixes. The issue may hold several lines, one issue each (repmgr's wording).
+ */
 export function upstreamCell(obs: NodeObservation, byId: ReadonlyMap<number, NodeObservation>): { text: string; issue: string | null } {
   const { node } = obs;
   const notUp = obs.state !== 'up';
@@ -181,7 +184,7 @@ export function upstreamCell(obs: NodeObservation, byId: ReadonlyMap<number, Nod
   if (notUp) return { text: node.active ? `? ${name}` : name, issue: null };
   if (node.type === 'witness') {
     const check = latestCheck(obs.heartbeat, upstream.node.node_id);
-    if (check && !check.ok) return { text: `? ${name}`, issue: `witness ${who} cannot reach its upstream ${upLabel}` };
+    if (check && !check.ok) return { text: `? ${name}`, issue: `unable to connect to ${who}'s upstream ${upLabel}` };
     return { text: name, issue: null };
   }
   if (obs.recovery !== 'standby') return { text: `! ${name}`, issue: null };
@@ -198,7 +201,10 @@ export function upstreamCell(obs: NodeObservation, byId: ReadonlyMap<number, Nod
   }
   if (streaming && attachedPerUpstream(upstream, node)) return { text: name, issue: null };
   if (upstream.state !== 'up') {
-    return { text: `? ${name}`, issue: `unable to determine if ${who} is attached to its upstream ${upLabel}` };
+    return {
+      text: `? ${name}`,
+      issue: `unable to connect to ${who}'s upstream ${upLabel}\nunable to determine if ${who} is attached to its upstream ${upLabel}`,
+    };
   }
   if (streaming) return { text: `? ${name}`, issue: `unable to determine if ${who} is attached to its upstream ${upLabel}` };
   return { text: `! ${name}`, issue: `${who} is not attached to its upstream ${upLabel}` };
@@ -287,7 +293,7 @@ export function clusterShowModel(snapshot: ClusterSnapshot, now: number, rejecte
     const marker = statusMarker(o);
     const upstream = upstreamCell(o, byId);
     if (marker.issue) issues.push(marker.issue);
-    if (upstream.issue) issues.push(upstream.issue);
+    if (upstream.issue) issues.push(...upstream.issue.split('\n'));
     if (o.skewed && o.reason) issues.push(`${nodeLabel(o.node)}: ${o.reason}`);
     if (o.state === 'up' && o.heartbeat?.server?.data_directory_writable === false) {
       issues.push(`the data directory of ${nodeLabel(o.node)} is not writable`);
