@@ -267,6 +267,7 @@ export class PgvigilControlPlane extends Construct {
 
     // ---- the controller's permissions (both functions run sagas: SPEC §7)
     const instanceArn = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    const networkInterfaceArn = stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: '*' });
     const clusterTagged = (key: string) => ({ StringEquals: { [key]: clusterIds } });
     const statements = [
       new iam.PolicyStatement({
@@ -307,6 +308,14 @@ export class PgvigilControlPlane extends Construct {
         resources: [instanceArn],
         conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
       }),
+      // EC2 may also authorise a disassociation against the network interface the address is on.
+      // That adds no reach: the same request must still be allowed on one of the clusters' Elastic IPs,
+      // and a disassociation cannot send traffic anywhere. (Associations name the instance instead.)
+      new iam.PolicyStatement({
+        sid: 'VipNetworkInterfaces',
+        actions: ['ec2:DisassociateAddress'],
+        resources: [networkInterfaceArn],
+      }),
       new iam.PolicyStatement({
         sid: 'StopClusterInstances',
         actions: ['ec2:StopInstances'],
@@ -334,6 +343,12 @@ export class PgvigilControlPlane extends Construct {
         reason:
           'Instances are chosen by tag, not by id: SendCommand, Associate/DisassociateAddress and StopInstances on instances are ' +
           `conditioned on the tag ${CLUSTER_TAG} being one of this deployment's cluster ids (ssm:resourceTag / aws:ResourceTag).`,
+      },
+      {
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+        reason:
+          'ec2:DisassociateAddress only: EC2 may authorise it against the network interface too; the same request must also be ' +
+          "allowed on the Elastic IP, and only the clusters' Elastic IPs are, so this grants no further reach.",
       },
       {
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',

@@ -445,6 +445,7 @@ describe("the controller's IAM policy", () => {
         'ReadCommandResults',
         'MoveClusterVips',
         'VipToClusterInstances',
+        'VipNetworkInterfaces',
         'StopClusterInstances',
         'DescribeAddresses',
         'Notify',
@@ -507,6 +508,18 @@ describe("the controller's IAM policy", () => {
       Resource: instanceArn,
       Condition: { StringEquals: { 'aws:ResourceTag/pgvigil:cluster': ['main', 'b.2'] } },
     });
+  });
+
+  it('allows the network-interface side of detaching an Elastic IP only (the Elastic IP grant is still needed)', () => {
+    expect(s.VipNetworkInterfaces).toEqual({
+      Sid: 'VipNetworkInterfaces',
+      Effect: 'Allow',
+      Action: 'ec2:DisassociateAddress',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':ec2:', { Ref: 'AWS::Region' }, ':', { Ref: 'AWS::AccountId' }, ':network-interface/*']] },
+    });
+    // No other statement grants ec2:*Address on the elastic-ip resource type.
+    const eipGrants = Object.values(s).filter((st) => JSON.stringify(st.Resource).includes(':elastic-ip/'));
+    expect(eipGrants.map((st) => st.Sid)).toEqual(['MoveClusterVips']);
   });
 
   it('stops only instances tagged with one of its clusters', () => {
