@@ -20,7 +20,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EventName } from '../core/events.js';
-import type { ClusterRecord, EventRecord, Heartbeat, NodeRecord, Reachability, ServerState } from '../core/model.js';
+import { EventRecordSchema, validate, type ClusterRecord, type EventRecord, type Heartbeat, type NodeRecord, type Reachability, type ServerState } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { lsnDiff } from '../core/lsn.js';
@@ -484,11 +484,18 @@ export class AgentDaemon {
     return this.config.agent_state_dir ? join(this.config.agent_state_dir, `agent-${this.config.node_id}.json`) : undefined;
   }
 
+  /** Restores the heartbeat sequence and the events that could not be written before a restart. */
   private async loadSeq(): Promise<number> {
     const file = this.seqFile();
     if (!file) return 0;
     try {
-      const state = JSON.parse(await readFile(file, 'utf8')) as { seq?: unknown };
+      const state = JSON.parse(await readFile(file, 'utf8')) as { seq?: unknown; events?: unknown };
+      if (Array.isArray(state.events)) {
+        for (const e of state.events) {
+          const valid = validate(EventRecordSchema, e);
+          if (valid.ok && valid.value.cluster_id === this.config.cluster_id) this.events.push(valid.value);
+        }
+      }
       return typeof state.seq === 'number' && Number.isInteger(state.seq) && state.seq >= 0 ? state.seq : 0;
     } catch {
       return 0;
@@ -500,7 +507,7 @@ export class AgentDaemon {
     if (!file) return;
     try {
       await mkdir(this.config.agent_state_dir, { recursive: true });
-      await writeFile(file, JSON.stringify({ seq: this.seq }));
+      await writeFile(file, JSON.stringify({ seq: this.seq, events: this.events }), { mode: 0o600 });
     } catch (error) {
       this.log.log('WARNING', 'unable to save agent state', { error: String(error) });
     }

@@ -214,6 +214,16 @@ describe('pgvigil-agent host actions', () => {
     expect(again.stderr).toContain('NOTICE: node 3 is already streaming from node 2; nothing to do');
   });
 
+  it('reports the new timeline in the heartbeats of the promoted primary and of its follower', async () => {
+    await runDaemons([2, 3], async () => {
+      const [p, s] = await Promise.all([heartbeatOf(2), heartbeatOf(3)]);
+      return p?.server?.in_recovery === false && s?.server?.wal_receiver_upstream_node_id === 2 && p.term === 2;
+    });
+    const [p, s] = await Promise.all([heartbeatOf(2), heartbeatOf(3)]);
+    expect(p?.server).toMatchObject({ in_recovery: false, timeline: 2 });
+    expect(s?.server).toMatchObject({ in_recovery: true, timeline: 2, wal_receiver_status: 'streaming' });
+  });
+
   it('keeps a fenced former primary down when the cluster names another primary', async () => {
     const r = await agent(env, ['unfence', ...f(1), '--term', '2']);
     expect(r.code).toBe(1);

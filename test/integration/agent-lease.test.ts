@@ -132,9 +132,10 @@ describe('agent lease and self-fencing', () => {
     expect(await server.isRunning()).toBe(false);
     await d.stop('test');
 
-    // A new agent (DynamoDB still down) never starts the server.
+    // A new agent (DynamoDB still down) never starts the server, and still holds the unsent event.
     const again = daemon();
     await again.start();
+    expect(again.status().queuedEvents).toContain('lease_lost');
     await new Promise((r) => setTimeout(r, 3 * MONITOR_SECS * 1000));
     expect(await server.isRunning()).toBe(false);
     // Even started by hand (or by systemd's postgresql unit), the fenced server comes up read-only.
