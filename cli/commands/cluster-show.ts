@@ -7,12 +7,13 @@ import { renderClusterShowCsv, renderClusterShowJson, renderClusterShowTable } f
 export const clusterShowCommand = defineCommand({
   words: ['cluster', 'show'],
   summary: 'display information about each registered node in the cluster',
-  usage: 'cluster show [--compact] [--csv] [--json] [--verbose] [--cluster ID]',
+  usage: 'cluster show [--compact] [--csv] [--json] [--verbose] [--terse] [--cluster ID]',
   examples: ['pgvigil -f /etc/pgvigil/repmgr.conf cluster show', 'PGVIGIL_CLUSTER_ID=orders pgvigil cluster show --compact'],
   options: {
     compact: { type: 'boolean', description: 'omit the connection string and shorten column titles' },
     csv: { type: 'boolean', description: "repmgr's CSV: node_id,connection_status(0|-1),recovery_type(0 primary|1 standby|-1 unknown)" },
     verbose: { type: 'boolean', short: 'v', description: 'say why each node that is not running looks the way it does' },
+    terse: { type: 'boolean', short: 't', description: 'do not list the issues found (the exit code still reports them)' },
     ...jsonOption,
     ...clusterOption,
   },
@@ -34,7 +35,7 @@ export const clusterShowCommand = defineCommand({
       for (const row of model.rows) if (row.reason) ctx.out.info(`node "${row.node_name}" (ID: ${row.node_id}): ${row.reason}`);
     }
     for (const notice of model.notices) ctx.out.notice(notice);
-    if (model.issues.length > 0) {
+    if (model.issues.length > 0 && !opt.flag(ctx, 'terse')) {
       ctx.out.print('');
       ctx.out.warning('following issues were detected');
       for (const issue of model.issues) ctx.out.print(`  - ${issue}`);

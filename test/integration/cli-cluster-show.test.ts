@@ -173,6 +173,8 @@ describe('pgvigil cluster show', () => {
     expect((await h.run('healthy', ['cluster', 'show'])).code).toBe(0);
     expect((await h.run('primary-down', ['cluster', 'show'])).code).toBe(25);
     expect((await h.run('confused', ['cluster', 'show'])).code).toBe(25);
+    const terse = await h.run('primary-down', ['cluster', 'show', '--terse']);
+    expect([terse.code, terse.stdout.length, terse.stderr]).toEqual([25, 6, []]);
     // A risk of the topology is a warning, not a node issue.
     expect((await h.run('two-nodes', ['cluster', 'show'])).code).toBe(0);
   });
