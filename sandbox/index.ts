@@ -16,6 +16,8 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
 import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
@@ -349,7 +351,8 @@ export class Sandbox {
       });
       if (this.network.mode === 'loopback' && node.postgres) this.supervisor.addPidSource(node.node_name, () => postmasterPids(node.dataDirectory));
     }
-    this.say(`agents: running on ${this.plan.nodes.map((n) => n.node_name).join(', ')}`);
+    await this.waitForAgents();
+    this.say(`agents: all ${this.plan.nodes.length} reporting, the primary holds its lease`);
 
     if (this.options.startController === false) {
       this.say('controller: not started: the cluster reports but nobody fails over');
@@ -359,6 +362,29 @@ export class Sandbox {
     }
     this.state.ready = true;
     writeState(this.dir, this.state);
+  }
+
+  /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
+  private async waitForAgents(timeoutMs = 90_000): Promise<void> {
+    const dynamo = new DynamoDBClient(this.clientConfig);
+    const store = new DynamoStateStore(dynamo, this.deployment.tableName);
+    const deadline = Date.now() + timeoutMs;
+    try {
+      for (;;) {
+        const loaded = await store.load(this.state.clusterId).catch(() => undefined);
+        const reporting = new Set(loaded?.snapshot.heartbeats.map((h) => h.node_id) ?? []);
+        if (this.plan.nodes.every((n) => reporting.has(n.node_id)) && loaded?.snapshot.cluster.lease) return;
+        if (Date.now() > deadline) {
+          const silent = this.plan.nodes.filter((n) => !reporting.has(n.node_id)).map((n) => n.node_name);
+          throw new PgvigilError('SYS_FAILURE', `agents not reporting after ${timeoutMs / 1000} s: ${silent.join(', ') || 'no lease on the primary'}`, {
+            detail: `see the agent logs in ${this.supervisor.logDir}`,
+          });
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      dynamo.destroy();
+    }
   }
 
   /**

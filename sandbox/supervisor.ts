@@ -88,8 +88,8 @@ function parentOf(pid: number): number | null {
   }
 }
 
-/** A process and all its descendants (by parent pid), root first. */
-export function processTree(root: number): number[] {
+/** Children of every process, from one scan of /proc. */
+function childrenMap(): Map<number, number[]> {
   const children = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
@@ -100,6 +100,11 @@ export function processTree(root: number): number[] {
     list.push(pid);
     children.set(parent, list);
   }
+  return children;
+}
+
+/** A process and all its descendants (by parent pid), root first. */
+export function processTree(root: number, children: Map<number, number[]> = childrenMap()): number[] {
   const tree: number[] = [];
   const queue = [root];
   while (queue.length > 0) {
@@ -314,7 +319,8 @@ export class Supervisor {
     // pg_ctl started), then stop all of it at once and kill it: a host dies in one instant, so no
     // process of it can answer a peer after another one has gone.
     const all = new Set<number>();
-    for (const pid of [...roots, ...(await this.network.pids(host))]) for (const p of processTree(pid)) all.add(p);
+    const children = childrenMap();
+    for (const pid of [...roots, ...(await this.network.pids(host))]) for (const p of processTree(pid, children)) all.add(p);
     for (const pid of all) signal(pid, 'SIGSTOP');
     for (const pid of all) signal(pid, 'SIGKILL');
     const killed = new Set(all);
