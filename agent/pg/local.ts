@@ -156,7 +156,13 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     wal_receiver_status: receiver?.status ?? null,
     wal_receiver_upstream_node_id: sender ? nodeForSender(nodes, sender.host, sender.port) : null,
     wal_receiver_sender: sender,
-    replication: replication.map((r) => ({ ...r, application_name: r.application_name ?? '', state: r.state ?? 'unknown' })),
+    // Without superuser or pg_read_all_stats most columns read as NULL; keep the rows schema-valid.
+    replication: replication.map((r) => ({
+      ...r,
+      application_name: (r.application_name ?? '').slice(0, 255),
+      state: (r.state ?? 'unknown').slice(0, 32),
+      sync_state: (['async', 'potential', 'sync', 'quorum'] as const).includes(r.sync_state) ? r.sync_state : 'async',
+    })),
     synchronous_standby_names: base.ssn,
   };
 }
