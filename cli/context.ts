@@ -34,6 +34,8 @@ export const DEFAULT_CLUSTER = 'default';
 
 /** The settings a command needs from a repmgr.conf-format file given with -f. */
 export interface CliFileSettings {
+  /** The node the file belongs to (a node's own repmgr.conf). */
+  node_id?: number;
   cluster_id?: string;
   state_table?: string;
   aws_region?: string;
@@ -41,6 +43,8 @@ export interface CliFileSettings {
 
 export interface CliTarget {
   clusterId: string;
+  /** `node_id` of the configuration file read, if any: "this node" for node commands. */
+  fileNodeId: number | undefined;
   tableName: string;
   region: string | undefined;
   endpoint: string | undefined;
@@ -53,7 +57,7 @@ export interface CliTarget {
 /** Reads `cluster_id`, `state_table`, `aws_region` from `-f FILE` (environment overrides applied by the loader). */
 export function readConfigFile(path: string, env: NodeJS.ProcessEnv): CliFileSettings {
   const { config } = loadConfigFile(path, env);
-  return { cluster_id: config.cluster_id, state_table: config.state_table, aws_region: config.aws_region };
+  return { node_id: config.node_id, cluster_id: config.cluster_id, state_table: config.state_table, aws_region: config.aws_region };
 }
 
 const nonEmpty = (v: string | undefined): string | undefined => (v === undefined || v === '' ? undefined : v);
@@ -98,6 +102,7 @@ export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
   const client = new DynamoDBClient({ ...awsConfig, maxAttempts: 3 });
   return {
     clusterId,
+    fileNodeId: fromFile.node_id,
     tableName,
     region,
     endpoint,

@@ -10,7 +10,7 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus } from '../../agent/commands.js';
 import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
-import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget } from '../context.js';
+import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget, type CliTarget } from '../context.js';
 import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../render/node.js';
 
 const nodeIdSpec: Record<string, OptionSpec> = {
@@ -22,8 +22,9 @@ function isLocal(ctx: CommandContext): boolean {
   return opt.integer(ctx, 'node-id') === undefined && configFileFor(ctx) !== undefined;
 }
 
-function requireNodeId(ctx: CommandContext): number {
-  const id = nodeIdOption(ctx);
+/** --node-id, else the node of the configuration file (this node). */
+function requireNodeId(ctx: CommandContext, target: CliTarget): number {
+  const id = nodeIdOption(ctx) ?? target.fileNodeId;
   if (id === undefined) {
     throw new PgvigilError('BAD_ARGUMENT', 'no node given', {
       hint: 'give --node-id N to report on a node from its heartbeat, or run on the node with -f CONFIG',
@@ -55,8 +56,9 @@ export const nodeCheckCommand = defineCommand({
     if (wanted.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
     const single = wanted[0];
     if (isLocal(ctx) && (single === undefined || !['agent', 'data-directory-writable'].includes(single.option))) return localNodeCheck.run(ctx);
-    const nodeId = requireNodeId(ctx);
+    nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
     const target = await openTarget(ctx);
+    const nodeId = requireNodeId(ctx, target);
     const { snapshot } = await loadCluster(target);
     const node = findNode(snapshot, { nodeId });
     const now = target.now();
@@ -98,8 +100,9 @@ export const nodeStatusCommand = defineCommand({
   options: { ...nodeIdSpec, csv: { type: 'boolean', description: 'CSV output' }, ...jsonOption, ...clusterOption },
   async run(ctx) {
     if (isLocal(ctx) && !opt.flag(ctx, 'json')) return localNodeStatus.run(ctx);
-    const nodeId = requireNodeId(ctx);
+    nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
     const target = await openTarget(ctx);
+    const nodeId = requireNodeId(ctx, target);
     const { snapshot } = await loadCluster(target);
     const node = findNode(snapshot, { nodeId });
     const now = target.now();

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMoto, type Moto } from '../support/moto.js';
 import { NOW, cliHarness, clusterRecord, golden, heartbeat, nodeRecord, primaryServer, reach, standbyServer, type CliHarness } from '../support/cli-cluster.js';
@@ -82,6 +85,22 @@ describe('pgvigil node status and node check for any node from its heartbeat', (
     expect(result.code).toBe(1);
     // The agent's configuration loader answers: a local check needs the node's own file.
     expect(result.stderr[0]).toMatch(/^ERROR: .*\/nonexistent\/pgvigil\/repmgr\.conf/);
+  });
+
+  it("reports on the configuration file's own node from its heartbeat with --json or a pgvigil-only check", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgvigil-cli-node-'));
+    try {
+      const file = join(dir, 'repmgr.conf');
+      writeFileSync(file, `node_id=3\nnode_name=node3\nconninfo='host=10.0.0.3 user=repmgr dbname=repmgr'\ndata_directory='/var/lib/postgresql/data'\ncluster_id=${ID}\nstate_table=${h.table}\n`);
+      const env = h.env(ID);
+      delete env.PGVIGIL_CLUSTER_ID;
+      const status = await h.run(ID, ['-f', file, 'node', 'status', '--json'], { env });
+      expect((JSON.parse(status.stdout.join('\n')) as { node_id: number }).node_id).toBe(3);
+      const agent = await h.run(ID, ['-f', file, 'node', 'check', '--agent', '--nagios'], { env });
+      expect([agent.code, agent.stdout]).toEqual([0, ['PGVIGIL_AGENT OK: last heartbeat 2 s ago | age=2s']]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it.each([
