@@ -245,6 +245,10 @@ export class AgentDaemon {
       // The lease clock of a primary starts when it becomes one.
       const runningAsPrimary = accepting && probe.in_recovery === false;
       if (runningAsPrimary && this.primarySinceMono === null) this.primarySinceMono = mono;
+      // A fence holds for as long as its marker exists, whoever started the server meanwhile.
+      if (runningAsPrimary && this.fenced && !this.fencing) {
+        await this.selfFence('superseded', 'the server runs as a primary although it carries a fence marker');
+      }
       if (!probe.postmaster_running || probe.in_recovery === true) this.primarySinceMono = null;
     }
 

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
@@ -145,6 +146,12 @@ describe('agent lease and self-fencing', () => {
     expect(await writable()).toBe(false);
     await new Promise((r) => setTimeout(r, 2 * MONITOR_SECS * 1000));
     expect(again.status().lastServer).toMatchObject({ accepting_connections: true, in_recovery: true, fenced: true });
+    // Someone removes standby.signal and starts it as a primary: the marker still holds, the agent stops it.
+    await server.stop('fast');
+    await rm(join(server.dataDir, 'standby.signal'));
+    await server.start();
+    await waitFor(async () => !(await server.isRunning()), 15_000);
+    expect(existsSync(join(server.dataDir, 'standby.signal'))).toBe(true);
     await again.stop('test');
   });
 });
