@@ -1,7 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { keys } from '../../core/table.js';
 import { startMoto, freePort, type Moto } from '../support/moto.js';
 import {
   NOW,
@@ -278,6 +281,18 @@ describe('pgvigil cluster show', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('lists a malformed or foreign heartbeat as an issue and does not use it', async () => {
+    const id = 'tampered';
+    await h.write({ cluster: clusterRecord(id), nodes: [nodeRecord(id, 1), nodeRecord(id, 2)], heartbeats: [heartbeat(id, 1, primaryServer())] });
+    const bad = { ...heartbeat(id, 2, standbyServer(1)), server: { ...standbyServer(1), receive_lsn: 'garbage' } };
+    await h.client.send(new PutItemCommand({ TableName: h.table, Item: marshall({ ...bad, pk: keys.partition(id), sk: keys.heartbeat(2) }) }));
+    const result = await h.run(id, ['cluster', 'show', '--json']);
+    expect(result.code).toBe(25);
+    const parsed = JSON.parse(result.stdout.join('\n')) as { rows: { node_id: number; status: string }[]; issues: string[] };
+    expect(parsed.rows.find((r) => r.node_id === 2)?.status).toBe('? unreachable');
+    expect(parsed.issues).toContainEqual(expect.stringMatching(/^a heartbeat stored for node ID 2 was rejected: server\.receive_lsn: /));
   });
 
   it('rejects an invalid cluster id before touching AWS', async () => {
