@@ -83,6 +83,15 @@ export interface SynthesizedControlPlane {
 /** Synthesizes the control-plane stack for an emulator: no bootstrap rule, a predictable asset bucket. */
 export function synthesizeForEmulator(stackName: string, controlPlane: PgvigilControlPlaneProps, region: string): SynthesizedControlPlane {
   const outdir = mkdtempSync(join(tmpdir(), 'pgvigil-cdk-'));
+  try {
+    return synthesizeInto(outdir, stackName, controlPlane, region);
+  } catch (error) {
+    rmSync(outdir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+function synthesizeInto(outdir: string, stackName: string, controlPlane: PgvigilControlPlaneProps, region: string): SynthesizedControlPlane {
   const app = new App({ outdir, analyticsReporting: false });
   const stack = new PgvigilControlPlaneStack(app, stackName, {
     controlPlane,

@@ -5,16 +5,19 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App, RemovalPolicy, Stack, aws_events as events } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/metrics.js';
 import { STREAM_FILTER_PATTERNS } from '../../core/stream-filter.js';
 import { SSM_DOCUMENT_ACTIONS } from '../../core/ssm-parameters.js';
 import { TABLE_DEFINITION } from '../../core/table.js';
 import { CLUSTER_TAG, PgvigilControlPlane, commandDocuments, PARAMETER_PATTERNS, SSM_ACTIONS } from '../../infra/index.js';
 import { PgvigilControlPlaneStack, parseClusters } from '../../infra/control-plane-stack.js';
-import { actionsOf, identityStatements, logicalIdOf, resourcesOf, statementsBySid, type Statement } from './helpers.js';
+import { actionsOf, identityStatements, logicalIdOf, resourcesOf, statementsBySid, testApps, type Statement } from './helpers.js';
 
 const IMPORTED_EIP = 'eipalloc-0123456789abcdef0';
+
+const apps = testApps();
+afterAll(apps.cleanup);
 
 // One synthesis for the whole file: esbuild bundles each handler once.
 let app: App;
@@ -25,7 +28,7 @@ let custom: Template;
 let ids: { table: string; topic: string; key: string; evaluator: string; switchover: string; dlq: string; vip: string; controller: string };
 
 beforeAll(() => {
-  app = new App();
+  app = apps.app();
   stack = new PgvigilControlPlaneStack(app, 'cp', {
     controlPlane: { clusters: [{ clusterId: 'main' }, { clusterId: 'b.2', vipAllocationId: IMPORTED_EIP }] },
   });
@@ -632,7 +635,7 @@ describe('construct props', () => {
   });
 
   const make = (props: ConstructorParameters<typeof PgvigilControlPlane>[2]) => () =>
-    new PgvigilControlPlane(new Stack(new App(), 's'), 'cp', props);
+    new PgvigilControlPlane(new Stack(apps.app(), 's'), 'cp', props);
 
   it('refuses an empty cluster list, a bad cluster id, a duplicate and a malformed allocation id, naming each', () => {
     expect(make({ clusters: [] })).toThrow(/clusters: at least one cluster is required/);

@@ -1,15 +1,17 @@
 import { spawnSync } from 'node:child_process';
-import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FALLBACK_AGENT_UNIT, PgvigilExampleStack, hostUserData } from '../../infra/example-stack.js';
-import { logicalIdOf } from './helpers.js';
+import { logicalIdOf, testApps } from './helpers.js';
+
+const apps = testApps();
+afterAll(apps.cleanup);
 
 let stack: PgvigilExampleStack;
 let template: Template;
 
 beforeAll(() => {
-  stack = new PgvigilExampleStack(new App(), 'example', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'] });
+  stack = new PgvigilExampleStack(apps.app(), 'example', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'] });
   template = Template.fromStack(stack);
 });
 
@@ -136,6 +138,6 @@ describe('the example stack', () => {
   });
 
   it('refuses anything but three Availability Zones', () => {
-    expect(() => new PgvigilExampleStack(new App(), 'x', { availabilityZones: ['a', 'b'] })).toThrow(/exactly three availabilityZones/);
+    expect(() => new PgvigilExampleStack(apps.app(), 'x', { availabilityZones: ['a', 'b'] })).toThrow(/exactly three availabilityZones/);
   });
 });

@@ -1,4 +1,8 @@
 /** Shared helpers of the infra tests: IAM statement lookup and policy scans over a template. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App, type AppProps } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 
 export interface Statement {
@@ -45,4 +49,17 @@ export function logicalIdOf(template: Template, type: string, prefix: string): s
   const ids = Object.keys(template.findResources(type)).filter((id) => id.startsWith(prefix));
   if (ids.length !== 1) throw new Error(`expected one ${type} named ${prefix}*, found ${ids.length}: ${ids.join(', ')}`);
   return ids[0]!;
+}
+
+/**
+ * CDK apps for tests, each with its cloud assembly under one temporary directory per test file
+ * (a bare `new App()` leaves a `cdk.out*` directory in the system temp dir every time).
+ */
+export function testApps(): { app: (props?: AppProps) => App; cleanup: () => void } {
+  const root = mkdtempSync(join(tmpdir(), 'pgvigil-infra-test-'));
+  let n = 0;
+  return {
+    app: (props: AppProps = {}) => new App({ ...props, outdir: join(root, String(n++)) }),
+    cleanup: () => rmSync(root, { recursive: true, force: true }),
+  };
 }

@@ -3,9 +3,13 @@ import { join } from 'node:path';
 import { App, Stack, Validations, aws_sqs as sqs } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgvigilControlPlaneStack } from '../../infra/control-plane-stack.js';
 import { PgvigilExampleStack } from '../../infra/example-stack.js';
+import { testApps } from './helpers.js';
+
+const apps = testApps();
+afterAll(apps.cleanup);
 
 interface Report {
   pluginReports: Array<{ pluginName: string; conclusion: string; violations: Array<{ ruleName: string; violatingConstructs: Array<{ constructPath: string }> }> }>;
@@ -13,7 +17,7 @@ interface Report {
 
 /** Synthesizes with the AwsSolutions pack; returns the thrown error (if any) and the validation report. */
 function synthWithNag(build: (app: App) => void): { error: unknown; report: Report; app: App } {
-  const app = new App();
+  const app = apps.app();
   build(app);
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   let error: unknown;
