@@ -66,7 +66,8 @@ beforeAll(async () => {
   const s3 = await pgs.server('node3');
   for (const [id, server] of [[1, primary], [2, s2], [3, s3]] as const) {
     const name = `node${id}`;
-    const { configFile, config } = await writeNodeConfig(dir, { id, name, server, location: id === 3 ? 'az-b' : 'az-a' }, TABLE);
+    // node3 uses replication slots (repmgr_slot_3 on whichever node it streams from).
+    const { configFile, config } = await writeNodeConfig(dir, { id, name, server, location: id === 3 ? 'az-b' : 'az-a' }, TABLE, id === 3 ? { use_replication_slots: true } : {});
     nodes.push({ id, name, server, configFile, config });
   }
 });
@@ -118,7 +119,10 @@ describe('pgvigil-agent host actions', () => {
       { application_name: 'node2', state: 'streaming' },
       { application_name: 'node3', state: 'streaming' },
     ]);
+    const slots = await node(1).server.query<{ slot_name: string; active: boolean }>('SELECT slot_name, active FROM pg_replication_slots');
+    expect(slots).toEqual([{ slot_name: 'repmgr_slot_3', active: true }]);
     const loaded = await store.load('agent-test');
+    expect(loaded?.snapshot.nodes.find((n) => n.node_id === 3)?.slot_name).toBe('repmgr_slot_3');
     expect(loaded?.snapshot.nodes.map((n) => [n.node_id, n.type, n.upstream_node_id])).toEqual([
       [1, 'primary', null],
       [2, 'standby', 1],
@@ -209,6 +213,7 @@ describe('pgvigil-agent host actions', () => {
     const [rx] = await node(3).server.query<{ status: string; sender_port: number }>('SELECT status, sender_port FROM pg_stat_wal_receiver');
     expect(rx).toEqual({ status: 'streaming', sender_port: node(2).server.port });
     await waitFor(async () => (await node(3).server.query("SELECT 1 FROM pg_class WHERE relname = 'after_promote'")).length === 1);
+    expect(await node(2).server.query('SELECT slot_name, active FROM pg_replication_slots')).toEqual([{ slot_name: 'repmgr_slot_3', active: true }]);
     const again = await agent(env, ['follow', ...f(3), '--upstream-node-id', '2', '--term', '2']);
     expect(again.code, again.text).toBe(0);
     expect(again.stderr).toContain('NOTICE: node 3 is already streaming from node 2; nothing to do');

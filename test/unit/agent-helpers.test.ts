@@ -74,3 +74,26 @@ describe('clientConfig', () => {
     expect(c.password).toBeUndefined();
   });
 });
+
+describe('the host actions under pgvigil', () => {
+  it('answers "pgvigil rejoin --help" and "pgvigil standby clone --help" with the agent commands', async () => {
+    const { runProgram } = await import('../../cli/framework.js');
+    const { memoryOutput } = await import('../../cli/output.js');
+    const { program } = await import('../../cli/main.js');
+    for (const words of [['rejoin'], ['standby', 'clone'], ['fence'], ['demote']]) {
+      const out = memoryOutput();
+      expect(await runProgram(program, [...words, '--help'], out, {})).toBe(0);
+      expect(out.stdout[0]).toMatch(new RegExp(`^pgvigil ${words.join(' ')}: `));
+      expect(out.stdout.join('\n')).toContain('--term=N');
+    }
+  });
+
+  it('rejects a --term that is not an integer before reading anything', async () => {
+    const { runProgram } = await import('../../cli/framework.js');
+    const { memoryOutput } = await import('../../cli/output.js');
+    const { agentProgram } = await import('../../agent/main.js');
+    const out = memoryOutput();
+    expect(await runProgram(agentProgram, ['promote', '-f', '/nonexistent/repmgr.conf', '--term', 'x'], out, {})).toBe(1);
+    expect(out.stderr[0]).toBe('ERROR: option --term expects an integer, got "x"');
+  });
+});
