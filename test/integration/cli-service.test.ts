@@ -88,6 +88,29 @@ describe('pgvigil service status, pause and unpause', () => {
     expect((await h.store.load(id))!.snapshot.cluster.paused).toBe(true);
   });
 
+  it('makes the engine report instead of failing over while paused, as cluster explain shows', async () => {
+    const id = 'crashed';
+    const lost = { wal_receiver_status: null, wal_receiver_upstream_node_id: null };
+    await h.write({
+      cluster: clusterRecord(id),
+      nodes: [nodeRecord(id, 1), nodeRecord(id, 2), nodeRecord(id, 3, { node_name: 'witness', type: 'witness', location: 'eu-west-1c' })],
+      heartbeats: [
+        heartbeat(id, 1, primaryServer({ postmaster_running: false, accepting_connections: false, in_recovery: null, down_since: NOW - 8_000 })),
+        heartbeat(id, 2, standbyServer(1, lost), { reachability: [reach(1, false)] }),
+        heartbeat(id, 3, null, { reachability: [reach(1, false)] }),
+      ],
+    });
+    const decision = async (): Promise<{ code: string; reasons: string[] }> =>
+      (JSON.parse((await h.run(id, ['cluster', 'explain', '--json'])).stdout.join('\n')) as { decision: { code: string; reasons: string[] } }).decision;
+    expect((await decision()).code).toBe('failover');
+    expect((await h.run(id, ['service', 'pause'])).code).toBe(0);
+    const paused = await decision();
+    expect(paused.code).toBe('report_only');
+    expect(paused.reasons.join(' ')).toMatch(/paused/);
+    expect((await h.run(id, ['service', 'unpause'])).code).toBe(0);
+    expect((await decision()).code).toBe('failover');
+  });
+
   it('exits 1 for an unknown cluster', async () => {
     const result = await h.run('nope', ['service', 'pause']);
     expect(result.code).toBe(1);
