@@ -4,7 +4,7 @@
  * background for scripts, and `down` stops it (also after a crash, from the directory alone).
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -166,6 +166,7 @@ export const sandboxDownCommand = defineCommand({
       while (alive(state.owner.pid, state.owner.startTime, procStartTime) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     }
     for (const line of await sandboxDown(dir)) ctx.out.info(line);
+    rmSync(`${dir}.log`, { force: true }); // the output of a detached `sandbox up`
     ctx.out.notice('sandbox removed');
     return 0;
   },
