@@ -42,20 +42,30 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
 
 const noNotifier: Notifier = { publish: async () => undefined };
 
-export function buildDeps(environment: ControllerEnvironment, log: Logger = jsonLogger({ service: 'pgvigil-controller' })): ControllerDeps {
-  const dynamo = new DynamoDBClient({});
-  const ec2 = new EC2Client({});
+export interface BuildDepsOptions {
+  log?: Logger;
+  /** SDK client settings (endpoint, region, credentials) — the sandbox points them at moto. */
+  clientConfig?: Record<string, unknown>;
+  /** Replace any adapter (the sandbox's SSM runner and instance fencer, for example). */
+  overrides?: Partial<ControllerDeps>;
+}
+
+export function buildDeps(environment: ControllerEnvironment, options: BuildDepsOptions = {}): ControllerDeps {
+  const config = options.clientConfig ?? {};
+  const dynamo = new DynamoDBClient(config);
+  const ec2 = new EC2Client(config);
   return {
     store: new DynamoStateStore(dynamo, environment.table),
-    hosts: new SsmHostCommands(new SSMClient({}), { documentPrefix: environment.documentPrefix }),
+    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix }),
     vip: new Ec2VipMover(ec2),
     fencer: new Ec2InstanceFencer(ec2),
-    notifier: environment.topicArn ? new SnsNotifier(new SNSClient({}), environment.topicArn) : noNotifier,
+    notifier: environment.topicArn ? new SnsNotifier(new SNSClient(config), environment.topicArn) : noNotifier,
     metrics: new EmfMetrics(),
     clock: systemClock,
-    log,
+    log: options.log ?? jsonLogger({ service: 'pgvigil-controller' }),
     decide,
     timings: DEFAULT_TIMINGS,
+    ...options.overrides,
   };
 }
 

@@ -371,16 +371,34 @@ export interface SweepResult {
   clusters: number;
   results: EvaluationResult[];
   failed: { cluster_id: string; error: string }[];
+  /** Clusters left for the next sweep because this invocation ran out of time. */
+  skipped: string[];
 }
 
-/** The scheduled safety sweep: every cluster, `concurrency` at a time. */
+/** Time an evaluation may need; a cluster is not started with less left (the next sweep takes it). */
+const SWEEP_RESERVE_MS = 10_000;
+
+/** The scheduled safety sweep: every cluster, `concurrency` at a time, within the invocation's time. */
 export async function sweep(deps: ControllerDeps, inv: Invocation, concurrency = 10): Promise<SweepResult> {
-  const ids = await deps.store.listClusters();
-  const settled = await mapLimit(ids, concurrency, (cid) => evaluateCluster(deps, inv, cid));
-  const out: SweepResult = { clusters: ids.length, results: [], failed: [] };
+  const listed = await deps.store.listClusters();
+  // Start at a different cluster each minute, so a deployment too big for one invocation never
+  // starves the same clusters at the end of the list.
+  const start = Math.floor(deps.clock.now() / 60_000) % Math.max(1, listed.length);
+  const ids = [...listed.slice(start), ...listed.slice(0, start)];
+  const skipped: string[] = [];
+  const settled = await mapLimit(ids, concurrency, async (cid) => {
+    if (inv.remainingMs() < SWEEP_RESERVE_MS) {
+      skipped.push(cid);
+      return null;
+    }
+    return evaluateCluster(deps, inv, cid);
+  });
+  if (skipped.length > 0) deps.log.warn('sweep ran out of time; the next sweep evaluates the rest', { skipped: skipped.length });
+  const out: SweepResult = { clusters: ids.length, results: [], failed: [], skipped: skipped.sort() };
   settled.forEach((s, i) => {
-    if (s.status === 'fulfilled') out.results.push(s.value);
-    else {
+    if (s.status === 'fulfilled') {
+      if (s.value) out.results.push(s.value);
+    } else {
       out.failed.push({ cluster_id: ids[i] as string, error: errorText(s.reason) });
       deps.log.error('evaluation failed', { cluster_id: ids[i], error: s.reason });
     }

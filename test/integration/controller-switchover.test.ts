@@ -133,6 +133,9 @@ describe('switchover', () => {
       ),
     ).rejects.toThrow('Lambda timed out');
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ paused: true, operation: { kind: 'switchover', step: 'wait_catchup' } });
+    // The demoted primary looks down, but while the switchover owns the cluster no failover starts.
+    expect((await evaluateCluster(f.deps(), invocation(), id)).saga).toBe('in_progress');
+    expect((await sent(id)).filter((s) => s.startsWith('Promote') || s.startsWith('Fence'))).toEqual([]);
     f.clock.advance(10 * 60_000);
     await f.refreshHeartbeats(id);
     const resumed = await evaluateCluster(f.deps(), invocation(), id);

@@ -138,3 +138,28 @@ describe('mapLimit', () => {
     expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'x'))).toEqual([10, 20, 30, 'x', 50, 60, 70]);
   });
 });
+
+describe('sweep', () => {
+  it('leaves the clusters it has no time for to the next sweep instead of timing out', async () => {
+    const { sweep } = await import('../../functions/evaluator.js');
+    let left = 60_000;
+    const evaluated: string[] = [];
+    const deps = {
+      store: {
+        listClusters: async () => ['a', 'b', 'c'],
+        load: async (id: string) => {
+          evaluated.push(id);
+          left -= 30_000;
+          return undefined;
+        },
+      },
+      clock: { now: () => 0, sleep: async () => undefined },
+      metrics: { put: () => undefined, flush: () => undefined },
+      log: { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined, child: () => deps.log },
+    } as unknown as Parameters<typeof sweep>[0];
+    const result = await sweep(deps, { owner: 'x', remainingMs: () => left }, 1);
+    expect(evaluated).toEqual(['a', 'b']);
+    expect(result.skipped).toEqual(['c']);
+    expect(result.results.map((r) => r.code)).toEqual(['missing', 'missing']);
+  });
+});
