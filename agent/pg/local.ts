@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
 import { readDataFile, runPgBinary } from '../host.js';
 import { hostPort } from './conninfo.js';
-import { close, connect, query, queryOne, type Session } from './session.js';
+import { close, connect, query, queryOne, withTimeout, type Session } from './session.js';
 
 /** Is a postmaster running for this data directory (postmaster.pid naming a live process)? */
 export async function postmasterStatus(dataDir: string): Promise<{ running: boolean; pid: number | null }> {
@@ -170,7 +170,8 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
 /** Probes the local server; never throws. */
 export async function probeLocalServer(opts: { conninfo: string; dataDir: string; timeoutMs: number; nodes: readonly NodeRecord[] }): Promise<LocalProbe> {
   const pm = await postmasterStatus(opts.dataDir);
-  const writable = await dataDirectoryWritable(opts.dataDir);
+  // A hung disk must not hang the loop: no answer within the timeout reads as "unknown".
+  const writable = await withTimeout(dataDirectoryWritable(opts.dataDir), opts.timeoutMs, 'disk check timed out').catch(() => null);
   const down: LocalProbe = {
     postmaster_running: pm.running,
     accepting_connections: false,
