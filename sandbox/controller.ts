@@ -40,6 +40,31 @@ export interface SandboxControllerOptions {
   /** @default 200 */
   pollIntervalMs?: number;
   timings?: ControllerTimings;
+  /**
+   * The kill-controller-mid-saga drill: once this returns true, every call the controller makes to
+   * its ports (store, SSM, Elastic IP, fencer, notifier) never answers, so the invocation in flight
+   * stops where it is, like a Lambda whose process died; stopping such a controller does not wait
+   * for it.
+   */
+  frozen?: () => boolean;
+}
+
+const never = new Promise<never>(() => undefined);
+
+/** Wraps a port so that, once `frozen()` is true, no call of it answers (before or after the real call). */
+export function freezable<T extends object>(port: T, frozen: () => boolean): T {
+  return new Proxy(port, {
+    get(target, key, receiver) {
+      const value: unknown = Reflect.get(target, key, receiver);
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        if (frozen()) return never;
+        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(result instanceof Promise)) return result;
+        return result.then((r) => (frozen() ? never : r));
+      };
+    },
+  });
 }
 
 /** Metrics stay local: EMF lines would only clutter the sandbox's output. */
@@ -52,12 +77,14 @@ export async function startSandboxController(sandbox: Sandbox, options: SandboxC
   const sns = new SNSClient(config);
   const logFile = createWriteStream(join(sandbox.supervisor.logDir, 'root.controller.log'), { flags: 'a' });
   const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => logFile.write(`${line}\n`));
+  const frozen = options.frozen ?? (() => false);
+  const port = <T extends object>(p: T): T => (options.frozen ? freezable(p, frozen) : p);
   setControllerDeps({
-    store: new DynamoStateStore(dynamodb, sandbox.deployment.tableName),
-    hosts: sandbox.hostCommands,
-    vip: new Ec2VipMover(sandbox.ec2),
-    fencer: sandbox.fencer,
-    notifier: new SnsNotifier(sns, sandbox.deployment.topicArn),
+    store: port(new DynamoStateStore(dynamodb, sandbox.deployment.tableName)),
+    hosts: port(sandbox.hostCommands),
+    vip: port(new Ec2VipMover(sandbox.ec2)),
+    fencer: port(sandbox.fencer),
+    notifier: port(new SnsNotifier(sns, sandbox.deployment.topicArn)),
     metrics: noMetrics,
     clock: systemClock,
     log,
@@ -76,7 +103,8 @@ export async function startSandboxController(sandbox: Sandbox, options: SandboxC
   });
   await runtime.start();
   return async () => {
-    await runtime.stop();
+    if (frozen()) void runtime.stop(); // its invocation in flight never ends: do not wait for it
+    else await runtime.stop();
     setControllerDeps(undefined);
     dynamodb.destroy();
     streams.destroy();

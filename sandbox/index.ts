@@ -364,6 +364,18 @@ export class Sandbox {
     writeState(this.dir, this.state);
   }
 
+  /**
+   * Stops the running controller (waiting for it) and starts another one: `start`, or the one the
+   * sandbox was brought up with. Drills use it to kill a controller mid-saga and start a new one.
+   */
+  async replaceController(start?: (sandbox: Sandbox) => Promise<() => Promise<void>>): Promise<void> {
+    const stop = this.stopController;
+    this.stopController = null;
+    await stop?.();
+    const starter = start ?? (this.options.startController === false ? undefined : this.options.startController) ?? startSandboxController;
+    this.stopController = await starter(this);
+  }
+
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
   private async waitForAgents(timeoutMs = 90_000): Promise<void> {
     const dynamo = new DynamoDBClient(this.clientConfig);
