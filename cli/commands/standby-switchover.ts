@@ -43,7 +43,7 @@ export const standbySwitchoverCommand = defineCommand({
     const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
       candidateId: candidate.node_id,
       sinceMs: startedAt - 1000,
-      pollMs: 1000,
+      pollMs: 500,
       timeoutMs: waitSecs * 1000,
       now: target.now,
     });
