@@ -123,6 +123,18 @@ describe('the failover saga against moto', () => {
   });
 });
 
+describe('standby_disconnect_on_failover', () => {
+  it('stops every standby\'s WAL receiver and waits for the LSNs to settle before re-ranking and promoting', async () => {
+    const { id } = await crashedCluster((b) => b.settings({ standby_disconnect_on_failover: true, sibling_nodes_disconnect_timeout: 5 }));
+    const result = await evaluateCluster(f.deps(), invocation(), id);
+    expect(result.saga).toBe('completed');
+    const docs = (await commandsFor(id)).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
+    expect(docs[0]).toBe('Fence:1');
+    expect(docs.slice(1, 3).sort()).toEqual(['DisconnectWalReceiver:2', 'DisconnectWalReceiver:3']);
+    expect(docs.slice(3)).toEqual(['Promote:2', 'Follow:3']);
+  });
+});
+
 describe('promotions that must not happen', () => {
   it('does not fail over while a silent primary holds a fresh lease', async () => {
     counter += 1;

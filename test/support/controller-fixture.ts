@@ -290,6 +290,9 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
     case 'demote':
       await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: action.action === 'fence' } }));
       break;
+    case 'disconnect-wal-receiver':
+      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, wal_receiver_status: null } }));
+      break;
     case 'unfence-primary':
       await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: true, accepting_connections: true, fenced: false } }));
       break;
