@@ -294,7 +294,7 @@ export class PgvigilControlPlane extends Construct {
       }),
       new iam.PolicyStatement({
         sid: 'ReadCommandResults',
-        actions: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'],
+        actions: ['ssm:GetCommandInvocation'],
         resources: ['*'],
       }),
       new iam.PolicyStatement({
@@ -353,7 +353,7 @@ export class PgvigilControlPlane extends Construct {
       {
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
         reason:
-          'ssm:GetCommandInvocation, ssm:ListCommandInvocations and ec2:DescribeAddresses support no resource-level permissions ' +
+          'ssm:GetCommandInvocation and ec2:DescribeAddresses support no resource-level permissions ' +
           '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
       },
     );

@@ -536,7 +536,7 @@ describe("the controller's IAM policy", () => {
   });
 
   it('uses a wildcard resource only for the actions that have no resource-level permissions', () => {
-    expect(s.ReadCommandResults).toMatchObject({ Action: ['ssm:GetCommandInvocation', 'ssm:ListCommandInvocations'], Resource: '*' });
+    expect(s.ReadCommandResults).toMatchObject({ Action: 'ssm:GetCommandInvocation', Resource: '*' });
     expect(s.DescribeAddresses).toMatchObject({ Action: 'ec2:DescribeAddresses', Resource: '*' });
     const wildcard = Object.values(s).filter((st) => st.Resource === '*').map((st) => st.Sid);
     expect(wildcard.sort()).toEqual(['DescribeAddresses', 'ReadCommandResults']);
