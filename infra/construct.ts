@@ -272,17 +272,8 @@ export class PgvigilControlPlane extends Construct {
     const statements = [
       new iam.PolicyStatement({
         sid: 'StateTable',
-        actions: [
-          'dynamodb:GetItem',
-          'dynamodb:BatchGetItem',
-          'dynamodb:Query',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:BatchWriteItem',
-          'dynamodb:ConditionCheckItem',
-          'dynamodb:DescribeTable',
-        ],
+        // What adapters/dynamo-state-store.ts calls (no Scan: the sweep lists clusters through the index).
+        actions: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
         resources: [this.table.tableArn, `${this.table.tableArn}/index/${TABLE_DEFINITION.clustersIndex.name}`],
       }),
       new iam.PolicyStatement({ sid: 'SendPgvigilDocuments', actions: ['ssm:SendCommand'], resources: documentArns }),
