@@ -2,7 +2,7 @@
  * `standby clone [--dry-run] [-c/--fast-checkpoint]`: pg_basebackup from the upstream into this
  * node's data directory, with repmgr's prerequisite checks and output (see the seeds).
  */
-import { chmod, chown, mkdir, readdir, stat } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { PgvigilError } from '../../core/errors.js';
 import { runningAsRoot } from '../../sandbox/postgres.js';
 import { dataDirOwner, exists, pgBin, runPgBinary } from '../host.js';
@@ -155,7 +155,15 @@ export async function standbyClone(ctx: ActionContext, opts: CloneOptions): Prom
     return { changed: false, message: 'dry run: all prerequisites met' };
   }
 
-  await prepareDataDir(dataDir, dirState, opts.force);
+  try {
+    await prepareDataDir(dataDir, dirState, opts.force);
+  } catch (error) {
+    throw new PgvigilError('BAD_CONFIG', `unable to prepare data directory "${dataDir}"`, {
+      detail: (error as Error).message,
+      hint: 'the parent directory must exist and be writable by the PostgreSQL user',
+      cause: error,
+    });
+  }
   out.info('executing:');
   out.detail(`  ${printable}`);
   const r = await runPgBinary(c.pg_bindir, dataDir, 'pg_basebackup', args, 3_600_000);
@@ -196,7 +204,6 @@ async function prepareDataDir(dataDir: string, state: string, force: boolean): P
   const owner = await dataDirOwner(dataDir);
   if (state === 'missing') await mkdir(dataDir, { mode: 0o700 });
   if (force && (state === 'cluster' || state === 'nonempty')) {
-    const { rm } = await import('node:fs/promises');
     for (const e of await readdir(dataDir)) await rm(`${dataDir}/${e}`, { recursive: true, force: true });
   }
   await chmod(dataDir, 0o700);
