@@ -12,7 +12,7 @@
  * processes.json, sandbox.json), so {@link sandboxDown} cleans up after a crash too.
  */
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -22,12 +22,12 @@ import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
 import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
-import { planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
+import { parseOverrides, planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
 import { PostgresServer, lookupOsUser, runAs, type OsUser } from './postgres.js';
 import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm } from './ssm-runner.js';
 import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
-import { freePort } from './ports.js';
+import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
 
@@ -186,18 +186,25 @@ export class Sandbox {
   /** Brings a whole sandbox up. On failure everything created so far is torn down. */
   static async up(options: SandboxOptions): Promise<Sandbox> {
     const dir = resolve(options.dir);
-    mkdirSync(dir, { recursive: true });
-    chmodSync(dir, 0o755); // the agents run as postgres and read their files here
+    // Bad input changes nothing: the overrides and the directory are checked before anything is made.
+    if (options.overrides) parseOverrides(options.overrides.text, options.overrides.file);
     if (readSandboxState(dir)) {
       throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
     }
     // The agents and PostgreSQL run as an unprivileged user: it must reach the directory.
     const user = lookupOsUser(options.osUser ?? 'postgres');
-    if ((await runAs('test', ['-x', dir, '-a', '-r', dir], { user })).code !== 0) {
-      throw new PgvigilError('BAD_ARGUMENT', `the ${user.name} user cannot reach ${dir}`, {
+    const parent = dirname(dir);
+    if ((await runAs('test', ['-d', parent, '-a', '-x', parent], { user })).code !== 0) {
+      throw new PgvigilError('BAD_ARGUMENT', `the ${user.name} user cannot reach ${parent}`, {
         hint: 'choose a directory whose every parent the PostgreSQL user may traverse (e.g. under /tmp or /var/tmp)',
       });
     }
+    const vipPort = options.vipPort ?? 6432;
+    if (vipPort !== 0 && !(await canListen('127.0.0.1', vipPort))) {
+      throw new PgvigilError('CONFLICT', `127.0.0.1:${vipPort} (the VIP) is in use`, { hint: 'another sandbox may be running; choose another port with --vip-port' });
+    }
+    mkdirSync(dir, { recursive: true });
+    chmodSync(dir, 0o755); // the agents run as postgres and read their files here
     const network = await SandboxNetwork.create({ dir, mode: options.mode ?? 'auto' });
     const state: SandboxState = {
       clusterId: options.clusterId ?? 'main',
