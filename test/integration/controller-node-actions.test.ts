@@ -53,6 +53,13 @@ describe('split brain', () => {
     expect(f.metrics.points.some((p) => p.name === 'SplitBrains' && p.dimensions.ClusterId === id)).toBe(true);
   });
 
+  it('fences once when twenty evaluators see the split brain at the same time, and records the detection once', async () => {
+    const { id } = await cluster((b) => b.server(3, { in_recovery: false, wal_receiver_status: null, wal_receiver_upstream_node_id: null }));
+    await Promise.all(Array.from({ length: 20 }, () => evaluateCluster(f.deps(), invocation(), id)));
+    expect((await sent(id)).map((c) => c.documentName)).toEqual(['pgvigil-Fence']);
+    expect(await f.store.listEvents(id, { event: 'split_brain_detected' })).toHaveLength(1);
+  });
+
   it('does not fence anything in a paused cluster, but records the split brain', async () => {
     const { id } = await cluster((b) => b.server(3, { in_recovery: false, wal_receiver_status: null }).cluster({ paused: true }));
     const result = await evaluateCluster(f.deps(), invocation(), id);

@@ -143,4 +143,24 @@ describe('switchover', () => {
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 2, term: snapshot.cluster.term + 1, paused: false, operation: null });
     expect((await sent(id)).filter((s) => s.startsWith('Demote') || s.startsWith('Promote'))).toEqual(['Demote:1', 'Promote:2']);
   });
+
+  it('does not promote for a stale term when a resumed switchover finds the term moved on; it rolls back instead', async () => {
+    const { id, snapshot } = await healthyCluster();
+    await expect(
+      runSwitchover(
+        f.deps(),
+        invocation({ crashAfter: (step) => { if (step === 'wait_catchup') throw new Error('Lambda timed out'); } }),
+        parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }),
+      ),
+    ).rejects.toThrow('Lambda timed out');
+    const c = (await f.store.load(id))?.snapshot.cluster;
+    if (!c) throw new Error('no cluster');
+    await f.store.updateCluster(id, c.version, { term: c.term + 1 }, f.clock.now());
+    f.clock.advance(10 * 60_000);
+    await f.refreshHeartbeats(id);
+    await evaluateCluster(f.deps(), invocation(), id);
+    expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toEqual([]);
+    const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
+    expect(rolledBack[0]?.details).toMatch(new RegExp(`cluster is at term ${snapshot.cluster.term + 2}, this switchover claimed term ${snapshot.cluster.term + 1}`));
+  });
 });
