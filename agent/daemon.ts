@@ -217,21 +217,27 @@ export class AgentDaemon {
       const prev = this.server;
       this.fenced = (await readFence(this.config.data_directory).catch(() => undefined)) !== undefined;
       const accepting = probe.accepting_connections;
+      // While the server cannot answer, report what it last said of its identity and position:
+      // the controller compares candidates against the failed primary's system identifier,
+      // timeline, last LSN and synchronous standbys, so a crash must not erase them.
+      // After an agent restart, the heartbeat it wrote before is where those facts survive.
+      const before = prev ?? this.loaded?.snapshot.heartbeats.find((h) => h.node_id === this.config.node_id)?.server ?? null;
+      const known = accepting || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
       this.server = {
         postmaster_running: probe.postmaster_running,
         accepting_connections: accepting,
         last_accepting_at: accepting ? now : (prev?.last_accepting_at ?? null),
         down_since: accepting ? null : (prev?.down_since ?? now),
         in_recovery: probe.in_recovery,
-        system_identifier: probe.system_identifier,
-        timeline: probe.timeline,
-        current_lsn: probe.current_lsn,
-        receive_lsn: probe.receive_lsn,
-        replay_lsn: probe.replay_lsn,
+        system_identifier: known.system_identifier,
+        timeline: known.timeline,
+        current_lsn: known.current_lsn,
+        receive_lsn: known.receive_lsn,
+        replay_lsn: known.replay_lsn,
         wal_receiver_status: probe.wal_receiver_status,
         wal_receiver_upstream_node_id: probe.wal_receiver_upstream_node_id,
-        replication: probe.replication,
-        synchronous_standby_names: probe.synchronous_standby_names,
+        replication: known.replication,
+        synchronous_standby_names: known.synchronous_standby_names,
         data_directory_writable: probe.data_directory_writable,
         fenced: this.fenced,
       };
@@ -554,3 +560,16 @@ export const runCommand = defineCommand({
     return 0;
   },
 });
+
+/** The facts of a server that outlive a crash: identity, timeline, WAL positions, sync standbys. */
+function lastKnownFacts(prev: ServerState): Partial<LocalProbe> {
+  const facts: Partial<LocalProbe> = {};
+  if (prev.system_identifier !== null) facts.system_identifier = prev.system_identifier;
+  if (prev.timeline !== null) facts.timeline = prev.timeline;
+  if (prev.current_lsn !== null) facts.current_lsn = prev.current_lsn;
+  if (prev.receive_lsn !== null) facts.receive_lsn = prev.receive_lsn;
+  if (prev.replay_lsn !== null) facts.replay_lsn = prev.replay_lsn;
+  if (prev.replication.length > 0) facts.replication = prev.replication;
+  if (prev.synchronous_standby_names !== null) facts.synchronous_standby_names = prev.synchronous_standby_names;
+  return facts;
+}

@@ -76,7 +76,8 @@ describe('AgentDaemon', () => {
       await waitFor(async () => (await rawHeartbeat(2))?.reachability.some((r) => r.node_id === 1 && r.ok) === true);
       // Healthy: nothing in either heartbeat can change a decision.
       await waitFor(async () => (await rawHeartbeat(1))?.attention === false && (await rawHeartbeat(2))?.attention === false);
-      const before = (await rawHeartbeat(1))?.seq ?? 0;
+      const healthy = await rawHeartbeat(1);
+      const before = healthy?.seq ?? 0;
 
       await node(1).server.kill9();
       // heartbeat_interval_secs is 10: these writes come from the change, not the interval.
@@ -89,6 +90,11 @@ describe('AgentDaemon', () => {
       expect(p?.seq).toBeGreaterThan(before);
       expect(p?.server).toMatchObject({ postmaster_running: false, accepting_connections: false, in_recovery: null });
       expect(p?.server?.down_since).toBeGreaterThan(0);
+      // What the controller compares candidates against survives the crash.
+      expect(p?.server?.system_identifier).toBe(healthy?.server?.system_identifier);
+      expect(p?.server?.system_identifier).toMatch(/^\d+$/);
+      expect(p?.server?.timeline).toBe(healthy?.server?.timeline);
+      expect(p?.server?.current_lsn).toMatch(/^[0-9A-F]+\/[0-9A-F]+$/);
       const s = await rawHeartbeat(2);
       expect(s?.attention).toBe(true);
       expect(s?.reachability.find((r) => r.node_id === 1)).toMatchObject({ ok: false, failures: expect.any(Number) as number });
