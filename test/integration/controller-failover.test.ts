@@ -123,6 +123,28 @@ describe('the failover saga against moto', () => {
   });
 });
 
+describe('re-ranking after the fence', () => {
+  it('promotes the standby that is ahead on fresh state, not the one chosen before fencing', async () => {
+    const { id } = await crashedCluster();
+    const deps = f.deps();
+    const hosts = deps.hosts;
+    deps.hosts = {
+      async send(instance, action) {
+        const cmd = await hosts.send(instance, action);
+        // While the old primary was being fenced, node 3 received more WAL than node 2.
+        if (action.action === 'fence') await f.patchHeartbeat(id, 3, (hb) => ({ ...hb, server: hb.server && { ...hb.server, receive_lsn: '0/5000F00', replay_lsn: '0/5000F00' } }));
+        return cmd;
+      },
+      wait: (cmd, instance, timeout) => hosts.wait(cmd, instance, timeout),
+    };
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.saga).toBe('completed');
+    const docs = (await commandsFor(id)).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
+    expect(docs).toEqual(['Fence:1', 'Promote:3', 'Follow:2']);
+    expect((await f.store.load(id))?.snapshot.cluster.primary_node_id).toBe(3);
+  });
+});
+
 describe('standby_disconnect_on_failover', () => {
   it('stops every standby\'s WAL receiver and waits for the LSNs to settle before re-ranking and promoting', async () => {
     const { id } = await crashedCluster((b) => b.settings({ standby_disconnect_on_failover: true, sibling_nodes_disconnect_timeout: 5 }));

@@ -170,4 +170,22 @@ describe('SSM failures during a switchover', () => {
     const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
     expect(rolledBack[0]?.details).toMatch(/demote of node 1 failed: SSM status Failed, exit code 5: ERROR: checkpoint failed/);
   });
+
+  it('ends as incomplete, without rolling back, when the promotion is never confirmed', async () => {
+    counter += 1;
+    const id = `ssm-${counter}`;
+    const built = new SnapshotBuilder({ now: f.clock.now() }).settings({ promote_check_timeout: 1 }).build();
+    await f.seed({
+      cluster: { ...built.cluster, cluster_id: id },
+      nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
+      heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
+    });
+    const r = await runSwitchover(deps((a) => a.action !== 'promote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r.ok).toBe(false);
+    expect(sent.map((s) => `${s.document}:${s.nodeId}`)).toEqual(['pgvigil-Demote:1', 'pgvigil-Promote:2']);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null });
+    const outcome = await f.store.listEvents(id, { event: 'standby_switchover' });
+    expect(outcome[0]).toMatchObject({ successful: false });
+    expect(outcome[0]?.details).toMatch(/switchover incomplete: node 2 did not report itself promoted/);
+  });
 });
