@@ -130,11 +130,15 @@ export function checkConsensus(ctx: EngineContext, primary: NodeView, began: num
   const pid = primary.node.node_id;
   const vs = voters(ctx, primary);
 
-  // R1 visibility consensus.
+  // R1 visibility consensus. An observer sees the primary when its *latest* check reached it
+  // after the failure began. A success followed by failures is the last sign of life of a dying
+  // primary, not visibility: a host that dies between two of its heartbeats is always reached once
+  // more by someone, and that success never changes again, so counting it would stall the
+  // failover for good. Such a success moves the failure's beginning instead (see R3 below).
   if (ctx.settings.primary_visibility_consensus) {
     const seers = vs.filter((v) => {
       const r = reachabilityOf(v, pid);
-      return r !== null && r.last_ok_at !== null && r.last_ok_at > began + ctx.margin;
+      return r !== null && r.ok && r.last_ok_at !== null && r.last_ok_at > began + ctx.margin;
     });
     const first = seers[0];
     if (first) {
@@ -173,11 +177,17 @@ export function checkConsensus(ctx: EngineContext, primary: NodeView, began: num
     }
   }
 
-  // R3 quorum.
+  // R3 quorum: failed checks count from the last sign of life, the later of the failure's
+  // beginning and the last time any fresh observer reached the primary.
+  const lastSign = Math.max(began, ...vs.map((v) => reachabilityOf(v, pid)?.last_ok_at ?? began));
+  if (lastSign > began + ctx.margin) {
+    const by = vs.find((v) => reachabilityOf(v, pid)?.last_ok_at === lastSign);
+    reasons.push(`${by ? label(by.node) : 'an observer'} last reached the primary at ${formatTime(lastSign)}, after its last heartbeat; failed checks count from then`);
+  }
   const needed = Math.floor(vs.length / 2) + 1;
   const yes = vs.filter((v) => {
     const r = reachabilityOf(v, pid);
-    return r !== null && !r.ok && r.checked_at >= began - ctx.margin;
+    return r !== null && !r.ok && r.checked_at >= lastSign - ctx.margin;
   });
   const pending = vs.filter((v) => v.fresh && !yes.includes(v));
   const names = (list: NodeView[]): string => (list.length === 0 ? 'none' : list.map((v) => label(v.node)).join(', '));

@@ -233,6 +233,32 @@ const scenarios: Record<string, Scenario[]> = {
       reason: 'R3: 2 of 3 voters',
     },
     {
+      name: 'does not let a success just before a silent primary died block the failover for good',
+      given: () =>
+        c()
+          .silencePrimary()
+          .expireLease()
+          .sees(2, 1, { ok: false, checked_at: clusterSnapshot().now - 500, last_ok_at: clusterSnapshot().now - 8000 })
+          .sees(3, 1, { ok: false, checked_at: clusterSnapshot().now - 500 })
+          .sees(4, 1, { ok: false, checked_at: clusterSnapshot().now - 500 }),
+      code: 'failover',
+      candidate: 2,
+      reason: 'last reached the primary at',
+    },
+    {
+      name: 'waits rather than count failed checks made before the last time an observer reached the primary',
+      given: () =>
+        c()
+          .silencePrimary()
+          .expireLease()
+          .sees(2, 1, { ok: false, checked_at: clusterSnapshot().now - 500, last_ok_at: clusterSnapshot().now - 1000 })
+          .sees(3, 1, { ok: false, checked_at: clusterSnapshot().now - 5000 })
+          .sees(4, 1, { ok: false, checked_at: clusterSnapshot().now - 5000 }),
+      code: 'wait',
+      candidate: null,
+      reason: 'waiting for quorum',
+    },
+    {
       name: 'ignores what other nodes see when primary_visibility_consensus is off',
       given: () => c().silencePrimary().expireLease().sees(4, 1, 'ok').settings({ primary_visibility_consensus: false }),
       code: 'failover',
