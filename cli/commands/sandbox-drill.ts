@@ -1,0 +1,92 @@
+/**
+ * `pgvigil sandbox drill --scenario NAME [--json]` (SPEC §11, issue 6): runs one failure drill and
+ * prints what happened and its figures. Against the sandbox running in --dir (its `sandbox up`
+ * process runs the drill, since the drill needs that process's supervisor, VIP and controller), or,
+ * when none runs there, on a fresh sandbox that it brings up and tears down again.
+ */
+import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ExitCode } from '../../core/exit-codes.js';
+import { PgvigilError } from '../../core/errors.js';
+import { defineCommand, opt, type CommandContext } from '../framework.js';
+import type { Output } from '../output.js';
+import type { DrillResult } from '../../sandbox/drills/runner.js';
+
+const DEFAULT_DIR = '/tmp/pgvigil-sandbox';
+
+function sandboxDir(ctx: CommandContext): string {
+  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_DIR);
+}
+
+const ms = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v} ms`);
+
+/** The human-readable account of one drill. */
+export function printDrill(out: Output, r: DrillResult): void {
+  out.info(`scenario ${r.scenario}: old primary ${r.old_primary}, primary now ${r.new_primary} (term ${r.term_before} → ${r.term_after})`);
+  out.detail(`failover expected: ${r.failover_expected ? 'yes' : 'no'}; happened: ${r.failover_happened ? 'yes' : 'no'}`);
+  const t = r.timings_ms;
+  const steps: [string, number | null | undefined][] = [
+    ['detected', t.detected],
+    ['saga claimed', t.saga_claimed],
+    ['old primary fenced', t.fenced],
+    ['promoted', t.promoted],
+    ['VIP moved', t.vip_moved],
+    ['first write via VIP', t.first_write_via_vip],
+    ...(t.rejoined !== undefined ? ([['old primary rejoined', t.rejoined]] as [string, number | null][]) : []),
+    ...(t.controller_killed !== undefined ? ([['controller killed', t.controller_killed], ['controller restarted', t.controller_restarted]] as [string, number | null | undefined][]) : []),
+  ];
+  for (const [label, v] of steps) out.print(`  ${label.padEnd(22)} ${ms(v)} after the fault`);
+  out.print(`  write outage (VIP)     ${r.write_outage_ms} ms`);
+  out.print(`  acknowledged writes    ${r.acked_writes} via the VIP, ${r.direct_acked_writes} direct; lost: ${r.acked_writes_lost ?? '?'} + ${r.direct_acked_writes_lost ?? '?'}`);
+  out.print(`  writable primaries     at most ${r.max_writable_primaries} at once`);
+  out.print(`  old primary            ${r.old_primary_state}; VIP on ${r.vip_target ?? 'nothing'}`);
+  for (const note of r.notes) out.detail(note);
+  if (r.ok) out.notice(`drill ${r.scenario} passed`);
+  else for (const p of r.problems) out.error(`drill ${r.scenario}: ${p}`);
+}
+
+export const sandboxDrillCommand = defineCommand({
+  words: ['sandbox', 'drill'],
+  summary: 'run a failure drill (crash, kill host, partitions, stop agent, kill controller, switchover, rejoin, flapping) and print its figures',
+  usage: 'sandbox drill --scenario NAME [--json] [--dir DIR]',
+  examples: ['pgvigil sandbox drill --scenario crash-primary', 'pgvigil sandbox drill --scenario partition-primary --json'],
+  options: {
+    scenario: { type: 'string', description: 'crash-primary, kill-primary-host, partition-primary, partition-witness, stop-agent, kill-controller-mid-saga, switchover, rejoin or flapping' },
+    json: { type: 'boolean', description: 'one JSON object' },
+    dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the drill` },
+  },
+  async run(ctx) {
+    const name = opt.requiredString(ctx, 'scenario');
+    const { scenario, runDrill } = await import('../../sandbox/drills/index.js');
+    const chosen = scenario(name); // a bad name fails before anything starts
+    const json = opt.flag(ctx, 'json');
+    const dir = sandboxDir(ctx);
+    const { readSandboxState, Sandbox } = await import('../../sandbox/index.js');
+    const { requestDrill } = await import('../../sandbox/drills/server.js');
+    const { freePort } = await import('../../sandbox/ports.js');
+    const state = readSandboxState(dir);
+    let result: DrillResult;
+    if (state?.ready) {
+      if (!json) ctx.out.info(`running drill ${chosen.name} on the sandbox in ${dir}`);
+      result = await requestDrill(dir, chosen.name);
+    } else if (state) {
+      throw new PgvigilError('CONFLICT', `the sandbox in ${dir} is not ready`, { hint: `wait for "pgvigil sandbox up" to finish, or run "pgvigil sandbox down --dir ${dir}"` });
+    } else {
+      const parent = mkdtempSync(join(tmpdir(), 'pgvigil-drill-'));
+      chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
+      const say = (line: string): void => (json ? void process.stderr.write(`INFO: ${line}\n`) : ctx.out.info(line));
+      say(`no sandbox in ${dir}: bringing up a fresh one in ${parent} for the drill`);
+      const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), progress: say });
+      try {
+        result = await runDrill(sandbox, chosen, { log: say });
+      } finally {
+        await sandbox.down();
+        rmSync(parent, { recursive: true, force: true });
+      }
+    }
+    if (json) ctx.out.print(JSON.stringify(result));
+    else printDrill(ctx.out, result);
+    return result.ok ? ExitCode.SUCCESS : ExitCode.ERR_FAILOVER_FAIL;
+  },
+});

@@ -1,0 +1,34 @@
+/** The failure drills (issue 6, SPEC §11): one module per scenario, the common runner in runner.ts. */
+import { PgvigilError } from '../../core/errors.js';
+import { crashPrimary } from './crash-primary.js';
+import { flapping } from './flapping.js';
+import { killControllerMidSaga } from './kill-controller-mid-saga.js';
+import { killPrimaryHost } from './kill-primary-host.js';
+import { partitionPrimary } from './partition-primary.js';
+import { partitionWitness } from './partition-witness.js';
+import { rejoin } from './rejoin.js';
+import { SCENARIO_NAMES, type Scenario, type ScenarioName } from './runner.js';
+import { stopAgent } from './stop-agent.js';
+import { switchover } from './switchover.js';
+
+export * from './runner.js';
+
+export const SCENARIOS: Record<ScenarioName, Scenario> = {
+  'crash-primary': crashPrimary,
+  'kill-primary-host': killPrimaryHost,
+  'partition-primary': partitionPrimary,
+  'partition-witness': partitionWitness,
+  'stop-agent': stopAgent,
+  'kill-controller-mid-saga': killControllerMidSaga,
+  switchover,
+  rejoin,
+  flapping,
+};
+
+/** The scenario of that name, or a clear error listing the names. */
+export function scenario(name: string): Scenario {
+  if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
+    throw new PgvigilError('BAD_ARGUMENT', `unknown drill scenario "${name}"`, { hint: `choose one of: ${SCENARIO_NAMES.join(', ')}` });
+  }
+  return SCENARIOS[name as ScenarioName];
+}
