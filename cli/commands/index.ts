@@ -15,6 +15,7 @@ import { standbySwitchoverCommand } from './standby-switchover.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
+import { sandboxDrillCommand } from './sandbox-drill.js';
 
 export const commands: Command[] = [
   versionCommand,
@@ -32,6 +33,7 @@ export const commands: Command[] = [
   servicePauseCommand,
   serviceUnpauseCommand,
   sandboxUpCommand, sandboxDownCommand, sandboxStatusCommand,
+  sandboxDrillCommand,
 ];
 // The agent's host actions under the same words (`pgvigil promote …`), except words already taken above.
 commands.push(...hostActionCommands.filter((h) => !commands.some((c) => c.words.join(' ') === h.words.join(' '))));

@@ -77,6 +77,9 @@ export const sandboxUpCommand = defineCommand({
       progress: (line) => ctx.out.info(line),
     });
     ctx.out.notice(`sandbox is up in ${dir}`);
+    // `pgvigil sandbox drill` from another shell runs its drill in this process (sandbox/drills/server.ts).
+    const { serveDrills } = await import('../../sandbox/drills/server.js');
+    const stopDrills = await serveDrills(sandbox, (line) => ctx.out.info(line));
     printUsage(ctx.out, dir, sandbox.motoEndpoint, sandbox.vip?.port ?? vipPort);
 
     // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
@@ -105,6 +108,7 @@ export const sandboxUpCommand = defineCommand({
     await stopped;
     clearInterval(timer);
     ctx.out.info('tearing the sandbox down');
+    await stopDrills();
     dynamo.destroy();
     await sandbox.down();
     ctx.out.notice('sandbox removed');
