@@ -234,42 +234,61 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
   await withSession(upstream.conninfo, sqlTimeoutMs(ctx), async (s) => void (await s.query('CHECKPOINT'))).catch((e: unknown) =>
     out.warning(`unable to run CHECKPOINT on node ${upstream.node_id}: ${(e as Error).message}`),
   );
-  const check = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`, '--dry-run', '--progress'], 600_000);
-  const text = `${check.stdout}\n${check.stderr}`;
-  const diverged = /servers diverged/.test(text) && !/no rewind required/.test(text);
-  if (check.code !== 0) {
-    await recordEvent(ctx, 'node_rejoin', false, `pg_rewind --dry-run failed: ${check.stderr.trim().slice(0, 500)}`, term);
-    throw new PgvigilError('REJOIN_FAIL', 'unable to compare this node with the upstream (pg_rewind --dry-run failed)', { detail: check.stderr.trim() });
-  }
-  if (diverged) {
-    const where = /servers diverged at WAL location (\S+) on timeline (\d+)/.exec(text);
-    if (!opts.forceRewind) {
-      await recordEvent(ctx, 'node_rejoin', false, 'node has diverged from the upstream and --force-rewind was not given', term);
-      throw new PgvigilError('REJOIN_FAIL', `this node has diverged from upstream node ${upstream.node_id}${where ? ` at ${where[1]} on timeline ${where[2]}` : ''}`, {
-        hint: 'use --force-rewind to rewind it with pg_rewind (local changes after the divergence are discarded)',
-      });
-    }
-    out.notice(`executing pg_rewind against node ${upstream.node_id}`);
-    const saved = await mkdtemp(join(tmpdir(), 'pgvigil-rejoin-'));
-    try {
-      for (const f of PRESERVED_FILES) if (await exists(join(c.data_directory, f))) await copyFile(join(c.data_directory, f), join(saved, f));
-      const r = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`], 3_600_000);
-      if (r.code !== 0) {
-        await recordEvent(ctx, 'node_rejoin', false, `pg_rewind failed: ${r.stderr.trim().slice(0, 500)}`, term);
-        throw new PgvigilError('REJOIN_FAIL', 'pg_rewind failed', { detail: r.stderr.trim() });
+  // pg_rewind completes an unclean shutdown (a crashed former primary) with single-user crash
+  // recovery, which refuses to run while standby.signal exists, and fencing writes standby.signal:
+  // keep it aside while pg_rewind runs (the server is stopped; the fence marker stays).
+  const signalAside = await removeDataFile(c.data_directory, 'standby.signal');
+  let diverged: boolean;
+  try {
+    // pg_rewind --dry-run does not run that crash recovery (it only says it would) and then fails
+    // with "target server must be shut down cleanly": finish it first, as pg_rewind would.
+    const state = (await controlData(c.pg_bindir, c.data_directory).catch(() => ({}) as Record<string, string>))['Database cluster state'] ?? '';
+    if (state !== '' && state !== 'shut down' && state !== 'shut down in recovery') {
+      out.notice(`the server was not shut down cleanly (${state}): completing crash recovery in single-user mode`);
+      const single = await runPgBinary(c.pg_bindir, c.data_directory, 'postgres', ['--single', '-F', '-D', c.data_directory, 'template1'], 600_000);
+      if (single.code !== 0) {
+        throw new PgvigilError('REJOIN_FAIL', 'crash recovery of this node in single-user mode failed', { detail: single.stderr.trim().slice(-2000) });
       }
-      for (const f of PRESERVED_FILES) {
-        if (await exists(join(saved, f))) {
-          const content = await readDataFileFrom(saved, f);
-          await writeDataFile(c.data_directory, f, content);
+    }
+    const check = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`, '--dry-run', '--progress'], 600_000);
+    const text = `${check.stdout}\n${check.stderr}`;
+    diverged = /servers diverged/.test(text) && !/no rewind required/.test(text);
+    if (check.code !== 0) {
+      await recordEvent(ctx, 'node_rejoin', false, `pg_rewind --dry-run failed: ${check.stderr.trim().slice(0, 500)}`, term);
+      throw new PgvigilError('REJOIN_FAIL', 'unable to compare this node with the upstream (pg_rewind --dry-run failed)', { detail: check.stderr.trim() });
+    }
+    if (diverged) {
+      const where = /servers diverged at WAL location (\S+) on timeline (\d+)/.exec(text);
+      if (!opts.forceRewind) {
+        await recordEvent(ctx, 'node_rejoin', false, 'node has diverged from the upstream and --force-rewind was not given', term);
+        throw new PgvigilError('REJOIN_FAIL', `this node has diverged from upstream node ${upstream.node_id}${where ? ` at ${where[1]} on timeline ${where[2]}` : ''}`, {
+          hint: 'use --force-rewind to rewind it with pg_rewind (local changes after the divergence are discarded)',
+        });
+      }
+      out.notice(`executing pg_rewind against node ${upstream.node_id}`);
+      const saved = await mkdtemp(join(tmpdir(), 'pgvigil-rejoin-'));
+      try {
+        for (const f of PRESERVED_FILES) if (await exists(join(c.data_directory, f))) await copyFile(join(c.data_directory, f), join(saved, f));
+        const r = await runPgBinary(c.pg_bindir, c.data_directory, 'pg_rewind', ['-D', c.data_directory, `--source-server=${source}`], 3_600_000);
+        if (r.code !== 0) {
+          await recordEvent(ctx, 'node_rejoin', false, `pg_rewind failed: ${r.stderr.trim().slice(0, 500)}`, term);
+          throw new PgvigilError('REJOIN_FAIL', 'pg_rewind failed', { detail: r.stderr.trim() });
         }
+        for (const f of PRESERVED_FILES) {
+          if (await exists(join(saved, f))) {
+            const content = await readDataFileFrom(saved, f);
+            await writeDataFile(c.data_directory, f, content);
+          }
+        }
+      } finally {
+        await rm(saved, { recursive: true, force: true });
       }
-    } finally {
-      await rm(saved, { recursive: true, force: true });
+      out.notice('pg_rewind execution completed');
+    } else {
+      out.info(`node ${c.node_id} has not diverged from node ${upstream.node_id}; no rewind required`);
     }
-    out.notice('pg_rewind execution completed');
-  } else {
-    out.info(`node ${c.node_id} has not diverged from node ${upstream.node_id}; no rewind required`);
+  } finally {
+    if (signalAside) await writeDataFile(c.data_directory, 'standby.signal', '');
   }
   await ensureSlot(ctx, upstream).catch((e: unknown) => out.warning(`unable to create replication slot on node ${upstream.node_id}: ${(e as Error).message}`));
   await configureStandby(ctx, upstream);
