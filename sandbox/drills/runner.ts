@@ -76,7 +76,7 @@ export interface DrillResult {
   max_writable_primaries: number;
   old_primary_state: NodeState;
   vip_target: string | null;
-  /** Promotions recorded since the fault (kill-controller-mid-saga: exactly one). */
+  /** Promotions the controller recorded since the fault (kill-controller-mid-saga: exactly one). */
   promotions: number;
   events: { at_ms: number; node_id: number; event: string; successful: boolean; details: string }[];
   notes: string[];
@@ -321,6 +321,9 @@ class VipWatch {
 /** Events that show a part of the system noticed the fault (the earliest is `detected`). */
 const DETECTION_EVENTS = new Set(['repmgrd_upstream_disconnect', 'repmgrd_local_disconnect', 'lease_lost', 'failover_started', 'switchover_started']);
 
+/** The controller's promotion event (the agent records its own `standby_promote` too). */
+const CONTROLLER_PROMOTION = /promoted to primary of term \d+/;
+
 export interface RunDrillOptions {
   /** Give up waiting for the failover after this long. @default 90000 */
   timeoutMs?: number;
@@ -424,7 +427,7 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
         detected: at([...DETECTION_EVENTS]),
         saga_claimed: at(['failover_started', 'switchover_started']),
         fenced: at(['fence_applied', 'demote'], (e) => e.node_id === old.node_id),
-        promoted: at(['repmgrd_failover_promote', 'standby_promote'], (e) => e.successful),
+        promoted: at(['repmgrd_failover_promote', 'standby_promote'], (e) => e.successful && CONTROLLER_PROMOTION.test(e.details)),
         vip_moved: watch.movedAt === null ? null : watch.movedAt - ctx.fault,
         first_write_via_vip: first === null ? null : first - ctx.fault,
         ...Object.fromEntries(Object.entries(ctx.marks).map(([k, v]) => [k, v - ctx.fault])),
@@ -437,7 +440,7 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
       max_writable_primaries: probe.maxWritable().count,
       old_primary_state: oldState,
       vip_target: vipTarget === null ? null : (sandbox.plan.nodes.find((n) => n.instanceId === vipTarget)?.node_name ?? vipTarget),
-      promotions: events.filter((e) => (e.event === 'repmgrd_failover_promote' || e.event === 'standby_promote') && e.successful).length,
+      promotions: events.filter((e) => CONTROLLER_PROMOTION.test(e.details) && (e.event === 'repmgrd_failover_promote' || e.event === 'standby_promote') && e.successful).length,
       events: events.map((e) => ({ at_ms: e.timestamp - ctx.fault, node_id: e.node_id, event: e.event, successful: e.successful, details: e.details.slice(0, 400) })),
       notes: ctx.notes,
     };

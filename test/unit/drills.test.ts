@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { PgvigilError } from '../../core/errors.js';
+import { SCENARIOS, SCENARIO_NAMES, judge, scenario, type DrillResult } from '../../sandbox/drills/index.js';
+
+function result(over: Partial<DrillResult>): DrillResult {
+  return {
+    scenario: 'crash-primary',
+    ok: true,
+    problems: [],
+    mode: 'netns',
+    old_primary: 'node1',
+    new_primary: 'node2',
+    failover_expected: true,
+    failover_happened: true,
+    term_before: 1,
+    term_after: 2,
+    timings_ms: { detected: 900, saga_claimed: 1000, fenced: 1200, promoted: 1900, vip_moved: 2100, first_write_via_vip: 2150 },
+    write_outage_ms: 2200,
+    acked_writes: 100,
+    acked_writes_lost: 0,
+    direct_acked_writes: 80,
+    direct_acked_writes_lost: 0,
+    max_writable_primaries: 1,
+    old_primary_state: 'fenced',
+    vip_target: 'node2',
+    promotions: 1,
+    events: [],
+    notes: [],
+    ...over,
+  };
+}
+
+describe('the drill scenarios', () => {
+  it('has one scenario per name, failover expected exactly for the failover drills', () => {
+    expect(Object.keys(SCENARIOS).sort()).toEqual([...SCENARIO_NAMES].sort());
+    const noFailover = SCENARIO_NAMES.filter((n) => !SCENARIOS[n].failoverExpected).sort();
+    expect(noFailover).toEqual(['flapping', 'partition-witness', 'stop-agent']);
+  });
+
+  it('refuses an unknown scenario name with the list of names', () => {
+    expect(() => scenario('crash-everything')).toThrow(PgvigilError);
+    try {
+      scenario('crash-everything');
+    } catch (error) {
+      expect((error as PgvigilError).code).toBe('BAD_ARGUMENT');
+      expect((error as PgvigilError).message).toContain('"crash-everything"');
+      expect((error as PgvigilError).hint).toContain('kill-controller-mid-saga');
+    }
+  });
+});
+
+describe('the drill verdict', () => {
+  const crash = SCENARIOS['crash-primary'];
+
+  it('passes a failover that moved the VIP, lost nothing and left the old primary fenced', () => {
+    expect(judge(result({}), crash)).toEqual([]);
+  });
+
+  it('fails a drill that lost acknowledged writes or had two writable primaries', () => {
+    const problems = judge(result({ acked_writes_lost: 2, max_writable_primaries: 2 }), crash);
+    expect(problems).toEqual(['2 acknowledged writes through the VIP lost', '2 nodes accepted writes at the same moment']);
+  });
+
+  it('fails a failover drill whose VIP stayed behind or whose old primary is still writable', () => {
+    const problems = judge(result({ vip_target: 'node1', old_primary_state: 'primary' }), crash);
+    expect(problems).toContain('the VIP points at node1, not at the primary node2');
+    expect(problems).toContain('the old primary node1 is primary, expected fenced or stopped or standby_streaming');
+  });
+
+  it('fails a false failover under a drill that expects none', () => {
+    const problems = judge(result({ scenario: 'flapping', old_primary_state: 'fenced' }), SCENARIOS.flapping);
+    expect(problems[0]).toBe('a failover happened (term 1 → 2)');
+  });
+
+  it('fails a drill whose lost writes could not be counted, and a saga that promoted twice', () => {
+    const problems = judge(result({ acked_writes_lost: null, promotions: 2 }), SCENARIOS['kill-controller-mid-saga']);
+    expect(problems).toEqual(['the acknowledged writes could not be checked on the final primary', '2 promotions recorded for one fault']);
+  });
+
+  it('wants the old primary streaming after rejoin and switchover', () => {
+    expect(judge(result({ scenario: 'rejoin' }), SCENARIOS.rejoin)).toEqual(['the old primary node1 is fenced, expected standby_streaming']);
+    expect(judge(result({ scenario: 'rejoin', old_primary_state: 'standby_streaming' }), SCENARIOS.rejoin)).toEqual([]);
+  });
+});
