@@ -38,7 +38,11 @@ const PRICES = {
   lambdaGbSecond: 0.0000166667,
   /** CloudWatch Logs ingestion per GB (the EMF metric lines). */
   logsIngestionPerGb: 0.5,
+  /** CloudWatch custom metric per month (first 10,000 metrics), prorated by the hour it is emitted. */
+  customMetricMonth: 0.3,
 };
+/** Metric series a healthy cluster emits every evaluation (HeartbeatAgeSeconds, ReplicationLagBytes, DecisionLatencyMs). */
+const STEADY_METRICS_PER_CLUSTER = 3;
 const LAMBDA_MEMORY_GB = 0.5; // the CDK construct's 512 MB
 const HOURS_PER_MONTH = 730;
 const SWEEPS_PER_HOUR = 60; // the CDK construct's default rate(1 minute)
@@ -211,7 +215,8 @@ async function main(): Promise<void> {
     console.log('  stream-triggered invocations: 0 in a healthy cluster (the filter drops periodic heartbeats and lease renewals)');
     console.log('\nLambda per month (sweeps are shared by every cluster of a deployment; one sweep invocation per minute):');
     console.log('Lambda duration two ways: measured against moto, and estimated for DynamoDB at ~10 ms per request (Query + decide ≈ 12 ms per cluster, 10 at a time).');
-    console.log('clusters | invocations/cluster-h | GB-s/cluster-h moto | GB-s/cluster-h AWS | Lambda $/cluster-month (AWS est.) | DynamoDB $/cluster-month | logs $/cluster-month | total $/cluster-month');
+    const metricsMonth = STEADY_METRICS_PER_CLUSTER * PRICES.customMetricMonth;
+    console.log('clusters | invocations/cluster-h | GB-s/cluster-h moto | GB-s/cluster-h AWS | Lambda $/cluster-month (AWS est.) | DynamoDB $/cluster-month | logs $/cluster-month | metrics $/cluster-month | total $/cluster-month');
     for (const n of [1, 100, 1000]) {
       const invocations = SWEEPS_PER_HOUR / n;
       const gbs = (perClusterMs: number): number => SWEEPS_PER_HOUR * (0.05 / n + perClusterMs / 1000) * LAMBDA_MEMORY_GB; // + ~50 ms per invocation
@@ -219,14 +224,14 @@ async function main(): Promise<void> {
       const gbAws = gbs(n === 1 ? 12 : 1.2);
       const lambdaMonth = HOURS_PER_MONTH * ((invocations * PRICES.lambdaRequestPerMillion) / 1e6 + gbAws * PRICES.lambdaGbSecond);
       const logsMonth = (HOURS_PER_MONTH * SWEEPS_PER_HOUR * emfBytesPerEvaluation * PRICES.logsIngestionPerGb) / 1024 ** 3;
-      const total = lambdaMonth + ddbMonth + logsMonth;
+      const total = lambdaMonth + ddbMonth + logsMonth + metricsMonth;
       console.log(
-        `${String(n).padStart(8)} | ${invocations.toFixed(3).padStart(21)} | ${gbMoto.toFixed(3).padStart(19)} | ${gbAws.toFixed(3).padStart(18)} | ${lambdaMonth.toFixed(4).padStart(33)} | ${ddbMonth.toFixed(4).padStart(24)} | ${logsMonth.toFixed(4).padStart(20)} | ${total.toFixed(4).padStart(21)}`,
+        `${String(n).padStart(8)} | ${invocations.toFixed(3).padStart(21)} | ${gbMoto.toFixed(3).padStart(19)} | ${gbAws.toFixed(3).padStart(18)} | ${lambdaMonth.toFixed(4).padStart(33)} | ${ddbMonth.toFixed(4).padStart(24)} | ${logsMonth.toFixed(4).padStart(20)} | ${metricsMonth.toFixed(4).padStart(23)} | ${total.toFixed(4).padStart(21)}`,
       );
     }
     console.log(`\nEMF metric lines: ${emfLinesPerEvaluation.toFixed(1)} per evaluation, ${emfBytesPerEvaluation.toFixed(0)} B`);
     console.log(
-      `prices (us-east-1 on-demand): DynamoDB $${PRICES.writeRequestUnitPerMillion}/M WRU, $${PRICES.readRequestUnitPerMillion}/M RRU; Lambda $${PRICES.lambdaRequestPerMillion}/M requests, $${PRICES.lambdaGbSecond}/GB-s at ${LAMBDA_MEMORY_GB * 1024} MB; CloudWatch Logs $${PRICES.logsIngestionPerGb}/GB.`,
+      `prices (us-east-1 on-demand): DynamoDB $${PRICES.writeRequestUnitPerMillion}/M WRU, $${PRICES.readRequestUnitPerMillion}/M RRU; Lambda $${PRICES.lambdaRequestPerMillion}/M requests, $${PRICES.lambdaGbSecond}/GB-s at ${LAMBDA_MEMORY_GB * 1024} MB; CloudWatch Logs $${PRICES.logsIngestionPerGb}/GB; custom metrics $${PRICES.customMetricMonth}/metric-month (${STEADY_METRICS_PER_CLUSTER} per cluster; per-node series are deliberately not emitted: they would cost $0.30 each per month).`,
     );
     console.log('not included: free tiers, storage (a few KB per cluster plus the event log), Streams reads by Lambda (free), EventBridge rule (free), SNS on events only, sagas (rare).');
     console.log('moto answers each Query in time that grows with the table, so its 1,000-cluster sweep is far slower than DynamoDB would be.');
