@@ -82,3 +82,18 @@ describe('the drill verdict', () => {
     expect(judge(result({ scenario: 'rejoin', old_primary_state: 'standby_streaming' }), SCENARIOS.rejoin)).toEqual([]);
   });
 });
+
+describe('pgvigil sandbox drill', () => {
+  it('refuses an unknown scenario before bringing anything up, naming the scenarios', async () => {
+    const { runProgram } = await import('../../cli/framework.js');
+    const { memoryOutput } = await import('../../cli/output.js');
+    const { program } = await import('../../cli/main.js');
+    const { existsSync } = await import('node:fs');
+    const out = memoryOutput();
+    const dir = '/nonexistent/pgvigil-drill-test';
+    expect(await runProgram(program, ['sandbox', 'drill', '--scenario', 'meteor-strike', '--dir', dir], out, {})).toBe(1);
+    expect(out.stderr[0]).toBe('ERROR: unknown drill scenario "meteor-strike"');
+    expect(out.stderr.join('\n')).toContain('HINT: choose one of: crash-primary, kill-primary-host, partition-primary');
+    expect(existsSync(dir)).toBe(false);
+  });
+});
