@@ -65,7 +65,7 @@ export async function serveDrills(sandbox: Sandbox, log: (line: string) => void 
 /** Asks the sandbox process serving `dir` to run a drill and waits for its result. */
 export function requestDrill(dir: string, name: string): Promise<DrillResult> {
   const socketPath = drillSocket(dir);
-  if (!existsSync(socketPath)) throw new PgvigilError('NOT_FOUND', `the sandbox in ${dir} serves no drills (no ${DRILL_SOCKET})`);
+  if (!existsSync(socketPath)) return Promise.reject(new PgvigilError('NOT_FOUND', `the sandbox in ${dir} serves no drills (no ${DRILL_SOCKET})`));
   return new Promise((resolve, reject) => {
     const req = request({ socketPath, path: `/drill?scenario=${encodeURIComponent(name)}`, method: 'GET', timeout: 0 }, (res) => {
       let body = '';

@@ -97,3 +97,22 @@ describe('pgvigil sandbox drill', () => {
     expect(existsSync(dir)).toBe(false);
   });
 });
+
+describe('the drill socket of a running sandbox', () => {
+  it('answers a request for an unknown scenario with a clear error, and a directory without a socket is named', async () => {
+    const { mkdtempSync, rmSync, existsSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { serveDrills, requestDrill } = await import('../../sandbox/drills/server.js');
+    const dir = mkdtempSync(join(tmpdir(), 'pgv-drill-sock-'));
+    try {
+      await expect(requestDrill(dir, 'crash-primary')).rejects.toThrow(`the sandbox in ${dir} serves no drills (no drill.sock)`);
+      const stop = await serveDrills({ dir } as never);
+      await expect(requestDrill(dir, 'meteor-strike')).rejects.toMatchObject({ code: 'BAD_ARGUMENT', message: 'drill meteor-strike: unknown drill scenario "meteor-strike"' });
+      await stop();
+      expect(existsSync(join(dir, 'drill.sock'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
