@@ -8,6 +8,7 @@
  * data-directory-config, replication-config-owner) are not in a heartbeat; asked for remotely they
  * are UNKNOWN with a hint to run the agent's local check.
  */
+import { ExitCode } from './exit-codes.js';
 import type { ClusterSettings, NodeRecord, ServerState } from './model.js';
 import { formatAge, type NodeObservation } from './node-status.js';
 
@@ -51,19 +52,33 @@ export function worstStatus(statuses: readonly CheckStatus[]): CheckStatus {
   return statuses.reduce<CheckStatus>((w, s) => (NAGIOS_EXIT[s] > NAGIOS_EXIT[w] ? s : w), 'OK');
 }
 
+/**
+ * How `node check` exits (SPEC §9): a single check, and any `--nagios` output, with the Nagios code
+ * of the worst status (0-3); the full check 0 when every check is OK, else ERR_NODE_STATUS (25).
+ */
+export function nodeCheckExitCode(worst: CheckStatus, nagiosCodes: boolean): number {
+  if (nagiosCodes) return NAGIOS_EXIT[worst];
+  return worst === 'OK' ? ExitCode.SUCCESS : ExitCode.ERR_NODE_STATUS;
+}
+
+/** What the checks need of a node record (the agent's local check may run on an unregistered node). */
+export type CheckedNode = Pick<NodeRecord, 'node_id' | 'node_name' | 'type' | 'upstream_node_id'>;
+
 const unknownNoServer: CheckOutcome = { status: 'UNKNOWN', detail: 'no report of the local server' };
 
-export function roleCheck(node: NodeRecord, server: ServerState | null): CheckOutcome {
-  if (node.type === 'witness') return { status: 'OK', detail: 'node is witness' };
+/** `node` is null when the node is not registered (or the cluster state could not be read). */
+export function roleCheck(node: CheckedNode | null, server: ServerState | null): CheckOutcome {
+  if (node?.type === 'witness') return { status: 'OK', detail: 'node is witness' };
   if (!server?.accepting_connections || server.in_recovery === null) return { status: 'UNKNOWN', detail: 'the server is not accepting connections' };
   const actual = server.in_recovery ? 'standby' : 'primary';
+  if (node === null) return { status: 'UNKNOWN', detail: `node is ${actual} but not registered (or the cluster state is unreachable)` };
   return node.type === actual
     ? { status: 'OK', detail: `node is ${actual}` }
     : { status: 'CRITICAL', detail: `node is registered as ${node.type} but running as ${actual}` };
 }
 
 export function replicationLagCheck(
-  node: NodeRecord,
+  node: CheckedNode,
   server: ServerState | null,
   thresholds: Pick<ClusterSettings, 'replication_lag_warning' | 'replication_lag_critical'>,
 ): CheckOutcome {
@@ -71,7 +86,7 @@ export function replicationLagCheck(
   if (!server?.accepting_connections || server.in_recovery === null) return { status: 'UNKNOWN', detail: 'the server is not accepting connections' };
   if (!server.in_recovery) return { status: 'OK', detail: 'N/A - node is primary' };
   const lag = server.replication_lag_secs;
-  if (lag === null || lag === undefined) return { status: 'UNKNOWN', detail: 'the agent does not report replication lag' };
+  if (lag === null || lag === undefined) return { status: 'UNKNOWN', detail: 'replication lag not known (no transaction replayed yet, or an agent that does not measure it)' };
   const secs = Math.round(lag);
   const status: CheckStatus = secs >= thresholds.replication_lag_critical ? 'CRITICAL' : secs >= thresholds.replication_lag_warning ? 'WARNING' : 'OK';
   return {
@@ -81,7 +96,7 @@ export function replicationLagCheck(
   };
 }
 
-export function upstreamCheck(node: NodeRecord, server: ServerState | null, nodes: readonly NodeRecord[]): CheckOutcome {
+export function upstreamCheck(node: CheckedNode, server: ServerState | null, nodes: readonly NodeRecord[]): CheckOutcome {
   if (node.type === 'witness') return { status: 'OK', detail: 'N/A - node is witness' };
   if (!server?.accepting_connections || server.in_recovery === null) return { status: 'UNKNOWN', detail: 'the server is not accepting connections' };
   if (!server.in_recovery) return { status: 'OK', detail: 'N/A - node is primary' };
@@ -100,7 +115,7 @@ export function upstreamCheck(node: NodeRecord, server: ServerState | null, node
   return { status: 'OK', detail: `node "${node.node_name}" (ID: ${node.node_id}) is attached to expected upstream node${expected === null ? '' : ` ${name(expected)}`}` };
 }
 
-export function downstreamCheck(node: NodeRecord, server: ServerState | null, nodes: readonly NodeRecord[]): CheckOutcome {
+export function downstreamCheck(node: CheckedNode, server: ServerState | null, nodes: readonly NodeRecord[]): CheckOutcome {
   const expected = nodes.filter((n) => n.active && n.type === 'standby' && n.upstream_node_id === node.node_id);
   if (expected.length === 0) return { status: 'OK', detail: 'this node has no downstream nodes' };
   if (!server?.accepting_connections) return { status: 'UNKNOWN', detail: 'the server is not accepting connections' };
@@ -115,13 +130,13 @@ export function downstreamCheck(node: NodeRecord, server: ServerState | null, no
   return { status: 'OK', detail: `${expected.length} of ${expected.length} downstream nodes attached` };
 }
 
-export function dbConnectionCheck(node: NodeRecord, server: ServerState | null): CheckOutcome {
+export function dbConnectionCheck(node: CheckedNode, server: ServerState | null): CheckOutcome {
   if (server === null) return node.type === 'witness' ? { status: 'OK', detail: 'N/A - witness without PostgreSQL' } : unknownNoServer;
   if (server.accepting_connections) return { status: 'OK', detail: 'the agent connected to the local server' };
   return { status: 'CRITICAL', detail: server.postmaster_running ? 'the server is running but not accepting connections' : 'the server is not running' };
 }
 
-export function dataDirectoryWritableCheck(node: NodeRecord, server: ServerState | null): CheckOutcome {
+export function dataDirectoryWritableCheck(node: CheckedNode, server: ServerState | null): CheckOutcome {
   if (server === null) return node.type === 'witness' ? { status: 'OK', detail: 'N/A - witness without PostgreSQL' } : unknownNoServer;
   if (server.data_directory_writable === null) return { status: 'UNKNOWN', detail: 'the agent does not report it' };
   return server.data_directory_writable

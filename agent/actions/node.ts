@@ -7,41 +7,33 @@ import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
-import type { NodeRecord } from '../../core/model.js';
+import type { NodeRecord, ServerState } from '../../core/model.js';
+import {
+  CHECKS,
+  NAGIOS_EXIT,
+  dataDirectoryWritableCheck,
+  dbConnectionCheck,
+  downstreamCheck,
+  nodeCheckExitCode,
+  replicationLagCheck,
+  roleCheck,
+  upstreamCheck,
+  worstStatus,
+  type CheckDefinition,
+  type CheckOutcome,
+  type CheckStatus,
+  type CheckedNode,
+} from '../../core/node-checks.js';
 import type { LoadedCluster } from '../../core/ports.js';
+import { renderAllChecks, renderSingleCheck, type CheckResult } from '../../cli/render/node.js';
 import { dataDirOwner, requireDataDirectory } from '../host.js';
 import { stripPassword } from '../pg/conninfo.js';
-import { queryServerState } from '../pg/local.js';
+import { dataDirectoryWritable, postmasterStatus, queryServerState } from '../pg/local.js';
 import { close, connect, query, queryOne, type Session } from '../pg/session.js';
 import { findNode, loadCluster, sqlTimeoutMs, type ActionContext } from './context.js';
 
-export type CheckStatus = 'OK' | 'WARNING' | 'CRITICAL' | 'UNKNOWN';
-
-export interface CheckOutcome {
-  status: CheckStatus;
-  detail: string;
-}
-
-export interface CheckDefinition {
-  option: string;
-  label: string;
-  nagios: string;
-}
-
-export const NODE_CHECKS: readonly CheckDefinition[] = [
-  { option: 'role', label: 'Server role', nagios: 'REPMGR_SERVER_ROLE' },
-  { option: 'replication-lag', label: 'Replication lag', nagios: 'REPMGR_REPLICATION_LAG' },
-  { option: 'archive-ready', label: 'WAL archiving', nagios: 'REPMGR_ARCHIVE_READY' },
-  { option: 'upstream', label: 'Upstream connection', nagios: 'REPMGR_UPSTREAM_SERVER' },
-  { option: 'downstream', label: 'Downstream servers', nagios: 'REPMGR_DOWNSTREAM_SERVERS' },
-  { option: 'slots', label: 'Replication slots', nagios: 'REPMGR_INACTIVE_SLOTS' },
-  { option: 'missing-slots', label: 'Missing physical replication slots', nagios: 'REPMGR_MISSING_SLOTS' },
-  { option: 'data-directory-config', label: 'Configured data directory', nagios: 'REPMGR_DATA_DIRECTORY' },
-  { option: 'replication-config-owner', label: 'Replication configuration file owner', nagios: 'REPMGR_REPLICATION_CONFIG_OWNER' },
-  { option: 'db-connection', label: 'Database connection', nagios: 'REPMGR_DB_CONNECTION' },
-];
-
-const NAGIOS_EXIT: Record<CheckStatus, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
+/** The single checks that run on the node itself: every shared check but the heartbeat's age. */
+export const NODE_CHECKS: readonly CheckDefinition[] = CHECKS.filter((d) => d.option !== 'agent');
 
 interface Facts {
   session: Session;
@@ -50,30 +42,58 @@ interface Facts {
   me: NodeRecord | undefined;
 }
 
+/**
+ * The local facts as a heartbeat's ServerState, so the rules shared with `pgvigil node check
+ * --node-id` (core/node-checks.ts) judge them.
+ */
+function localServerState(state: Facts['state'], writable: boolean | null, fenced: boolean, now: number): ServerState {
+  return {
+    postmaster_running: true,
+    accepting_connections: true,
+    last_accepting_at: now,
+    down_since: null,
+    in_recovery: state.in_recovery,
+    system_identifier: state.system_identifier,
+    timeline: state.timeline,
+    current_lsn: state.current_lsn,
+    receive_lsn: state.receive_lsn,
+    replay_lsn: state.replay_lsn,
+    wal_receiver_status: state.wal_receiver_status,
+    wal_receiver_upstream_node_id: state.wal_receiver_upstream_node_id,
+    replication: state.replication,
+    synchronous_standby_names: state.synchronous_standby_names,
+    data_directory_writable: writable,
+    replication_lag_secs: state.replication_lag_secs,
+    fenced,
+  };
+}
+
+/** This node's record, or what the local server says it is when it is not registered. */
+function checkedNode(ctx: ActionContext, facts: Facts): CheckedNode {
+  return facts.me ?? { node_id: ctx.config.node_id, node_name: ctx.config.node_name, type: facts.state.in_recovery ? 'standby' : 'primary', upstream_node_id: null };
+}
+
+const unreachableState: CheckOutcome = { status: 'UNKNOWN', detail: 'cluster state unreachable' };
+
 async function runCheck(ctx: ActionContext, option: string, facts: Facts): Promise<CheckOutcome> {
   const c = ctx.config;
   const { session, state, loaded, me } = facts;
   const nodes = loaded?.snapshot.nodes ?? [];
+  const node = checkedNode(ctx, facts);
+  const server = (writable: boolean | null = null): ServerState => localServerState(state, writable, false, ctx.now());
   switch (option) {
-    case 'role': {
-      const actual = state.in_recovery ? 'standby' : 'primary';
-      if (!me) return { status: 'UNKNOWN', detail: `node is ${actual} but not registered (or the cluster state is unreachable)` };
-      if (me.type === 'witness') return { status: 'OK', detail: 'node is witness' };
-      return me.type === actual
-        ? { status: 'OK', detail: `node is ${actual}` }
-        : { status: 'CRITICAL', detail: `node is registered as ${me.type} but running as ${actual}` };
-    }
-    case 'replication-lag': {
-      if (!state.in_recovery) return { status: 'OK', detail: 'N/A - node is primary' };
-      const row = await queryOne<{ lag: number | null }>(
-        session,
-        `SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0
-                     ELSE EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp()))::int END AS lag`,
-      );
-      const lag = row.lag ?? 0;
-      const status: CheckStatus = lag >= c.replication_lag_critical ? 'CRITICAL' : lag >= c.replication_lag_warning ? 'WARNING' : 'OK';
-      return { status, detail: `${lag} seconds` };
-    }
+    case 'role':
+      return roleCheck(me ?? null, server());
+    case 'replication-lag':
+      return replicationLagCheck(node, server(), loaded?.snapshot.cluster.settings ?? c);
+    case 'upstream':
+      return upstreamCheck(node, server(), nodes);
+    case 'downstream':
+      return loaded ? downstreamCheck(node, server(), nodes) : unreachableState;
+    case 'db-connection':
+      return dbConnectionCheck(node, server());
+    case 'data-directory-writable':
+      return dataDirectoryWritableCheck(node, server(await dataDirectoryWritable(c.data_directory)));
     case 'archive-ready': {
       let ready: number;
       try {
@@ -84,33 +104,13 @@ async function runCheck(ctx: ActionContext, option: string, facts: Facts): Promi
       const status: CheckStatus = ready >= c.archive_ready_critical ? 'CRITICAL' : ready >= c.archive_ready_warning ? 'WARNING' : 'OK';
       return { status, detail: `${ready} pending archive ready files` };
     }
-    case 'upstream': {
-      if (!state.in_recovery) return { status: 'OK', detail: 'N/A - node is primary' };
-      const expected = me?.upstream_node_id ?? null;
-      if (state.wal_receiver_status !== 'streaming') return { status: 'CRITICAL', detail: `node is not attached to its upstream node${expected ? ` (ID: ${expected})` : ''}` };
-      if (expected !== null && state.wal_receiver_upstream_node_id !== expected) {
-        return { status: 'CRITICAL', detail: `node streams from node ${state.wal_receiver_upstream_node_id ?? 'unknown'}, registered upstream is node ${expected}` };
-      }
-      return { status: 'OK', detail: `node is attached to expected upstream node${expected ? ` (ID: ${expected})` : ''}` };
-    }
-    case 'downstream': {
-      if (!loaded) return { status: 'UNKNOWN', detail: 'cluster state unreachable' };
-      const expected = nodes.filter((n) => n.active && n.type === 'standby' && n.upstream_node_id === c.node_id);
-      const attached = new Set(state.replication.filter((r) => r.state === 'streaming').map((r) => r.application_name));
-      const missing = expected.filter((n) => !attached.has(n.node_name));
-      if (expected.length === 0) return { status: 'OK', detail: 'this node has no downstream nodes' };
-      if (missing.length > 0) {
-        return { status: 'CRITICAL', detail: `${missing.length} of ${expected.length} downstream nodes not attached; missing: ${missing.map((n) => `${n.node_name} (ID: ${n.node_id})`).join(', ')}` };
-      }
-      return { status: 'OK', detail: `${expected.length} of ${expected.length} downstream nodes attached` };
-    }
     case 'slots': {
       const rows = await query<{ slot_name: string }>(session, "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND NOT active");
       if (rows.length > 0) return { status: 'CRITICAL', detail: `${rows.length} of physical replication slots are inactive: ${rows.map((r) => r.slot_name).join(', ')}` };
       return { status: 'OK', detail: 'node has no inactive physical replication slots' };
     }
     case 'missing-slots': {
-      if (!loaded) return { status: 'UNKNOWN', detail: 'cluster state unreachable' };
+      if (!loaded) return unreachableState;
       const expected = nodes.filter((n) => n.active && n.upstream_node_id === c.node_id && n.slot_name);
       const rows = await query<{ slot_name: string }>(session, "SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical'");
       const have = new Set(rows.map((r) => r.slot_name));
@@ -136,8 +136,6 @@ async function runCheck(ctx: ActionContext, option: string, facts: Facts): Promi
         return { status: 'UNKNOWN', detail: (error as Error).message };
       }
     }
-    case 'db-connection':
-      return { status: 'OK', detail: 'connection to the local node succeeded' };
     default:
       return { status: 'UNKNOWN', detail: `unknown check "${option}"` };
   }
@@ -168,21 +166,26 @@ export interface NodeCheckOptions {
 
 export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Promise<number> {
   const single = opts.checks.length === 1 ? opts.checks[0] : undefined;
+  const format = opts.nagios ? 'nagios' : opts.csv ? 'csv' : 'text';
+  
   let facts: Facts;
   try {
     facts = await gatherFacts(ctx);
   } catch (error) {
     if (single === 'db-connection' || opts.nagios) {
       const def = NODE_CHECKS.find((d) => d.option === (single ?? 'db-connection')) as CheckDefinition;
-      const detail = `unable to connect to the local node: ${((error as PgvigilError).detail ?? (error as Error).message).split('\n')[0]}`;
-      ctx.out.print(opts.nagios ? `${def.nagios} CRITICAL: ${detail}` : opts.csv ? `"${def.label}","CRITICAL","${detail}"` : `CRITICAL (${detail})`);
+      const pm = await postmasterStatus(ctx.config.data_directory);
+      const self: CheckedNode = { node_id: ctx.config.node_id, node_name: ctx.config.node_name, type: 'primary', upstream_node_id: null };
+      const judged = dbConnectionCheck(self, { ...localServerState(emptyState, null, false, ctx.now()), postmaster_running: pm.running, accepting_connections: false });
+      const reason = ((error as PgvigilError).detail ?? (error as Error).message).split('\n')[0];
+      ctx.out.print(renderSingleCheck({ def, outcome: { status: 'CRITICAL', detail: `unable to connect to the local node (${judged.detail}): ${reason}` } }, format));
       return NAGIOS_EXIT.CRITICAL;
     }
     throw error;
   }
   try {
     const defs = opts.checks.length === 0 ? NODE_CHECKS.filter((d) => d.option !== 'db-connection') : NODE_CHECKS.filter((d) => opts.checks.includes(d.option));
-    const results: Array<{ def: CheckDefinition; outcome: CheckOutcome }> = [];
+    const results: CheckResult[] = [];
     for (const def of defs) {
       let outcome: CheckOutcome;
       try {
@@ -192,30 +195,34 @@ export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Pro
       }
       results.push({ def, outcome });
     }
+    const worst = worstStatus(results.map((r) => r.outcome.status));
     if (single !== undefined) {
       const r = results[0];
       if (!r) throw new PgvigilError('BAD_ARGUMENT', `unknown check "${single}"`);
-      if (opts.nagios) ctx.out.print(`${r.def.nagios} ${r.outcome.status}: ${r.outcome.detail}`);
-      else if (opts.csv) ctx.out.print(`"${r.def.label}","${r.outcome.status}","${r.outcome.detail}"`);
-      else ctx.out.print(`${r.outcome.status} (${r.outcome.detail})`);
-      return NAGIOS_EXIT[r.outcome.status];
-    }
-    if (opts.nagios) {
-      const worst = results.reduce<CheckStatus>((w, r) => (NAGIOS_EXIT[r.outcome.status] > NAGIOS_EXIT[w] ? r.outcome.status : w), 'OK');
-      ctx.out.print(`REPMGR_NODE ${worst}: ${results.map((r) => `${r.def.nagios}=${r.outcome.status}`).join(', ')}`);
-      return NAGIOS_EXIT[worst];
-    }
-    if (opts.csv) {
-      for (const r of results) ctx.out.print(`"${r.def.label}","${r.outcome.status}","${r.outcome.detail}"`);
+      ctx.out.print(renderSingleCheck(r, format));
     } else {
-      ctx.out.print(`Node "${ctx.config.node_name}":`);
-      for (const r of results) ctx.out.print(`\t${r.def.label}: ${r.outcome.status} (${r.outcome.detail})`);
+      for (const line of renderAllChecks(checkedNode(ctx, facts), results, format, worst)) ctx.out.print(line);
     }
-    return results.every((r) => r.outcome.status === 'OK') ? ExitCode.SUCCESS : ExitCode.ERR_NODE_STATUS;
+    return nodeCheckExitCode(worst, single !== undefined || opts.nagios);
   } finally {
     await close(facts.session);
   }
 }
+
+const emptyState: Facts['state'] = {
+  in_recovery: null,
+  system_identifier: null,
+  timeline: null,
+  current_lsn: null,
+  receive_lsn: null,
+  replay_lsn: null,
+  wal_receiver_status: null,
+  wal_receiver_upstream_node_id: null,
+  wal_receiver_sender: null,
+  replication: [],
+  synchronous_standby_names: null,
+  replication_lag_secs: null,
+};
 
 export async function nodeStatus(ctx: ActionContext, opts: { csv: boolean }): Promise<number> {
   const c = ctx.config;

@@ -75,6 +75,8 @@ export interface LocalProbe {
   replication: ReplicationRow[];
   synchronous_standby_names: string | null;
   data_directory_writable: boolean | null;
+  /** Standby: seconds replay is behind (repmgr's measure; 0 when replay has caught up with receive). */
+  replication_lag_secs: number | null;
   /** Why the server could not be queried, when it could not. */
   error: string | null;
 }
@@ -109,6 +111,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     receive_lsn: string | null;
     replay_lsn: string | null;
     ssn: string;
+    lag: number | null;
   }>(
     session,
     `SELECT pg_is_in_recovery() AS in_recovery,
@@ -119,7 +122,10 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
             CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_lsn()::text END AS current_lsn,
             pg_last_wal_receive_lsn()::text AS receive_lsn,
             pg_last_wal_replay_lsn()::text AS replay_lsn,
-            current_setting('synchronous_standby_names') AS ssn`,
+            current_setting('synchronous_standby_names') AS ssn,
+            CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                 WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                 ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 END AS lag`,
     [],
     'reading the server state',
   );
@@ -164,6 +170,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
       sync_state: (['async', 'potential', 'sync', 'quorum'] as const).includes(r.sync_state) ? r.sync_state : 'async',
     })),
     synchronous_standby_names: base.ssn,
+    replication_lag_secs: base.lag,
   };
 }
 
@@ -186,6 +193,7 @@ export async function probeLocalServer(opts: { conninfo: string; dataDir: string
     wal_receiver_sender: null,
     replication: [],
     synchronous_standby_names: null,
+    replication_lag_secs: null,
     data_directory_writable: writable,
     error: null,
   };

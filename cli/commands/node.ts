@@ -4,7 +4,7 @@
  * PGVIGIL_CONFIG or found in repmgr's default locations, and no `--node-id`) they run the agent's
  * local checks against the live server instead, as repmgr does.
  */
-import { CHECKS, NAGIOS_EXIT, heartbeatCheck, worstStatus } from '../../core/node-checks.js';
+import { CHECKS, heartbeatCheck, nodeCheckExitCode, worstStatus } from '../../core/node-checks.js';
 import { clusterShowModel, observeCluster } from '../../core/node-status.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
@@ -55,7 +55,7 @@ export const nodeCheckCommand = defineCommand({
     const wanted = CHECKS.filter((d) => opt.flag(ctx, d.option));
     if (wanted.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
     const single = wanted[0];
-    if (isLocal(ctx) && (single === undefined || !['agent', 'data-directory-writable'].includes(single.option))) return localNodeCheck.run(ctx);
+    if (isLocal(ctx) && single?.option !== 'agent') return localNodeCheck.run(ctx);
     nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
     const target = await openTarget(ctx);
     const nodeId = requireNodeId(ctx, target);
@@ -68,7 +68,7 @@ export const nodeCheckCommand = defineCommand({
     const results: CheckResult[] = defs.map((def) => ({ def, outcome: heartbeatCheck(def.option, obs, snapshot.nodes, snapshot.cluster.settings) }));
     const worst = worstStatus(results.map((r) => r.outcome.status));
     const format = opt.flag(ctx, 'nagios') ? 'nagios' : opt.flag(ctx, 'csv') ? 'csv' : 'text';
-    const code = single || format === 'nagios' ? NAGIOS_EXIT[worst] : worst === 'OK' ? ExitCode.SUCCESS : ExitCode.ERR_NODE_STATUS;
+    const code = nodeCheckExitCode(worst, single !== undefined || format === 'nagios');
     if (opt.flag(ctx, 'json')) {
       ctx.out.print(
         JSON.stringify(

@@ -18,7 +18,7 @@ export function renderSingleCheck(r: CheckResult, format: 'text' | 'nagios' | 'c
 }
 
 /** Every check, as repmgr prints them (`Node "node1":` and one tab-indented line each). */
-export function renderAllChecks(node: NodeRecord, results: readonly CheckResult[], format: 'text' | 'nagios' | 'csv', worst: CheckStatus): string[] {
+export function renderAllChecks(node: Pick<NodeRecord, 'node_name' | 'node_id'>, results: readonly CheckResult[], format: 'text' | 'nagios' | 'csv', worst: CheckStatus): string[] {
   if (format === 'nagios') return [`REPMGR_NODE ${worst}: ${results.map((r) => `${r.def.nagios}=${r.outcome.status}`).join(', ')}`];
   if (format === 'csv') {
     return [`"Node name",${q(node.node_name)}`, `"Node ID","${node.node_id}"`, ...results.map((r) => renderSingleCheck(r, 'csv'))];

@@ -263,7 +263,12 @@ describe('pgvigil-agent host actions', () => {
     const role = await agent(env, ['node', 'check', ...f(2), '--role', '--nagios']);
     expect(role.stdout).toEqual(['REPMGR_SERVER_ROLE OK: node is primary']);
     const upstream = await agent(env, ['node', 'check', ...f(3), '--upstream', '--csv']);
-    expect(upstream.stdout).toEqual(['"Upstream connection","OK","node is attached to expected upstream node (ID: 2)"']);
+    // The same rules and wording as `pgvigil node check --node-id 3` (core/node-checks.ts).
+    expect(upstream.stdout).toEqual(['"Upstream connection","OK","node ""node3"" (ID: 3) is attached to expected upstream node ""node2"" (ID: 2)"']);
+    const lag = await agent(env, ['node', 'check', ...f(3), '--replication-lag', '--nagios']);
+    expect([lag.code, lag.stdout[0]]).toEqual([0, expect.stringMatching(/^REPMGR_REPLICATION_LAG OK: \d+ seconds \| lag=\d+;\d+;\d+$/)]);
+    const writable = await agent(env, ['node', 'check', ...f(3), '--data-directory-writable']);
+    expect([writable.code, writable.stdout]).toEqual([0, ['OK (the data directory is writable)']]);
     const status = await agent(env, ['node', 'status', ...f(3), '--csv']);
     expect(status.code, status.text).toBe(0);
     expect(status.stdout).toContain('"Role","standby"');
