@@ -239,6 +239,7 @@ export class AgentDaemon {
         replication: known.replication,
         synchronous_standby_names: known.synchronous_standby_names,
         data_directory_writable: probe.data_directory_writable,
+        replication_lag_secs: probe.replication_lag_secs,
         fenced: this.fenced,
       };
       if (prev && prev.accepting_connections && !accepting) {
