@@ -19,6 +19,7 @@ import { queryOne, withSession } from '../pg/session.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 import { buildNodeRecord, slotName } from './register.js';
+import { needsValidation, runFailoverValidation } from './validation.js';
 
 /** Where disconnect-wal-receiver keeps the primary_conninfo it cleared. */
 const SAVED_CONNINFO = 'pgvigil.primary_conninfo';
@@ -69,6 +70,7 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
     await recordEvent(ctx, 'standby_promote', true, `node ${c.node_id} was already primary on timeline ${before.timeline} (term ${term})`, term);
     return { changed: false, message: 'already primary' };
   }
+  if (needsValidation(ctx, loaded)) await runFailoverValidation(ctx, loaded, term);
   out.notice('promoting standby to primary');
   out.detail(`promoting server "${c.node_name}" (ID: ${c.node_id}) using pg_promote()`);
   const timeoutSecs = Math.ceil(c.promote_check_timeout);
