@@ -230,7 +230,7 @@ export class AgentDaemon {
         down_since: accepting ? null : (prev?.down_since ?? now),
         in_recovery: probe.in_recovery,
         system_identifier: known.system_identifier,
-        timeline: known.timeline,
+        timeline: steadyTimeline(known, before),
         current_lsn: known.current_lsn,
         receive_lsn: known.receive_lsn,
         replay_lsn: known.replay_lsn,
@@ -563,6 +563,19 @@ export const runCommand = defineCommand({
 });
 
 /** The facts of a server that outlive a crash: identity, timeline, WAL positions, sync standbys. */
+/**
+ * A server's timeline never goes back. A standby's is read partly from its WAL receiver
+ * (received_tli): when the receiver is gone because its upstream crashed, only the checkpoint's
+ * timeline is left, which stays on the old timeline until the next restartpoint. Reporting that
+ * would make every standby that followed a new primary look "not on the cluster's timeline" at the
+ * very moment a failover needs it, so the highest timeline reported for the same system is kept.
+ */
+export function steadyTimeline(now: Pick<LocalProbe, 'timeline' | 'system_identifier'>, before: ServerState | null): number | null {
+  if (now.timeline === null || before?.timeline == null) return now.timeline;
+  if (before.system_identifier === null || before.system_identifier !== now.system_identifier) return now.timeline;
+  return Math.max(now.timeline, before.timeline);
+}
+
 function lastKnownFacts(prev: ServerState): Partial<LocalProbe> {
   const facts: Partial<LocalProbe> = {};
   if (prev.system_identifier !== null) facts.system_identifier = prev.system_identifier;
