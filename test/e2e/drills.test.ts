@@ -1,0 +1,123 @@
+/**
+ * Every failure drill once, on one shared sandbox (issue 6): each drill starts by healing the
+ * sandbox back to a healthy 3-node cluster (rejoining the previous drill's fenced former primary),
+ * so one bring-up serves them all and the file stays within a few minutes on 2 cores.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Sandbox } from '../../sandbox/index.js';
+import { freePort } from '../../sandbox/ports.js';
+import { SCENARIOS, controllerTail, runDrill, type DrillResult, type ScenarioName } from '../../sandbox/drills/index.js';
+
+let sandbox: Sandbox;
+let parent: string;
+
+beforeAll(async () => {
+  parent = mkdtempSync(join(tmpdir(), 'pgv-drills-'));
+  chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
+  sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort() });
+});
+
+afterAll(async () => {
+  await sandbox?.down();
+  if (parent) rmSync(parent, { recursive: true, force: true });
+});
+
+async function drill(name: ScenarioName): Promise<{ r: DrillResult; why: string }> {
+  const r = await runDrill(sandbox, SCENARIOS[name]);
+  return { r, why: `${JSON.stringify(r, null, 1)}\ncontroller:\n${controllerTail(sandbox, 4)}` };
+}
+
+/** What every drill must show, failover or not. */
+function expectSafe(r: DrillResult, why: string): void {
+  expect(r.acked_writes, why).toBeGreaterThan(0);
+  expect(r.acked_writes_lost, why).toBe(0);
+  expect(r.direct_acked_writes_lost, why).toBe(0);
+  expect(r.max_writable_primaries, why).toBeLessThanOrEqual(1);
+  expect(r.vip_target, why).toBe(r.new_primary);
+}
+
+function expectFailover(r: DrillResult, why: string): void {
+  expectSafe(r, why);
+  expect(r.failover_happened, why).toBe(true);
+  expect(r.new_primary, why).not.toBe(r.old_primary);
+  expect(r.term_after, why).toBe(r.term_before + 1);
+  expect(r.promotions, why).toBe(1);
+  expect(r.timings_ms.vip_moved, why).not.toBeNull();
+  expect(r.timings_ms.first_write_via_vip, why).not.toBeNull();
+}
+
+function expectNoFailover(r: DrillResult, why: string): void {
+  expectSafe(r, why);
+  expect(r.failover_happened, why).toBe(false);
+  expect(r.term_after, why).toBe(r.term_before);
+  expect(r.new_primary, why).toBe(r.old_primary);
+  expect(r.old_primary_state, why).toBe('primary');
+  expect(r.timings_ms.vip_moved, why).toBeNull();
+}
+
+describe.sequential('the failure drills on one sandbox', () => {
+  it('partition-witness: cutting the witness off causes no failover', async () => {
+    const { r, why } = await drill('partition-witness');
+    expectNoFailover(r, why);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it("stop-agent: the primary's dead agent causes no failover while its server keeps serving", async () => {
+    const { r, why } = await drill('stop-agent');
+    expectNoFailover(r, why);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('flapping: network blips shorter than the detection window cause no failover', async () => {
+    const { r, why } = await drill('flapping');
+    expectNoFailover(r, why);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('switchover: the planned switchover moves the primary and the VIP and leaves the old primary streaming', async () => {
+    const { r, why } = await drill('switchover');
+    expectFailover(r, why);
+    expect(r.old_primary_state, why).toBe('standby_streaming');
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('crash-primary: a killed postmaster is replaced by a standby and the old primary stays fenced', async () => {
+    const { r, why } = await drill('crash-primary');
+    expectFailover(r, why);
+    expect(['fenced', 'stopped'], why).toContain(r.old_primary_state);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('kill-controller-mid-saga: a new controller resumes the claimed failover and completes it exactly once', async () => {
+    const { r, why } = await drill('kill-controller-mid-saga');
+    expectFailover(r, why);
+    expect(r.timings_ms.controller_killed, why).not.toBeNull();
+    expect(r.notes.join('\n'), why).toMatch(/controller killed at saga step/);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('kill-primary-host: a dead host is fenced by stopping it and replaced', async () => {
+    const { r, why } = await drill('kill-primary-host');
+    expectFailover(r, why);
+    expect(['fenced', 'stopped'], why).toContain(r.old_primary_state);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('partition-primary: the cut-off primary fences itself by lease while the majority fails over', async () => {
+    const { r, why } = await drill('partition-primary');
+    expectFailover(r, why);
+    expect(r.old_primary_state, why).toBe('fenced');
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('rejoin: the old primary comes back after a failover and ends streaming as a standby', async () => {
+    const { r, why } = await drill('rejoin');
+    expectFailover(r, why);
+    expect(r.old_primary_state, why).toBe('standby_streaming');
+    expect(r.timings_ms.rejoined, why).not.toBeNull();
+    expect(r.ok, why).toBe(true);
+  });
+});
