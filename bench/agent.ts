@@ -9,11 +9,11 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { performance } from 'node:perf_hooks';
 import { TestPostgres } from '../test/support/postgres.js';
 import { startMoto } from '../test/support/moto.js';
 import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
+import { buildAgent } from '../agent/build.js';
 
 const PHASE_SECS = Number(process.env.BENCH_SECS ?? 60);
 const TABLE = 'pgvigil-bench-agent';
@@ -30,6 +30,21 @@ async function sample(pid: number): Promise<Sample> {
   const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
   // Fields after "(comm) ": state is [0]; utime and stime are fields 14 and 15 overall → [11], [12].
   return { rssKb, cpuTicks: Number(stat[11]) + Number(stat[12]) };
+}
+
+/** The Node flags of the systemd unit's ExecStart, so the figure is for the process systemd runs. */
+async function systemdNodeFlags(): Promise<string[]> {
+  const unit = await readFile('deploy/systemd/pgvigil-agent.service', 'utf8');
+  const exec = /^ExecStart=\S*node\s+(.*?)\s+\S*pgvigil-agent\.mjs\b/m.exec(unit);
+  if (!exec?.[1]) throw new Error('ExecStart of deploy/systemd/pgvigil-agent.service does not run node … pgvigil-agent.mjs');
+  return exec[1].split(/\s+/);
+}
+
+/** Resident pages backed by files (the node binary), from /proc/PID/smaps_rollup. */
+async function fileBackedKb(pid: number): Promise<number> {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
+  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  return kb('Rss') - kb('Anonymous');
 }
 
 async function main(): Promise<void> {
@@ -52,32 +67,27 @@ async function main(): Promise<void> {
     await standby.start();
     await agent(env, ['standby', 'register', '-f', s.configFile]);
 
-    // What systemd runs: the bundle (`npm run build:agent`); for comparison, the tsx shim used in development.
+    // What systemd runs: the bundle, built as `npm run build:agent` builds it, started with the
+    // unit's Node flags; for comparison, the same code from source through the tsx shim.
     const bundle = join(dir, 'pgvigil-agent.mjs');
-    await build({
-      entryPoints: ['agent/entry.ts'],
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      minify: true,
-      outfile: bundle,
-      logLevel: 'error',
-      banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
-    });
+    await buildAgent(bundle);
+    const unitFlags = await systemdNodeFlags();
     const seqOf = async (): Promise<number> => (await store.load('agent-test'))?.snapshot.heartbeats.find((h) => h.node_id === 2)?.seq ?? 0;
     const rows: Array<Record<string, string | number>> = [];
-    const runs: Array<{ name: string; args: string[]; phases: Array<'healthy' | 'upstream down'> }> = [
+    const runs: Array<{ name: string; args: string[]; phases: Array<'idle' | 'healthy' | 'upstream down'> }> = [
+      // The floor: Node itself, doing nothing, with the same flags.
+      { name: 'node alone (idle timer)', args: [...unitFlags, '-e', 'setInterval(() => {}, 1000)'], phases: ['idle'] },
       { name: 'tsx shim (development)', args: ['bin/pgvigil-agent.js'], phases: ['healthy'] },
-      { name: 'bundle (deployed)', args: ['--max-semi-space-size=1', bundle], phases: ['healthy', 'upstream down'] },
+      { name: `bundle (deployed: node ${unitFlags.join(' ')})`, args: [...unitFlags, bundle], phases: ['healthy', 'upstream down'] },
     ];
     for (const run of runs) {
-      const child = spawn(process.execPath, [...run.args, 'run', '-f', s.configFile], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+      const idle = run.phases[0] === 'idle';
+      const child = spawn(process.execPath, idle ? run.args : [...run.args, 'run', '-f', s.configFile], { env, stdio: ['ignore', 'ignore', 'inherit'] });
       const pid = child.pid as number;
       try {
         // Let it start (first heartbeat) before measuring.
         const first = await seqOf();
-        for (let i = 0; i < 100 && (await seqOf()) === first; i++) await new Promise((r) => setTimeout(r, 200));
+        for (let i = 0; !idle && i < 100 && (await seqOf()) === first; i++) await new Promise((r) => setTimeout(r, 200));
         await new Promise((r) => setTimeout(r, 3000));
         for (const phase of run.phases) {
           // Count from before the stop, so the immediate write on the change is in the figure.
@@ -96,6 +106,7 @@ async function main(): Promise<void> {
             n++;
           }
           const s1 = await sample(pid);
+          const fileKb = await fileBackedKb(pid);
           const wallSecs = (performance.now() - t0) / 1000;
           const seq1 = await seqOf();
           rows.push({
@@ -104,8 +115,10 @@ async function main(): Promise<void> {
             seconds: Math.round(wallSecs),
             'RSS avg (MB)': +(sumRss / Math.max(1, n) / 1024).toFixed(1),
             'RSS max (MB)': +(maxRss / 1024).toFixed(1),
+            // Pages of the node binary itself (shared, clean); the rest is this process's own memory.
+            'of which node binary (MB)': +(fileKb / 1024).toFixed(1),
             'CPU (% of one core)': +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / wallSecs) * 100).toFixed(2),
-            'heartbeats/min': +(((seq1 - seq0) / wallSecs) * 60).toFixed(1),
+            'heartbeats/min': idle ? '-' : +(((seq1 - seq0) / wallSecs) * 60).toFixed(1),
           });
         }
       } finally {

@@ -28,7 +28,7 @@ import type { LoadedCluster } from '../../core/ports.js';
 import { renderAllChecks, renderSingleCheck, type CheckResult } from '../../cli/render/node.js';
 import { dataDirOwner, requireDataDirectory } from '../host.js';
 import { stripPassword } from '../pg/conninfo.js';
-import { dataDirectoryWritable, postmasterStatus, queryServerState } from '../pg/local.js';
+import { NO_SERVER_FACTS, dataDirectoryWritable, postmasterStatus, queryServerState, type ServerFacts } from '../pg/local.js';
 import { close, connect, query, queryOne, type Session } from '../pg/session.js';
 import { findNode, loadCluster, sqlTimeoutMs, type ActionContext } from './context.js';
 
@@ -37,7 +37,7 @@ export const NODE_CHECKS: readonly CheckDefinition[] = CHECKS.filter((d) => d.op
 
 interface Facts {
   session: Session;
-  state: Awaited<ReturnType<typeof queryServerState>>;
+  state: ServerFacts;
   loaded: LoadedCluster | undefined;
   me: NodeRecord | undefined;
 }
@@ -46,7 +46,7 @@ interface Facts {
  * The local facts as a heartbeat's ServerState, so the rules shared with `pgvigil node check
  * --node-id` (core/node-checks.ts) judge them.
  */
-function localServerState(state: Facts['state'], writable: boolean | null, fenced: boolean, now: number): ServerState {
+function localServerState(state: ServerFacts, writable: boolean | null, fenced: boolean, now: number): ServerState {
   return {
     postmaster_running: true,
     accepting_connections: true,
@@ -176,7 +176,7 @@ export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Pro
       const def = NODE_CHECKS.find((d) => d.option === (single ?? 'db-connection')) as CheckDefinition;
       const pm = await postmasterStatus(ctx.config.data_directory);
       const self: CheckedNode = { node_id: ctx.config.node_id, node_name: ctx.config.node_name, type: 'primary', upstream_node_id: null };
-      const judged = dbConnectionCheck(self, { ...localServerState(emptyState, null, false, ctx.now()), postmaster_running: pm.running, accepting_connections: false });
+      const judged = dbConnectionCheck(self, { ...localServerState(NO_SERVER_FACTS, null, false, ctx.now()), postmaster_running: pm.running, accepting_connections: false });
       const reason = ((error as PgvigilError).detail ?? (error as Error).message).split('\n')[0];
       ctx.out.print(renderSingleCheck({ def, outcome: { status: 'CRITICAL', detail: `unable to connect to the local node (${judged.detail}): ${reason}` } }, format));
       return NAGIOS_EXIT.CRITICAL;
@@ -209,20 +209,6 @@ export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Pro
   }
 }
 
-const emptyState: Facts['state'] = {
-  in_recovery: null,
-  system_identifier: null,
-  timeline: null,
-  current_lsn: null,
-  receive_lsn: null,
-  replay_lsn: null,
-  wal_receiver_status: null,
-  wal_receiver_upstream_node_id: null,
-  wal_receiver_sender: null,
-  replication: [],
-  synchronous_standby_names: null,
-  replication_lag_secs: null,
-};
 
 export async function nodeStatus(ctx: ActionContext, opts: { csv: boolean }): Promise<number> {
   const c = ctx.config;

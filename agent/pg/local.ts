@@ -99,8 +99,27 @@ export function timelineOfWalFile(name: string): number {
   return parseInt(name.slice(0, 8), 16);
 }
 
+/** What a session tells about the server (the rest of a probe comes from its files and processes). */
+export type ServerFacts = Omit<LocalProbe, 'postmaster_running' | 'accepting_connections' | 'data_directory_writable' | 'error'>;
+
+/** The facts of a server that could not be queried. */
+export const NO_SERVER_FACTS: Readonly<ServerFacts> = {
+  in_recovery: null,
+  system_identifier: null,
+  timeline: null,
+  current_lsn: null,
+  receive_lsn: null,
+  replay_lsn: null,
+  wal_receiver_status: null,
+  wal_receiver_upstream_node_id: null,
+  wal_receiver_sender: null,
+  replication: [],
+  synchronous_standby_names: null,
+  replication_lag_secs: null,
+};
+
 /** Queries the facts of ServerState on an open session. */
-export async function queryServerState(session: Session, nodes: readonly NodeRecord[]): Promise<Omit<LocalProbe, 'postmaster_running' | 'accepting_connections' | 'data_directory_writable' | 'error'>> {
+export async function queryServerState(session: Session, nodes: readonly NodeRecord[]): Promise<ServerFacts> {
   const base = await queryOne<{
     in_recovery: boolean;
     sysid: string;
@@ -179,24 +198,7 @@ export async function probeLocalServer(opts: { conninfo: string; dataDir: string
   const pm = await postmasterStatus(opts.dataDir);
   // A hung disk must not hang the loop: no answer within the timeout reads as "unknown".
   const writable = await withTimeout(dataDirectoryWritable(opts.dataDir), opts.timeoutMs, 'disk check timed out').catch(() => null);
-  const down: LocalProbe = {
-    postmaster_running: pm.running,
-    accepting_connections: false,
-    in_recovery: null,
-    system_identifier: null,
-    timeline: null,
-    current_lsn: null,
-    receive_lsn: null,
-    replay_lsn: null,
-    wal_receiver_status: null,
-    wal_receiver_upstream_node_id: null,
-    wal_receiver_sender: null,
-    replication: [],
-    synchronous_standby_names: null,
-    replication_lag_secs: null,
-    data_directory_writable: writable,
-    error: null,
-  };
+  const down: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: pm.running, accepting_connections: false, data_directory_writable: writable, error: null };
   let session: Session | undefined;
   try {
     session = await connect(opts.conninfo, opts.timeoutMs);
