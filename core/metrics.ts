@@ -33,6 +33,21 @@ export const METRICS = {
     unit: 'Bytes',
     description: 'largest replication lag among the standbys, in bytes of WAL',
   },
+  /** Largest replay delay in seconds among the cluster's standbys, as their agents measured it. */
+  replicationLagSeconds: {
+    name: 'ReplicationLagSeconds',
+    unit: 'Seconds',
+    description: 'largest replication lag among the standbys, in seconds',
+  },
+  /**
+   * How long the controller has seen the same lease RVN (SPEC §2): near zero while the primary
+   * renews, growing when it cannot; the lease counts as expired past lease_secs + skew margin.
+   */
+  leaseAge: {
+    name: 'LeaseAgeSeconds',
+    unit: 'Seconds',
+    description: "time the controller has observed the same lease version (the primary's renewals stopped when it grows)",
+  },
   /** 1 for every failover that promoted a new primary. */
   failovers: { name: 'Failovers', unit: 'Count', description: 'failovers completed (a new primary promoted)' },
   /** 1 for every split brain the engine detected (a second fresh node not in recovery). */

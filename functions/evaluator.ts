@@ -248,11 +248,20 @@ async function reportConditions(
   return { wrote: true, events };
 }
 
-function emitStateMetrics(deps: ControllerDeps, snapshot: ClusterSnapshot, now: number): void {
+export function emitStateMetrics(deps: ControllerDeps, snapshot: ClusterSnapshot, now: number): void {
   const { cluster } = snapshot;
   const dims = { [CLUSTER_DIMENSION]: cluster.cluster_id };
   const primaryHb = cluster.primary_node_id === null ? null : latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id);
   if (primaryHb) deps.metrics.put(METRICS.heartbeatAge.name, Math.max(0, now - primaryHb.sent_at) / 1000, 'Seconds', dims);
+  const observation = cluster.lease_observation;
+  if (observation && cluster.lease?.rvn === observation.rvn) {
+    deps.metrics.put(METRICS.leaseAge.name, Math.max(0, now - observation.first_seen_at) / 1000, 'Seconds', dims);
+  }
+  const lagSecs = snapshot.nodes
+    .filter((n) => n.type === 'standby' && n.active)
+    .map((n) => latestHeartbeat(snapshot.heartbeats, n.node_id)?.server?.replication_lag_secs ?? null)
+    .filter((v): v is number => v !== null);
+  if (lagSecs.length > 0) deps.metrics.put(METRICS.replicationLagSeconds.name, Math.max(...lagSecs), 'Seconds', dims);
   const primaryLsn = primaryHb?.server?.current_lsn ?? null;
   if (!primaryLsn) return;
   let worst: bigint | null = null;
