@@ -30,6 +30,7 @@ import { Supervisor, killTree, procStartTime, teardownProcesses } from './superv
 import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
+import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
 
 const REPO = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const STATE_FILE = 'sandbox.json';
@@ -71,6 +72,12 @@ export interface SandboxState {
   dataDirectories: Record<string, string>;
   /** pid and start time of the process that runs the sandbox (`up`). */
   owner: { pid: number; startTime: string | null };
+  /**
+   * The switchover function served by the sandbox process (sandbox/switchover-endpoint.ts):
+   * AWS_ENDPOINT_URL_LAMBDA and PGVIGIL_SWITCHOVER_FUNCTION for `pgvigil standby switchover`.
+   * Absent in a sandbox.json written before it existed.
+   */
+  switchover?: { endpoint: string; functionName: string } | null;
   /** True once everything is up. */
   ready: boolean;
 }
@@ -98,6 +105,8 @@ export class Sandbox {
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
   private stopController: (() => Promise<void>) | null = null;
+  /** The switchover function on 127.0.0.1 (Lambda's Invoke protocol), once the controller runs. */
+  switchoverEndpoint: SwitchoverEndpoint | null = null;
   private readonly user: OsUser;
   private stopping: Promise<void> | null = null;
 
@@ -367,6 +376,9 @@ export class Sandbox {
       this.stopController = await (this.options.startController ?? startSandboxController)(this);
       this.say('controller: evaluator running on the local Lambda runtime (stream + sweep)');
     }
+    this.switchoverEndpoint = await serveSwitchoverFunction(this);
+    this.state.switchover = { endpoint: this.switchoverEndpoint.url, functionName: this.switchoverEndpoint.functionName };
+    this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke)`);
     this.state.ready = true;
     writeState(this.dir, this.state);
   }
@@ -493,6 +505,7 @@ export class Sandbox {
   /** Tears everything down (idempotent; also what Ctrl-C does). */
   down(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.switchoverEndpoint?.stop().catch(() => undefined);
       await this.stopController?.().catch(() => undefined);
       await this.vip?.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);

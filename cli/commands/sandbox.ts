@@ -40,12 +40,32 @@ function alive(pid: number, startTime: string | null, procStartTime: (pid: numbe
   return now !== null && now === startTime;
 }
 
-/** How to point `pgvigil` at the sandbox. */
-function printUsage(out: Output, dir: string, endpoint: string, vipPort: number): void {
+/**
+ * The environment that points `pgvigil` in another shell at the sandbox: emulated AWS, the
+ * switchover function the sandbox process serves, the cluster's configuration file, the directory.
+ */
+export function sandboxEnvironment(dir: string, state: { motoEndpoint: string | null; region: string; switchover?: { endpoint: string; functionName: string } | null }): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: state.motoEndpoint ?? '',
+    ...(state.switchover ? { AWS_ENDPOINT_URL_LAMBDA: state.switchover.endpoint, PGVIGIL_SWITCHOVER_FUNCTION: state.switchover.functionName } : {}),
+    AWS_REGION: state.region,
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    PGVIGIL_CONFIG: join(dir, 'hosts', 'node1', 'repmgr.conf'),
+    PGVIGIL_SANDBOX_DIR: dir,
+  };
+}
+
+/** How to point `pgvigil` at the sandbox: one `export` line to paste, then commands that work with it. */
+function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEnvironment>[1] & { vip: { port: number } }): void {
+  const env = sandboxEnvironment(dir, state);
   out.print('');
-  out.print(`  psql -h 127.0.0.1 -p ${vipPort} -U postgres            # through the VIP (the Elastic IP)`);
-  out.print(`  AWS_ENDPOINT_URL=${endpoint} AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing \\`);
-  out.print(`    pgvigil cluster show -f ${join(dir, 'hosts', 'node1', 'repmgr.conf')}`);
+  out.print('  # in another shell: paste this line, then run any pgvigil command');
+  out.print(`  export ${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  out.print('  pgvigil cluster show');
+  out.print('  pgvigil standby switchover --candidate 2 --siblings-follow --dry-run');
+  out.print('  pgvigil sandbox drill --scenario crash-primary');
+  out.print(`  psql -h 127.0.0.1 -p ${state.vip.port} -U postgres            # through the VIP (the Elastic IP)`);
   out.print('');
 }
 
@@ -80,7 +100,7 @@ export const sandboxUpCommand = defineCommand({
     // `pgvigil sandbox drill` from another shell runs its drill in this process (sandbox/drills/server.ts).
     const { serveDrills } = await import('../../sandbox/drills/server.js');
     const stopDrills = await serveDrills(sandbox, (line) => ctx.out.info(line));
-    printUsage(ctx.out, dir, sandbox.motoEndpoint, sandbox.vip?.port ?? vipPort);
+    printUsage(ctx.out, dir, sandbox.state);
 
     // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
     const dynamo = new DynamoDBClient(sandbox.clientConfig);
@@ -136,7 +156,7 @@ async function detach(ctx: CommandContext, dir: string): Promise<number> {
     const state = readSandboxState(dir);
     if (state?.ready) {
       ctx.out.notice(`sandbox is up in ${dir} (pid ${child.pid}); output in ${log}; stop it with "pgvigil sandbox down --dir ${dir}"`);
-      printUsage(ctx.out, dir, state.motoEndpoint ?? '', state.vip.port);
+      printUsage(ctx.out, dir, state);
       return 0;
     }
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -226,13 +246,14 @@ export const sandboxStatusCommand = defineCommand({
       cut: network?.cut.includes(h.name) ?? false,
       vip: vipInstance !== null && state.instances[h.name] === vipInstance,
     }));
-    const status = { dir, ready: state.ready, running: owner, mode: state.mode, moto: state.motoEndpoint, vip: `${state.vip.host}:${state.vip.port}`, cluster_id: state.clusterId, cluster, hosts, processes };
+    const status = { dir, ready: state.ready, running: owner, mode: state.mode, moto: state.motoEndpoint, vip: `${state.vip.host}:${state.vip.port}`, cluster_id: state.clusterId, cluster, switchover: state.switchover ?? null, hosts, processes };
     if (opt.flag(ctx, 'json')) {
       ctx.out.print(JSON.stringify(status));
       return 0;
     }
     ctx.out.print(`sandbox ${dir}: ${owner ? (state.ready ? 'running' : 'starting') : 'not running (stale: run "pgvigil sandbox down")'}, ${state.mode} mode`);
     ctx.out.print(`emulated AWS: ${state.motoEndpoint ?? "-"}; VIP ${status.vip}`);
+    if (state.switchover) ctx.out.print(`switchover function: ${state.switchover.functionName} on ${state.switchover.endpoint} (AWS_ENDPOINT_URL_LAMBDA)`);
     if (cluster) ctx.out.print(`cluster ${state.clusterId}: term ${cluster.term}, primary node ${cluster.primary_node_id ?? '-'}${cluster.paused ? ', paused' : ''}`);
     for (const h of hosts) ctx.out.print(`  ${h.name.padEnd(8)} ${h.address.padEnd(13)} ${h.instance_id ?? '-'}${h.cut ? '  CUT' : ''}${h.vip ? '  <- VIP' : ''}`);
     for (const p of processes) ctx.out.print(`  ${`${p.host}/${p.name}`.padEnd(16)} pid ${p.pid} ${p.running ? 'running' : 'gone'}`);
