@@ -507,8 +507,17 @@ export class PgvigilControlPlane extends Construct {
         new cloudwatch.TextWidget({ markdown: `## pgvigil cluster \`${c.clusterId}\``, width: 24, height: 1 }),
       ]);
       widgets.push([
-        new cloudwatch.GraphWidget({ title: `${c.clusterId}: primary heartbeat age (s)`, left: [m(METRICS.heartbeatAge, 'Maximum')], width: 6 }),
-        new cloudwatch.GraphWidget({ title: `${c.clusterId}: replication lag (bytes)`, left: [m(METRICS.replicationLag, 'Maximum')], width: 6 }),
+        new cloudwatch.GraphWidget({
+          title: `${c.clusterId}: primary heartbeat age / lease age (s)`,
+          left: [m(METRICS.heartbeatAge, 'Maximum'), m(METRICS.leaseAge, 'Maximum')],
+          width: 6,
+        }),
+        new cloudwatch.GraphWidget({
+          title: `${c.clusterId}: replication lag (bytes / s)`,
+          left: [m(METRICS.replicationLag, 'Maximum')],
+          right: [m(METRICS.replicationLagSeconds, 'Maximum')],
+          width: 6,
+        }),
         new cloudwatch.GraphWidget({
           title: `${c.clusterId}: failovers, split brains, saga step failures`,
           left: [m(METRICS.failovers, 'Sum'), m(METRICS.splitBrains, 'Sum'), m(METRICS.sagaStepFailures, 'Sum')],
