@@ -50,9 +50,14 @@ export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
   }
 
   async invoke(request: SwitchoverRequest): Promise<SwitchoverResponse> {
-    const result = await this.lambda.send(
-      new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(request)) }),
-    );
+    let result;
+    try {
+      result = await this.lambda.send(
+        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(request)) }),
+      );
+    } catch (error) {
+      throw await this.describeInvokeError(error);
+    }
     const text = result.Payload ? new TextDecoder().decode(result.Payload) : '';
     if (result.FunctionError) {
       let message = text;
@@ -69,6 +74,37 @@ export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
     } catch {
       throw new PgvigilError('SWITCHOVER_FAIL', `the switchover function ${this.functionName} returned no valid answer`, { detail: text.slice(0, 500) });
     }
+  }
+
+  /** Lambda's own refusals named as such (not as the state table's, which describeAwsError assumes). */
+  private async describeInvokeError(error: unknown): Promise<PgvigilError> {
+    if (error instanceof PgvigilError) return error;
+    const e = error as { name?: string; message?: string; code?: string; cause?: { code?: string } };
+    const name = e?.name ?? '';
+    const message = e?.message ?? String(error);
+    let endpoint = '';
+    try {
+      const ep = await this.lambda.config.endpoint?.();
+      if (ep) endpoint = ` at ${ep.protocol}//${ep.hostname}${ep.port ? `:${ep.port}` : ''}`;
+    } catch {
+      // no custom endpoint: the regional one
+    }
+    if (name === 'ResourceNotFoundException') {
+      return new PgvigilError('BAD_CONFIG', `the switchover function "${this.functionName}"${endpoint} does not exist`, {
+        cause: error,
+        detail: message,
+        hint: 'set PGVIGIL_SWITCHOVER_FUNCTION to the switchover function of the pgvigil stack (a sandbox prints its own with "pgvigil sandbox up")',
+      });
+    }
+    const code = e?.code ?? e?.cause?.code ?? '';
+    if (['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN'].includes(code) || name === 'TimeoutError') {
+      return new PgvigilError('DB_CONN', `unable to reach the switchover function "${this.functionName}"${endpoint}`, {
+        cause: error,
+        detail: message,
+        hint: 'check AWS_ENDPOINT_URL_LAMBDA / AWS_REGION (against a sandbox: is it still running? see "pgvigil sandbox status")',
+      });
+    }
+    return new PgvigilError('AWS', `invoking the switchover function "${this.functionName}"${endpoint} failed: ${name ? `${name}: ` : ''}${message}`, { cause: error });
   }
 }
 
