@@ -96,6 +96,8 @@ export class AgentDaemon {
   private fenced = false;
   private lastWatchdogMono = -Infinity;
   private noSyncSinceMono: number | null = null;
+  /** Set on the tick that saw the local server leave recovery (a promotion): see judgeSync. */
+  private promotedAtMono: number | null = null;
   private startedMono = 0;
 
   constructor(deps: AgentDaemonDeps) {
@@ -251,6 +253,7 @@ export class AgentDaemon {
       }
       // The lease clock of a primary starts when it becomes one.
       const runningAsPrimary = accepting && probe.in_recovery === false;
+      if (runningAsPrimary && prev?.in_recovery === true) this.promotedAtMono = mono;
       if (runningAsPrimary && this.primarySinceMono === null) this.primarySinceMono = mono;
       // A fence holds for as long as its marker exists, whoever started the server meanwhile.
       if (runningAsPrimary && this.fenced && !this.fencing) {
@@ -314,6 +317,8 @@ export class AgentDaemon {
 
   private async judgeSync(mono: number): Promise<void> {
     const s = this.server;
+    const justPromoted = this.promotedAtMono !== null;
+    this.promotedAtMono = null;
     if (!s?.accepting_connections || s.in_recovery !== false || this.fenced) {
       this.noSyncSinceMono = null;
       return;
@@ -333,11 +338,22 @@ export class AgentDaemon {
       return;
     }
     this.noSyncSinceMono ??= mono;
-    if (mono - this.noSyncSinceMono < this.config.sync_downgrade_after_secs * 1000) return;
+    // A server that has just been promoted has no standby following it yet by construction (they
+    // follow it after the Elastic IP moves): waiting sync_downgrade_after_secs would only hold
+    // every write of the new primary until the first follower is back. The operator has accepted
+    // asynchronous replication while no synchronous standby is connected; the promoted candidate
+    // was itself synchronous, so every write acknowledged before the failover is on it.
+    if (!justPromoted && mono - this.noSyncSinceMono < this.config.sync_downgrade_after_secs * 1000) return;
     await downgradeSync(this.config.conninfo, this.config.data_directory, names, this.checkTimeoutMs());
     this.noSyncSinceMono = null;
-    this.log.log('WARNING', 'switched to asynchronous replication', { synchronous_standby_names: names });
-    this.queueEvent('sync_downgraded', true, `no synchronous standby connected for ${this.config.sync_downgrade_after_secs} s; synchronous_standby_names "${names}" cleared`);
+    this.log.log('WARNING', 'switched to asynchronous replication', { synchronous_standby_names: names, just_promoted: justPromoted });
+    this.queueEvent(
+      'sync_downgraded',
+      true,
+      justPromoted
+        ? `promoted with no synchronous standby following yet; synchronous_standby_names "${names}" cleared until one has caught up`
+        : `no synchronous standby connected for ${this.config.sync_downgrade_after_secs} s; synchronous_standby_names "${names}" cleared`,
+    );
   }
 
   private judgeLease(mono: number): void {

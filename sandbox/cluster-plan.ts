@@ -79,6 +79,9 @@ export const SANDBOX_DEFAULTS: Readonly<Record<string, string>> = {
   clock_skew_margin_ms: '500',
   node_timeout_secs: '3',
   use_replication_slots: 'true',
+  // Longer than the lease: an isolated primary fences itself before it could switch to
+  // asynchronous replication; a just-promoted primary switches at once until a standby follows.
+  sync_downgrade_after_secs: '10',
   auto_rejoin: 'false',
   log_level: 'INFO',
 };
