@@ -73,12 +73,12 @@ export interface FenceOutcome {
  * Fences a node (SPEC §3 `fence_mode`): SSM `fence` with a bounded wait; with
  * `ssm-then-stop-instance`, EC2 StopInstances when SSM did not confirm. `none` sends nothing.
  */
-export async function fenceNode(state: SagaState, node: NodeRecord): Promise<FenceOutcome> {
+export async function fenceNode(state: SagaState, node: NodeRecord, waitMs = state.deps.timings.fenceWaitMs): Promise<FenceOutcome> {
   const { settings } = state.snapshot.cluster;
   if (settings.fence_mode === 'none') return { confirmed: false, method: 'none', detail: 'fence_mode=none: no fencing action taken' };
   let ssm: HostCommandResult;
   try {
-    ssm = await runOnNode(state, node, { action: 'fence' }, state.deps.timings.fenceWaitMs);
+    ssm = await runOnNode(state, node, { action: 'fence' }, waitMs);
   } catch (error) {
     ssm = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
   }
@@ -199,7 +199,18 @@ export async function promoteStep(state: SagaState, next: string, onFailure: str
   if (result.status === 'Failed' || result.status === 'Cancelled' || result.status === 'Undeliverable') {
     return { next: onFailure, data: { abort_reason: `promote on node ${candidate.node_id} failed: ${describeResult(result)}` } };
   }
-  return { next, data: { promote_status: result.status } };
+  const verified = result.status === 'Success' ? promotedTimelineOf(result.output) : null;
+  return { next, data: { promote_status: result.status, ...(verified === null ? {} : { promote_verified_timeline: verified }) } };
+}
+
+/**
+ * The timeline the agent's `promote` reports having verified: it exits 0 only once the server has
+ * left recovery on a new timeline, and says which ("… promoted to primary (timeline 1 → 2)", or
+ * "already primary (timeline 2)"). Null when the output says neither.
+ */
+export function promotedTimelineOf(output: string): number | null {
+  const m = /promoted to primary \(timeline \d+ → (\d+)\)/.exec(output) ?? /is already primary \(timeline (\d+)\)/.exec(output);
+  return m?.[1] === undefined ? null : Number(m[1]);
 }
 
 /** Waits until the candidate reports itself out of recovery on a new timeline; then it is the primary. */
@@ -207,8 +218,18 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
   const { op, deps } = state;
   const candidate = nodeOf(state, op.candidate_node_id);
   const oldTimeline = dataNumber(op, 'old_timeline');
-  const hb = await waitForHeartbeat(deps, state.clusterId, candidate.node_id, (h) => isPromoted(h, oldTimeline), promoteTimeoutMs(state));
-  if (!hb) {
+  // The promote command's own answer: the agent verified the new timeline before exiting 0, so
+  // there is no need to wait for its next heartbeat (up to a monitoring interval later).
+  const agentTimeline = dataNumber(op, 'promote_verified_timeline');
+  const agentVerified = agentTimeline !== null && (oldTimeline === null || agentTimeline > oldTimeline);
+  const current = heartbeatOf(state, candidate.node_id);
+  const hb =
+    current && isPromoted(current, oldTimeline)
+      ? current
+      : agentVerified
+        ? null
+        : await waitForHeartbeat(deps, state.clusterId, candidate.node_id, (h) => isPromoted(h, oldTimeline), promoteTimeoutMs(state));
+  if (!hb && !agentVerified) {
     return {
       next: onFailure,
       data: {
@@ -216,6 +237,7 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
       },
     };
   }
+  const timeline = hb?.server?.timeline ?? agentTimeline;
   const now = deps.clock.now();
   await deps.store.putNode({ ...candidate, type: 'primary', upstream_node_id: null, active: true, fenced: false, updated_at: now });
   await event(
@@ -223,9 +245,9 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
     op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',
     candidate.node_id,
     true,
-    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${hb.server?.timeline ?? '?'})`,
+    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})`,
   );
-  return { next, data: { new_timeline: hb.server?.timeline ?? null, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
+  return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }
 
 /** Elastic IP to the new primary, AllowReassociation explicit (the adapter always passes it). */
