@@ -15,6 +15,7 @@
  */
 import type { Action, Decision } from '../../core/decision.js';
 import { buildContext } from '../../core/engine/index.js';
+import { observeLease } from '../../core/engine/lease.js';
 import { selectCandidate } from '../../core/engine/candidates.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
@@ -161,10 +162,22 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const allocation = state.snapshot.cluster.settings.vip_allocation_id;
   // Clients first: take the Elastic IP away from the old primary before anything else.
   if (allocation && old.instance_id && (await deps.vip.current(allocation)) === old.instance_id) await deps.vip.detach(allocation);
-  const outcome = await fenceNode(state, old);
+  const unreachable = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
+  const outcome = await fenceNode(state, old, unreachable ? unreachableFenceWaitMs(deps.timings.fenceWaitMs) : deps.timings.fenceWaitMs);
   await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
   await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
-  return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
+  return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method, ...(unreachable ? { fence_lease_expired: true } : {}) } };
+}
+
+/**
+ * How long to wait for the SSM `fence` of an old primary whose lease has expired on the controller
+ * clock: its agent has not reached AWS for a whole lease, so its SSM agent will hardly answer, and by
+ * the lease rules (SPEC §2) it has already fenced itself. The command is still sent (it runs when
+ * the host is back, and the fence marker must be written), and `ssm-then-stop-instance` still stops
+ * the instance when SSM has not confirmed — only sooner.
+ */
+export function unreachableFenceWaitMs(fenceWaitMs: number): number {
+  return Math.min(fenceWaitMs, Math.max(1000, Math.round(fenceWaitMs / 6)));
 }
 
 /**
