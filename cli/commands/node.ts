@@ -56,14 +56,7 @@ export const nodeCheckCommand = defineCommand({
     if (wanted.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
     const single = wanted[0];
     if (isLocal(ctx) && single?.option !== 'agent') return localNodeCheck.run(ctx);
-    nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
-    const target = await openTarget(ctx);
-    const nodeId = requireNodeId(ctx, target);
-    const { snapshot } = await loadCluster(target);
-    const node = findNode(snapshot, { nodeId });
-    const now = target.now();
-    const obs = observeCluster(snapshot, now).find((o) => o.node.node_id === node.node_id);
-    if (!obs) throw new PgvigilError('INTERNAL', `node ${nodeId} vanished from its own snapshot`);
+    const { snapshot, node, now, obs } = await loadNodeView(ctx);
     const defs = single ? [single] : CHECKS.filter((d) => d.remote);
     const results: CheckResult[] = defs.map((def) => ({ def, outcome: heartbeatCheck(def.option, obs, snapshot.nodes, snapshot.cluster.settings) }));
     const worst = worstStatus(results.map((r) => r.outcome.status));
@@ -92,6 +85,19 @@ export const nodeCheckCommand = defineCommand({
   },
 });
 
+/** The cluster, the node the command is about, and what its heartbeat says, on the CLI's clock. */
+async function loadNodeView(ctx: CommandContext) {
+  nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
+  const target = await openTarget(ctx);
+  const nodeId = requireNodeId(ctx, target);
+  const { snapshot } = await loadCluster(target);
+  const node = findNode(snapshot, { nodeId });
+  const now = target.now();
+  const obs = observeCluster(snapshot, now).find((o) => o.node.node_id === node.node_id);
+  if (!obs) throw new PgvigilError('INTERNAL', `node ${nodeId} vanished from its own snapshot`);
+  return { snapshot, node, now, obs };
+}
+
 export const nodeStatusCommand = defineCommand({
   words: ['node', 'status'],
   summary: "overview of a node's state and replication, from its latest heartbeat",
@@ -100,16 +106,10 @@ export const nodeStatusCommand = defineCommand({
   options: { ...nodeIdSpec, csv: { type: 'boolean', description: 'CSV output' }, ...jsonOption, ...clusterOption },
   async run(ctx) {
     if (isLocal(ctx) && !opt.flag(ctx, 'json')) return localNodeStatus.run(ctx);
-    nodeIdOption(ctx); // a bad --node-id is refused before any AWS call
-    const target = await openTarget(ctx);
-    const nodeId = requireNodeId(ctx, target);
-    const { snapshot } = await loadCluster(target);
-    const node = findNode(snapshot, { nodeId });
-    const now = target.now();
-    const obs = observeCluster(snapshot, now).find((o) => o.node.node_id === node.node_id);
+    const { snapshot, node, now, obs } = await loadNodeView(ctx);
     const model = clusterShowModel(snapshot, now);
     const row = model.rows.find((r) => r.node_id === node.node_id);
-    if (!obs || !row) throw new PgvigilError('INTERNAL', `node ${nodeId} vanished from its own snapshot`);
+    if (!row) throw new PgvigilError('INTERNAL', `node ${node.node_id} vanished from its own snapshot`);
     const label = `"${node.node_name}" (ID: ${node.node_id})`;
     const issues = model.issues.filter((i) => i.includes(label));
     const facts = nodeStatusFacts(obs, row, snapshot.nodes);
