@@ -3,50 +3,12 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { createStateTable } from '../../adapters/dynamo-table.js';
-import { DEFAULT_CLUSTER_SETTINGS, type ClusterRecord, type Heartbeat, type NodeRecord } from '../../core/model.js';
+import type { Heartbeat } from '../../core/model.js';
+import { clusterRecord, nodeRecord } from '../support/cli-cluster.js';
 import { keys } from '../../core/table.js';
 import { startMoto, type Moto } from '../support/moto.js';
 
 const T0 = 1_760_000_000_000;
-
-function clusterRecord(clusterId: string, overrides: Partial<ClusterRecord> = {}): ClusterRecord {
-  return {
-    cluster_id: clusterId,
-    term: 1,
-    primary_node_id: 1,
-    paused: false,
-    operation: null,
-    lease: null,
-    lease_observation: null,
-    settings: DEFAULT_CLUSTER_SETTINGS,
-    version: 0,
-    created_at: T0,
-    updated_at: T0,
-    ...overrides,
-  };
-}
-
-function nodeRecord(clusterId: string, nodeId: number, overrides: Partial<NodeRecord> = {}): NodeRecord {
-  return {
-    cluster_id: clusterId,
-    node_id: nodeId,
-    node_name: `node${nodeId}`,
-    type: nodeId === 1 ? 'primary' : 'standby',
-    upstream_node_id: nodeId === 1 ? null : 1,
-    active: true,
-    location: 'az-a',
-    priority: 100,
-    conninfo: `host=10.0.0.${nodeId} user=repmgr dbname=repmgr`,
-    repluser: 'repmgr',
-    slot_name: null,
-    config_file: '/etc/pgvigil/repmgr.conf',
-    instance_id: `i-000${nodeId}`,
-    fenced: false,
-    registered_at: T0,
-    updated_at: T0,
-    ...overrides,
-  };
-}
 
 function heartbeat(clusterId: string, nodeId: number, overrides: Partial<Heartbeat> = {}): Heartbeat {
   return {
