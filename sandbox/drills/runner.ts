@@ -268,11 +268,15 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
       const vipOk = sandbox.vip?.target?.instanceId === primary.instanceId;
       const standbys = await streamingStandbys(primary);
       const fencedRecords = s.nodes.filter((n) => n.fenced).length;
+      // The controller judges by heartbeats: a rejoined standby counts once its own agent reports it
+      // streaming, not when the primary first lists it (the next drill's pre-checks read heartbeats).
+      const reportedStreaming = s.heartbeats.filter((h) => h.server?.in_recovery === true && h.server.wal_receiver_status === 'streaming' && fresh.has(h.node_id)).length;
       if (
         !s.cluster.operation &&
         s.cluster.lease &&
         vipOk &&
         standbys >= want &&
+        reportedStreaming >= want &&
         fencedRecords === 0 &&
         sandbox.plan.nodes.every((n) => fresh.has(n.node_id))
       ) {
@@ -280,7 +284,7 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
       }
       if (Date.now() > deadline) {
         throw new PgvigilError('SYS_FAILURE', `heal: the sandbox is not healthy after ${timeoutMs / 1000} s`, {
-          detail: `operation=${s.cluster.operation?.kind ?? 'none'} lease=${s.cluster.lease ? 'held' : 'none'} vip=${sandbox.vip?.target?.instanceId ?? 'none'} (primary ${primary.instanceId}) streaming=${standbys}/${want} fenced records=${fencedRecords} reporting=${[...fresh].join(',')}`,
+          detail: `operation=${s.cluster.operation?.kind ?? 'none'} lease=${s.cluster.lease ? 'held' : 'none'} vip=${sandbox.vip?.target?.instanceId ?? 'none'} (primary ${primary.instanceId}) streaming=${standbys}/${want} (reported ${reportedStreaming}) fenced records=${fencedRecords} reporting=${[...fresh].join(',')}`,
         });
       }
       await sleep(250);
