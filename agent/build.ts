@@ -10,11 +10,13 @@
  * Uses esbuild's JavaScript API, which finds its platform binary in @esbuild/<platform> and so works
  * even when npm has not run esbuild's postinstall script.
  */
+import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
 
 export function agentBuildOptions(outfile: string): BuildOptions {
   return {
-    entryPoints: ['agent/entry.ts'],
+    // Found next to this file, so the build works from any working directory (the sandbox builds it).
+    entryPoints: [fileURLToPath(new URL('./entry.ts', import.meta.url))],
     bundle: true,
     platform: 'node',
     format: 'esm',
