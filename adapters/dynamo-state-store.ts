@@ -59,7 +59,8 @@ function toItem(kind: ItemKind, clusterId: string, sk: string, data: object, ext
   );
 }
 
-function fromItem(item: Item): Record<string, unknown> {
+/** The domain fields of an item (or a stream image): unmarshalled, without the layout attributes. */
+export function fromItem(item: Item): Record<string, unknown> {
   const data = unmarshall(item);
   for (const a of LAYOUT_ATTRIBUTES) delete data[a];
   return data;

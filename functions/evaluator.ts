@@ -12,7 +12,6 @@
  * to the cluster record (the saga owns it); conditions are brought up to date once it is done.
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import type { Alarm, Decision, DecisionCode } from '../core/decision.js';
 import type { EventName } from '../core/events.js';
@@ -21,17 +20,13 @@ import { CLUSTER_DIMENSION, METRICS } from '../core/metrics.js';
 import { clusterId as clusterIdSchema, type ClusterSnapshot } from '../core/model.js';
 import type { RejectedHeartbeat } from '../core/ports.js';
 import {
-  ATTENTION_ATTRIBUTE,
-  CLUSTERS_INDEX_PK,
-  KIND_ATTRIBUTE,
   PARTITION_KEY,
   SORT_KEY,
-  TTL_ATTRIBUTE,
   clusterIdFromPartition,
   keys,
   nodeIdFromSortKey,
 } from '../core/table.js';
-import { checkHeartbeat } from '../adapters/dynamo-state-store.js';
+import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
 import { NODE_SAGAS, startNodeAction } from './sagas/node-actions.js';
@@ -278,8 +273,6 @@ export function emitStateMetrics(deps: ControllerDeps, snapshot: ClusterSnapshot
 // ---------------------------------------------------------------------------------------------
 // DynamoDB Stream batches
 
-const LAYOUT = [PARTITION_KEY, SORT_KEY, KIND_ATTRIBUTE, ATTENTION_ATTRIBUTE, CLUSTERS_INDEX_PK, TTL_ATTRIBUTE];
-
 export interface ParsedBatch {
   clusters: Map<string, { records: DynamoDBRecord[]; rejections: StreamRejection[] }>;
   /** Records that name no valid cluster: logged, nothing else can be done with them. */
@@ -318,12 +311,11 @@ export function parseStreamBatch(records: readonly unknown[]): ParsedBatch {
     }
     let data: Record<string, unknown>;
     try {
-      data = unmarshall(ddb.NewImage as Record<string, AttributeValue>);
+      data = fromItem(ddb.NewImage as Record<string, AttributeValue>);
     } catch (error) {
       group.rejections.push({ node_id: keyNode, details: `${where}: image is not DynamoDB JSON: ${errorText(error)}` });
       continue;
     }
-    for (const a of LAYOUT) delete data[a];
     const verdict = checkHeartbeat(data, cid, keyNode);
     if (!verdict.ok) group.rejections.push({ node_id: keyNode, details: `${where}: ${verdict.errors.join('; ')}`.slice(0, 8000) });
   }
