@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster, sweep } from '../../functions/evaluator.js';
 import { FAILOVER_STEPS } from '../../functions/sagas/failover.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -20,11 +19,7 @@ async function crashedCluster(prefix: string): Promise<{ id: string; term: numbe
   counter += 1;
   const id = `${prefix}-${counter}`;
   const built = new SnapshotBuilder({ now: f.clock.now() }).crashPrimary().build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const snapshot = withClusterId(built, id);
   await f.seed(snapshot);
   return { id, term: snapshot.cluster.term };
 }

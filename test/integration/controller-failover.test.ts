@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -22,11 +22,7 @@ async function crashedCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (
   const id = `failover-${counter}`;
   const b = patch(new SnapshotBuilder({ now: f.clock.now() })).crashPrimary();
   const built = b.build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const snapshot = withClusterId(built, id);
   await f.seed(snapshot);
   // The Elastic IP starts on the primary's instance.
   await f.deps().vip.moveTo(f.allocationId, f.instances.get(1) ?? '');

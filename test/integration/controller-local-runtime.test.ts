@@ -7,7 +7,7 @@ import { handler, setControllerDeps } from '../../functions/handlers/evaluator.j
 import { LocalRuntime } from '../../functions/local-runtime.js';
 import { silentLogger } from '../../functions/log.js';
 import { ControllerFixture } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let streams: DynamoDBStreamsClient;
@@ -34,12 +34,7 @@ async function until<T>(what: string, fn: () => Promise<T | undefined> | T | und
 }
 
 function snapshotFor(id: string, b: SnapshotBuilder): ClusterSnapshot {
-  const built = b.build();
-  return {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  return withClusterId(b.build(), id);
 }
 
 describe('the local Lambda runtime', () => {

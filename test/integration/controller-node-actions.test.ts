@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -20,11 +20,7 @@ async function cluster(patch: (b: SnapshotBuilder) => SnapshotBuilder): Promise<
   counter += 1;
   const id = `node-action-${counter}`;
   const built = patch(new SnapshotBuilder({ now: f.clock.now() })).build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const snapshot = withClusterId(built, id);
   await f.seed(snapshot);
   return { id, snapshot };
 }

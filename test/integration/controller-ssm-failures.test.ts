@@ -6,12 +6,12 @@ import { GetCommandInvocationCommand, SendCommandCommand, SSMClient, type GetCom
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
-import type { ClusterSettings, ClusterSnapshot } from '../../core/model.js';
+import type { ClusterSettings } from '../../core/model.js';
 import type { HostAction } from '../../core/ports.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
 import { ControllerFixture, DOCUMENT_PREFIX, invocation, reactingHosts } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -65,11 +65,7 @@ async function crashedCluster(settings: Partial<ClusterSettings> = {}): Promise<
   counter += 1;
   const id = `ssm-${counter}`;
   const built = new SnapshotBuilder({ now: f.clock.now() }).crashPrimary().settings({ promote_check_timeout: 1, election_rerun_interval: 15, ...settings }).build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const snapshot = withClusterId(built, id);
   await f.seed(snapshot);
   return { id, term: snapshot.cluster.term };
 }

@@ -8,7 +8,7 @@ import { keys } from '../../core/table.js';
 import { evaluateCluster, handleStreamBatch, parseStreamBatch } from '../../functions/evaluator.js';
 import { handler, setControllerDeps } from '../../functions/handlers/evaluator.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -26,11 +26,8 @@ async function healthyCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (
   counter += 1;
   const id = `stream-${counter}`;
   const built = patch(new SnapshotBuilder({ now: f.clock.now() })).build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id, lease_observation: null },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const renamed = withClusterId(built, id);
+  const snapshot: ClusterSnapshot = { ...renamed, cluster: { ...renamed.cluster, lease_observation: null } };
   await f.seed(snapshot);
   return { id, snapshot };
 }

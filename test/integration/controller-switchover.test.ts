@@ -5,7 +5,7 @@ import { evaluateCluster } from '../../functions/evaluator.js';
 import { handler, setControllerDeps } from '../../functions/handlers/switchover.js';
 import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
-import { SnapshotBuilder } from '../support/snapshot-builder.js';
+import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -23,11 +23,7 @@ async function healthyCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (
   counter += 1;
   const id = `switchover-${counter}`;
   const built = patch(new SnapshotBuilder({ now: f.clock.now() })).build();
-  const snapshot: ClusterSnapshot = {
-    cluster: { ...built.cluster, cluster_id: id },
-    nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
-    heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
-  };
+  const snapshot = withClusterId(built, id);
   await f.seed(snapshot);
   await f.deps().vip.moveTo(f.allocationId, f.instances.get(1) ?? '');
   return { id, snapshot };

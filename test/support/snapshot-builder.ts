@@ -357,3 +357,12 @@ function replicationRow(name: string, lsn: string): ReplicationRow {
 export function clusterSnapshot(options: BuilderOptions = {}): SnapshotBuilder {
   return new SnapshotBuilder(options);
 }
+
+/** The same snapshot under another cluster id (tests that seed many clusters into one table). */
+export function withClusterId(snapshot: ClusterSnapshot, clusterId: string): ClusterSnapshot {
+  return {
+    cluster: { ...snapshot.cluster, cluster_id: clusterId },
+    nodes: snapshot.nodes.map((n) => ({ ...n, cluster_id: clusterId })),
+    heartbeats: snapshot.heartbeats.map((h) => ({ ...h, cluster_id: clusterId })),
+  };
+}
