@@ -4,7 +4,7 @@
  * writability. Each probe is bounded by a timeout; a server that is down yields a state that says
  * so, never an exception.
  */
-import { open, unlink } from 'node:fs/promises';
+import { open, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
 import { readDataFile, runPgBinary } from '../host.js';
@@ -19,10 +19,24 @@ export async function postmasterStatus(dataDir: string): Promise<{ running: bool
   if (!Number.isInteger(pid) || pid <= 0) return { running: false, pid: null };
   try {
     process.kill(pid, 0);
-    return { running: true, pid };
   } catch (error) {
     return { running: (error as NodeJS.ErrnoException).code === 'EPERM', pid };
   }
+  return { running: !(await isZombie(pid)), pid };
+}
+
+/**
+ * A killed postmaster stays a zombie until its parent reaps it. systemd does that at once, but an
+ * init that reaps lazily (containers, this sandbox's VM) can leave it for seconds, and kill(pid, 0)
+ * still succeeds on a zombie. A dead postmaster is definitive evidence (SPEC §6), so it must not
+ * read as "running but not accepting connections", which waits out the reconnect window.
+ * Where /proc cannot be read, the kill(pid, 0) answer stands.
+ */
+export async function isZombie(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => undefined);
+  if (stat === undefined) return false;
+  // "pid (comm) state …": comm may hold spaces and parentheses, the state follows the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
 }
 
 /** pg_controldata's fields, by their printed names ("Database cluster state" …). */

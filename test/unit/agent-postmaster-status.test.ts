@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isZombie, postmasterStatus } from '../../agent/pg/local.js';
+
+const dirs: string[] = [];
+const pids: number[] = [];
+
+afterEach(() => {
+  for (const pid of pids.splice(0)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+});
+
+function dataDirWithPid(pid: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pgv-pm-'));
+  dirs.push(dir);
+  writeFileSync(join(dir, 'postmaster.pid'), `${pid}\n${dir}\n1700000000\n5432\n`);
+  return dir;
+}
+
+/**
+ * A "postmaster" whose parent never reaps it: `sh` starts it in the background and then execs into
+ * a sleep that never calls wait(), like an init that reaps lazily.
+ */
+async function unreapedChild(): Promise<{ child: number; parent: number }> {
+  const sh = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  pids.push(sh.pid as number);
+  const line = await new Promise<string>((resolve) => sh.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+  const child = Number(line.trim());
+  pids.push(child);
+  return { child, parent: sh.pid as number };
+}
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 100 && !(await check()); i++) await new Promise((r) => setTimeout(r, 20));
+}
+
+describe('postmasterStatus', () => {
+  it('reads a live process named by postmaster.pid as running', async () => {
+    const { child } = await unreapedChild();
+    await expect(postmasterStatus(dataDirWithPid(child))).resolves.toEqual({ running: true, pid: child });
+    await expect(isZombie(child)).resolves.toBe(false);
+  });
+
+  it('reads a killed postmaster that its parent has not reaped yet (a zombie) as not running', async () => {
+    const { child } = await unreapedChild();
+    process.kill(child, 'SIGKILL');
+    await until(() => isZombie(child));
+    // kill(pid, 0) still succeeds on the zombie: only its state tells that it is dead.
+    expect(() => process.kill(child, 0)).not.toThrow();
+    await expect(postmasterStatus(dataDirWithPid(child))).resolves.toEqual({ running: false, pid: child });
+  });
+
+  it('reads a missing or malformed postmaster.pid as not running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgv-pm-'));
+    dirs.push(dir);
+    await expect(postmasterStatus(dir)).resolves.toEqual({ running: false, pid: null });
+    writeFileSync(join(dir, 'postmaster.pid'), 'not-a-pid\n');
+    await expect(postmasterStatus(dir)).resolves.toEqual({ running: false, pid: null });
+  });
+});
