@@ -23,6 +23,7 @@ import { compareLsn } from '../../core/lsn.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
+  collectFence,
   dataNumber,
   describeResult,
   event,
@@ -35,7 +36,9 @@ import {
   promoteStep,
   promoteTimeoutMs,
   runOnNode,
+  sendFence,
   verifyPromotionStep,
+  type SentFence,
 } from './steps.js';
 
 export const FAILOVER_STEPS = [
@@ -45,6 +48,7 @@ export const FAILOVER_STEPS = [
   'promote',
   'verify_promotion',
   'move_vip',
+  'confirm_fence',
   'follow_siblings',
   'finish',
 ] as const;
@@ -69,6 +73,8 @@ export const failoverSaga: SagaDefinition = {
     const t = state.deps.timings;
     switch (step) {
       case 'fence_old_primary':
+      case 'confirm_fence':
+      case 'abort':
         return t.fenceWaitMs + 30_000;
       case 'disconnect_wal_receivers':
         return s.standby_disconnect_on_failover ? 2 * s.sibling_nodes_disconnect_timeout * 1000 + 10_000 : 5000;
@@ -95,7 +101,9 @@ export const failoverSaga: SagaDefinition = {
       case 'verify_promotion':
         return verifyPromotionStep(state, 'move_vip', 'abort');
       case 'move_vip':
-        return moveVipStep(state, 'follow_siblings');
+        return moveVipStep(state, 'confirm_fence');
+      case 'confirm_fence':
+        return confirmFence(state, 'follow_siblings');
       case 'follow_siblings': {
         const followers = followersOf(state.snapshot.nodes, state.op.old_primary_node_id, state.op.candidate_node_id ?? 0);
         return followStep(state, followers, 'repmgrd_failover_follow', 'finish');
@@ -110,10 +118,10 @@ export const failoverSaga: SagaDefinition = {
   },
 
   giveUp(step, reason) {
-    const promoted = ['move_vip', 'follow_siblings', 'finish'];
+    const promoted = ['move_vip', 'confirm_fence', 'follow_siblings', 'finish'];
     if (promoted.includes(step)) {
       // The new primary stands; skip what keeps failing (the event log says so) rather than undo it.
-      const next = step === 'move_vip' ? 'follow_siblings' : step === 'follow_siblings' ? 'finish' : null;
+      const next = promoted[promoted.indexOf(step) + 1] ?? null;
       return { next, data: { [`skipped_${step}`]: reason } };
     }
     if (step === 'abort') return { next: null, cooldownMs: 15_000 };
@@ -162,22 +170,41 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const allocation = state.snapshot.cluster.settings.vip_allocation_id;
   // Clients first: take the Elastic IP away from the old primary before anything else.
   if (allocation && old.instance_id && (await deps.vip.current(allocation)) === old.instance_id) await deps.vip.detach(allocation);
-  const unreachable = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
-  const outcome = await fenceNode(state, old, unreachable ? unreachableFenceWaitMs(deps.timings.fenceWaitMs) : deps.timings.fenceWaitMs);
+  const leaseExpired = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
+  if (leaseExpired && state.snapshot.cluster.settings.fence_mode !== 'none') {
+    // The old primary has not renewed its lease for a whole lease on the controller clock, so by
+    // the lease rules (SPEC §2, §5.3) its agent stopped the server before the lease ran out, or the
+    // host is gone. The promotion does not wait for SSM's answer: the fence is sent now and its
+    // result collected after the Elastic IP has moved (step confirm_fence), which still stops the
+    // instance when SSM does not confirm it. The node is marked fenced at once either way.
+    const sent = await sendFence(state, old);
+    await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+    return {
+      next: 'disconnect_wal_receivers',
+      data: { fence_deferred: true, fence_sent_at: deps.clock.now(), ...('commandId' in sent ? { fence_command_id: sent.commandId } : { fence_undeliverable: sent.undeliverable }) },
+    };
+  }
+  const outcome = await fenceNode(state, old);
   await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
   await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
-  return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method, ...(unreachable ? { fence_lease_expired: true } : {}) } };
+  return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
 }
 
 /**
- * How long to wait for the SSM `fence` of an old primary whose lease has expired on the controller
- * clock: its agent has not reached AWS for a whole lease, so its SSM agent will hardly answer, and by
- * the lease rules (SPEC §2) it has already fenced itself. The command is still sent (it runs when
- * the host is back, and the fence marker must be written), and `ssm-then-stop-instance` still stops
- * the instance when SSM has not confirmed — only sooner.
+ * Collects the fence sent by fence_old_primary when the old primary's lease had expired: waits for
+ * SSM until `fenceWaitMs` after it was sent, stops the instance when SSM did not confirm
+ * (`ssm-then-stop-instance`), records `fence_applied`. Nothing to do when the fence was not deferred
+ * or has been collected already.
  */
-export function unreachableFenceWaitMs(fenceWaitMs: number): number {
-  return Math.min(fenceWaitMs, Math.max(1000, Math.round(fenceWaitMs / 6)));
+async function confirmFence(state: SagaState, next: string): Promise<StepResult> {
+  const { deps, op } = state;
+  if (op.data.fence_deferred !== true || typeof op.data.fence_method === 'string') return { next };
+  const old = nodeOf(state, op.old_primary_node_id);
+  const sent: SentFence = typeof op.data.fence_command_id === 'string' ? { commandId: op.data.fence_command_id } : { undeliverable: String(op.data.fence_undeliverable ?? 'not sent') };
+  const sentAt = dataNumber(op, 'fence_sent_at') ?? deps.clock.now();
+  const outcome = await collectFence(state, old, sent, deps.timings.fenceWaitMs - (deps.clock.now() - sentAt));
+  await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail} (sent before the promotion: the old primary's lease had expired)`);
+  return { next, data: { fence_method: outcome.method } };
 }
 
 /**
@@ -270,6 +297,8 @@ async function finish(state: SagaState): Promise<StepResult> {
 
 async function abort(state: SagaState): Promise<StepResult> {
   const { op } = state;
+  // A fence sent before an aborted promotion is still collected (and the instance stopped if needed).
+  const fenced = await confirmFence(state, 'abort');
   const reason = typeof op.data.abort_reason === 'string' ? op.data.abort_reason : 'unknown reason';
   await event(
     state,
@@ -278,7 +307,7 @@ async function abort(state: SagaState): Promise<StepResult> {
     false,
     `failover of term ${op.term} aborted before promotion: ${reason}; the engine may try again after election_rerun_interval=${state.snapshot.cluster.settings.election_rerun_interval}s`,
   );
-  return { next: null, cooldownMs: state.snapshot.cluster.settings.election_rerun_interval * 1000 };
+  return { next: null, cooldownMs: state.snapshot.cluster.settings.election_rerun_interval * 1000, ...(fenced.data ? { data: fenced.data } : {}) };
 }
 
 export { dataNumber };

@@ -37,25 +37,33 @@ export async function runOnNode(
   if (!node.instance_id) {
     return { status: 'Undeliverable', exitCode: null, output: `node ${node.node_id} has no instance_id registered`, commandId: null };
   }
-  const full: HostAction = {
+  const full = hostAction(state, node, action, term);
+  const commandId = await state.deps.hosts.send(node.instance_id, full);
+  const result = await state.deps.hosts.wait(commandId, node.instance_id, timeoutMs);
+  logHostResult(state, full, commandId, result);
+  return { ...result, commandId };
+}
+
+function hostAction(state: SagaState, node: NodeRecord, action: Omit<HostAction, 'clusterId' | 'nodeId' | 'term' | 'configFile'>, term: number): HostAction {
+  return {
     ...action,
     clusterId: state.clusterId,
     nodeId: node.node_id,
     term,
     ...(node.config_file ? { configFile: node.config_file } : {}),
   };
-  const commandId = await state.deps.hosts.send(node.instance_id, full);
-  const result = await state.deps.hosts.wait(commandId, node.instance_id, timeoutMs);
+}
+
+function logHostResult(state: SagaState, action: HostAction, commandId: string, result: HostCommandResult): void {
   state.deps.log.info('host action finished', {
     cluster_id: state.clusterId,
-    node_id: node.node_id,
+    node_id: action.nodeId,
     action: action.action,
-    term,
+    term: action.term,
     command_id: commandId,
     status: result.status,
     exit_code: result.exitCode,
   });
-  return { ...result, commandId };
 }
 
 export function describeResult(r: HostCommandResult): string {
@@ -74,13 +82,42 @@ export interface FenceOutcome {
  * `ssm-then-stop-instance`, EC2 StopInstances when SSM did not confirm. `none` sends nothing.
  */
 export async function fenceNode(state: SagaState, node: NodeRecord, waitMs = state.deps.timings.fenceWaitMs): Promise<FenceOutcome> {
-  const { settings } = state.snapshot.cluster;
-  if (settings.fence_mode === 'none') return { confirmed: false, method: 'none', detail: 'fence_mode=none: no fencing action taken' };
-  let ssm: HostCommandResult;
+  if (state.snapshot.cluster.settings.fence_mode === 'none') return FENCE_NONE;
+  return collectFence(state, node, await sendFence(state, node), waitMs);
+}
+
+const FENCE_NONE: FenceOutcome = { confirmed: false, method: 'none', detail: 'fence_mode=none: no fencing action taken' };
+
+/** A fence sent through SSM: its command id, or why it could not be sent. */
+export type SentFence = { commandId: string } | { undeliverable: string };
+
+/** The first half of {@link fenceNode}: sends the SSM `fence` without waiting for its answer. */
+export async function sendFence(state: SagaState, node: NodeRecord): Promise<SentFence> {
+  if (!node.instance_id) return { undeliverable: `node ${node.node_id} has no instance_id registered` };
   try {
-    ssm = await runOnNode(state, node, { action: 'fence' }, waitMs);
+    return { commandId: await state.deps.hosts.send(node.instance_id, hostAction(state, node, { action: 'fence' }, state.op.term)) };
   } catch (error) {
-    ssm = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
+    return { undeliverable: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+/**
+ * The second half of {@link fenceNode}: waits up to `waitMs` for the sent fence and, when SSM did not
+ * confirm it and `fence_mode` says so, stops the instance.
+ */
+export async function collectFence(state: SagaState, node: NodeRecord, sent: SentFence, waitMs: number): Promise<FenceOutcome> {
+  const { settings } = state.snapshot.cluster;
+  if (settings.fence_mode === 'none') return FENCE_NONE;
+  let ssm: HostCommandResult;
+  if ('undeliverable' in sent || !node.instance_id) {
+    ssm = { status: 'Undeliverable', exitCode: null, output: 'undeliverable' in sent ? sent.undeliverable : `node ${node.node_id} has no instance_id registered` };
+  } else {
+    try {
+      ssm = await state.deps.hosts.wait(sent.commandId, node.instance_id, Math.max(0, waitMs));
+    } catch (error) {
+      ssm = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
+    }
+    logHostResult(state, hostAction(state, node, { action: 'fence' }, state.op.term), sent.commandId, ssm);
   }
   if (ssm.status === 'Success') return { confirmed: true, method: 'ssm', detail: `the agent confirmed the fence (${describeResult(ssm)})` };
   if (settings.fence_mode === 'ssm-then-stop-instance' && node.instance_id) {

@@ -1,6 +1,7 @@
 import { DescribeAddressesCommand, DescribeInstancesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
+import type { HostCommandResult } from '../../core/ports.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
@@ -116,6 +117,111 @@ describe('the failover saga against moto', () => {
     await evaluateCluster(f.deps(), invocation(), id);
     const follows = (await commandsFor(id)).filter((c) => c.documentName === 'pgvigil-Follow').map((c) => c.parameters.NodeId);
     expect(follows).toEqual(['3']);
+  });
+});
+
+/** A cluster whose primary went silent 30 s ago with its lease expired (a dead or cut-off host). */
+async function silentCluster(): Promise<{ id: string; snapshot: ClusterSnapshot }> {
+  counter += 1;
+  const id = `failover-${counter}`;
+  const snapshot = withClusterId(new SnapshotBuilder({ now: f.clock.now() }).silencePrimary(30_000).expireLease().build(), id);
+  await f.seed(snapshot);
+  await f.deps().vip.moveTo(f.allocationId, f.instances.get(1) ?? '');
+  return { id, snapshot };
+}
+
+/** The controller's host commands, with the old primary's (node 1's) SSM answer replaced. */
+function withOldPrimaryAnswer(answer: (timeoutMs: number) => Promise<HostCommandResult>, order: string[]) {
+  const deps = f.deps();
+  const hosts = deps.hosts;
+  deps.hosts = {
+    async send(instance, action) {
+      order.push(`send ${action.action}:${action.nodeId}`);
+      return hosts.send(instance, action);
+    },
+    async wait(cmd, instance, timeout) {
+      const r = instance === f.instances.get(1) ? await answer(timeout) : await hosts.wait(cmd, instance, timeout);
+      order.push(`answer ${instance === f.instances.get(1) ? 'fence' : 'other'}:${r.status}`);
+      return r;
+    },
+  };
+  return deps;
+}
+
+describe('the fence of an old primary whose lease has expired', () => {
+  it('is sent before the promotion, but the promotion does not wait for its answer; no answer in time stops the instance', async () => {
+    const { id } = await silentCluster();
+    const order: string[] = [];
+    // The host is gone: SSM never answers, the wait runs out.
+    const deps = withOldPrimaryAnswer(async (timeout) => {
+      await new Promise((r) => setTimeout(r, Math.min(timeout, 200)));
+      return { status: 'TimedOut', exitCode: null, output: 'still Pending' };
+    }, order);
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.saga).toBe('completed');
+    expect(order.indexOf('send fence:1')).toBe(0);
+    expect(order.indexOf('send promote:2')).toBeGreaterThan(0);
+    expect(order.indexOf('answer fence:TimedOut')).toBeGreaterThan(order.indexOf('send promote:2'));
+
+    const described = await f.ec2.send(new DescribeInstancesCommand({ InstanceIds: [f.instances.get(1) ?? ''] }));
+    expect(described.Reservations?.[0]?.Instances?.[0]?.State?.Name).toMatch(/stopping|stopped/);
+    const events = (await f.store.listEvents(id)).map((e) => e.event);
+    expect(events.indexOf('fence_applied')).toBeGreaterThan(events.indexOf('repmgrd_failover_promote'));
+    const fence = (await f.store.listEvents(id, { event: 'fence_applied' }))[0];
+    expect(fence).toMatchObject({ node_id: 1, successful: true });
+    expect(fence?.details).toMatch(/stop-instance: SSM did not confirm the fence.*lease had expired/);
+    const after = (await f.store.load(id))?.snapshot;
+    expect(after?.nodes.find((n) => n.node_id === 1)).toMatchObject({ active: false, fenced: true });
+    expect(after?.cluster.primary_node_id).toBe(2);
+  });
+
+  it('records a confirmed SSM fence without stopping the instance when the agent answers', async () => {
+    const { id } = await silentCluster();
+    const order: string[] = [];
+    const deps = withOldPrimaryAnswer(async () => ({ status: 'Success', exitCode: 0, output: 'NOTICE: node 1 fenced' }), order);
+    const stopped: string[] = [];
+    deps.fencer = { stop: async (instance) => void stopped.push(instance) };
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.saga).toBe('completed');
+    expect(stopped).toEqual([]);
+    const fence = (await f.store.listEvents(id, { event: 'fence_applied' }))[0];
+    expect(fence).toMatchObject({ node_id: 1, successful: true });
+    expect(fence?.details).toMatch(/^ssm: the agent confirmed the fence/);
+  });
+
+  it('is still collected when the round aborts before any promotion', async () => {
+    const { id } = await silentCluster();
+    const order: string[] = [];
+    const deps = withOldPrimaryAnswer(async () => ({ status: 'Undeliverable', exitCode: null, output: 'SSM: Undeliverable' }), order);
+    const stopped: string[] = [];
+    deps.fencer = { stop: async (instance) => void stopped.push(instance) };
+    // Every standby falls too far behind while the old primary is fenced: the re-ranking finds no candidate.
+    const result = await evaluateCluster(
+      deps,
+      invocation({
+        crashAfter: async (step) => {
+          if (step !== 'disconnect_wal_receivers') return;
+          for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, server: hb.server && { ...hb.server, in_recovery: false } }));
+        },
+      }),
+      id,
+    );
+    expect(result.saga).toBe('cooldown');
+    expect(order.filter((o) => o.startsWith('send promote'))).toEqual([]);
+    expect(stopped).toEqual([f.instances.get(1)]);
+    const events = (await f.store.listEvents(id)).map((e) => e.event);
+    expect(events).toContain('fence_applied');
+    expect(events).toContain('repmgrd_failover_aborted');
+  });
+});
+
+describe('the fence of an old primary whose own agent reports its server down (lease not expired)', () => {
+  it('is confirmed before the promotion is sent', async () => {
+    const { id } = await crashedCluster();
+    const order: string[] = [];
+    const deps = withOldPrimaryAnswer(async () => ({ status: 'Success', exitCode: 0, output: 'NOTICE: node 1 fenced' }), order);
+    await evaluateCluster(deps, invocation(), id);
+    expect(order.slice(0, 3)).toEqual(['send fence:1', 'answer fence:Success', 'send promote:2']);
   });
 });
 

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { promotedTimelineOf } from '../../functions/sagas/steps.js';
-import { unreachableFenceWaitMs } from '../../functions/sagas/failover.js';
 
 describe('the timeline a promote command reports having verified', () => {
   it('is the new timeline of a promotion the agent confirmed', () => {
@@ -18,10 +17,3 @@ describe('the timeline a promote command reports having verified', () => {
   });
 });
 
-describe('the fence wait for an old primary whose lease has expired', () => {
-  it('is a sixth of the usual wait, at least one second and never longer than the usual wait', () => {
-    expect(unreachableFenceWaitMs(30_000)).toBe(5000);
-    expect(unreachableFenceWaitMs(5000)).toBe(1000);
-    expect(unreachableFenceWaitMs(500)).toBe(500);
-  });
-});
