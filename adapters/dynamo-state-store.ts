@@ -154,6 +154,7 @@ export class DynamoStateStore implements ClusterStateStore {
     expectedVersion: number,
     change: Partial<Pick<ClusterRecord, (typeof UPDATABLE_CLUSTER_FIELDS)[number]>>,
     now: number,
+    guard?: { leaseRvn: string | null },
   ): Promise<WriteResult> {
     const names: Record<string, string> = { '#version': 'version', '#updated_at': 'updated_at' };
     const values: Record<string, unknown> = { ':expected': expectedVersion, ':next': expectedVersion + 1, ':now': now };
@@ -164,12 +165,21 @@ export class DynamoStateStore implements ClusterStateStore {
       values[`:${field}`] = change[field];
       sets.push(`#${field} = :${field}`);
     }
+    let condition = '#version = :expected';
+    if (guard) {
+      Object.assign(names, { '#lease': 'lease', '#rvn': 'rvn' });
+      if (guard.leaseRvn === null) condition += ' AND attribute_not_exists(#lease.#rvn)';
+      else {
+        values[':lease_rvn'] = guard.leaseRvn;
+        condition += ' AND #lease.#rvn = :lease_rvn';
+      }
+    }
     return this.conditional(
       new UpdateItemCommand({
         TableName: this.tableName,
         Key: marshall({ [PARTITION_KEY]: keys.partition(clusterId), [SORT_KEY]: keys.cluster() }),
         UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: '#version = :expected',
+        ConditionExpression: condition,
         ExpressionAttributeNames: names,
         ExpressionAttributeValues: marshall(values, { removeUndefinedValues: true }),
       }),

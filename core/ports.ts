@@ -38,7 +38,9 @@ export interface ClusterStateStore {
   /**
    * Replace the controller-owned fields of the cluster record (term, primary, paused, operation,
    * lease observation, settings) if its `version` is still `expectedVersion`. The lease itself
-   * is the agent's and is never overwritten here.
+   * is the agent's and is never overwritten here. With `guard.leaseRvn`, the write also requires
+   * the lease to still carry that RVN (null: no lease at all), so a failover claimed on a lease seen
+   * as expired loses to a renewal that landed after the read.
    */
   updateCluster(
     clusterId: string,
@@ -47,6 +49,7 @@ export interface ClusterStateStore {
       Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
     >,
     now: number,
+    guard?: { leaseRvn: string | null },
   ): Promise<WriteResult>;
   /** Persist a new lease observation only if the cluster is still at `term`. */
   putLeaseObservation(clusterId: string, term: number, observation: LeaseObservation): Promise<WriteResult>;

@@ -145,6 +145,7 @@ export async function startFailover(
     old_primary_node_id: action.old_primary_node_id,
     firstStep: 'fence_old_primary',
     firstStepBudgetMs: deps.timings.fenceWaitMs + 30_000,
+    guardLease: true,
     data: {
       old_timeline: oldHb?.server?.timeline ?? null,
       old_term: snapshot.cluster.term,

@@ -84,6 +84,11 @@ export interface ClaimRequest {
   firstStepBudgetMs: number;
   data?: Record<string, unknown>;
   change?: ClusterChange;
+  /**
+   * Claim only while the primary's lease still carries the RVN this snapshot read (a failover): a
+   * renewal that lands between the read and the claim proves the primary alive, and wins.
+   */
+  guardLease?: boolean;
 }
 
 /**
@@ -111,7 +116,8 @@ export async function claim(
     started_at: now,
     data: req.data ?? {},
   };
-  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { ...req.change, term: req.term, operation: op }, now);
+  const guard = req.guardLease ? { leaseRvn: cluster.lease?.rvn ?? null } : undefined;
+  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { ...req.change, term: req.term, operation: op }, now, guard);
   if (!result.ok) return null;
   return { op, version: cluster.version + 1 };
 }

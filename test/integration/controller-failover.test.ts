@@ -275,6 +275,30 @@ describe('promotions that must not happen', () => {
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ term: built.cluster.term, operation: null });
   });
 
+  it('does not fail over when the primary renews its lease between the read and the claim', async () => {
+    const { id, snapshot } = await silentCluster();
+    const deps = f.deps();
+    const store = deps.store;
+    let renewed = false;
+    deps.store = Object.assign(Object.create(store) as typeof store, {
+      async updateCluster(...args: Parameters<typeof store.updateCluster>) {
+        // The "silent" primary was only slow: its renewal lands just before the claim.
+        if (!renewed && args[2].operation) {
+          renewed = true;
+          expect(await store.renewLease(id, 1, snapshot.cluster.term, 'rvn-late', f.clock.now())).toEqual({ ok: true });
+        }
+        return store.updateCluster(...args);
+      },
+    });
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.code).toBe('failover');
+    expect(renewed).toBe(true);
+    // The claim lost to the renewal, like a claim lost to another evaluator.
+    expect(result.saga).toBe('started_elsewhere');
+    expect(await commandsFor(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ term: snapshot.cluster.term, primary_node_id: 1, operation: null });
+  });
+
   it('does not fail over a paused cluster: the decision is reported, nothing is sent', async () => {
     const { id, snapshot } = await crashedCluster((b) => b.cluster({ paused: true }));
     const result = await evaluateCluster(f.deps(), invocation(), id);

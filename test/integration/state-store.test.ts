@@ -114,6 +114,20 @@ describe('DynamoStateStore against the moto server', () => {
     expect(await store.renewLease('c-claim', 1, 1, 'r2', T0)).toEqual({ ok: false, reason: 'condition_failed' });
   });
 
+  it('claims with a lease guard only while the lease still carries the RVN that was read', async () => {
+    await store.createCluster(clusterRecord('c-guard', { term: 1, primary_node_id: 1 }));
+    // No lease at all: a guard of "no lease" holds; a guard naming an RVN does not.
+    expect(await store.updateCluster('c-guard', 0, { reported_conditions: ['a'] }, T0, { leaseRvn: 'rvn-1' })).toEqual({ ok: false, reason: 'condition_failed' });
+    expect(await store.updateCluster('c-guard', 0, { reported_conditions: ['a'] }, T0, { leaseRvn: null })).toEqual({ ok: true });
+    await store.renewLease('c-guard', 1, 1, 'rvn-1', T0);
+    // The claimer read rvn-1, then the primary renewed (rvn-2) before the claim landed.
+    await store.renewLease('c-guard', 1, 1, 'rvn-2', T0 + 1);
+    expect(await store.updateCluster('c-guard', 1, { term: 2, primary_node_id: 2 }, T0 + 2, { leaseRvn: 'rvn-1' })).toEqual({ ok: false, reason: 'condition_failed' });
+    expect(await store.updateCluster('c-guard', 1, { term: 2, primary_node_id: 2 }, T0 + 2, { leaseRvn: null })).toEqual({ ok: false, reason: 'condition_failed' });
+    expect(await store.updateCluster('c-guard', 1, { term: 2, primary_node_id: 2 }, T0 + 2, { leaseRvn: 'rvn-2' })).toEqual({ ok: true });
+    expect((await store.load('c-guard'))?.snapshot.cluster).toMatchObject({ term: 2, primary_node_id: 2, version: 2 });
+  });
+
   it('records a lease observation only while the lease still carries the observed RVN', async () => {
     await store.createCluster(clusterRecord('c-obs', { term: 1, primary_node_id: 1 }));
     // No lease yet: an observation of "no lease" is accepted.
