@@ -1,12 +1,14 @@
 /**
  * Builds the controller's adapters from the Lambda environment, once per cold start:
  * PGVIGIL_TABLE (required), PGVIGIL_TOPIC_ARN (optional: no topic, no notifications),
- * PGVIGIL_SSM_DOCUMENT_PREFIX (default `pgvigil`). The AWS SDK reads the region and any
+ * PGVIGIL_SSM_DOCUMENT_PREFIX (default `pgvigil`), PGVIGIL_EVENT_BUS (optional: an EventBridge bus
+ * that gets every notified event too, next to the topic). The AWS SDK reads the region and any
  * `AWS_ENDPOINT_URL` (moto, LocalStack) from the environment itself.
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { decide } from '../core/engine/index.js';
@@ -15,6 +17,8 @@ import type { Notifier } from '../core/ports.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
+import { EventBridgeNotifier } from '../adapters/eventbridge-notifier.js';
+import { fanOutNotifier } from '../adapters/fan-out-notifier.js';
 import { EmfMetrics } from '../adapters/emf-metrics.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
@@ -26,7 +30,12 @@ export interface ControllerEnvironment {
   table: string;
   topicArn: string | null;
   documentPrefix: string;
+  /** PGVIGIL_EVENT_BUS: the EventBridge bus (name or ARN) events also go to; absent when unset. */
+  eventBus?: string;
 }
+
+/** A bus name, or a bus ARN (PutEvents' `EventBusName` takes either). */
+const EVENT_BUS = /^(arn:aws[\w-]*:events:[a-z0-9-]+:\d{12}:event-bus\/)?[/.\-_A-Za-z0-9]{1,256}$/;
 
 export function readEnvironment(env: Record<string, string | undefined> = process.env): ControllerEnvironment {
   const table = env.PGVIGIL_TABLE?.trim();
@@ -37,10 +46,22 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
   if (!/^[A-Za-z0-9_.-]{3,100}$/.test(prefix)) {
     throw new ConfigError([{ file: '(environment)', line: undefined, key: 'PGVIGIL_SSM_DOCUMENT_PREFIX', message: `"${prefix}" is not a valid SSM document name prefix` }]);
   }
-  return { table, topicArn: env.PGVIGIL_TOPIC_ARN?.trim() || null, documentPrefix: prefix };
+  const bus = env.PGVIGIL_EVENT_BUS?.trim() || undefined;
+  if (bus !== undefined && !EVENT_BUS.test(bus)) {
+    throw new ConfigError([{ file: '(environment)', line: undefined, key: 'PGVIGIL_EVENT_BUS', message: `"${bus}" is not an EventBridge bus name or ARN` }]);
+  }
+  return { table, topicArn: env.PGVIGIL_TOPIC_ARN?.trim() || null, documentPrefix: prefix, ...(bus ? { eventBus: bus } : {}) };
 }
 
 const noNotifier: Notifier = { publish: async () => undefined };
+
+/** The topic and the bus, whichever are configured: every notified event goes to each. */
+export function notifierFor(environment: ControllerEnvironment, config: Record<string, unknown>): Notifier {
+  const notifiers: Notifier[] = [];
+  if (environment.topicArn) notifiers.push(new SnsNotifier(new SNSClient(config), environment.topicArn));
+  if (environment.eventBus) notifiers.push(new EventBridgeNotifier(new EventBridgeClient(config), environment.eventBus));
+  return notifiers.length === 0 ? noNotifier : fanOutNotifier(notifiers);
+}
 
 export interface BuildDepsOptions {
   log?: Logger;
@@ -59,7 +80,7 @@ export function buildDeps(environment: ControllerEnvironment, options: BuildDeps
     hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix }),
     vip: new Ec2VipMover(ec2),
     fencer: new Ec2InstanceFencer(ec2),
-    notifier: environment.topicArn ? new SnsNotifier(new SNSClient(config), environment.topicArn) : noNotifier,
+    notifier: notifierFor(environment, config),
     metrics: new EmfMetrics(),
     clock: systemClock,
     log: options.log ?? jsonLogger({ service: 'pgvigil-controller' }),

@@ -633,6 +633,15 @@ describe('construct props', () => {
       Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
     });
     expect(statementsBySid(template, ids.controller).EventBus).toBeUndefined();
+    // Only the evaluator's and the switchover function's roles hold that policy, and no other
+    // statement anywhere lets anything put events (not the agents, not the Automation role).
+    const holders = Object.entries(custom.findResources('AWS::IAM::Role'))
+      .filter(([, r]) => JSON.stringify(r.Properties.ManagedPolicyArns ?? []).includes(`"${policy}"`))
+      .map(([id]) => id);
+    expect(holders.sort()).toEqual([logicalIdOf(custom, 'AWS::IAM::Role', 'cpEvaluatorRole'), logicalIdOf(custom, 'AWS::IAM::Role', 'cpSwitchoverRole')].sort());
+    expect(custom.findResources('AWS::IAM::ManagedPolicy')[policy]?.Properties).not.toHaveProperty('Roles');
+    const putters = identityStatements(custom).filter(({ statement }) => actionsOf(statement).some((a) => /^(events:(PutEvents|\*)|\*)$/.test(a)));
+    expect(putters.map((p) => [p.logicalId, p.statement.Sid])).toEqual([[policy, 'EventBus']]);
   });
 
   it('lets the state to be destroyed with the stack only when asked', () => {
