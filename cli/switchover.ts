@@ -13,20 +13,18 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import type { EventRecord } from '../core/model.js';
-import type { Metrics, Notifier } from '../core/ports.js';
+import type { Metrics } from '../core/ports.js';
 import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js';
-import { invocationFrom } from '../functions/environment.js';
+import { invocationFrom, notifierFor } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
 import { runSwitchover, type SwitchoverRequest, type SwitchoverResponse } from '../functions/switchover.js';
 import type { Output } from './output.js';
@@ -108,7 +106,6 @@ export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
   }
 }
 
-const noNotifier: Notifier = { publish: async () => undefined };
 const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
 
 /** Runs functions/switchover.ts in this process, with adapters on the command's AWS settings. */
@@ -123,13 +120,15 @@ export class InProcessSwitchoverInvoker implements SwitchoverInvoker {
 
 export function inProcessDeps(target: CliTarget, env: NodeJS.ProcessEnv): ControllerDeps {
   const config = target.awsConfig;
-  const topic = env.PGVIGIL_TOPIC_ARN?.trim();
+  const topic = env.PGVIGIL_TOPIC_ARN?.trim() || null;
+  const bus = env.PGVIGIL_EVENT_BUS?.trim();
   return {
     store: new DynamoStateStore(new DynamoDBClient(config), target.tableName),
     hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' }),
     vip: new Ec2VipMover(new EC2Client(config)),
     fencer: new Ec2InstanceFencer(new EC2Client(config)),
-    notifier: topic ? new SnsNotifier(new SNSClient(config), topic) : noNotifier,
+    // The same destinations as the deployed functions: the topic and the optional bus.
+    notifier: notifierFor({ table: target.tableName, topicArn: topic, documentPrefix: 'pgvigil', ...(bus ? { eventBus: bus } : {}) }, config),
     metrics: noMetrics,
     clock: systemClock,
     log: silentLogger,
