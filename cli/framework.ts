@@ -44,6 +44,8 @@ export interface Command {
   usage: string;
   /** At least one runnable example. */
   examples: string[];
+  /** Optional lines printed under "Notes:" in the command's --help (a legend, say). */
+  notes?: string[];
   options: Record<string, OptionSpec>;
   /** Accept positional arguments (default: none). */
   positionals?: boolean;
@@ -122,6 +124,7 @@ export function renderHelp(program: Program, command?: Command): string {
     }
   }
   lines.push('', 'Examples:', ...command.examples.map((e) => `  ${e}`));
+  if (command.notes?.length) lines.push('', 'Notes:', ...command.notes.map((n) => `  ${n}`));
   return lines.join('\n');
 }
 

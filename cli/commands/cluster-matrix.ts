@@ -3,10 +3,13 @@ import type { ClusterSnapshot } from '../../core/model.js';
 import { crosscheckMatrix, reachabilityMatrix, type MatrixModel } from '../../core/reachability-matrix.js';
 import { defineCommand, opt, type CommandContext } from '../framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
-import { renderMatrix, renderMatrixCsv, renderMatrixJson } from '../render/matrix.js';
+import { MATRIX_LEGEND, renderMatrix, renderMatrixCsv, renderMatrixJson } from '../render/matrix.js';
+
+/** The legend under --help: repmgr's three symbols and pgvigil's `-`. */
+const notes = Object.entries(MATRIX_LEGEND).map(([symbol, meaning]) => `${symbol}  ${meaning}`);
 
 const options = {
-  csv: { type: 'boolean' as const, description: 'from_node_id,to_node_id,status per pair (0 OK, -1 failed, -2 unknown)' },
+  csv: { type: 'boolean' as const, description: 'from_node_id,to_node_id,status per pair (0 OK, -1 failed, -2 unknown, -3 not checked by design)' },
   ...jsonOption,
   ...clusterOption,
 };
@@ -33,6 +36,7 @@ export const clusterMatrixCommand = defineCommand({
   summary: "show which node can reach which, from each agent's own latest checks (no SSH)",
   usage: 'cluster matrix [--csv] [--json] [--cluster ID]',
   examples: ['pgvigil cluster matrix', 'pgvigil cluster matrix --csv'],
+  notes,
   options,
   run: (ctx) => run(ctx, reachabilityMatrix),
 });
@@ -42,6 +46,7 @@ export const clusterCrosscheckCommand = defineCommand({
   summary: 'like cluster matrix, merging both ends of every pair for a fuller picture',
   usage: 'cluster crosscheck [--csv] [--json] [--cluster ID]',
   examples: ['pgvigil cluster crosscheck'],
+  notes,
   options,
   run: (ctx) => run(ctx, crosscheckMatrix),
 });

@@ -59,14 +59,15 @@ describe('pgvigil cluster matrix and crosscheck', () => {
     expect([matrix.get('3->1'), cross.get('3->1'), cross.get('1->3')]).toEqual([-1, -1, -1]);
     // A silent node's own reports are not current: unknown in the matrix, its server judged by others in crosscheck.
     expect([matrix.get('5->1'), matrix.get('5->5'), cross.get('5->5')]).toEqual([-2, -2, -2]);
-    expect(cross.get('4->4')).toBe(0);
+    // Nobody connects to the witness (no PostgreSQL there): "-" (-3), not unknown; crosscheck fills its pairs from the witness's end.
+    expect([matrix.get('1->4'), matrix.get('4->4'), matrix.get('5->4'), cross.get('4->4'), cross.get('1->4')]).toEqual([-3, -3, -3, -3, 0]);
   });
 
-  it('exits 0 when every agent reports and every reported link works, and --json parses', async () => {
+  it('exits 0 when every agent reports and every reported link works (the witness\'s own cell is "-"), and --json parses', async () => {
     const result = await h.run('ok', ['cluster', 'crosscheck', '--json']);
     expect(result.code).toBe(0);
     const parsed = JSON.parse(result.stdout.join('\n')) as { cells: { status: string }[]; issues: string[] };
-    expect(parsed.cells.map((c) => c.status)).toEqual(Array(9).fill('*'));
+    expect(parsed.cells.map((c) => c.status)).toEqual(['*', '*', '*', '*', '*', '*', '*', '*', '-']);
     expect(parsed.issues).toEqual([]);
     expect((await h.run('ok', ['cluster', 'matrix'])).code).toBe(0);
   });

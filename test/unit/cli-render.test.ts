@@ -138,7 +138,7 @@ describe('node checks from a heartbeat', () => {
 describe('reachability matrix', () => {
   const nodes = [nodeRecord('u', 1), nodeRecord('u', 2), nodeRecord('u', 3, { type: 'witness', node_name: 'w' })];
 
-  it("shows each agent's own checks, unknown rows for silent agents, and merges both ends in crosscheck", () => {
+  it("shows each agent's own checks, unknown rows for silent agents, - for the witness nobody checks, and merges both ends in crosscheck", () => {
     const s = snapshot(nodes, [
       heartbeat('u', 1, primaryServer(), { sent_at: NOW - 600_000 }),
       heartbeat('u', 2, standbyServer(1), { reachability: [reach(1, false)] }),
@@ -147,15 +147,15 @@ describe('reachability matrix', () => {
     expect(renderMatrix(reachabilityMatrix(s, NOW))).toEqual([
       ' Name  | ID | 1 | 2 | 3',
       '-------+----+---+---+---',
-      ' node1 | 1  | ? | ? | ?',
-      ' node2 | 2  | x | * | ?',
-      ' w     | 3  | * | * | *',
+      ' node1 | 1  | ? | ? | -',
+      ' node2 | 2  | x | * | -',
+      ' w     | 3  | * | * | -',
     ]);
     const cross = crosscheckMatrix(s, NOW);
     expect(cross.values).toEqual([
       [0, -1, 0],
       [-1, 0, 0],
-      [0, 0, 0],
+      [0, 0, -3],
     ]);
   });
 });
