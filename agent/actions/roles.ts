@@ -16,6 +16,7 @@ import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } fr
 import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
 import { LocalService } from '../pg/service.js';
 import { queryOne, withSession } from '../pg/session.js';
+import { downgradeSync, savedSyncNames } from '../pg/sync.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 import { buildNodeRecord, slotName } from './register.js';
@@ -101,7 +102,32 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
   out.notice('STANDBY PROMOTE successful');
   out.detail(`server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary (timeline ${before.timeline} → ${after.timeline})`);
   await recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term);
+  await downgradeSyncAfterPromotion(ctx, term);
   return { changed: true, message: `promoted on timeline ${after.timeline}` };
+}
+
+/**
+ * A server just promoted has no standby following it yet by construction (they follow it after the
+ * Elastic IP moves), so with synchronous replication every write would wait for the first follower.
+ * With `sync_downgrade_after_secs` > 0 the operator has accepted asynchronous replication while no
+ * synchronous standby is connected: clear synchronous_standby_names here, before the promote
+ * returns and the Elastic IP moves, instead of at the daemon's next tick. The promoted candidate
+ * was itself synchronous, so every write acknowledged before the failover is on it. The daemon
+ * restores the setting once a synchronous standby has caught up (the same saved file).
+ */
+async function downgradeSyncAfterPromotion(ctx: ActionContext, term: number): Promise<void> {
+  const c = ctx.config;
+  if (c.sync_downgrade_after_secs <= 0 || (await savedSyncNames(c.data_directory)) !== undefined) return;
+  try {
+    const names = await withSession(c.conninfo, sqlTimeoutMs(ctx), async (s) => (await queryOne<{ v: string }>(s, 'SELECT current_setting($1) AS v', ['synchronous_standby_names'], 'synchronous_standby_names')).v);
+    if (names.trim() === '') return;
+    await downgradeSync(c.conninfo, c.data_directory, names, sqlTimeoutMs(ctx));
+    ctx.out.notice(`synchronous_standby_names "${names}" cleared until a synchronous standby has caught up (sync_downgrade_after_secs=${c.sync_downgrade_after_secs})`);
+    await recordEvent(ctx, 'sync_downgraded', true, `promoted with no synchronous standby following yet; synchronous_standby_names "${names}" cleared until one has caught up`, term);
+  } catch (error) {
+    // Not fatal: the promotion stands, and the daemon downgrades at its next tick.
+    ctx.out.warning(`could not clear synchronous_standby_names after the promotion: ${(error as Error).message}`);
+  }
 }
 
 /**
