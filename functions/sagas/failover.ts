@@ -2,7 +2,12 @@
  * The failover saga (SPEC §7.1):
  *
  *   claim (term + 1) → fence_old_primary → disconnect_wal_receivers → rerank → promote →
- *   verify_promotion → move_vip → follow_siblings → finish
+ *   verify_promotion → move_vip → follow_siblings → confirm_fence → finish
+ *
+ * The old primary is fenced before anything is promoted. When its lease has already expired on the
+ * controller clock (a silent primary), the lease proves it stopped taking writes, so the fence is
+ * sent but its answer is collected only in confirm_fence (stopping the instance if SSM did not
+ * confirm): the promotion does not wait for an SSM agent that is most likely unreachable.
  *
  * Anything that goes wrong before the candidate is confirmed promoted ends in `abort`
  * (event `repmgrd_failover_aborted` with the reason, then a cooldown of `election_rerun_interval`
@@ -48,8 +53,8 @@ export const FAILOVER_STEPS = [
   'promote',
   'verify_promotion',
   'move_vip',
-  'confirm_fence',
   'follow_siblings',
+  'confirm_fence',
   'finish',
 ] as const;
 
@@ -101,13 +106,13 @@ export const failoverSaga: SagaDefinition = {
       case 'verify_promotion':
         return verifyPromotionStep(state, 'move_vip', 'abort');
       case 'move_vip':
-        return moveVipStep(state, 'confirm_fence');
-      case 'confirm_fence':
-        return confirmFence(state, 'follow_siblings');
+        return moveVipStep(state, 'follow_siblings');
       case 'follow_siblings': {
         const followers = followersOf(state.snapshot.nodes, state.op.old_primary_node_id, state.op.candidate_node_id ?? 0);
-        return followStep(state, followers, 'repmgrd_failover_follow', 'finish');
+        return followStep(state, followers, 'repmgrd_failover_follow', 'confirm_fence');
       }
+      case 'confirm_fence':
+        return confirmFence(state, 'finish');
       case 'finish':
         return finish(state);
       case 'abort':
@@ -118,7 +123,7 @@ export const failoverSaga: SagaDefinition = {
   },
 
   giveUp(step, reason) {
-    const promoted = ['move_vip', 'confirm_fence', 'follow_siblings', 'finish'];
+    const promoted = ['move_vip', 'follow_siblings', 'confirm_fence', 'finish'];
     if (promoted.includes(step)) {
       // The new primary stands; skip what keeps failing (the event log says so) rather than undo it.
       const next = promoted[promoted.indexOf(step) + 1] ?? null;
@@ -176,8 +181,9 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
     // The old primary has not renewed its lease for a whole lease on the controller clock, so by
     // the lease rules (SPEC §2, §5.3) its agent stopped the server before the lease ran out, or the
     // host is gone. The promotion does not wait for SSM's answer: the fence is sent now and its
-    // result collected after the Elastic IP has moved (step confirm_fence), which still stops the
-    // instance when SSM does not confirm it. The node is marked fenced at once either way.
+    // result collected once the new primary serves and the siblings follow it (step confirm_fence),
+    // which still stops the instance when SSM does not confirm it. The node is marked fenced at
+    // once either way.
     const sent = await sendFence(state, old);
     await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
     return {
