@@ -8,6 +8,9 @@
  * Precedence: `--cluster` > `PGVIGIL_CLUSTER_ID` > `cluster_id` in the config file > "default";
  * `PGVIGIL_TABLE` > `state_table` > "pgvigil"; `AWS_REGION` > `AWS_DEFAULT_REGION` > `aws_region`
  * > the SDK's own resolution (profile); `AWS_ENDPOINT_URL_DYNAMODB` > `AWS_ENDPOINT_URL`.
+ *
+ * When nothing says where AWS is (no config file, no endpoint/region/profile, no ~/.aws/config),
+ * a running local sandbox is used, with a NOTICE (cli/local-sandbox.ts); with none, a clear error.
  */
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { existsSync } from 'node:fs';
@@ -18,6 +21,7 @@ import { PgvigilError } from '../core/errors.js';
 import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
 import { opt, type CommandContext, type OptionSpec } from './framework.js';
+import { awsLocationGiven, useRunningSandbox } from './local-sandbox.js';
 
 /** The `--cluster` option every cluster command accepts. */
 export const clusterOption: Record<string, OptionSpec> = {
@@ -52,6 +56,11 @@ export interface CliTarget {
   awsConfig: { region?: string; endpoint?: string; credentials?: DynamoDBClientConfig['credentials'] };
   store: ClusterStateStore;
   now(): number;
+  /**
+   * The environment the command works with: `ctx.env`, or — when it says nothing about where AWS
+   * is and a sandbox is running — `ctx.env` pointed at that sandbox.
+   */
+  env: NodeJS.ProcessEnv;
 }
 
 /** Reads `cluster_id`, `state_table`, `aws_region` from `-f FILE` (environment overrides applied by the loader). */
@@ -75,8 +84,13 @@ export function configFileFor(ctx: CommandContext, exists: (path: string) => boo
 
 /** Resolves the target cluster and builds the state store for a command. */
 export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
-  const env = ctx.env;
+  let env = ctx.env;
   const file = configFileFor(ctx);
+  if (awsLocationGiven(env, file) === undefined) {
+    const sandbox = useRunningSandbox(env);
+    ctx.out.notice(sandbox.notice);
+    env = sandbox.env;
+  }
   const fromFile: CliFileSettings = file !== undefined ? readConfigFile(file, env) : {};
   const clusterId =
     nonEmpty(opt.string(ctx, 'cluster')) ?? nonEmpty(env.PGVIGIL_CLUSTER_ID) ?? nonEmpty(fromFile.cluster_id) ?? DEFAULT_CLUSTER;
@@ -109,6 +123,7 @@ export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
     awsConfig,
     store: new DynamoStateStore(client, tableName),
     now: ctx.now ?? (() => Date.now()),
+    env,
   };
 }
 

@@ -9,14 +9,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
+import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt, type CommandContext } from '../framework.js';
 import type { Output } from '../output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
 
-const DEFAULT_DIR = '/tmp/pgvigil-sandbox';
 
 function sandboxDir(ctx: CommandContext): string {
-  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_DIR);
+  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
 }
 
 const ms = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v} ms`);
@@ -54,7 +54,7 @@ export const sandboxDrillCommand = defineCommand({
   options: {
     scenario: { type: 'string', description: 'crash-primary, kill-primary-host, partition-primary, partition-witness, stop-agent, kill-controller-mid-saga, switchover, rejoin or flapping' },
     json: { type: 'boolean', description: 'one JSON object' },
-    dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the drill` },
+    dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the drill` },
   },
   async run(ctx) {
     const name = opt.requiredString(ctx, 'scenario');

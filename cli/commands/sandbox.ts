@@ -11,18 +11,18 @@ import { fileURLToPath } from 'node:url';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { PgvigilError } from '../../core/errors.js';
+import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
 import type { Output } from '../output.js';
 
-const DEFAULT_DIR = '/tmp/pgvigil-sandbox';
 const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'pgvigil.js');
 
 const dirOption: Record<string, OptionSpec> = {
-  dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_DIR}, or PGVIGIL_SANDBOX_DIR)` },
+  dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
 };
 
 function sandboxDir(ctx: CommandContext): string {
-  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_DIR);
+  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
 }
 
 async function readOverrides(ctx: CommandContext): Promise<{ text: string; file: string } | undefined> {

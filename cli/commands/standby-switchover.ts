@@ -36,7 +36,7 @@ export const standbySwitchoverCommand = defineCommand({
       siblings_follow: opt.flag(ctx, 'siblings-follow'),
       dry_run: dryRun,
     };
-    const invoker = switchoverInvoker(target, ctx.env);
+    const invoker = switchoverInvoker(target, target.env);
     const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
     ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
     const startedAt = target.now();
