@@ -186,6 +186,19 @@ export class DynamoStateStore implements ClusterStateStore {
     );
   }
 
+  async renewOperation(clusterId: string, operationId: string, owner: string, deadline: number, now: number): Promise<WriteResult> {
+    return this.conditional(
+      new UpdateItemCommand({
+        TableName: this.tableName,
+        Key: marshall({ [PARTITION_KEY]: keys.partition(clusterId), [SORT_KEY]: keys.cluster() }),
+        UpdateExpression: 'SET #op.#deadline = :deadline',
+        ConditionExpression: '#op.#id = :id AND #op.#owner = :owner AND #op.#deadline > :now',
+        ExpressionAttributeNames: { '#op': 'operation', '#deadline': 'deadline', '#id': 'id', '#owner': 'owner' },
+        ExpressionAttributeValues: marshall({ ':deadline': deadline, ':id': operationId, ':owner': owner, ':now': now }),
+      }),
+    );
+  }
+
   async putLeaseObservation(clusterId: string, term: number, observation: LeaseObservation): Promise<WriteResult> {
     // Only while the term is unchanged and the lease still carries the observed RVN (or there is
     // no lease at all): a slow evaluator can never overwrite a newer observation with an older one.

@@ -51,6 +51,13 @@ export interface ClusterStateStore {
     now: number,
     guard?: { leaseRvn: string | null },
   ): Promise<WriteResult>;
+  /**
+   * The saga owner's own lease: move `operation.deadline` forward while the operation is still
+   * `operationId`, owned by `owner`, and its deadline has not passed at `now`. Does not raise the
+   * cluster record's version (a running saga's optimistic lock is not disturbed); a deadline that
+   * has passed can never be renewed, since someone may be taking the saga over.
+   */
+  renewOperation(clusterId: string, operationId: string, owner: string, deadline: number, now: number): Promise<WriteResult>;
   /** Persist a new lease observation only if the cluster is still at `term`. */
   putLeaseObservation(clusterId: string, term: number, observation: LeaseObservation): Promise<WriteResult>;
   putNode(node: NodeRecord): Promise<void>;

@@ -22,8 +22,11 @@ export interface ControllerTimings {
   stepRetryDelayMs: number;
   /** Attempts of one step before the saga gives up on it (abort, or roll back). @default 3 */
   maxStepAttempts: number;
-  /** Added to a step's own bound to make the owner's deadline. @default 30000 */
-  ownershipMarginMs: number;
+  /**
+   * The saga owner's lease: its deadline is this far ahead of the clock and renewed every third of
+   * it while the owner works; an owner that died is taken over once it has run out. @default 15000
+   */
+  ownerLeaseMs: number;
   /** A step is started only when the invocation has this much time left beyond the step's bound. @default 5000 */
   safetyMarginMs: number;
 }
@@ -35,7 +38,7 @@ export const DEFAULT_TIMINGS: ControllerTimings = {
   catchupWaitMs: 30_000,
   stepRetryDelayMs: 2000,
   maxStepAttempts: 3,
-  ownershipMarginMs: 30_000,
+  ownerLeaseMs: 15_000,
   safetyMarginMs: 5000,
 };
 

@@ -140,7 +140,7 @@ export async function evaluateCluster(
     }
     if (now <= op.deadline) return result('in_progress');
     const def = sagaFor(op.kind);
-    const taken = await takeOver(deps, inv, current, 0);
+    const taken = await takeOver(deps, inv, current);
     if (!taken) return result('started_elsewhere');
     const outcome = await runSaga(def, deps, inv, clusterId, taken);
     return result(outcome.outcome);

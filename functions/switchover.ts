@@ -164,7 +164,6 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
     candidate_node_id: request.candidate_node_id,
     old_primary_node_id: cluster.primary_node_id,
     firstStep: 'demote_primary',
-    firstStepBudgetMs: deps.timings.demoteWaitMs + 15_000,
     data: { was_paused: cluster.paused, siblings_follow: request.siblings_follow, old_timeline: oldHb?.server?.timeline ?? null },
     change: { paused: true },
   });

@@ -30,7 +30,7 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
   catchupWaitMs: 15_000,
   stepRetryDelayMs: 500,
   maxStepAttempts: 3,
-  ownershipMarginMs: 10_000,
+  ownerLeaseMs: 3000,
   safetyMarginMs: 2000,
 };
 

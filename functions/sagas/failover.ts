@@ -149,7 +149,6 @@ export async function startFailover(
     candidate_node_id: action.candidate_node_id,
     old_primary_node_id: action.old_primary_node_id,
     firstStep: 'fence_old_primary',
-    firstStepBudgetMs: deps.timings.fenceWaitMs + 30_000,
     guardLease: true,
     data: {
       old_timeline: oldHb?.server?.timeline ?? null,

@@ -93,19 +93,12 @@ export async function startNodeAction(
   const upstream = action.kind === 'fence' ? null : action.upstream_node_id;
   const timeoutMs = rejoinTimeoutSecs * 1000;
   const def = NODE_SAGAS[action.kind];
-  const budget =
-    action.kind === 'fence'
-      ? deps.timings.fenceWaitMs + 30_000
-      : action.kind === 'rejoin'
-        ? timeoutMs + 10_000
-        : snapshot.cluster.settings.primary_follow_timeout * 1000 + 10_000;
   const claimed = await claim(deps, inv, snapshot, {
     kind: action.kind,
     term: snapshot.cluster.term,
     candidate_node_id: action.node_id,
     old_primary_node_id: snapshot.cluster.primary_node_id,
     firstStep: action.kind,
-    firstStepBudgetMs: budget,
     data: {
       upstream_node_id: upstream,
       timeout_ms: timeoutMs,

@@ -5,12 +5,17 @@
  * - Ownership. The operation names its owner and a deadline. Every write the runner makes is a
  *   conditional update on the cluster record's `version`, and before each step it re-reads the
  *   record strongly and checks the version is still the one it wrote last: a saga that lost its
- *   record to anyone (a takeover, an operator) stops before acting again. Lease renewals and lease
- *   observations do not raise the version, so they never disturb a running saga; evaluators
- *   do not write anything else to the record while an operation is in flight.
- * - Deadline. Set to the coming step's bound plus a margin, so a live owner is never taken over in
- *   the middle of a step; an owner that died is replaced by the first invocation after it passes
- *   (see {@link takeOver}).
+ *   record to anyone (a takeover, an operator) stops before acting again. Lease renewals, lease
+ *   observations and the owner's deadline renewals do not raise the version, so they never disturb
+ *   a running saga; evaluators do not write anything else to the record while an operation is in
+ *   flight.
+ * - Deadline: the owner's lease. It is `ownerLeaseMs` ahead of the clock, renewed before each step
+ *   and every third of it while a step runs (a conditional write that only succeeds while the
+ *   deadline has not passed), so a live owner keeps its saga however long a step waits, and an
+ *   owner that died (a Lambda killed mid-invocation) is replaced by the first invocation after its
+ *   lease runs out (see {@link takeOver}), seconds later rather than a whole step's bound. If
+ *   a live owner cannot renew (DynamoDB unreachable) and is taken over mid-step, both run the same
+ *   idempotent step at the same term, and the old owner stops at its next write or re-read.
  * - Steps. `run(step)` returns the next step (or null: done). A step that throws is retried up to
  *   `maxStepAttempts` times (each failure an event `saga_step_failed` and a metric); then the saga's
  *   `giveUp` decides where it goes (abort, roll back, or skip a step that is not essential).
@@ -81,7 +86,6 @@ export interface ClaimRequest {
   candidate_node_id: number | null;
   old_primary_node_id: number | null;
   firstStep: string;
-  firstStepBudgetMs: number;
   data?: Record<string, unknown>;
   change?: ClusterChange;
   /**
@@ -112,7 +116,7 @@ export async function claim(
     old_primary_node_id: req.old_primary_node_id,
     step: req.firstStep,
     owner: inv.owner,
-    deadline: now + req.firstStepBudgetMs + deps.timings.ownershipMarginMs,
+    deadline: now + deps.timings.ownerLeaseMs,
     started_at: now,
     data: req.data ?? {},
   };
@@ -123,17 +127,12 @@ export async function claim(
 }
 
 /** Takes over a saga whose owner's deadline has passed (conditional on the version read). */
-export async function takeOver(
-  deps: ControllerDeps,
-  inv: Invocation,
-  snapshot: ClusterSnapshot,
-  budgetMs: number,
-): Promise<{ op: Operation; version: number } | null> {
+export async function takeOver(deps: ControllerDeps, inv: Invocation, snapshot: ClusterSnapshot): Promise<{ op: Operation; version: number } | null> {
   const now = deps.clock.now();
   const { cluster } = snapshot;
   const current = cluster.operation;
   if (!current || now <= current.deadline) return null;
-  const op: Operation = { ...current, owner: inv.owner, deadline: now + budgetMs + deps.timings.ownershipMarginMs };
+  const op: Operation = { ...current, owner: inv.owner, deadline: now + deps.timings.ownerLeaseMs };
   const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { operation: op }, now);
   if (!result.ok) return null;
   deps.log.info('took over a saga whose owner missed its deadline', {
@@ -156,6 +155,14 @@ export async function runSaga(
   const { timings, clock } = deps;
   let op = start.op;
   let version = start.version;
+  const lease = new OwnerLease(deps, clusterId, () => op);
+  try {
+    return await runSteps();
+  } finally {
+    await lease.stop();
+  }
+
+  async function runSteps(): Promise<SagaOutcome> {
 
   const write = async (change: ClusterChange & { operation: Operation | null }): Promise<boolean> => {
     const result = await deps.store.updateCluster(clusterId, version, change, clock.now());
@@ -177,16 +184,12 @@ export async function runSaga(
     const budget = def.stepBudgetMs(step, state);
     if (inv.remainingMs() < budget + timings.safetyMarginMs) {
       // Not enough time for this step: hand the saga to the next invocation at once.
+      await lease.stop();
       await write({ operation: { ...op, deadline: clock.now() } });
       return { outcome: 'yielded', operation: op, step };
     }
-    if (op.deadline < clock.now() + budget + timings.ownershipMarginMs / 2) {
-      const extended = { ...op, deadline: clock.now() + budget + timings.ownershipMarginMs };
-      if (!(await write({ operation: extended }))) return { outcome: 'lost_ownership', operation: op, step };
-      op = extended;
-      state.op = op;
-      state.version = version;
-    }
+    // A fresh lease for the step; from here the background renewals keep it ahead of the clock.
+    if (!(await lease.renew())) return { outcome: 'lost_ownership', operation: op, step };
 
     let result: StepResult;
     try {
@@ -230,14 +233,67 @@ export async function runSaga(
         candidate_node_id: result.candidate_node_id ?? op.candidate_node_id,
         data: { ...op.data, ...result.data },
       };
-      const nextBudget = def.stepBudgetMs(result.next, { ...state, op: merged });
-      nextOp = { ...merged, deadline: now + nextBudget + timings.ownershipMarginMs };
+      nextOp = { ...merged, deadline: now + timings.ownerLeaseMs };
     }
     if (!(await write({ ...result.change, operation: nextOp }))) return { outcome: 'lost_ownership', operation: op, step };
     await inv.crashAfter?.(step);
     if (nextOp === null) return { outcome: 'completed', operation: op };
     if (nextOp.step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: nextOp };
     op = nextOp;
+  }
+  }
+}
+
+/**
+ * The saga owner's lease on its operation (see the module comment): renews `operation.deadline`
+ * every third of `ownerLeaseMs` in the background while the runner works. A renewal refused by the
+ * store means the deadline passed or the operation changed hands: the lease is lost for good.
+ */
+class OwnerLease {
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private inFlight: Promise<boolean> | undefined;
+  private stopped = false;
+  private lost = false;
+
+  constructor(
+    private readonly deps: ControllerDeps,
+    private readonly clusterId: string,
+    private readonly operation: () => Operation,
+  ) {
+    this.schedule();
+  }
+
+  /** Renews now; false once the lease is lost. */
+  async renew(): Promise<boolean> {
+    if (this.lost) return false;
+    await this.inFlight;
+    const op = this.operation();
+    const now = this.deps.clock.now();
+    this.inFlight = this.deps.store
+      .renewOperation(this.clusterId, op.id, op.owner, now + this.deps.timings.ownerLeaseMs, now)
+      .then((r) => {
+        if (!r.ok) this.lost = true;
+        return r.ok;
+      })
+      .catch((error: unknown) => {
+        // Unreachable store: keep working on the lease we have; the next renewal tries again.
+        this.deps.log.warn('could not renew the saga owner\'s deadline', { cluster_id: this.clusterId, operation: op.id, error });
+        return op.deadline > this.deps.clock.now();
+      });
+    return this.inFlight;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.inFlight;
+  }
+
+  private schedule(): void {
+    if (this.stopped || this.lost) return;
+    this.timer = setTimeout(() => {
+      void this.renew().finally(() => this.schedule());
+    }, Math.max(1, Math.floor(this.deps.timings.ownerLeaseMs / 3)));
   }
 }
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCluster, sweep } from '../../functions/evaluator.js';
 import { FAILOVER_STEPS } from '../../functions/sagas/failover.js';
-import { ControllerFixture, invocation } from '../support/controller-fixture.js';
+import { ControllerFixture, FAST_TIMINGS, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
@@ -83,4 +83,63 @@ describe('an evaluator that dies in the middle of the failover saga', () => {
       await expectFailedOverOnce(id, term);
     });
   }
+});
+
+describe("the saga owner's lease", () => {
+  const LEASE_MS = 600;
+  const timings = { ...FAST_TIMINGS, ownerLeaseMs: LEASE_MS };
+
+  /** Host commands whose promote takes `ms` to answer (a slow promotion on a live owner). */
+  function slowPromote(ms: number, deps = f.deps({ timings })) {
+    const hosts = deps.hosts;
+    deps.hosts = {
+      send: (instance, action) => hosts.send(instance, action),
+      async wait(cmd, instance, timeout) {
+        if (instance === f.instances.get(2)) await new Promise((r) => setTimeout(r, ms));
+        return hosts.wait(cmd, instance, timeout);
+      },
+    };
+    return deps;
+  }
+
+  it('keeps a live owner whose step outlasts the lease: nobody takes the saga over while it renews', async () => {
+    const { id, term } = await crashedCluster('owner-live');
+    const running = evaluateCluster(slowPromote(4 * LEASE_MS), invocation(), id);
+    const rivals: (string | null)[] = [];
+    for (let i = 0; i < 6; i++) {
+      await new Promise((r) => setTimeout(r, LEASE_MS / 2));
+      rivals.push((await evaluateCluster(f.deps({ timings }), invocation(), id)).saga);
+    }
+    expect((await running).saga).toBe('completed');
+    expect(rivals.filter((r) => r !== 'in_progress' && r !== null)).toEqual([]);
+    expect(rivals).toContain('in_progress');
+    await expectFailedOverOnce(id, term);
+  });
+
+  it('hands the saga of an owner that stopped renewing to the next evaluator once the lease runs out, not after the step bound', async () => {
+    const { id, term } = await crashedCluster('owner-dead');
+    // An owner whose process froze right after the claim: none of its calls ever return again.
+    let frozen = false;
+    const deps = f.deps({ timings });
+    const never = new Promise<never>(() => undefined);
+    const store = deps.store;
+    deps.store = new Proxy(store, {
+      get: (target, key, receiver) => {
+        const value = Reflect.get(target, key, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => (frozen ? never : (value as (...a: unknown[]) => unknown).apply(target, args));
+      },
+    });
+    const owner = evaluateCluster(deps, invocation({ crashAfter: () => void (frozen = true) }), id);
+    void owner.catch(() => undefined);
+    for (let i = 0; i < 50 && !frozen; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(frozen).toBe(true);
+    const early = await evaluateCluster(f.deps({ timings }), invocation(), id);
+    expect(early.saga).toBe('in_progress');
+    // The fence step's bound is seconds (fenceWaitMs + 30 s); the lease is 600 ms.
+    await new Promise((r) => setTimeout(r, LEASE_MS + 200));
+    const next = await evaluateCluster(f.deps({ timings }), invocation(), id);
+    expect(next.saga).toBe('completed');
+    await expectFailedOverOnce(id, term);
+  });
 });

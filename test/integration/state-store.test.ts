@@ -128,6 +128,23 @@ describe('DynamoStateStore against the moto server', () => {
     expect((await store.load('c-guard'))?.snapshot.cluster).toMatchObject({ term: 2, primary_node_id: 2, version: 2 });
   });
 
+  it("renews a saga owner's deadline without raising the version, only for that operation and owner and only before it has passed", async () => {
+    await store.createCluster(clusterRecord('c-owner'));
+    const op = { id: 'op-1', kind: 'failover' as const, term: 2, candidate_node_id: 2, old_primary_node_id: 1, step: 'promote', owner: 'inv-a', deadline: T0 + 1000, started_at: T0, data: {} };
+    expect(await store.updateCluster('c-owner', 0, { term: 2, operation: op }, T0)).toEqual({ ok: true });
+    expect(await store.renewOperation('c-owner', 'op-1', 'inv-a', T0 + 3000, T0 + 500)).toEqual({ ok: true });
+    expect(await store.renewOperation('c-owner', 'op-1', 'inv-b', T0 + 9000, T0 + 500)).toEqual({ ok: false, reason: 'condition_failed' });
+    expect(await store.renewOperation('c-owner', 'op-2', 'inv-a', T0 + 9000, T0 + 500)).toEqual({ ok: false, reason: 'condition_failed' });
+    // Once the deadline has passed, someone may be taking over: the old owner cannot come back.
+    expect(await store.renewOperation('c-owner', 'op-1', 'inv-a', T0 + 9000, T0 + 3001)).toEqual({ ok: false, reason: 'condition_failed' });
+    const cluster = (await store.load('c-owner'))?.snapshot.cluster;
+    expect(cluster?.version).toBe(1);
+    expect(cluster?.operation).toMatchObject({ id: 'op-1', owner: 'inv-a', deadline: T0 + 3000 });
+    // No operation at all: nothing to renew.
+    await store.createCluster(clusterRecord('c-no-op'));
+    expect(await store.renewOperation('c-no-op', 'op-1', 'inv-a', T0 + 3000, T0)).toEqual({ ok: false, reason: 'condition_failed' });
+  });
+
   it('records a lease observation only while the lease still carries the observed RVN', async () => {
     await store.createCluster(clusterRecord('c-obs', { term: 1, primary_node_id: 1 }));
     // No lease yet: an observation of "no lease" is accepted.

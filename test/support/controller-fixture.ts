@@ -66,7 +66,7 @@ export const FAST_TIMINGS: ControllerTimings = {
   demoteWaitMs: 3000,
   catchupWaitMs: 2000,
   stepRetryDelayMs: 20,
-  ownershipMarginMs: 1000,
+  ownerLeaseMs: 5000,
   safetyMarginMs: 100,
 };
 
