@@ -277,6 +277,12 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
   const timeline = hb?.server?.timeline ?? agentTimeline;
   const now = deps.clock.now();
   await deps.store.putNode({ ...candidate, type: 'primary', upstream_node_id: null, active: true, fenced: false, updated_at: now });
+  // A witness's upstream is the primary (as `witness register` records it): it moves with it.
+  for (const w of state.snapshot.nodes) {
+    if (w.type === 'witness' && w.upstream_node_id !== null && w.upstream_node_id !== candidate.node_id) {
+      await deps.store.putNode({ ...w, upstream_node_id: candidate.node_id, updated_at: now });
+    }
+  }
   await event(
     state,
     op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',

@@ -112,6 +112,13 @@ describe('the failover saga against moto', () => {
     expect(fence?.details).toMatch(/stop-instance.*StopInstances/);
   });
 
+  it("moves the witness's upstream to the new primary, as `witness register` recorded it under the old one", async () => {
+    const { id } = await crashedCluster((b) => b.node(4, { upstream_node_id: 1 }));
+    expect((await evaluateCluster(f.deps(), invocation(), id)).saga).toBe('completed');
+    const witness = (await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 4);
+    expect(witness).toMatchObject({ type: 'witness', upstream_node_id: 2 });
+  });
+
   it('leaves a cascaded standby (registered under another standby) on its upstream', async () => {
     const { id } = await crashedCluster((b) => b.addStandby(5, { upstream: 3, lsn: '0/5000000' }));
     await evaluateCluster(f.deps(), invocation(), id);
