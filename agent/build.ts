@@ -7,6 +7,12 @@
  * and schemas the state store uses end up in the bundle (1.2 → 1.0 MB), and the agent's heap after
  * loading is about 1.5 MB smaller (docs/agent.md, "Figures").
  *
+ * `define: { Response: 'undefined' }`: pg (lib/stream.js) asks `typeof Response == 'function'` when
+ * it loads, to detect Cloudflare Workers. On Node 20 that one question loads Node's whole built-in
+ * fetch implementation (undici) for nothing: ~5.5 MB of the agent's resident memory (59 → 54 MB,
+ * docs/agent.md, "Figures"). Nothing in the agent uses fetch (the SDK's handler is node:http), and
+ * esbuild replaces only the free global `Response`, never a local or a property of that name.
+ *
  * Uses esbuild's JavaScript API, which finds its platform binary in @esbuild/<platform> and so works
  * even when npm has not run esbuild's postinstall script.
  */
@@ -25,6 +31,7 @@ export function agentBuildOptions(outfile: string): BuildOptions {
     minify: true,
     outfile,
     logLevel: 'warning',
+    define: { Response: 'undefined' },
     // pg and parts of the SDK still call require() for Node built-ins.
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   };
