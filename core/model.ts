@@ -191,6 +191,7 @@ export const ClusterSettingsSchema = z.object({
   election_rerun_interval: z.number().nonnegative().default(15),
   promote_check_timeout: z.number().positive().default(60),
   primary_follow_timeout: z.number().positive().default(60),
+  node_rejoin_timeout: z.number().positive().default(60),
   fence_mode: z.enum(['ssm-then-stop-instance', 'ssm-only', 'none']).default('ssm-then-stop-instance'),
   replication_lag_warning: z.number().nonnegative().default(300),
   replication_lag_critical: z.number().nonnegative().default(600),

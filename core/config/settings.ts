@@ -26,6 +26,7 @@ export function clusterSettingsFromConfig(config: PgvigilConfig): ClusterSetting
     election_rerun_interval: config.election_rerun_interval,
     promote_check_timeout: config.promote_check_timeout,
     primary_follow_timeout: config.primary_follow_timeout,
+    node_rejoin_timeout: config.node_rejoin_timeout,
     fence_mode: config.fence_mode,
     replication_lag_warning: config.replication_lag_warning,
     replication_lag_critical: config.replication_lag_critical,

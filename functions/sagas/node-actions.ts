@@ -88,10 +88,9 @@ export async function startNodeAction(
   inv: Invocation,
   snapshot: ClusterSnapshot,
   action: NodeAction,
-  rejoinTimeoutSecs = 60,
 ): Promise<SagaOutcome | null> {
   const upstream = action.kind === 'fence' ? null : action.upstream_node_id;
-  const timeoutMs = rejoinTimeoutSecs * 1000;
+  const timeoutMs = snapshot.cluster.settings.node_rejoin_timeout * 1000;
   const def = NODE_SAGAS[action.kind];
   const claimed = await claim(deps, inv, snapshot, {
     kind: action.kind,

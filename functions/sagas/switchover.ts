@@ -29,8 +29,10 @@ import {
   waitForHeartbeat,
 } from './steps.js';
 
-/** `node_rejoin_timeout` (repmgr default; the controller's settings do not carry it). */
-const REJOIN_TIMEOUT_MS = 60_000;
+/** `node_rejoin_timeout` from the cluster settings, in milliseconds. */
+function rejoinTimeoutMs(state: SagaState): number {
+  return state.snapshot.cluster.settings.node_rejoin_timeout * 1000;
+}
 
 export const switchoverSaga: SagaDefinition = {
   kind: 'switchover',
@@ -46,7 +48,7 @@ export const switchoverSaga: SagaDefinition = {
       case 'verify_promotion':
         return promoteTimeoutMs(state) + 10_000;
       case 'rejoin_old_primary':
-        return REJOIN_TIMEOUT_MS + 10_000;
+        return rejoinTimeoutMs(state) + 10_000;
       case 'siblings_follow':
         return state.snapshot.cluster.settings.primary_follow_timeout * 1000 + 10_000;
       default:
@@ -150,7 +152,7 @@ async function rejoinOld(state: SagaState): Promise<StepResult> {
   let ok = false;
   let detail: string;
   try {
-    const r = await runOnNode(state, old, { action: 'rejoin', upstreamNodeId: upstream, forceRewind: false }, REJOIN_TIMEOUT_MS);
+    const r = await runOnNode(state, old, { action: 'rejoin', upstreamNodeId: upstream, forceRewind: false }, rejoinTimeoutMs(state));
     ok = r.status === 'Success';
     detail = describeResult(r);
   } catch (error) {

@@ -99,6 +99,28 @@ describe('switchover', () => {
     expect(events).toEqual(expect.arrayContaining(['switchover_started:true', 'demote:true', 'standby_promote:true', 'vip_moved:true', 'node_rejoin:true', 'standby_follow:true', 'standby_switchover:true']));
   });
 
+  it("waits for the old primary's rejoin as long as the cluster's node_rejoin_timeout says", async () => {
+    const { id } = await healthyCluster((b) => b.settings({ node_rejoin_timeout: 7 }));
+    const deps = f.deps();
+    const hosts = deps.hosts;
+    const waits: Array<[string, number]> = [];
+    const actions = new Map<string, string>();
+    deps.hosts = {
+      async send(instance, action) {
+        const cmd = await hosts.send(instance, action);
+        actions.set(cmd, action.action);
+        return cmd;
+      },
+      wait(cmd, instance, timeout) {
+        waits.push([actions.get(cmd) ?? '?', timeout]);
+        return hosts.wait(cmd, instance, timeout);
+      },
+    };
+    const r = await runSwitchover(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r).toMatchObject({ ok: true, outcome: 'completed' });
+    expect(waits.filter(([a]) => a === 'rejoin')).toEqual([['rejoin', 7000]]);
+  });
+
   it('rolls back without promoting when the candidate does not receive the final LSN: old primary restarted, Elastic IP kept, unpaused', async () => {
     // Node 3 is 96 bytes behind the primary's last LSN and will not catch up.
     const { id, snapshot } = await healthyCluster();
