@@ -16,6 +16,7 @@
  * Uses esbuild's JavaScript API, which finds its platform binary in @esbuild/<platform> and so works
  * even when npm has not run esbuild's postinstall script.
  */
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions } from 'esbuild';
 
@@ -39,6 +40,17 @@ export function agentBuildOptions(outfile: string): BuildOptions {
 
 export async function buildAgent(outfile = 'dist/pgvigil-agent.mjs'): Promise<void> {
   await build(agentBuildOptions(outfile));
+}
+
+/**
+ * The Node flags of deploy/systemd/pgvigil-agent.service's ExecStart, so the benchmark and the
+ * bundle's test run the process systemd runs.
+ */
+export async function systemdNodeFlags(): Promise<string[]> {
+  const unit = await readFile(fileURLToPath(new URL('../deploy/systemd/pgvigil-agent.service', import.meta.url)), 'utf8');
+  const exec = /^ExecStart=\S*node\s+(.*?)\s+\S*pgvigil-agent\.mjs\b/m.exec(unit);
+  if (!exec?.[1]) throw new Error('ExecStart of deploy/systemd/pgvigil-agent.service does not run node … pgvigil-agent.mjs');
+  return exec[1].split(/\s+/);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

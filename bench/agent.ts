@@ -15,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { TestPostgres } from '../test/support/postgres.js';
 import { startMoto } from '../test/support/moto.js';
 import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
-import { buildAgent } from '../agent/build.js';
+import { buildAgent, systemdNodeFlags } from '../agent/build.js';
 
 const PHASE_SECS = Number(process.env.BENCH_SECS ?? 60);
 const TABLE = 'pgvigil-bench-agent';
@@ -32,14 +32,6 @@ async function sample(pid: number): Promise<Sample> {
   const stat = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]?.split(' ') ?? [];
   // Fields after "(comm) ": state is [0]; utime and stime are fields 14 and 15 overall → [11], [12].
   return { rssKb, cpuTicks: Number(stat[11]) + Number(stat[12]) };
-}
-
-/** The Node flags of the systemd unit's ExecStart, so the figure is for the process systemd runs. */
-async function systemdNodeFlags(): Promise<string[]> {
-  const unit = await readFile('deploy/systemd/pgvigil-agent.service', 'utf8');
-  const exec = /^ExecStart=\S*node\s+(.*?)\s+\S*pgvigil-agent\.mjs\b/m.exec(unit);
-  if (!exec?.[1]) throw new Error('ExecStart of deploy/systemd/pgvigil-agent.service does not run node … pgvigil-agent.mjs');
-  return exec[1].split(/\s+/);
 }
 
 /** Resident pages backed by files (the node binary), from /proc/PID/smaps_rollup. */
