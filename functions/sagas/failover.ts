@@ -247,8 +247,9 @@ async function disconnectWalReceivers(state: SagaState): Promise<StepResult> {
       if (hb?.server?.wal_receiver_status === 'streaming') streaming = true;
     }
     const settled = !streaming && previous.size === current.size && [...current].every(([id, lsn]) => previous.get(id) === lsn);
-    if (settled) return { next: 'rerank', data: { lsns_settled: true } };
-    if (deps.clock.now() >= deadline) return { next: 'rerank', data: { lsns_settled: false } };
+    const disconnected = standbys.map((n) => n.node_id);
+    if (settled) return { next: 'rerank', data: { lsns_settled: true, wal_receivers_disconnected: disconnected } };
+    if (deps.clock.now() >= deadline) return { next: 'rerank', data: { lsns_settled: false, wal_receivers_disconnected: disconnected } };
     previous = current;
     await deps.clock.sleep(deps.timings.pollIntervalMs);
   }
@@ -305,6 +306,7 @@ async function abort(state: SagaState): Promise<StepResult> {
   const { op } = state;
   // A fence sent before an aborted promotion is still collected (and the instance stopped if needed).
   const fenced = await confirmFence(state, 'abort');
+  await reconnectWalReceivers(state);
   const reason = typeof op.data.abort_reason === 'string' ? op.data.abort_reason : 'unknown reason';
   await event(
     state,
@@ -314,6 +316,26 @@ async function abort(state: SagaState): Promise<StepResult> {
     `failover of term ${op.term} aborted before promotion: ${reason}; the engine may try again after election_rerun_interval=${state.snapshot.cluster.settings.election_rerun_interval}s`,
   );
   return { next: null, cooldownMs: state.snapshot.cluster.settings.election_rerun_interval * 1000, ...(fenced.data ? { data: fenced.data } : {}) };
+}
+
+/**
+ * After an aborted round, the standbys whose WAL receivers `disconnect_wal_receivers` stopped stream
+ * again from where they were (SSM `reconnect-wal-receiver`): no promotion happened, so they must
+ * not stay cut off until the next round. A failure is an event; the engine's follow decision and
+ * the next round mop up.
+ */
+async function reconnectWalReceivers(state: SagaState): Promise<void> {
+  const ids = state.op.data.wal_receivers_disconnected;
+  if (!Array.isArray(ids)) return;
+  const timeoutMs = state.snapshot.cluster.settings.sibling_nodes_disconnect_timeout * 1000;
+  await Promise.all(
+    state.snapshot.nodes
+      .filter((n) => ids.includes(n.node_id) && n.active && !n.fenced)
+      .map(async (n) => {
+        const r = await runOnNode(state, n, { action: 'reconnect-wal-receiver' }, timeoutMs).catch((error: unknown) => ({ status: 'Failed' as const, exitCode: null, output: String(error) }));
+        if (r.status !== 'Success') await event(state, 'saga_step_failed', n.node_id, false, `reconnect-wal-receiver on node ${n.node_id} after the aborted round: ${describeResult(r)}`);
+      }),
+  );
 }
 
 export { dataNumber };

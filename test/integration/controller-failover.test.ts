@@ -266,6 +266,28 @@ describe('standby_disconnect_on_failover', () => {
   });
 });
 
+describe('standby_disconnect_on_failover, aborted round', () => {
+  it('reconnects the WAL receivers it stopped when the round aborts before any promotion', async () => {
+    const { id } = await crashedCluster((b) => b.settings({ standby_disconnect_on_failover: true, sibling_nodes_disconnect_timeout: 5 }));
+    // While the receivers were being stopped, every standby left recovery: the re-ranking finds no candidate.
+    const result = await evaluateCluster(
+      f.deps(),
+      invocation({
+        crashAfter: async (step) => {
+          if (step !== 'disconnect_wal_receivers') return;
+          for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, server: hb.server && { ...hb.server, in_recovery: false } }));
+        },
+      }),
+      id,
+    );
+    expect(result.saga).toBe('cooldown');
+    const docs = (await commandsFor(id)).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
+    expect(docs.filter((d) => d.startsWith('Promote'))).toEqual([]);
+    expect(docs.filter((d) => d.startsWith('ReconnectWalReceiver')).sort()).toEqual(['ReconnectWalReceiver:2', 'ReconnectWalReceiver:3']);
+    expect(docs.indexOf('ReconnectWalReceiver:2')).toBeGreaterThan(docs.indexOf('DisconnectWalReceiver:2'));
+  });
+});
+
 describe('promotions that must not happen', () => {
   it('does not fail over while a silent primary holds a fresh lease', async () => {
     counter += 1;
