@@ -16,8 +16,6 @@ export interface ControllerTimings {
   fenceWaitMs: number;
   /** How long to wait for `demote` (switchover) to report the final LSN. @default 60000 */
   demoteWaitMs: number;
-  /** How long a standby may take to receive the demoted primary's final LSN. @default 30000 */
-  catchupWaitMs: number;
   /** Pause before retrying a step that threw. @default 2000 */
   stepRetryDelayMs: number;
   /** Attempts of one step before the saga gives up on it (abort, or roll back). @default 3 */
@@ -35,7 +33,6 @@ export const DEFAULT_TIMINGS: ControllerTimings = {
   pollIntervalMs: 1000,
   fenceWaitMs: 30_000,
   demoteWaitMs: 60_000,
-  catchupWaitMs: 30_000,
   stepRetryDelayMs: 2000,
   maxStepAttempts: 3,
   ownerLeaseMs: 15_000,

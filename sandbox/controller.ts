@@ -27,7 +27,6 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
   pollIntervalMs: 200,
   fenceWaitMs: 5000,
   demoteWaitMs: 30_000,
-  catchupWaitMs: 15_000,
   stepRetryDelayMs: 500,
   maxStepAttempts: 3,
   ownerLeaseMs: 3000,

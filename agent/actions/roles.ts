@@ -7,6 +7,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
+import { compareLsn, isLsn } from '../../core/lsn.js';
 import type { NodeRecord } from '../../core/model.js';
 import type { LoadedCluster } from '../../core/ports.js';
 import { exists, readDataFile, removeDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
@@ -72,6 +73,8 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
     return { changed: false, message: 'already primary' };
   }
   if (needsValidation(ctx, loaded)) await runFailoverValidation(ctx, loaded, term);
+  const finalLsn = switchoverFinalLsn(ctx, loaded);
+  if (finalLsn !== null) await waitForFinalLsn(ctx, finalLsn, term);
   out.notice('promoting standby to primary');
   out.detail(`promoting server "${c.node_name}" (ID: ${c.node_id}) using pg_promote()`);
   const timeoutSecs = Math.ceil(c.promote_check_timeout);
@@ -104,6 +107,49 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
   await recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term);
   await downgradeSyncAfterPromotion(ctx, term);
   return { changed: true, message: `promoted on timeline ${after.timeline}` };
+}
+
+/**
+ * The demoted primary's final LSN when this promote is the candidate's step of a switchover (the
+ * saga records it in the cluster record's operation before it sends promote); null otherwise.
+ */
+function switchoverFinalLsn(ctx: ActionContext, loaded: LoadedCluster | undefined): string | null {
+  const op = loaded?.snapshot.cluster.operation;
+  if (!op || op.kind !== 'switchover' || op.candidate_node_id !== ctx.config.node_id || ctx.term === undefined || op.term !== ctx.term) return null;
+  const lsn = op.data.final_lsn;
+  return typeof lsn === 'string' && isLsn(lsn) ? lsn : null;
+}
+
+/**
+ * A switchover promotes only a standby that has received everything the old primary wrote up to
+ * its clean shutdown (SPEC §7.2, no committed transaction lost). The candidate checks that itself,
+ * on its own server, right before promoting (as repmgr's `standby switchover` does), instead of
+ * the controller waiting for its next heartbeat: waits up to `wal_receive_check_timeout`, then
+ * refuses and changes nothing (the saga rolls back).
+ */
+async function waitForFinalLsn(ctx: ActionContext, finalLsn: string, term: number): Promise<void> {
+  const c = ctx.config;
+  const deadline = Date.now() + c.wal_receive_check_timeout * 1000;
+  let received: string;
+  for (;;) {
+    received = await withSession(c.conninfo, sqlTimeoutMs(ctx), async (s) => {
+      const row = await queryOne<{ lsn: string | null }>(
+        s,
+        'SELECT GREATEST(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn())::text AS lsn',
+        [],
+        'reading the received WAL position',
+      );
+      return row.lsn ?? '0/0';
+    });
+    if (compareLsn(received, finalLsn) >= 0) break;
+    if (Date.now() >= deadline) {
+      const why = `the standby has received WAL up to ${received} only, not the demoted primary's final LSN ${finalLsn}, within wal_receive_check_timeout=${c.wal_receive_check_timeout}s`;
+      await recordEvent(ctx, 'standby_promote', false, `promotion refused: ${why}`, term);
+      throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE refused: this standby is missing WAL the old primary wrote', { detail: why, hint: 'nothing was changed; the switchover rolls back' });
+    }
+    await sleep(50);
+  }
+  ctx.out.info(`the standby has received the demoted primary's final LSN ${finalLsn} (received up to ${received})`);
 }
 
 /**

@@ -36,7 +36,7 @@ beforeAll(async () => {
   for (const [i, server] of servers.entries()) {
     const id = i + 1;
     // node2 accepts asynchronous replication after a promotion; node3 never downgrades.
-    const extra = { sync_downgrade_after_secs: id === 3 ? 0 : 10 };
+    const extra = { sync_downgrade_after_secs: id === 3 ? 0 : 10, wal_receive_check_timeout: 1 };
     const { configFile, config } = await writeNodeConfig(dir, { id, name: `node${id}`, server }, TABLE, extra);
     nodes.push({ id, name: `node${id}`, server, configFile, config });
   }
@@ -58,6 +58,40 @@ afterAll(async () => {
   await moto?.stop();
 });
 
+/** The controller's switchover saga as the agent sees it: a claimed term and the demoted primary's final LSN. */
+async function claimSwitchover(candidate: number, finalLsn: string): Promise<number> {
+  const cluster = (await store.load('agent-test'))?.snapshot.cluster;
+  if (!cluster) throw new Error('no cluster record');
+  const term = cluster.term + 1;
+  const operation = { id: `switchover-${term}`, kind: 'switchover' as const, term, candidate_node_id: candidate, old_primary_node_id: 1, step: 'promote', owner: 'test', deadline: Date.now() + 60_000, started_at: Date.now(), data: { final_lsn: finalLsn } };
+  expect((await store.updateCluster('agent-test', cluster.version, { term, operation }, Date.now())).ok).toBe(true);
+  return term;
+}
+
+async function endOperation(): Promise<void> {
+  const cluster = (await store.load('agent-test'))?.snapshot.cluster;
+  expect((await store.updateCluster('agent-test', cluster?.version ?? 0, { operation: null }, Date.now())).ok).toBe(true);
+}
+
+async function inRecovery(id: number): Promise<boolean | undefined> {
+  return (await node(id).server.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]?.r;
+}
+
+describe('promote as the candidate of a switchover', () => {
+  it("refuses, changing nothing, while the standby has not received the demoted primary's final LSN", async () => {
+    const term = await claimSwitchover(2, 'FF/0');
+    const r = await agent(env, ['promote', ...f(2), '--term', String(term)]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr.join('\n')).toMatch(/STANDBY PROMOTE refused: this standby is missing WAL the old primary wrote/);
+    expect(r.stderr.join('\n')).toMatch(/not the demoted primary's final LSN FF\/0, within wal_receive_check_timeout=1s/);
+    expect(await inRecovery(2)).toBe(true);
+    expect(await syncNames(2)).toBe(SYNC);
+    const refused = await store.listEvents('agent-test', { event: 'standby_promote' });
+    expect(refused.map((e) => [e.node_id, e.successful])).toEqual([[2, false]]);
+    await endOperation();
+  });
+});
+
 describe('promote with synchronous replication configured', () => {
   it('clears synchronous_standby_names before returning when sync_downgrade_after_secs > 0, saving it for the daemon to restore', async () => {
     expect(await syncNames(2)).toBe(SYNC);
@@ -70,11 +104,17 @@ describe('promote with synchronous replication configured', () => {
     await node(2).server.query('CREATE TABLE written_right_after_promote (x int)');
     const events = await store.listEvents('agent-test', { event: 'sync_downgraded' });
     expect(events.map((e) => [e.node_id, e.successful])).toEqual([[2, true]]);
+    expect((await store.listEvents('agent-test', { event: 'standby_promote' })).map((e) => [e.node_id, e.successful])).toEqual([[2, false], [2, true]]);
   });
 
-  it('leaves synchronous_standby_names alone when sync_downgrade_after_secs = 0 (never downgrade)', async () => {
-    const r = await agent(env, ['promote', ...f(3)]);
+  it('leaves synchronous_standby_names alone when sync_downgrade_after_secs = 0 (never downgrade); a switchover candidate holding the final LSN promotes', async () => {
+    // node3 still streams from node1: the position it has received is the "final LSN" of a demote.
+    const [rx] = await node(3).server.query<{ lsn: string }>('SELECT pg_last_wal_receive_lsn()::text AS lsn');
+    const term = await claimSwitchover(3, rx?.lsn ?? '0/0');
+    const r = await agent(env, ['promote', ...f(3), '--term', String(term)]);
     expect(r.code, r.text).toBe(0);
+    expect(r.stderr.join('\n')).toContain(`the standby has received the demoted primary's final LSN ${rx?.lsn}`);
+    expect(await inRecovery(3)).toBe(false);
     expect(await syncNames(3)).toBe(SYNC);
     expect((await store.listEvents('agent-test', { event: 'sync_downgraded' })).map((e) => e.node_id)).toEqual([2]);
   });

@@ -126,11 +126,12 @@ describe('switchover', () => {
     const { id, snapshot } = await healthyCluster();
     const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3 }));
     expect(r).toMatchObject({ ok: false, outcome: 'completed' });
-    expect(await sent(id)).toEqual(['Demote:1', 'Unfence:1']);
+    // The candidate's own promote checks the final LSN and refuses, changing nothing.
+    expect(await sent(id)).toEqual(['Demote:1', 'Promote:3', 'Unfence:1']);
     expect(await vipInstance()).toBe(f.instances.get(1));
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null, term: snapshot.cluster.term + 1 });
     const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
-    expect(rolledBack[0]?.details).toMatch(/node 3 did not receive the final LSN 0\/5000060 .*node 1 restarted as primary/);
+    expect(rolledBack[0]?.details).toMatch(/promote on node 3 failed: .*not the demoted primary's final LSN 0\/5000060.*node 1 restarted as primary/);
     expect((await f.store.listEvents(id, { event: 'standby_switchover' }))[0]?.successful).toBe(false);
   });
 

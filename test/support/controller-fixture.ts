@@ -21,7 +21,8 @@ import { SnsNotifier } from '../../adapters/sns-notifier.js';
 import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
 import { decide } from '../../core/engine/index.js';
 import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
-import type { Clock, HostAction, HostCommands, Metrics } from '../../core/ports.js';
+import type { Clock, HostAction, HostCommandResult, HostCommands, Metrics } from '../../core/ports.js';
+import { compareLsn } from '../../core/lsn.js';
 import { keys } from '../../core/table.js';
 import { DEFAULT_TIMINGS, type ControllerDeps, type ControllerTimings, type Invocation } from '../../functions/controller.js';
 import { silentLogger } from '../../functions/log.js';
@@ -64,7 +65,6 @@ export const FAST_TIMINGS: ControllerTimings = {
   pollIntervalMs: 50,
   fenceWaitMs: 2000,
   demoteWaitMs: 3000,
-  catchupWaitMs: 2000,
   stepRetryDelayMs: 20,
   ownerLeaseMs: 5000,
   safetyMarginMs: 100,
@@ -242,21 +242,38 @@ export function invocation(overrides: Partial<Invocation> = {}): Invocation {
  * the target's agent "carries it out" by writing the heartbeat it would write.
  */
 export function reactingHosts(real: HostCommands, f: ControllerFixture, react: boolean | ((a: HostAction) => boolean) = true): HostCommands {
+  const refusals = new Map<string, HostCommandResult>();
   return {
     async send(instanceId: string, action: HostAction): Promise<string> {
       const id = await real.send(instanceId, action);
       f.sentTo.set(id, instanceId);
-      if (typeof react === 'function' ? react(action) : react) await simulateHost(f, action);
+      if (typeof react === 'function' ? react(action) : react) {
+        const refused = await simulateHost(f, action);
+        if (refused) refusals.set(id, refused);
+      }
       return id;
     },
-    wait: (commandId, instanceId, timeoutMs) => real.wait(commandId, instanceId, timeoutMs),
+    wait: async (commandId, instanceId, timeoutMs) => refusals.get(commandId) ?? real.wait(commandId, instanceId, timeoutMs),
   };
 }
 
-export async function simulateHost(f: ControllerFixture, action: HostAction): Promise<void> {
+/**
+ * Carries out `action` as the host's agent would, in its heartbeat. Returns the command's result
+ * when the agent would refuse it (moto reports every command a success).
+ */
+export async function simulateHost(f: ControllerFixture, action: HostAction): Promise<HostCommandResult | undefined> {
   const patch = (p: (hb: Heartbeat) => Heartbeat): Promise<void> => f.patchHeartbeat(action.clusterId, action.nodeId, p);
   switch (action.action) {
-    case 'promote':
+    case 'promote': {
+      // The candidate of a switchover refuses until it has the demoted primary's final LSN.
+      const loaded = (await f.store.load(action.clusterId))?.snapshot;
+      const op = loaded?.cluster.operation;
+      const finalLsn = op?.kind === 'switchover' && op.candidate_node_id === action.nodeId && typeof op.data.final_lsn === 'string' ? op.data.final_lsn : null;
+      const hb = loaded?.heartbeats.find((h) => h.node_id === action.nodeId);
+      const received = hb?.server?.receive_lsn ?? hb?.server?.replay_lsn ?? '0/0';
+      if (finalLsn !== null && compareLsn(received, finalLsn) < 0) {
+        return { status: 'Failed', exitCode: 8, output: `ERROR: STANDBY PROMOTE refused: this standby is missing WAL the old primary wrote\nDETAIL: the standby has received WAL up to ${received} only, not the demoted primary's final LSN ${finalLsn}\n` };
+      }
       await patch((hb) => ({
         ...hb,
         term: action.term,
@@ -270,6 +287,7 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
         },
       }));
       break;
+    }
     case 'follow':
     case 'rejoin':
       await patch((hb) => ({
