@@ -3,6 +3,10 @@
  * writes for everything that matters for safety, and validation of every item read back.
  *
  * A lost race (ConditionalCheckFailedException) is an ordinary `{ ok: false }` result.
+ *
+ * The agent's per-second path (load, putHeartbeat, appendEvent) validates with core/model-check's
+ * zod-free validators, which are exactly as strict as the zod schemas: the agent then never
+ * evaluates zod, which costs it ~3 MB of memory (docs/agent.md, "Figures").
  */
 import {
   BatchWriteItemCommand,
@@ -18,10 +22,10 @@ import {
 import { randomUUID } from 'node:crypto';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { PgvigilError } from '../core/errors.js';
+import { checkClusterRecord, checkEventRecord, checkHeartbeatRecord, checkNodeRecord } from '../core/model-check.js';
 import {
   ClusterRecordSchema,
   EventRecordSchema,
-  HeartbeatSchema,
   NodeRecordSchema,
   validate,
   type ClusterRecord,
@@ -30,6 +34,7 @@ import {
   type LeaseObservation,
   type MonitoringSample,
   type NodeRecord,
+  type Validated,
 } from '../core/model.js';
 import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, WriteResult } from '../core/ports.js';
 import {
@@ -66,6 +71,12 @@ export function fromItem(item: Item): Record<string, unknown> {
   return data;
 }
 
+/** The value of a passed validation; a failed one is a BAD_INPUT error naming every bad field. */
+function validOrThrow<T>(result: Validated<T>, what: string): T {
+  if (result.ok) return result.value;
+  throw new PgvigilError('BAD_INPUT', `${what} is not valid: ${result.errors.join('; ')}`);
+}
+
 function isConditionFailure(error: unknown): boolean {
   return error instanceof ConditionalCheckFailedException || (error as { name?: string })?.name === 'ConditionalCheckFailedException';
 }
@@ -95,7 +106,7 @@ export class DynamoStateStore implements ClusterStateStore {
       const sk = item[SORT_KEY]?.S ?? '';
       const data = fromItem(item);
       if (sk === keys.cluster()) {
-        const result = validate(ClusterRecordSchema, data);
+        const result = checkClusterRecord(data);
         if (!result.ok) {
           throw new PgvigilError('BAD_INPUT', `the cluster record of "${clusterId}" in table ${this.tableName} is not valid`, {
             detail: result.errors.join('\n'),
@@ -103,7 +114,7 @@ export class DynamoStateStore implements ClusterStateStore {
         }
         cluster = result.value;
       } else if (sk.startsWith(keys.prefix.node)) {
-        const result = validate(NodeRecordSchema, data);
+        const result = checkNodeRecord(data);
         if (!result.ok) {
           throw new PgvigilError('BAD_INPUT', `node record ${sk} of cluster "${clusterId}" is not valid`, {
             detail: result.errors.join('\n'),
@@ -233,7 +244,7 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async putHeartbeat(heartbeat: Heartbeat, attention: boolean): Promise<void> {
-    const valid = HeartbeatSchema.parse(heartbeat);
+    const valid = validOrThrow(checkHeartbeatRecord(heartbeat), `the heartbeat of node ${String((heartbeat as Partial<Heartbeat> | null)?.node_id)}`);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -260,7 +271,7 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async appendEvent(event: EventRecord): Promise<void> {
-    const valid = EventRecordSchema.parse(event);
+    const valid = validOrThrow(checkEventRecord(event), `the event "${String((event as Partial<EventRecord> | null)?.event)}"`);
     const unique = `${valid.event}-${randomUUID().slice(0, 8)}`;
     await this.client.send(
       new PutItemCommand({
@@ -381,7 +392,7 @@ export function checkHeartbeat(
   clusterId: string,
   keyNodeId: number | null,
 ): { ok: true; value: Heartbeat } | { ok: false; errors: string[] } {
-  const result = validate(HeartbeatSchema, data);
+  const result = checkHeartbeatRecord(data);
   if (!result.ok) return result;
   const errors: string[] = [];
   if (result.value.cluster_id !== clusterId) errors.push(`cluster_id: heartbeat of cluster "${result.value.cluster_id}" stored under cluster "${clusterId}"`);
