@@ -9,13 +9,14 @@
  *   observations and the owner's deadline renewals do not raise the version, so they never disturb
  *   a running saga; evaluators do not write anything else to the record while an operation is in
  *   flight.
- * - Deadline: the owner's lease. It is `ownerLeaseMs` ahead of the clock, renewed before each step
- *   and every third of it while a step runs (a conditional write that only succeeds while the
- *   deadline has not passed), so a live owner keeps its saga however long a step waits, and an
- *   owner that died (a Lambda killed mid-invocation) is replaced by the first invocation after its
- *   lease runs out (see {@link takeOver}), seconds later rather than a whole step's bound. If
- *   a live owner cannot renew (DynamoDB unreachable) and is taken over mid-step, both run the same
- *   idempotent step at the same term, and the old owner stops at its next write or re-read.
+ * - Deadline: the owner's lease. It is `ownerLeaseMs` ahead of the clock, renewed before a step
+ *   when less than two thirds of it are left and every third of it while a step runs (a
+ *   conditional write that only succeeds while the deadline has not passed), so a live owner
+ *   keeps its saga however long a step waits, and an owner that died (a Lambda killed
+ *   mid-invocation) is replaced by the first invocation after its lease runs out (see
+ *   {@link takeOver}), seconds later rather than a whole step's bound. If a live owner cannot
+ *   renew (DynamoDB unreachable) and is taken over mid-step, both run the same idempotent step at
+ *   the same term, and the old owner stops at its next write or re-read.
  * - Steps. `run(step)` returns the next step (or null: done). A step that throws is retried up to
  *   `maxStepAttempts` times (each failure an event `saga_step_failed` and a metric); then the saga's
  *   `giveUp` decides where it goes (abort, roll back, or skip a step that is not essential).
@@ -188,8 +189,8 @@ export async function runSaga(
       await write({ operation: { ...op, deadline: clock.now() } });
       return { outcome: 'yielded', operation: op, step };
     }
-    // A fresh lease for the step; from here the background renewals keep it ahead of the clock.
-    if (!(await lease.renew())) return { outcome: 'lost_ownership', operation: op, step };
+    // A fresh enough lease for the step; from here the background renewals keep it ahead of the clock.
+    if (!(await lease.ensure())) return { outcome: 'lost_ownership', operation: op, step };
 
     let result: StepResult;
     try {
@@ -254,6 +255,8 @@ class OwnerLease {
   private inFlight: Promise<boolean> | undefined;
   private stopped = false;
   private lost = false;
+  /** The latest deadline this owner's renewals wrote. */
+  private until = 0;
 
   constructor(
     private readonly deps: ControllerDeps,
@@ -263,16 +266,29 @@ class OwnerLease {
     this.schedule();
   }
 
+  /**
+   * Renews unless the deadline already written (by a renewal, or by the runner's own step
+   * transition, which sets it a whole lease ahead) still has two thirds of the lease to run.
+   */
+  async ensure(): Promise<boolean> {
+    if (this.lost) return false;
+    const until = Math.max(this.until, this.operation().deadline);
+    if (until - this.deps.clock.now() > (this.deps.timings.ownerLeaseMs * 2) / 3) return true;
+    return this.renew();
+  }
+
   /** Renews now; false once the lease is lost. */
   async renew(): Promise<boolean> {
     if (this.lost) return false;
     await this.inFlight;
     const op = this.operation();
     const now = this.deps.clock.now();
+    const deadline = now + this.deps.timings.ownerLeaseMs;
     this.inFlight = this.deps.store
-      .renewOperation(this.clusterId, op.id, op.owner, now + this.deps.timings.ownerLeaseMs, now)
+      .renewOperation(this.clusterId, op.id, op.owner, deadline, now)
       .then((r) => {
         if (!r.ok) this.lost = true;
+        else this.until = Math.max(this.until, deadline);
         return r.ok;
       })
       .catch((error: unknown) => {
