@@ -127,6 +127,19 @@ describe('the failover saga against moto', () => {
   });
 });
 
+/**
+ * An invocation in whose round every standby leaves recovery while the old primary is being fenced
+ * (patched right after disconnect_wal_receivers): the re-ranking finds no candidate and aborts.
+ */
+function noCandidateAfterFence(id: string) {
+  return invocation({
+    crashAfter: async (step) => {
+      if (step !== 'disconnect_wal_receivers') return;
+      for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, server: hb.server && { ...hb.server, in_recovery: false } }));
+    },
+  });
+}
+
 /** A cluster whose primary went silent 30 s ago with its lease expired (a dead or cut-off host). */
 async function silentCluster(): Promise<{ id: string; snapshot: ClusterSnapshot }> {
   counter += 1;
@@ -202,17 +215,7 @@ describe('the fence of an old primary whose lease has expired', () => {
     const deps = withOldPrimaryAnswer(async () => ({ status: 'Undeliverable', exitCode: null, output: 'SSM: Undeliverable' }), order);
     const stopped: string[] = [];
     deps.fencer = { stop: async (instance) => void stopped.push(instance) };
-    // Every standby falls too far behind while the old primary is fenced: the re-ranking finds no candidate.
-    const result = await evaluateCluster(
-      deps,
-      invocation({
-        crashAfter: async (step) => {
-          if (step !== 'disconnect_wal_receivers') return;
-          for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, server: hb.server && { ...hb.server, in_recovery: false } }));
-        },
-      }),
-      id,
-    );
+    const result = await evaluateCluster(deps, noCandidateAfterFence(id), id);
     expect(result.saga).toBe('cooldown');
     expect(order.filter((o) => o.startsWith('send promote'))).toEqual([]);
     expect(stopped).toEqual([f.instances.get(1)]);
@@ -269,17 +272,7 @@ describe('standby_disconnect_on_failover', () => {
 describe('standby_disconnect_on_failover, aborted round', () => {
   it('reconnects the WAL receivers it stopped when the round aborts before any promotion', async () => {
     const { id } = await crashedCluster((b) => b.settings({ standby_disconnect_on_failover: true, sibling_nodes_disconnect_timeout: 5 }));
-    // While the receivers were being stopped, every standby left recovery: the re-ranking finds no candidate.
-    const result = await evaluateCluster(
-      f.deps(),
-      invocation({
-        crashAfter: async (step) => {
-          if (step !== 'disconnect_wal_receivers') return;
-          for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, server: hb.server && { ...hb.server, in_recovery: false } }));
-        },
-      }),
-      id,
-    );
+    const result = await evaluateCluster(f.deps(), noCandidateAfterFence(id), id);
     expect(result.saga).toBe('cooldown');
     const docs = (await commandsFor(id)).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
     expect(docs.filter((d) => d.startsWith('Promote'))).toEqual([]);
