@@ -2,10 +2,10 @@
  * Hand-written validators for the records the agent's daemon reads and writes every second (the
  * cluster record, node records, heartbeats) and for events, without zod.
  *
- * Why: the agent's memory (SPEC §5.1; `npm run bench:agent`). Merely evaluating zod and building
- * the schemas of core/model.ts costs the agent ~3 MB of its ~54 MB; the agent bundle loads
- * core/model.ts only when an action needs it (agent/build.ts), and the state store's per-second
- * path validates with these functions instead.
+ * Why: the agent's memory (`npm run bench:agent`). zod's code alone costs the agent ~3 MB of its
+ * ~54 MB, used or not, so the agent bundle leaves zod out: there the state store validates with
+ * these functions, and core/model.ts's schemas are stand-ins backed by them (agent/build.ts,
+ * agent/bundle-model.ts).
  *
  * They are exactly as strict as the zod schemas of core/model.ts and return the same values
  * (unknown keys stripped, defaults applied): test/unit/model-check.test.ts compares them on
@@ -15,7 +15,7 @@
  */
 import { EVENT_NAMES } from './events.js';
 import { isLsn } from './lsn.js';
-import type { ClusterRecord, EventRecord, Heartbeat, NodeRecord, Validated } from './model.js';
+import type { ClusterRecord, ClusterSettings, EventRecord, Heartbeat, NodeRecord, Validated } from './model.js';
 
 type Check<T> = (input: unknown, path: string, errors: string[]) => T;
 /** A field that may be missing (zod's `.optional()`): a missing key stays missing. */
@@ -325,17 +325,33 @@ export function checkEventRecord(input: unknown): Validated<EventRecord> {
   return run(eventRecord, input);
 }
 
-/** The fields each validator knows, by the name of the zod schema it stands in for (for the drift test). */
-export const CHECKED_FIELDS: Record<string, string[]> = {
-  NodeRecordSchema: nodeRecord.keys,
-  ReplicationRowSchema: replicationRow.keys,
-  ServerStateSchema: serverState.keys,
-  ReachabilitySchema: reachability.keys,
-  HeartbeatSchema: heartbeat.keys,
-  LeaseSchema: lease.keys,
-  LeaseObservationSchema: leaseObservation.keys,
-  OperationSchema: operation.keys,
-  ClusterSettingsSchema: clusterSettings.keys,
-  ClusterRecordSchema: clusterRecord.keys,
-  EventRecordSchema: eventRecord.keys,
+/** Same verdict and value as `validate(ClusterSettingsSchema, input)`. */
+export function checkClusterSettings(input: unknown): Validated<ClusterSettings> {
+  return run(clusterSettings, input);
+}
+
+const objects = {
+  NodeRecordSchema: nodeRecord,
+  ReplicationRowSchema: replicationRow,
+  ServerStateSchema: serverState,
+  ReachabilitySchema: reachability,
+  HeartbeatSchema: heartbeat,
+  LeaseSchema: lease,
+  LeaseObservationSchema: leaseObservation,
+  OperationSchema: operation,
+  ClusterSettingsSchema: clusterSettings,
+  ClusterRecordSchema: clusterRecord,
+  EventRecordSchema: eventRecord,
 };
+
+/** The name of a zod object schema of core/model.ts that has a validator here. */
+export type CheckedSchemaName = keyof typeof objects;
+
+/** The validator standing in for each zod object schema, by the schema's name. */
+export const SCHEMA_CHECKS = Object.fromEntries(Object.entries(objects).map(([name, check]) => [name, (input: unknown) => run(check, input)])) as Record<
+  CheckedSchemaName,
+  (input: unknown) => Validated<unknown>
+>;
+
+/** The fields each validator knows, by the name of the zod schema it stands in for (for the drift test). */
+export const CHECKED_FIELDS = Object.fromEntries(Object.entries(objects).map(([name, check]) => [name, check.keys])) as Record<CheckedSchemaName, string[]>;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { z } from 'zod';
-import { CHECKED_FIELDS, checkClusterRecord, checkEventRecord, checkHeartbeatRecord, checkNodeRecord } from '../../core/model-check.js';
+import { CHECKED_FIELDS, SCHEMA_CHECKS, checkClusterRecord, checkClusterSettings, checkEventRecord, checkHeartbeatRecord, checkNodeRecord } from '../../core/model-check.js';
+import * as bundleModel from '../../agent/bundle-model.js';
+import { PgvigilError } from '../../core/errors.js';
 import * as model from '../../core/model.js';
 import type { Validated } from '../../core/model.js';
 
@@ -79,6 +81,7 @@ const cases: Array<{ name: string; schema: z.ZodType<unknown>; check: (input: un
   { name: 'heartbeat', schema: model.HeartbeatSchema, check: checkHeartbeatRecord, fixture: heartbeat },
   { name: 'heartbeat of a witness', schema: model.HeartbeatSchema, check: checkHeartbeatRecord, fixture: { ...heartbeat, server: null } },
   { name: 'cluster record', schema: model.ClusterRecordSchema, check: checkClusterRecord, fixture: cluster },
+  { name: 'cluster settings', schema: model.ClusterSettingsSchema, check: checkClusterSettings, fixture: cluster.settings },
   { name: 'event', schema: model.EventRecordSchema, check: checkEventRecord, fixture: event },
 ];
 
@@ -173,4 +176,20 @@ describe('the hand-written validators of the daemon path', () => {
       { numRuns: 5000, seed: 20261122 },
     );
   }, 30_000);
+});
+
+describe("the agent bundle's stand-ins for core/model.ts", () => {
+  it('exist for every schema that has a validator, and nothing else is exported but validate', () => {
+    expect(Object.keys(bundleModel).sort()).toEqual([...Object.keys(SCHEMA_CHECKS), 'validate'].sort());
+  });
+
+  it('parse like the zod schemas, and refuse bad input with a BAD_INPUT error naming the field', () => {
+    expect(bundleModel.NodeRecordSchema.parse({ ...node, extra: true })).toEqual(model.NodeRecordSchema.parse({ ...node, extra: true }));
+    expect(bundleModel.ClusterSettingsSchema.parse({})).toEqual(model.DEFAULT_CLUSTER_SETTINGS);
+    expect(() => bundleModel.NodeRecordSchema.parse({ ...node, conninfo: 'host=x password=secret' })).toThrow(
+      new PgvigilError('BAD_INPUT', 'NodeRecord is not valid: conninfo: conninfo must not contain a password'),
+    );
+    expect(bundleModel.validate(bundleModel.EventRecordSchema, { ...event, details: 7 })).toEqual(model.validate(model.EventRecordSchema, { ...event, details: 7 }).ok ? null : { ok: false, errors: ['details: expected a string, got number'] });
+    expect(bundleModel.HeartbeatSchema.safeParse(heartbeat)).toEqual({ success: true, data: heartbeat });
+  });
 });
