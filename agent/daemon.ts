@@ -35,6 +35,7 @@ import { jsonLogger, type Logger } from './log.js';
 import { systemdNotifier, type Notifier } from './notify.js';
 import { probeLocalServer, type LocalProbe } from './pg/local.js';
 import { ReachabilityChecker } from './pg/reachability.js';
+import { close, connect, type Session } from './pg/session.js';
 import { caughtUp, downgradeSync, restoreSync, savedSyncNames, syncStandbyNames } from './pg/sync.js';
 
 export interface AgentDaemonDeps {
@@ -100,6 +101,11 @@ export class AgentDaemon {
   /** Set on the tick that saw the local server leave recovery (a promotion): see judgeSync. */
   private promotedAtMono: number | null = null;
   private startedMono = 0;
+  /** An idle session to the local server whose loss wakes the loop at once (see watchLocalServer). */
+  private watch: Session | undefined;
+  private watchOpening = false;
+  /** A wake-up that arrived during a tick: the next tick runs right after it. */
+  private wakeRequested = false;
 
   constructor(deps: AgentDaemonDeps) {
     this.config = deps.config;
@@ -148,6 +154,8 @@ export class AgentDaemon {
     if (!this.running) return;
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    await close(this.watch);
+    this.watch = undefined;
     await this.notifier.notify('STOPPING=1');
     this.log.log('INFO', 'agent stopping', { reason });
     await this.tickInFlight?.catch(() => undefined);
@@ -158,17 +166,59 @@ export class AgentDaemon {
     await this.saveSeq();
   }
 
-  private schedule(): void {
+  private schedule(delayMs = this.config.monitor_interval_secs * 1000): void {
     if (!this.running) return;
-    const interval = this.config.monitor_interval_secs * 1000;
     this.timer = setTimeout(() => {
+      this.wakeRequested = false;
       this.tickInFlight = this.tick()
         .catch((error: unknown) => this.log.log('ERROR', 'monitoring tick failed', { error: String(error) }))
         .finally(() => {
           this.tickInFlight = undefined;
-          this.schedule();
+          this.schedule(this.wakeRequested ? 0 : undefined);
         });
-    }, interval);
+    }, delayMs);
+  }
+
+  /** Runs the next tick now instead of at the end of the interval (or right after the running one). */
+  private wake(why: string): void {
+    if (!this.running) return;
+    this.log.log('DEBUG', 'woken before the next interval', { why });
+    if (this.tickInFlight) {
+      this.wakeRequested = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.schedule(0);
+  }
+
+  /**
+   * Keeps one idle session open to the local server. A backend exits as soon as its postmaster
+   * dies ("terminating connection due to unexpected postmaster exit"), and a server that is
+   * stopped or restarted closes it too, so its loss wakes the loop at once: a crash is reported
+   * within milliseconds instead of at the next monitoring interval. Opened again once the local
+   * server accepts connections.
+   */
+  private watchLocalServer(): void {
+    if (this.watch || this.watchOpening || !this.running) return;
+    this.watchOpening = true;
+    connect(this.config.conninfo, this.checkTimeoutMs())
+      .then((session) => {
+        if (!this.running) return close(session);
+        this.watch = session;
+        const lost = (): void => {
+          if (this.watch !== session) return;
+          this.watch = undefined;
+          void close(session);
+          this.wake('the session to the local server was closed');
+        };
+        session.on('end', lost);
+        session.on('error', lost);
+        return undefined;
+      })
+      .catch(() => undefined)
+      .finally(() => {
+        this.watchOpening = false;
+      });
   }
 
   private checkTimeoutMs(): number {
@@ -220,6 +270,7 @@ export class AgentDaemon {
       const prev = this.server;
       this.fenced = (await readFence(this.config.data_directory).catch(() => undefined)) !== undefined;
       const accepting = probe.accepting_connections;
+      if (accepting) this.watchLocalServer();
       // While the server cannot answer, report what it last said of its identity and position:
       // the controller compares candidates against the failed primary's system identifier,
       // timeline, last LSN and synchronous standbys, so a crash must not erase them.

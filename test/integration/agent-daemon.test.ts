@@ -113,6 +113,25 @@ describe('AgentDaemon', () => {
     expect((await eventsOf('agent_stop')).length).toBe(2);
   });
 
+  it('reports a crash of its local server at once, long before the next monitoring interval (an idle session to the server wakes it)', async () => {
+    // Ticks every 15 s (lease 60 s): only the loss of its idle session to the server can make it report sooner.
+    const d = new AgentDaemon({ config: { ...node(1).config, monitor_interval_secs: 15, lease_secs: 60 }, store, log: jsonLogger({ level: 'ERROR' }) });
+    await d.start();
+    try {
+      await waitFor(async () => (await rawHeartbeat(1))?.server?.accepting_connections === true);
+      await new Promise((r) => setTimeout(r, 500)); // the idle session is open by now
+      const killedAt = Date.now();
+      await node(1).server.kill9();
+      await waitFor(async () => (await rawHeartbeat(1))?.server?.postmaster_running === false, 5000);
+      expect(Date.now() - killedAt).toBeLessThan(5000);
+      expect(d.status().fenced).toBe(false);
+      expect(d.status().ticks).toBeGreaterThanOrEqual(2);
+    } finally {
+      await d.stop('test');
+      await node(1).server.start();
+    }
+  });
+
   it('writes monitoring history samples for a standby when monitoring_history is on', async () => {
     const r = await raw.send(
       new QueryCommand({
