@@ -100,12 +100,15 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
       detail: `in recovery: ${after.inRecovery}, timeline ${before.timeline} → ${after.timeline}`,
     });
   }
-  await claimPrimary(ctx, loaded);
-  await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true });
+  // Writes flow as soon as possible: the local downgrade first, then the records, side by side.
+  const downgraded = await downgradeSyncAfterPromotion(ctx);
+  await Promise.all([
+    claimPrimary(ctx, loaded).then(() => updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true })),
+    recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term),
+    downgraded === null ? undefined : recordEvent(ctx, 'sync_downgraded', true, `promoted with no synchronous standby following yet; synchronous_standby_names "${downgraded}" cleared until one has caught up`, term),
+  ]);
   out.notice('STANDBY PROMOTE successful');
   out.detail(`server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary (timeline ${before.timeline} → ${after.timeline})`);
-  await recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term);
-  await downgradeSyncAfterPromotion(ctx, term);
   return { changed: true, message: `promoted on timeline ${after.timeline}` };
 }
 
@@ -159,20 +162,22 @@ async function waitForFinalLsn(ctx: ActionContext, finalLsn: string, term: numbe
  * synchronous standby is connected: clear synchronous_standby_names here, before the promote
  * returns and the Elastic IP moves, instead of at the daemon's next tick. The promoted candidate
  * was itself synchronous, so every write acknowledged before the failover is on it. The daemon
- * restores the setting once a synchronous standby has caught up (the same saved file).
+ * restores the setting once a synchronous standby has caught up (the same saved file). Returns
+ * the value it cleared (for the `sync_downgraded` event), or null.
  */
-async function downgradeSyncAfterPromotion(ctx: ActionContext, term: number): Promise<void> {
+async function downgradeSyncAfterPromotion(ctx: ActionContext): Promise<string | null> {
   const c = ctx.config;
-  if (c.sync_downgrade_after_secs <= 0 || (await savedSyncNames(c.data_directory)) !== undefined) return;
+  if (c.sync_downgrade_after_secs <= 0 || (await savedSyncNames(c.data_directory)) !== undefined) return null;
   try {
     const names = await withSession(c.conninfo, sqlTimeoutMs(ctx), async (s) => (await queryOne<{ v: string }>(s, 'SELECT current_setting($1) AS v', ['synchronous_standby_names'], 'synchronous_standby_names')).v);
-    if (names.trim() === '') return;
+    if (names.trim() === '') return null;
     await downgradeSync(c.conninfo, c.data_directory, names, sqlTimeoutMs(ctx));
     ctx.out.notice(`synchronous_standby_names "${names}" cleared until a synchronous standby has caught up (sync_downgrade_after_secs=${c.sync_downgrade_after_secs})`);
-    await recordEvent(ctx, 'sync_downgraded', true, `promoted with no synchronous standby following yet; synchronous_standby_names "${names}" cleared until one has caught up`, term);
+    return names;
   } catch (error) {
     // Not fatal: the promotion stands, and the daemon downgrades at its next tick.
     ctx.out.warning(`could not clear synchronous_standby_names after the promotion: ${(error as Error).message}`);
+    return null;
   }
 }
 
