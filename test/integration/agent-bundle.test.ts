@@ -3,7 +3,8 @@
  * builds (agent/build.ts), run as separate processes with the Node flags of the systemd unit,
  * against real PostgreSQL servers (run as `postgres`) and DynamoDB on a private moto server. The
  * other agent tests run the same code from source in-process; this one catches what only the
- * bundle can get wrong (bundling, build-time defines, the unit's V8 flags). The tests run in order
+ * bundle can get wrong (bundling, build-time defines, the zod-free model stand-ins, the unit's V8
+ * flags), for the host actions and the daemon. The tests run in order
  * on one two-node cluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -151,5 +152,30 @@ describe('the deployed agent bundle', () => {
       [2, true, 2],
     ]);
     expect(promotes[1]?.details).toMatch(/already primary on timeline 2/);
+  });
+
+  it('runs the daemon for the new primary: heartbeats, lease renewal, and a clean stop on SIGTERM', async () => {
+    const child = spawn(process.execPath, [...nodeFlags, bundlePath, 'run', ...f(2)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => stderr.push(b));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const loaded = await store.load('agent-test');
+        const hb = loaded?.snapshot.heartbeats.find((h) => h.node_id === 2);
+        if (hb?.server?.in_recovery === false && hb.term === 2 && loaded?.snapshot.cluster.lease?.holder_node_id === 2) break;
+        if (Date.now() > deadline) throw new Error(`no heartbeat and lease from the bundle's daemon: ${Buffer.concat(stderr).toString()}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    const loaded = await store.load('agent-test');
+    expect(loaded?.rejected).toEqual([]);
+    expect(loaded?.snapshot.cluster.lease).toMatchObject({ holder_node_id: 2, term: 2 });
+    const events = (await store.listEvents('agent-test', { nodeId: 2 })).map((e) => e.event);
+    expect(events).toEqual(expect.arrayContaining(['agent_start', 'agent_stop']));
   });
 });
