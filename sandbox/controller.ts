@@ -29,7 +29,7 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
   demoteWaitMs: 30_000,
   stepRetryDelayMs: 500,
   maxStepAttempts: 3,
-  ownerLeaseMs: 3000,
+  ownerLeaseMs: 5000,
   safetyMarginMs: 2000,
 };
 

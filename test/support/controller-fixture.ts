@@ -66,7 +66,7 @@ export const FAST_TIMINGS: ControllerTimings = {
   fenceWaitMs: 2000,
   demoteWaitMs: 3000,
   stepRetryDelayMs: 20,
-  ownerLeaseMs: 5000,
+  ownerLeaseMs: 20_000,
   safetyMarginMs: 100,
 };
 
