@@ -164,84 +164,83 @@ export async function runSaga(
   }
 
   async function runSteps(): Promise<SagaOutcome> {
+    const write = async (change: ClusterChange & { operation: Operation | null }): Promise<boolean> => {
+      const result = await deps.store.updateCluster(clusterId, version, change, clock.now());
+      if (!result.ok) return false;
+      version += 1;
+      return true;
+    };
 
-  const write = async (change: ClusterChange & { operation: Operation | null }): Promise<boolean> => {
-    const result = await deps.store.updateCluster(clusterId, version, change, clock.now());
-    if (!result.ok) return false;
-    version += 1;
-    return true;
-  };
-
-  for (;;) {
-    const step = op.step;
-    if (step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: op };
-    const loaded = await deps.store.load(clusterId);
-    const snapshot = loaded?.snapshot;
-    if (!snapshot || snapshot.cluster.version !== version || snapshot.cluster.operation?.id !== op.id) {
-      deps.log.warn('saga lost its cluster record to another writer; stopping', { cluster_id: clusterId, operation: op.id, step });
-      return { outcome: 'lost_ownership', operation: op, step };
-    }
-    const state: SagaState = { deps, inv, clusterId, snapshot, op, version };
-    const budget = def.stepBudgetMs(step, state);
-    if (inv.remainingMs() < budget + timings.safetyMarginMs) {
-      // Not enough time for this step: hand the saga to the next invocation at once.
-      await lease.stop();
-      await write({ operation: { ...op, deadline: clock.now() } });
-      return { outcome: 'yielded', operation: op, step };
-    }
-    // A fresh enough lease for the step; from here the background renewals keep it ahead of the clock.
-    if (!(await lease.ensure())) return { outcome: 'lost_ownership', operation: op, step };
-
-    let result: StepResult;
-    try {
-      result = await def.run(step, state);
-      ({ op, version } = state); // a step may persist progress of its own (e.g. the promote command id)
-    } catch (error) {
-      ({ op, version } = state);
-      const attempts = attemptsOf(op, step) + 1;
-      const reason = errorText(error);
-      deps.metrics.put(METRICS.sagaStepFailures.name, 1, 'Count', { [CLUSTER_DIMENSION]: clusterId });
-      deps.log.warn('saga step failed', { cluster_id: clusterId, operation: op.id, step, attempts, error });
-      await recordEvent(deps, snapshot.cluster.settings, {
-        cluster_id: clusterId,
-        node_id: op.candidate_node_id ?? op.old_primary_node_id ?? 0,
-        event: 'saga_step_failed',
-        successful: false,
-        details: `${op.kind} ${op.id} step "${step}" failed (attempt ${attempts} of ${timings.maxStepAttempts}): ${reason}`,
-        term: op.term,
-      });
-      const retryable = !(error instanceof PgvigilError) || error.retryable || error.code === 'AWS';
-      if (attempts < timings.maxStepAttempts && retryable) {
-        const next = { ...op, data: { ...op.data, attempts: { ...attemptMap(op), [step]: attempts } } };
-        if (!(await write({ operation: next }))) return { outcome: 'lost_ownership', operation: op, step };
-        op = next;
-        await clock.sleep(timings.stepRetryDelayMs);
-        continue;
+    for (;;) {
+      const step = op.step;
+      if (step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: op };
+      const loaded = await deps.store.load(clusterId);
+      const snapshot = loaded?.snapshot;
+      if (!snapshot || snapshot.cluster.version !== version || snapshot.cluster.operation?.id !== op.id) {
+        deps.log.warn('saga lost its cluster record to another writer; stopping', { cluster_id: clusterId, operation: op.id, step });
+        return { outcome: 'lost_ownership', operation: op, step };
       }
-      result = def.giveUp(step, reason, state);
-    }
+      const state: SagaState = { deps, inv, clusterId, snapshot, op, version };
+      const budget = def.stepBudgetMs(step, state);
+      if (inv.remainingMs() < budget + timings.safetyMarginMs) {
+        // Not enough time for this step: hand the saga to the next invocation at once.
+        await lease.stop();
+        await write({ operation: { ...op, deadline: clock.now() } });
+        return { outcome: 'yielded', operation: op, step };
+      }
+      // A fresh enough lease for the step; from here the background renewals keep it ahead of the clock.
+      if (!(await lease.ensure())) return { outcome: 'lost_ownership', operation: op, step };
 
-    const now = clock.now();
-    let nextOp: Operation | null;
-    if (result.next === null) {
-      nextOp = result.cooldownMs
-        ? { ...op, step: COOLDOWN_STEP, owner: 'cooldown', deadline: now + result.cooldownMs, data: { ...op.data, ...result.data } }
-        : null;
-    } else {
-      const merged: Operation = {
-        ...op,
-        step: result.next,
-        candidate_node_id: result.candidate_node_id ?? op.candidate_node_id,
-        data: { ...op.data, ...result.data },
-      };
-      nextOp = { ...merged, deadline: now + timings.ownerLeaseMs };
+      let result: StepResult;
+      try {
+        result = await def.run(step, state);
+        ({ op, version } = state); // a step may persist progress of its own (e.g. the promote command id)
+      } catch (error) {
+        ({ op, version } = state);
+        const attempts = attemptsOf(op, step) + 1;
+        const reason = errorText(error);
+        deps.metrics.put(METRICS.sagaStepFailures.name, 1, 'Count', { [CLUSTER_DIMENSION]: clusterId });
+        deps.log.warn('saga step failed', { cluster_id: clusterId, operation: op.id, step, attempts, error });
+        await recordEvent(deps, snapshot.cluster.settings, {
+          cluster_id: clusterId,
+          node_id: op.candidate_node_id ?? op.old_primary_node_id ?? 0,
+          event: 'saga_step_failed',
+          successful: false,
+          details: `${op.kind} ${op.id} step "${step}" failed (attempt ${attempts} of ${timings.maxStepAttempts}): ${reason}`,
+          term: op.term,
+        });
+        const retryable = !(error instanceof PgvigilError) || error.retryable || error.code === 'AWS';
+        if (attempts < timings.maxStepAttempts && retryable) {
+          const next = { ...op, data: { ...op.data, attempts: { ...attemptMap(op), [step]: attempts } } };
+          if (!(await write({ operation: next }))) return { outcome: 'lost_ownership', operation: op, step };
+          op = next;
+          await clock.sleep(timings.stepRetryDelayMs);
+          continue;
+        }
+        result = def.giveUp(step, reason, state);
+      }
+
+      const now = clock.now();
+      let nextOp: Operation | null;
+      if (result.next === null) {
+        nextOp = result.cooldownMs
+          ? { ...op, step: COOLDOWN_STEP, owner: 'cooldown', deadline: now + result.cooldownMs, data: { ...op.data, ...result.data } }
+          : null;
+      } else {
+        const merged: Operation = {
+          ...op,
+          step: result.next,
+          candidate_node_id: result.candidate_node_id ?? op.candidate_node_id,
+          data: { ...op.data, ...result.data },
+        };
+        nextOp = { ...merged, deadline: now + timings.ownerLeaseMs };
+      }
+      if (!(await write({ ...result.change, operation: nextOp }))) return { outcome: 'lost_ownership', operation: op, step };
+      await inv.crashAfter?.(step);
+      if (nextOp === null) return { outcome: 'completed', operation: op };
+      if (nextOp.step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: nextOp };
+      op = nextOp;
     }
-    if (!(await write({ ...result.change, operation: nextOp }))) return { outcome: 'lost_ownership', operation: op, step };
-    await inv.crashAfter?.(step);
-    if (nextOp === null) return { outcome: 'completed', operation: op };
-    if (nextOp.step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: nextOp };
-    op = nextOp;
-  }
   }
 }
 
