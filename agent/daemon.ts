@@ -268,7 +268,9 @@ export class AgentDaemon {
     } else {
       const probe = await this.probe();
       const prev = this.server;
-      this.fenced = (await readFence(this.config.data_directory).catch(() => undefined)) !== undefined;
+      // While a self-fence runs, it decides when the node counts as fenced (marker written, server
+      // stopped, event queued), not a tick that the stopping server woke half-way through.
+      if (!this.fencing) this.fenced = (await readFence(this.config.data_directory).catch(() => undefined)) !== undefined;
       const accepting = probe.accepting_connections;
       if (accepting) this.watchLocalServer();
       // While the server cannot answer, report what it last said of its identity and position:

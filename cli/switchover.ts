@@ -161,8 +161,8 @@ export function switchoverInvoker(target: CliTarget, env: NodeJS.ProcessEnv): Sw
 /** What each saga step means, for the progress display. */
 export const STEP_TEXT: Record<string, string> = {
   demote_primary: 'demoting the primary (clean checkpoint and shutdown, final LSN)',
-  wait_catchup: 'waiting for the candidate to receive the final LSN',
-  promote: 'promoting the candidate',
+  wait_catchup: 'checking whether the candidate has reported the final LSN',
+  promote: 'promoting the candidate (it first checks on its own server that it has the final LSN)',
   verify_promotion: 'verifying the promotion from the candidate\'s heartbeat',
   move_vip: 'moving the Elastic IP to the new primary',
   rejoin_old_primary: 'rejoining the old primary as a standby',
