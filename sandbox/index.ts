@@ -30,6 +30,7 @@ import { Supervisor, killTree, procStartTime, teardownProcesses } from './superv
 import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
+import { motoServerArgs } from './moto-server.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
 
 const STATE_FILE = 'sandbox.json';
@@ -468,7 +469,7 @@ export class Sandbox {
       host: ROOT_HOST,
       name: 'moto',
       command: 'python3',
-      args: ['-m', 'moto.server', '-H', host, '-p', String(port)],
+      args: motoServerArgs(host, port),
       env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
     });
     const endpoint = `http://${host}:${port}`;

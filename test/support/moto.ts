@@ -1,9 +1,11 @@
 /**
  * Starts a private moto server (AWS emulator, server mode) on a free loopback port for one test
- * file, and stops it afterwards. Each file gets its own, so tests never share state.
+ * file, and stops it afterwards. Each file gets its own, so tests never share state. It runs
+ * through sandbox/moto_server.py, whose DynamoDB conditional writes are atomic as DynamoDB's are.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { motoServerArgs } from '../../sandbox/moto-server.js';
 
 export interface Moto {
   endpoint: string;
@@ -29,11 +31,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMoto(): Promise<Moto> {
+export async function startMoto(options: { env?: Record<string, string> } = {}): Promise<Moto> {
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], {
+  const child: ChildProcess = spawn('python3', motoServerArgs('127.0.0.1', port), {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+    env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', ...options.env },
   });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
