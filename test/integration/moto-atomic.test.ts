@@ -4,27 +4,21 @@
  * same moment, exactly one wins. Plain moto serves requests on parallel threads without a lock and,
  * with frequent thread switches (forced here), lets several of them win.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
-import { createStateTable } from '../../adapters/dynamo-table.js';
+import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { clusterRecord } from '../support/cli-cluster.js';
-import { startMoto, type Moto } from '../support/moto.js';
+import { startStore, type StoreFixture } from '../support/store.js';
 
-let moto: Moto;
-let client: DynamoDBClient;
+let f: StoreFixture;
 let store: DynamoStateStore;
 
 beforeAll(async () => {
-  moto = await startMoto({ env: { PGVIGIL_MOTO_SWITCH_INTERVAL: '0.000001' } });
-  client = new DynamoDBClient(moto.clientConfig);
-  await createStateTable(client, 'pgvigil-atomic');
-  store = new DynamoStateStore(client, 'pgvigil-atomic');
+  f = await startStore('pgvigil-atomic', { env: { PGVIGIL_MOTO_SWITCH_INTERVAL: '0.000001' } });
+  store = f.store;
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await moto?.stop();
+  await f?.stop();
 });
 
 describe('the emulated DynamoDB', () => {

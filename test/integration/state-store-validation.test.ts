@@ -3,33 +3,29 @@
  * validators of core/model-check (so the agent never evaluates zod). Against moto: a bad record is
  * refused with an error naming the field and nothing is written; a bad item read back is named too.
  */
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
-import { createStateTable } from '../../adapters/dynamo-table.js';
+import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { PgvigilError } from '../../core/errors.js';
 import type { EventRecord } from '../../core/model.js';
 import { keys } from '../../core/table.js';
 import { clusterRecord, heartbeat, nodeRecord, primaryServer } from '../support/cli-cluster.js';
-import { startMoto, type Moto } from '../support/moto.js';
+import { startStore, type StoreFixture } from '../support/store.js';
 
 const T0 = 1_760_000_000_000;
-let moto: Moto;
+let f: StoreFixture;
 let client: DynamoDBClient;
 let store: DynamoStateStore;
 const table = 'pgvigil-state-validation';
 
 beforeAll(async () => {
-  moto = await startMoto();
-  client = new DynamoDBClient(moto.clientConfig);
-  await createStateTable(client, table);
-  store = new DynamoStateStore(client, table);
+  f = await startStore(table);
+  ({ client, store } = f);
 });
 
 afterAll(async () => {
-  client?.destroy();
-  await moto?.stop();
+  await f?.stop();
 });
 
 describe('the state store on the agent path', () => {

@@ -1,12 +1,11 @@
-import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
-import { createStateTable } from '../../adapters/dynamo-table.js';
+import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { Heartbeat } from '../../core/model.js';
 import { clusterRecord, nodeRecord } from '../support/cli-cluster.js';
 import { keys } from '../../core/table.js';
-import { startMoto, type Moto } from '../support/moto.js';
+import { startStore, type StoreFixture } from '../support/store.js';
 
 const T0 = 1_760_000_000_000;
 
@@ -42,20 +41,17 @@ function heartbeat(clusterId: string, nodeId: number, overrides: Partial<Heartbe
 }
 
 describe('DynamoStateStore against the moto server', () => {
-  let moto: Moto;
+  let f: StoreFixture;
   let client: DynamoDBClient;
   let store: DynamoStateStore;
   const table = 'pgvigil-state';
 
   beforeAll(async () => {
-    moto = await startMoto();
-    client = new DynamoDBClient(moto.clientConfig);
-    await createStateTable(client, table);
-    store = new DynamoStateStore(client, table);
+    f = await startStore(table);
+    ({ client, store } = f);
   });
   afterAll(async () => {
-    client?.destroy();
-    await moto?.stop();
+    await f?.stop();
   });
 
   it('creates a cluster once and refuses to create it again', async () => {
