@@ -141,7 +141,8 @@ export function socketTarget(node: PlanNode): PgTarget {
   return { host: node.socketDirectory, port: node.port };
 }
 
-async function query<R extends Record<string, unknown>>(target: PgTarget, sql: string, timeoutMs = 2000): Promise<R[]> {
+/** One query as `postgres` on `target`, in a session of its own, bounded by `timeoutMs`. */
+export async function query<R extends Record<string, unknown>>(target: PgTarget, sql: string, timeoutMs = 2000): Promise<R[]> {
   const client = new pg.Client({ host: target.host, port: target.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
   client.on('error', () => undefined);
   await client.connect();

@@ -2,9 +2,9 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { query } from '../../sandbox/drills/runner.js';
 import { Sandbox } from '../../sandbox/index.js';
 import { run } from '../../sandbox/netns.js';
 import { freePort } from '../../sandbox/ports.js';
@@ -32,17 +32,6 @@ afterAll(async () => {
   await sandbox?.down();
   rmSync(join(sandbox?.dir ?? '/nonexistent', '..'), { recursive: true, force: true });
 });
-
-async function query<R extends Record<string, unknown>>(target: PgTarget, sql: string): Promise<R[]> {
-  const client = new pg.Client({ host: target.host, port: target.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    return (await client.query<R>(sql)).rows;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
 
 /** What a failed wait reports: the VIP target, the last events and the controller's last lines. */
 async function diagnostics(): Promise<string> {
@@ -76,9 +65,9 @@ describe('the sandbox', () => {
       ['node3', 'standby', 'az-c'],
       ['witness', 'witness', 'az-c'],
     ]);
-    const [server] = await query<{ addr: string; recovery: boolean }>(vip, 'SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS recovery');
+    const [server] = await query<{ addr: string; recovery: boolean }>(vip, 'SELECT host(inet_server_addr()) AS addr, pg_is_in_recovery() AS recovery', 3000);
     expect(server).toEqual({ addr: sandbox.node('node1').address, recovery: false });
-    const standbys = await query<{ application_name: string; sync_state: string }>(vip, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1');
+    const standbys = await query<{ application_name: string; sync_state: string }>(vip, 'SELECT application_name, sync_state FROM pg_stat_replication ORDER BY 1', 3000);
     expect(standbys).toEqual([
       { application_name: 'node2', sync_state: 'quorum' },
       { application_name: 'node3', sync_state: 'quorum' },
