@@ -1,0 +1,209 @@
+/**
+ * repmgr 5 (Debian's postgresql-15-repmgr) on three namespaces: node1 primary, node2 and node3
+ * cloned with `repmgr standby clone`, repmgrd on every node at the pgvigil sandbox's check settings
+ * (monitor_interval_secs=1, reconnect_attempts=2, reconnect_interval=1), automatic failover with
+ * repmgr's own promote and follow commands, and `primary_visibility_consensus=true`: with three
+ * nodes and no witness, a standby that still sees the primary vetoes the failover (what pgvigil's
+ * quorum does too). Replication is synchronous `ANY 1 (the other two)` on every node, as in the
+ * sandbox, so an acknowledged write survives any single failure. Switchover is
+ * `repmgr standby switchover --siblings-follow` on the candidate, its ssh served by ssh.ts.
+ */
+import { rmSync, writeFileSync, chownSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEFAULT_PG_BINDIR, PostgresServer } from '../../sandbox/postgres.js';
+import { NODES, PG_PORT, PeerHosts, sleep, type PeerCluster } from './cluster.js';
+import { startSshShim, type SshShim } from './ssh.js';
+import type { FaultName } from './stats.js';
+
+const REPMGR = join(DEFAULT_PG_BINDIR, 'repmgr');
+const REPMGRD = join(DEFAULT_PG_BINDIR, 'repmgrd');
+
+/** The repmgr.conf settings that decide failover speed (the rest identifies the node). */
+export const REPMGR_SETTINGS: Record<string, string> = {
+  failover: 'automatic',
+  monitor_interval_secs: '1',
+  reconnect_attempts: '2',
+  reconnect_interval: '1',
+  primary_visibility_consensus: 'true',
+  connection_check_type: 'ping',
+  use_replication_slots: 'true',
+};
+
+export class RepmgrCluster implements PeerCluster {
+  readonly system = 'repmgr' as const;
+  readonly settings = Object.entries(REPMGR_SETTINGS).map(([k, v]) => `${k}=${v}`);
+  private ssh: SshShim | null = null;
+
+  private constructor(private readonly peer: PeerHosts) {}
+
+  static async up(dir: string, log: (line: string) => void): Promise<RepmgrCluster> {
+    const peer = await PeerHosts.create(dir, NODES);
+    const cluster = new RepmgrCluster(peer);
+    try {
+      await cluster.bringUp(log);
+    } catch (error) {
+      await cluster.down();
+      throw error;
+    }
+    return cluster;
+  }
+
+  private nodeDir(node: string): string {
+    return join(this.peer.dir, node);
+  }
+  private conf(node: string): string {
+    return join(this.nodeDir(node), 'repmgr.conf');
+  }
+  private dataDir(node: string): string {
+    return join(this.nodeDir(node), 'data');
+  }
+
+  private server(node: string): PostgresServer {
+    const others = NODES.filter((n) => n !== node);
+    return new PostgresServer({
+      dataDir: this.dataDir(node),
+      port: PG_PORT,
+      host: this.peer.address(node),
+      hbaNetworks: [this.peer.subnet],
+      clusterName: node,
+      settings: { shared_preload_libraries: 'repmgr', synchronous_standby_names: `ANY 1 (${others.join(', ')})` },
+    });
+  }
+
+  private writeConf(node: string): void {
+    const id = NODES.indexOf(node as (typeof NODES)[number]) + 1;
+    const data = this.dataDir(node);
+    const pgctl = join(DEFAULT_PG_BINDIR, 'pg_ctl');
+    const lines: Record<string, string> = {
+      node_id: String(id),
+      node_name: node,
+      conninfo: `host=${this.peer.address(node)} port=${PG_PORT} user=postgres dbname=postgres connect_timeout=2`,
+      data_directory: data,
+      pg_bindir: DEFAULT_PG_BINDIR,
+      ...REPMGR_SETTINGS,
+      promote_command: `${REPMGR} standby promote -f ${this.conf(node)} --log-to-file`,
+      follow_command: `${REPMGR} standby follow -f ${this.conf(node)} --log-to-file --upstream-node-id=%n`,
+      // pg_ctl with a log file: without one the server's output would hold repmgr's pipe open.
+      service_start_command: `${pgctl} -D ${data} -l ${data}.log -w -t 60 start`,
+      service_stop_command: `${pgctl} -D ${data} -m fast -w -t 60 stop`,
+      service_restart_command: `${pgctl} -D ${data} -l ${data}.log -m fast -w -t 60 restart`,
+      log_file: join(this.nodeDir(node), 'repmgr.log'),
+      log_level: 'INFO',
+      repmgrd_pid_file: join(this.nodeDir(node), 'repmgrd.pid'),
+      ssh_options: '-q',
+    };
+    const text = Object.entries(lines)
+      .map(([k, v]) => (/^(true|false|automatic|\d+|ping)$/.test(v) ? `${k}=${v}` : `${k}='${v}'`))
+      .join('\n');
+    writeFileSync(this.conf(node), `${text}\n`, { mode: 0o644 });
+    chownSync(this.conf(node), this.peer.user.uid, this.peer.user.gid);
+  }
+
+  private repmgr(node: string, args: string[], timeoutMs = 180_000) {
+    return this.peer.exec(node, REPMGR, ['-f', this.conf(node), ...args], { timeoutMs, env: this.peer.env({ PATH: `${this.ssh?.binDir ?? ''}:${this.peer.env().PATH}` }) });
+  }
+
+  private async startServer(node: string): Promise<void> {
+    const data = this.dataDir(node);
+    await this.peer.exec(node, join(DEFAULT_PG_BINDIR, 'pg_ctl'), ['-D', data, '-l', `${data}.log`, '-w', '-t', '60', 'start'], { timeoutMs: 70_000 });
+  }
+
+  private startRepmgrd(node: string): void {
+    this.peer.daemon(node, 'repmgrd', REPMGRD, ['-f', this.conf(node), '--daemonize=false']);
+  }
+
+  private async bringUp(log: (line: string) => void): Promise<void> {
+    this.ssh = await startSshShim(this.peer, this.peer.dir);
+    for (const node of NODES) {
+      this.peer.ownedDir(this.nodeDir(node));
+      this.writeConf(node);
+    }
+    const [first, ...rest] = NODES;
+    log(`repmgr: ${first}: initdb, start, primary register`);
+    await this.server(first).initdb();
+    await this.startServer(first);
+    await this.repmgr(first, ['primary', 'register']);
+    for (const node of rest) await this.clone(node, first, log);
+    for (const node of NODES) this.startRepmgrd(node);
+    await this.waitHealthy(first);
+  }
+
+  /** (Re)builds `node` as a standby of `primary`: a fresh `standby clone`, start, register. */
+  private async clone(node: string, primary: string, log: (line: string) => void): Promise<void> {
+    log(`repmgr: ${node}: standby clone from ${primary}`);
+    if (this.peer.running(node, 'repmgrd')) await this.peer.supervisor.stop(node, 'repmgrd');
+    await this.stopServer(node);
+    rmSync(this.dataDir(node), { recursive: true, force: true });
+    this.peer.ownedDir(this.dataDir(node));
+    await this.repmgr(node, ['-h', this.peer.address(primary), '-p', String(PG_PORT), '-U', 'postgres', '-d', 'postgres', 'standby', 'clone', '--fast-checkpoint']);
+    await this.server(node).writeConfig(); // its own address: the clone copied the primary's
+    await this.startServer(node);
+    await this.repmgr(node, ['standby', 'register', '--force']);
+  }
+
+  /** Stops a node's server whatever its state (immediate; SIGKILL when pg_ctl cannot). */
+  private async stopServer(node: string): Promise<void> {
+    const data = this.dataDir(node);
+    const r = await this.peer.exec(node, join(DEFAULT_PG_BINDIR, 'pg_ctl'), ['-D', data, '-m', 'immediate', '-w', '-t', '20', 'stop'], { allowFailure: true, timeoutMs: 30_000 });
+    if (r.code !== 0) {
+      try {
+        this.peer.killPostmaster(data);
+      } catch {
+        // no server
+      }
+    }
+  }
+
+  private async waitHealthy(primary: string, timeoutMs = 90_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const want = NODES.filter((n) => n !== primary);
+    for (;;) {
+      const streaming = await this.peer.streaming(primary);
+      if (want.every((n) => streaming.includes(n)) && NODES.every((n) => this.peer.running(n, 'repmgrd'))) return;
+      if (Date.now() > deadline) throw new Error(`repmgr: not healthy after ${timeoutMs / 1000} s (primary ${primary}, streaming: ${streaming.join(',') || 'none'})`);
+      await sleep(250);
+    }
+  }
+
+  async reset(log: (line: string) => void): Promise<string> {
+    for (const h of await this.peer.restoreAll()) log(`repmgr: ${h}: network restored`);
+    const primary = await this.peer.waitPrimary(NODES);
+    const streaming = await this.peer.streaming(primary);
+    for (const node of NODES) {
+      if (node === primary || streaming.includes(node)) continue;
+      await this.clone(node, primary, log);
+    }
+    for (const node of NODES) if (!this.peer.running(node, 'repmgrd')) this.startRepmgrd(node);
+    await this.waitHealthy(primary);
+    // Let every repmgrd see the healthy cluster once before the next fault.
+    await sleep(2000);
+    return primary;
+  }
+
+  hosts(primary: string) {
+    return [primary, ...NODES.filter((n) => n !== primary)].map((n) => this.peer.target(n));
+  }
+
+  nodeAt(address: string): string | undefined {
+    return this.peer.network.hosts.find((h) => h.address === address)?.name;
+  }
+
+  async inject(fault: FaultName, primary: string): Promise<string> {
+    switch (fault) {
+      case 'crash-primary':
+        return `killed postmaster ${this.peer.killPostmaster(this.dataDir(primary))}`;
+      case 'kill-primary-host':
+        return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
+      case 'switchover': {
+        const candidate = NODES.find((n) => n !== primary) as string;
+        const r = await this.repmgr(candidate, ['standby', 'switchover', '--siblings-follow', '--force-rewind'], 300_000);
+        return `repmgr standby switchover on ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
+      }
+    }
+  }
+
+  async down(): Promise<void> {
+    await this.ssh?.close();
+    await this.peer.down();
+  }
+}
