@@ -5,7 +5,7 @@
  * ends exactly what was started and deletes the namespaces. PostgreSQL runs as the `postgres` user.
  */
 import { chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import { query } from '../../sandbox/drills/runner.js';
 import { SandboxNetwork, type ExecResult } from '../../sandbox/netns.js';
@@ -82,6 +82,7 @@ export class PeerHosts {
 
   /** A directory owned by the PostgreSQL user. */
   ownedDir(path: string): string {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 }); // parents the user can traverse
     mkdirSync(path, { recursive: true, mode: 0o700 });
     chownSync(path, this.user.uid, this.user.gid);
     return path;
@@ -144,6 +145,12 @@ export class PeerHosts {
     } catch {
       return [];
     }
+  }
+
+  /** The standby `primary` replicates to synchronously (sync_state `sync`), if any. */
+  async syncStandby(primary: string): Promise<string | undefined> {
+    const rows = await query<{ name: string }>(this.target(primary), "SELECT application_name AS name FROM pg_stat_replication WHERE sync_state = 'sync' ORDER BY 1", 2000);
+    return rows[0]?.name;
   }
 
   /** SIGKILL to a data directory's postmaster (a crashed server); returns its pid. */

@@ -151,7 +151,8 @@ export class PatroniCluster implements PeerCluster {
       case 'kill-primary-host':
         return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
       case 'switchover': {
-        const candidate = NODES.find((n) => n !== primary) as string;
+        // In synchronous mode Patroni switches over only to the synchronous standby.
+        const candidate = (await this.peer.syncStandby(primary)) ?? (NODES.find((n) => n !== primary) as string);
         const r = await this.peer.exec(candidate, '/usr/bin/patronictl', ['-c', this.conf(candidate), 'switchover', '--leader', primary, '--candidate', candidate, '--force'], { timeoutMs: 180_000 });
         return `patronictl switchover to ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
       }
