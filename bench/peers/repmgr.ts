@@ -2,9 +2,10 @@
  * repmgr 5 (Debian's postgresql-15-repmgr) on three namespaces: node1 primary, node2 and node3
  * cloned with `repmgr standby clone`, repmgrd on every node at the pgvigil sandbox's check settings
  * (monitor_interval_secs=1, reconnect_attempts=2, reconnect_interval=1), automatic failover with
- * repmgr's own promote and follow commands, and `primary_visibility_consensus=true`: with three
- * nodes and no witness, a standby that still sees the primary vetoes the failover (what pgvigil's
- * quorum does too). Replication is synchronous `ANY 1 (the other two)` on every node, as in the
+ * repmgr's own promote and follow commands, and `primary_visibility_consensus=false` (repmgr's
+ * default): with `true` and 1 s monitoring, a sibling that saw the primary within the last second
+ * cancels the election, and repmgr 5.3 does not hold another one — a bench:peers run on a loaded
+ * machine was left with no primary at all that way (docs/drills.md). Replication is synchronous `ANY 1 (the other two)` on every node, as in the
  * sandbox, so an acknowledged write survives any single failure. Switchover is
  * `repmgr standby switchover --siblings-follow` on the candidate, its ssh served by ssh.ts.
  */
@@ -24,7 +25,7 @@ export const REPMGR_SETTINGS: Record<string, string> = {
   monitor_interval_secs: '1',
   reconnect_attempts: '2',
   reconnect_interval: '1',
-  primary_visibility_consensus: 'true',
+  primary_visibility_consensus: 'false',
   connection_check_type: 'ping',
   use_replication_slots: 'true',
 };
@@ -34,7 +35,7 @@ export class RepmgrCluster implements PeerCluster {
   readonly settings = Object.entries(REPMGR_SETTINGS).map(([k, v]) => `${k}=${v}`);
   private ssh: SshShim | null = null;
 
-  private constructor(private readonly peer: PeerHosts) {}
+  private constructor(readonly peer: PeerHosts) {}
 
   static async up(dir: string, log: (line: string) => void): Promise<RepmgrCluster> {
     const peer = await PeerHosts.create(dir, NODES);
