@@ -12,31 +12,27 @@ import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import { DEFAULT_PG_BINDIR } from '../../sandbox/postgres.js';
-import { NODES, PeerHosts, sleep, type PeerCluster } from './cluster.js';
-import type { FaultName } from './stats.js';
+import { NODES, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 
 const PORTS: Record<string, number> = { monitor: 25431, node1: 25432, node2: 25433, node3: 25434 };
 const PG_AUTOCTL = '/usr/bin/pg_autoctl';
 
-export class AutoFailoverCluster implements PeerCluster {
+export class AutoFailoverCluster extends PeerClusterBase {
   readonly system = 'pg_auto_failover' as const;
   readonly settings = ['defaults (monitor health checks, synchronous replication quorum)', 'monitor on its own host'];
   private readonly admitted = new Set<string>();
 
-  private constructor(private readonly peer: PeerHosts) {
+  private constructor(peer: PeerHosts) {
+    super(peer);
     peer.ports = { ...PORTS };
   }
 
   static async up(dir: string, log: (line: string) => void): Promise<AutoFailoverCluster> {
-    const peer = await PeerHosts.create(dir, [...NODES, 'monitor']);
-    const cluster = new AutoFailoverCluster(peer);
-    try {
-      await cluster.bringUp(log);
-    } catch (error) {
-      await cluster.down();
-      throw error;
-    }
-    return cluster;
+    return PeerClusterBase.start(new AutoFailoverCluster(await PeerHosts.create(dir, [...NODES, 'monitor'])), (c) => c.bringUp(log));
+  }
+
+  protected dataDir(node: string): string {
+    return this.pgdata(node);
   }
 
   private pgdata(host: string): string {
@@ -132,28 +128,8 @@ export class AutoFailoverCluster implements PeerCluster {
     return primary;
   }
 
-  hosts(primary: string) {
-    return [primary, ...NODES.filter((n) => n !== primary)].map((n) => this.peer.target(n));
-  }
-
-  nodeAt(address: string): string | undefined {
-    return this.peer.network.hosts.find((h) => h.address === address)?.name;
-  }
-
-  async inject(fault: FaultName, primary: string): Promise<string> {
-    switch (fault) {
-      case 'crash-primary':
-        return `killed postmaster ${this.peer.killPostmaster(this.pgdata(primary))}`;
-      case 'kill-primary-host':
-        return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
-      case 'switchover': {
-        const r = await this.peer.exec('monitor', PG_AUTOCTL, ['perform', 'switchover', '--pgdata', this.pgdata('monitor')], { env: this.env(), timeoutMs: 180_000 });
-        return `pg_autoctl perform switchover: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
-      }
-    }
-  }
-
-  async down(): Promise<void> {
-    await this.peer.down();
+  protected async switchover(): Promise<string> {
+    const r = await this.peer.exec('monitor', PG_AUTOCTL, ['perform', 'switchover', '--pgdata', this.pgdata('monitor')], { env: this.env(), timeoutMs: 180_000 });
+    return `pg_autoctl perform switchover: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
   }
 }

@@ -37,6 +37,67 @@ export interface PeerCluster {
 
 export type Role = 'primary' | 'standby' | 'down';
 
+/**
+ * What the three peers share: the client's host list, the crash and dead-host faults (a system
+ * supplies its data directories and its switchover), teardown.
+ */
+export abstract class PeerClusterBase implements PeerCluster {
+  abstract readonly system: PeerCluster['system'];
+  abstract readonly settings: string[];
+  constructor(readonly peer: PeerHosts) {}
+
+  /** Brings a cluster up with `bringUp`, tearing everything down when it fails. */
+  protected static async start<C extends PeerClusterBase>(cluster: C, bringUp: (c: C) => Promise<void>): Promise<C> {
+    try {
+      await bringUp(cluster);
+    } catch (error) {
+      await cluster.down();
+      throw error;
+    }
+    return cluster;
+  }
+
+  abstract reset(log: (line: string) => void): Promise<string>;
+  protected abstract dataDir(node: string): string;
+  /** Runs the system's own switchover tool away from `primary`; returns what it said. */
+  protected abstract switchover(primary: string): Promise<string>;
+
+  hosts(primary: string): PgTarget[] {
+    return [primary, ...NODES.filter((n) => n !== primary)].map((n) => this.peer.target(n));
+  }
+
+  nodeAt(address: string): string | undefined {
+    return this.peer.network.hosts.find((h) => h.address === address)?.name;
+  }
+
+  async inject(fault: FaultName, primary: string): Promise<string> {
+    switch (fault) {
+      case 'crash-primary':
+        return `killed postmaster ${this.peer.killPostmaster(this.dataDir(primary))}`;
+      case 'kill-primary-host':
+        return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
+      case 'switchover':
+        return this.switchover(primary);
+    }
+  }
+
+  /** Waits until both other nodes stream from `primary` and `daemon` runs on every node. */
+  protected async waitStreaming(primary: string, daemon: string, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const want = NODES.filter((n) => n !== primary);
+    for (;;) {
+      const streaming = await this.peer.streaming(primary);
+      if (want.every((n) => streaming.includes(n)) && NODES.every((n) => this.peer.running(n, daemon))) return;
+      if (Date.now() > deadline) throw new Error(`${this.system}: not healthy after ${timeoutMs / 1000} s (primary ${primary}, streaming: ${streaming.join(',') || 'none'})`);
+      await sleep(250);
+    }
+  }
+
+  async down(): Promise<void> {
+    await this.peer.down();
+  }
+}
+
 /** Hosts, processes and PostgreSQL helpers of one peer cluster (see the module comment). */
 export class PeerHosts {
   readonly user: OsUser = lookupOsUser('postgres');

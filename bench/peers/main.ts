@@ -77,7 +77,8 @@ try {
         records.push(r);
         say(`  → to new primary ${r.to_new_primary_ms ?? '—'} ms, outage ${r.write_outage_ms ?? '—'} ms, lost ${r.acked_writes_lost ?? '?'}${r.in_place ? ' (restarted in place)' : ''}${r.ok ? '' : `; PROBLEMS: ${r.problems.join('; ')}`}`);
       } catch (error) {
-        say(`ERROR: ${system} ${fault} round ${round + 1}: ${(error as Error).message}`);
+        const detail = (error as { detail?: string }).detail;
+        say(`ERROR: ${system} ${fault} round ${round + 1}: ${(error as Error).message}${detail ? `\n${detail}` : ''}`);
         records.push({ round, system, fault, ok: false, problems: [(error as Error).message], to_new_primary_ms: null, write_outage_ms: null, acked_writes: 0, acked_writes_lost: null, old_primary: '?', new_primary: null, in_place: false, notes: [] });
       }
     }

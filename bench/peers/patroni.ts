@@ -12,28 +12,21 @@
 import { writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PG_BINDIR } from '../../sandbox/postgres.js';
-import { NODES, PG_PORT, PeerHosts, sleep, type PeerCluster } from './cluster.js';
-import type { FaultName } from './stats.js';
+import { NODES, PG_PORT, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 
 export const PATRONI_TIMING = { ttl: 20, loop_wait: 1, retry_timeout: 3 } as const;
 const ETCD_PORT = 2379;
 
-export class PatroniCluster implements PeerCluster {
+export class PatroniCluster extends PeerClusterBase {
   readonly system = 'patroni' as const;
   readonly settings = [...Object.entries(PATRONI_TIMING).map(([k, v]) => `${k}=${v}`), 'synchronous_mode=true', 'use_pg_rewind=true', 'etcd: 1 member on its own host'];
 
-  private constructor(private readonly peer: PeerHosts) {}
-
   static async up(dir: string, log: (line: string) => void): Promise<PatroniCluster> {
-    const peer = await PeerHosts.create(dir, [...NODES, 'dcs']);
-    const cluster = new PatroniCluster(peer);
-    try {
-      await cluster.bringUp(log);
-    } catch (error) {
-      await cluster.down();
-      throw error;
-    }
-    return cluster;
+    return PeerClusterBase.start(new PatroniCluster(await PeerHosts.create(dir, [...NODES, 'dcs'])), (c) => c.bringUp(log));
+  }
+
+  protected dataDir(node: string): string {
+    return join(this.peer.dir, node, 'data');
   }
 
   private conf(node: string): string {
@@ -70,7 +63,7 @@ export class PatroniCluster implements PeerCluster {
       postgresql: {
         listen: `${address}:${PG_PORT}`,
         connect_address: `${address}:${PG_PORT}`,
-        data_dir: join(dir, 'data'),
+        data_dir: this.dataDir(node),
         bin_dir: DEFAULT_PG_BINDIR,
         pgpass: join(dir, 'pgpass'),
         authentication: { superuser: { username: 'postgres' }, replication: { username: 'postgres' }, rewind: { username: 'postgres' } },
@@ -110,15 +103,8 @@ export class PatroniCluster implements PeerCluster {
     await this.waitHealthy(first);
   }
 
-  private async waitHealthy(primary: string, timeoutMs = 180_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const want = NODES.filter((n) => n !== primary);
-    for (;;) {
-      const streaming = await this.peer.streaming(primary);
-      if (want.every((n) => streaming.includes(n)) && NODES.every((n) => this.peer.running(n, 'patroni'))) return;
-      if (Date.now() > deadline) throw new Error(`patroni: not healthy after ${timeoutMs / 1000} s (primary ${primary}, streaming: ${streaming.join(',') || 'none'})`);
-      await sleep(250);
-    }
+  private waitHealthy(primary: string): Promise<void> {
+    return this.waitStreaming(primary, 'patroni', 180_000);
   }
 
   async reset(log: (line: string) => void): Promise<string> {
@@ -136,30 +122,10 @@ export class PatroniCluster implements PeerCluster {
     return this.peer.waitPrimary(NODES);
   }
 
-  hosts(primary: string) {
-    return [primary, ...NODES.filter((n) => n !== primary)].map((n) => this.peer.target(n));
-  }
-
-  nodeAt(address: string): string | undefined {
-    return this.peer.network.hosts.find((h) => h.address === address)?.name;
-  }
-
-  async inject(fault: FaultName, primary: string): Promise<string> {
-    switch (fault) {
-      case 'crash-primary':
-        return `killed postmaster ${this.peer.killPostmaster(join(this.peer.dir, primary, 'data'))}`;
-      case 'kill-primary-host':
-        return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
-      case 'switchover': {
-        // In synchronous mode Patroni switches over only to the synchronous standby.
-        const candidate = (await this.peer.syncStandby(primary)) ?? (NODES.find((n) => n !== primary) as string);
-        const r = await this.peer.exec(candidate, '/usr/bin/patronictl', ['-c', this.conf(candidate), 'switchover', '--leader', primary, '--candidate', candidate, '--force'], { timeoutMs: 180_000 });
-        return `patronictl switchover to ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
-      }
-    }
-  }
-
-  async down(): Promise<void> {
-    await this.peer.down();
+  protected async switchover(primary: string): Promise<string> {
+    // In synchronous mode Patroni switches over only to the synchronous standby.
+    const candidate = (await this.peer.syncStandby(primary)) ?? (NODES.find((n) => n !== primary) as string);
+    const r = await this.peer.exec(candidate, '/usr/bin/patronictl', ['-c', this.conf(candidate), 'switchover', '--leader', primary, '--candidate', candidate, '--force'], { timeoutMs: 180_000 });
+    return `patronictl switchover to ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
   }
 }

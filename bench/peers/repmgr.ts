@@ -12,9 +12,8 @@
 import { rmSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PG_BINDIR, PostgresServer } from '../../sandbox/postgres.js';
-import { NODES, PG_PORT, PeerHosts, sleep, type PeerCluster } from './cluster.js';
+import { NODES, PG_PORT, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 import { startSshShim, type SshShim } from './ssh.js';
-import type { FaultName } from './stats.js';
 
 const REPMGR = join(DEFAULT_PG_BINDIR, 'repmgr');
 const REPMGRD = join(DEFAULT_PG_BINDIR, 'repmgrd');
@@ -30,23 +29,13 @@ export const REPMGR_SETTINGS: Record<string, string> = {
   use_replication_slots: 'true',
 };
 
-export class RepmgrCluster implements PeerCluster {
+export class RepmgrCluster extends PeerClusterBase {
   readonly system = 'repmgr' as const;
   readonly settings = Object.entries(REPMGR_SETTINGS).map(([k, v]) => `${k}=${v}`);
   private ssh: SshShim | null = null;
 
-  private constructor(readonly peer: PeerHosts) {}
-
   static async up(dir: string, log: (line: string) => void): Promise<RepmgrCluster> {
-    const peer = await PeerHosts.create(dir, NODES);
-    const cluster = new RepmgrCluster(peer);
-    try {
-      await cluster.bringUp(log);
-    } catch (error) {
-      await cluster.down();
-      throw error;
-    }
-    return cluster;
+    return PeerClusterBase.start(new RepmgrCluster(await PeerHosts.create(dir, NODES)), (c) => c.bringUp(log));
   }
 
   private nodeDir(node: string): string {
@@ -55,7 +44,7 @@ export class RepmgrCluster implements PeerCluster {
   private conf(node: string): string {
     return join(this.nodeDir(node), 'repmgr.conf');
   }
-  private dataDir(node: string): string {
+  protected dataDir(node: string): string {
     return join(this.nodeDir(node), 'data');
   }
 
@@ -155,15 +144,8 @@ export class RepmgrCluster implements PeerCluster {
     }
   }
 
-  private async waitHealthy(primary: string, timeoutMs = 90_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const want = NODES.filter((n) => n !== primary);
-    for (;;) {
-      const streaming = await this.peer.streaming(primary);
-      if (want.every((n) => streaming.includes(n)) && NODES.every((n) => this.peer.running(n, 'repmgrd'))) return;
-      if (Date.now() > deadline) throw new Error(`repmgr: not healthy after ${timeoutMs / 1000} s (primary ${primary}, streaming: ${streaming.join(',') || 'none'})`);
-      await sleep(250);
-    }
+  private waitHealthy(primary: string): Promise<void> {
+    return this.waitStreaming(primary, 'repmgrd', 90_000);
   }
 
   async reset(log: (line: string) => void): Promise<string> {
@@ -181,30 +163,14 @@ export class RepmgrCluster implements PeerCluster {
     return primary;
   }
 
-  hosts(primary: string) {
-    return [primary, ...NODES.filter((n) => n !== primary)].map((n) => this.peer.target(n));
+  protected async switchover(primary: string): Promise<string> {
+    const candidate = NODES.find((n) => n !== primary) as string;
+    const r = await this.repmgr(candidate, ['standby', 'switchover', '--siblings-follow', '--force-rewind'], 300_000);
+    return `repmgr standby switchover on ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
   }
 
-  nodeAt(address: string): string | undefined {
-    return this.peer.network.hosts.find((h) => h.address === address)?.name;
-  }
-
-  async inject(fault: FaultName, primary: string): Promise<string> {
-    switch (fault) {
-      case 'crash-primary':
-        return `killed postmaster ${this.peer.killPostmaster(this.dataDir(primary))}`;
-      case 'kill-primary-host':
-        return `killed ${await this.peer.killHost(primary)} processes and cut the link`;
-      case 'switchover': {
-        const candidate = NODES.find((n) => n !== primary) as string;
-        const r = await this.repmgr(candidate, ['standby', 'switchover', '--siblings-follow', '--force-rewind'], 300_000);
-        return `repmgr standby switchover on ${candidate}: ${r.stdout.trim().split('\n').slice(-1)[0] ?? ''}`;
-      }
-    }
-  }
-
-  async down(): Promise<void> {
+  override async down(): Promise<void> {
     await this.ssh?.close();
-    await this.peer.down();
+    await super.down();
   }
 }
