@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type DrillResult, type ScenarioName } from '../sandbox/drills/index.js';
+import { quantile } from './peers/stats.js';
 
 const FAILOVER_DRILLS: ScenarioName[] = ['crash-primary', 'kill-primary-host', 'partition-primary', 'switchover', 'kill-controller-mid-saga'];
 
@@ -21,11 +22,6 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.exit(1);
 }
 const names = process.argv.length > 3 ? process.argv.slice(3).map((n) => scenario(n).name) : FAILOVER_DRILLS;
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] as number;
-}
 
 function row(label: string, values: (number | null | undefined)[]): string {
   const v = values.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);

@@ -61,6 +61,8 @@ export interface WriteAttempt {
   /** When COMMIT was acknowledged; null when it failed or was abandoned. */
   ackedAt: number | null;
   error: string | null;
+  /** The server the write went to, as {@link WriterOptions.connect} named it (undefined without it). */
+  server?: string;
 }
 
 export interface WriterOptions {
@@ -75,6 +77,12 @@ export interface WriterOptions {
   connectTimeoutMs?: number;
   /** @default Date.now */
   now?: () => number;
+  /**
+   * Opens the writer's connection instead of a plain one to `target` (which is then unused): for a
+   * client that picks its server itself, such as a libpq-style multi-host connection. It names the
+   * server it reached; every write on that connection records the name.
+   */
+  connect?: (connectTimeoutMs: number) => Promise<{ client: pg.Client; server: string }>;
 }
 
 function destroy(client: pg.Client): void {
@@ -111,6 +119,7 @@ async function bounded<T>(client: pg.Client, timeoutMs: number, work: () => Prom
 export class DrillWriter {
   readonly attempts: WriteAttempt[] = [];
   private client: pg.Client | null = null;
+  private server: string | undefined;
   private timer: NodeJS.Timeout | null = null;
   private inFlight: Promise<void> | null = null;
   private nextId = 1;
@@ -141,7 +150,9 @@ export class DrillWriter {
     const timeoutMs = this.options.statementTimeoutMs ?? 1000;
     try {
       if (!this.client) {
-        const client = new pg.Client(clientConfig(this.options.target, this.options.connectTimeoutMs ?? 1000));
+        const connectTimeoutMs = this.options.connectTimeoutMs ?? 1000;
+        const opened = this.options.connect ? await this.options.connect(connectTimeoutMs) : { client: new pg.Client(clientConfig(this.options.target, connectTimeoutMs)), server: undefined };
+        const client = opened.client;
         client.on('error', () => {
           if (this.client === client) this.client = null;
           destroy(client);
@@ -149,11 +160,13 @@ export class DrillWriter {
         client.on('end', () => {
           if (this.client === client) this.client = null;
         });
-        await bounded(client, (this.options.connectTimeoutMs ?? 1000) + 200, () => client.connect());
+        if (!this.options.connect) await bounded(client, connectTimeoutMs + 200, () => client.connect());
         this.client = client;
+        this.server = opened.server;
         attempt.sentAt = this.now(); // the write itself starts now
       }
       const client = this.client;
+      if (this.server !== undefined) attempt.server = this.server;
       try {
         await bounded(client, timeoutMs, () =>
           client.query(`INSERT INTO ${DRILL_TABLE} (writer, id) VALUES ($1, $2)`, [this.options.name, attempt.id]),
