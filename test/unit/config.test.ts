@@ -207,6 +207,14 @@ describe('parseConfig errors', () => {
     expect(JSON.stringify(problems)).not.toContain('hunter');
   });
 
+  it('bounds a list: how many items, and how long each is', () => {
+    const many = Array.from({ length: 101 }, (_, i) => `event_${i}`).join(',');
+    expect(problemsOf(conf(`event_notifications=${many}`))).toEqual([
+      { file: 'repmgr.conf', line: 5, key: 'event_notifications', message: 'expected at most 100 items, got 101' },
+    ]);
+    expect(problemsOf(conf(`event_notifications=standby_promote,${'e'.repeat(65)}`))[0]?.message).toMatch(/^expected items of at most 64 characters, got "e{60}…"$/);
+  });
+
   it('reports a cross-key problem on the line of the key the user set', () => {
     expect(problemsOf(conf('# x', 'heartbeat_interval_secs=15'))).toEqual([
       {
