@@ -20,8 +20,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EventName } from '../core/events.js';
-import { checkEventRecord } from '../core/model-check.js';
-import type { ClusterRecord, EventRecord, Heartbeat, NodeRecord, Reachability, ServerState } from '../core/model.js';
+import { EventRecordSchema, type ClusterRecord, type EventRecord, type Heartbeat, type NodeRecord, type Reachability, type ServerState } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { lsnDiff } from '../core/lsn.js';
@@ -573,7 +572,7 @@ export class AgentDaemon {
       const state = JSON.parse(await readFile(file, 'utf8')) as { seq?: unknown; events?: unknown };
       if (Array.isArray(state.events)) {
         for (const e of state.events) {
-          const valid = checkEventRecord(e);
+          const valid = EventRecordSchema.check(e);
           if (valid.ok && valid.value.cluster_id === this.config.cluster_id) this.events.push(valid.value);
         }
       }

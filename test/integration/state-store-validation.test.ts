@@ -1,7 +1,8 @@
 /**
- * The state store's per-second path (load, putHeartbeat, appendEvent) validates with the zod-free
- * validators of core/model-check (so the agent never evaluates zod). Against moto: a bad record is
- * refused with an error naming the field and nothing is written; a bad item read back is named too.
+ * The state store validates every record it writes and every item it reads back with the schemas
+ * of core/model.ts. Against moto: a bad record (a bad field, an unknown key) is refused with an
+ * error naming it and nothing is written; a bad item read back is named too, and a key written by
+ * another version of pgvigil is dropped on reading, not refused.
  */
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
