@@ -191,8 +191,12 @@ export const OperationSchema = object('operation', {
   /** Controller time after which another invocation may take the saga over. */
   deadline: epochMs,
   started_at: epochMs,
-  /** Saga-specific data carried between steps (settled LSNs, SSM command ids, options). */
-  data: withDefault(json(65_536), () => ({})),
+  /**
+   * Saga-specific data carried between steps (settled LSNs, SSM command ids, options, abort
+   * reasons quoting up to three lines of SSM output). Bounded well above what sagas write and with
+   * the rest of the record under DynamoDB's 400 KB item limit.
+   */
+  data: withDefault(json(131_072), () => ({})),
 });
 export type Operation = Infer<typeof OperationSchema>;
 
