@@ -380,7 +380,7 @@ describe('parseConfig defaults', () => {
     expect(parseConfig(conf('heartbeat_interval_secs=2', 'node_timeout_secs=9'), 'f').config.node_timeout_secs).toBe(9);
   });
 
-  it('has a table entry with a description for every key of SPEC §3', () => {
+  it('has a table entry with a description for every key', () => {
     const spec = [
       'node_id', 'node_name', 'conninfo', 'data_directory', 'location', 'priority', 'replication_user', 'pg_bindir',
       'use_replication_slots', 'failover', 'monitor_interval_secs', 'reconnect_attempts', 'reconnect_interval',
