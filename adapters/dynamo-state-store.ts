@@ -1,12 +1,12 @@
 /**
- * The cluster state in DynamoDB (SPEC §4): one strongly consistent Query per cluster, conditional
- * writes for everything that matters for safety, and validation of every item read back.
+ * The cluster state in DynamoDB (docs/architecture.md, "State layout"): one strongly consistent Query per
+ * cluster, conditional writes for everything that matters for safety, and validation of every
+ * record written and every item read back, with the schemas of core/model.ts.
  *
  * A lost race (ConditionalCheckFailedException) is an ordinary `{ ok: false }` result.
  *
- * The agent's per-second path (load, putHeartbeat, appendEvent) validates with core/model-check's
- * zod-free validators, which are exactly as strict as the zod schemas: the agent then never
- * evaluates zod, which costs it ~3 MB of memory (docs/agent.md, "Figures").
+ * Writes are strict: a record with a bad field or an unknown key is refused, naming it, and
+ * nothing is written. Reads drop unknown keys instead ({@link STORED}) and check everything else.
  */
 import {
   BatchWriteItemCommand,
@@ -22,12 +22,14 @@ import {
 import { randomUUID } from 'node:crypto';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { PgvigilError } from '../core/errors.js';
-import { checkClusterRecord, checkEventRecord, checkHeartbeatRecord, checkNodeRecord } from '../core/model-check.js';
 import {
   ClusterRecordSchema,
   EventRecordSchema,
+  HeartbeatSchema,
+  LeaseObservationSchema,
+  LeaseSchema,
+  MonitoringSampleSchema,
   NodeRecordSchema,
-  validate,
   type ClusterRecord,
   type EventRecord,
   type Heartbeat,
@@ -36,6 +38,7 @@ import {
   type NodeRecord,
   type Validated,
 } from '../core/model.js';
+import type { CheckOptions } from '../core/schema.js';
 import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, WriteResult } from '../core/ports.js';
 import {
   ATTENTION_ATTRIBUTE,
@@ -70,6 +73,13 @@ export function fromItem(item: Item): Record<string, unknown> {
   for (const a of LAYOUT_ATTRIBUTES) delete data[a];
   return data;
 }
+
+/**
+ * How items read back are checked. An item may have been written by another version of pgvigil
+ * during a rolling upgrade: a key this version does not know is dropped, not an error (a field
+ * added later has a default instead). Types, ranges and sizes are checked as on writing.
+ */
+export const STORED: CheckOptions = { unknownKeys: 'drop' };
 
 /** The value of a passed validation; a failed one is a BAD_INPUT error naming every bad field. */
 function validOrThrow<T>(result: Validated<T>, what: string): T {
@@ -106,7 +116,7 @@ export class DynamoStateStore implements ClusterStateStore {
       const sk = item[SORT_KEY]?.S ?? '';
       const data = fromItem(item);
       if (sk === keys.cluster()) {
-        const result = checkClusterRecord(data);
+        const result = ClusterRecordSchema.check(data, STORED);
         if (!result.ok) {
           throw new PgvigilError('BAD_INPUT', `the cluster record of "${clusterId}" in table ${this.tableName} is not valid`, {
             detail: result.errors.join('\n'),
@@ -114,7 +124,7 @@ export class DynamoStateStore implements ClusterStateStore {
         }
         cluster = result.value;
       } else if (sk.startsWith(keys.prefix.node)) {
-        const result = checkNodeRecord(data);
+        const result = NodeRecordSchema.check(data, STORED);
         if (!result.ok) {
           throw new PgvigilError('BAD_INPUT', `node record ${sk} of cluster "${clusterId}" is not valid`, {
             detail: result.errors.join('\n'),
@@ -167,6 +177,7 @@ export class DynamoStateStore implements ClusterStateStore {
     now: number,
     guard?: { leaseRvn: string | null },
   ): Promise<WriteResult> {
+    validOrThrow(ClusterRecordSchema.checkSome(change), `the change to the cluster record of "${clusterId}"`);
     const names: Record<string, string> = { '#version': 'version', '#updated_at': 'updated_at' };
     const values: Record<string, unknown> = { ':expected': expectedVersion, ':next': expectedVersion + 1, ':now': now };
     const sets = ['#version = :next', '#updated_at = :now'];
@@ -220,7 +231,7 @@ export class DynamoStateStore implements ClusterStateStore {
         UpdateExpression: 'SET #obs = :obs',
         ConditionExpression: '#term = :term AND (#lease.#rvn = :rvn OR attribute_not_exists(#lease.#rvn))',
         ExpressionAttributeNames: { '#obs': 'lease_observation', '#term': 'term', '#lease': 'lease', '#rvn': 'rvn' },
-        ExpressionAttributeValues: marshall({ ':obs': observation, ':term': term, ':rvn': observation.rvn }),
+        ExpressionAttributeValues: marshall({ ':obs': LeaseObservationSchema.parse(observation), ':term': term, ':rvn': observation.rvn }),
       }),
     );
   }
@@ -244,7 +255,7 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async putHeartbeat(heartbeat: Heartbeat, attention: boolean): Promise<void> {
-    const valid = validOrThrow(checkHeartbeatRecord(heartbeat), `the heartbeat of node ${String((heartbeat as Partial<Heartbeat> | null)?.node_id)}`);
+    const valid = validOrThrow(HeartbeatSchema.check(heartbeat), `the heartbeat of node ${String((heartbeat as Partial<Heartbeat> | null)?.node_id)}`);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -262,7 +273,7 @@ export class DynamoStateStore implements ClusterStateStore {
         ConditionExpression: '#term = :term AND #primary = :node',
         ExpressionAttributeNames: { '#lease': 'lease', '#term': 'term', '#primary': 'primary_node_id' },
         ExpressionAttributeValues: marshall({
-          ':lease': { holder_node_id: nodeId, term, rvn, renewed_at: now },
+          ':lease': LeaseSchema.parse({ holder_node_id: nodeId, term, rvn, renewed_at: now }),
           ':term': term,
           ':node': nodeId,
         }),
@@ -271,7 +282,7 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async appendEvent(event: EventRecord): Promise<void> {
-    const valid = validOrThrow(checkEventRecord(event), `the event "${String((event as Partial<EventRecord> | null)?.event)}"`);
+    const valid = validOrThrow(EventRecordSchema.check(event), `the event "${String((event as Partial<EventRecord> | null)?.event)}"`);
     const unique = `${valid.event}-${randomUUID().slice(0, 8)}`;
     await this.client.send(
       new PutItemCommand({
@@ -317,7 +328,7 @@ export class DynamoStateStore implements ClusterStateStore {
         }),
       );
       for (const item of page.Items ?? []) {
-        const result = validate(EventRecordSchema, fromItem(item));
+        const result = EventRecordSchema.check(fromItem(item), STORED);
         if (result.ok) events.push(result.value);
         if (options.limit !== undefined && events.length >= options.limit) return events;
       }
@@ -327,6 +338,7 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async putMonitoringSample(sample: MonitoringSample, ttlSecs: number): Promise<void> {
+    MonitoringSampleSchema.parse(sample);
     await this.client.send(
       new PutItemCommand({
         TableName: this.tableName,
@@ -392,7 +404,7 @@ export function checkHeartbeat(
   clusterId: string,
   keyNodeId: number | null,
 ): { ok: true; value: Heartbeat } | { ok: false; errors: string[] } {
-  const result = checkHeartbeatRecord(data);
+  const result = HeartbeatSchema.check(data, STORED);
   if (!result.ok) return result;
   const errors: string[] = [];
   if (result.value.cluster_id !== clusterId) errors.push(`cluster_id: heartbeat of cluster "${result.value.cluster_id}" stored under cluster "${clusterId}"`);

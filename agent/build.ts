@@ -13,34 +13,16 @@
  * docs/agent.md, "Figures"). Nothing in the agent uses fetch (the SDK's handler is node:http), and
  * esbuild replaces only the free global `Response`, never a local or a property of that name.
  *
- * `zodFreeModel()`: zod's code costs the agent ~3 MB of memory, used or not (54 → 51 MB). In the
- * bundle, core/model.ts is replaced by agent/bundle-model.ts, whose schemas are stand-ins backed by
- * core/model-check's validators (exactly as strict, same values); buildAgent fails if zod gets into
- * the bundle some other way.
+ * No module is swapped: the bundle is the code the tests run. The records are validated with
+ * core/schema.ts, which has no dependency; a validation library such as zod cost the agent ~3 MB
+ * of memory whether it ran or not (docs/agent.md, "Figures").
  *
  * Uses esbuild's JavaScript API, which finds its platform binary in @esbuild/<platform> and so works
  * even when npm has not run esbuild's postinstall script.
  */
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions, type Plugin } from 'esbuild';
-
-const MODEL_FILE = fileURLToPath(new URL('../core/model.ts', import.meta.url));
-const BUNDLE_MODEL_FILE = fileURLToPath(new URL('./bundle-model.ts', import.meta.url));
-
-/** Resolves every import of core/model.js in the bundle to agent/bundle-model.ts (see there). */
-export function zodFreeModel(): Plugin {
-  return {
-    name: 'pgvigil-zod-free-model',
-    setup(b) {
-      b.onResolve({ filter: /(^|\/)model\.js$/ }, (args) => {
-        if (args.namespace !== 'file' || args.importer === BUNDLE_MODEL_FILE) return undefined;
-        return resolve(args.resolveDir, args.path).replace(/\.js$/, '.ts') === MODEL_FILE ? { path: BUNDLE_MODEL_FILE } : undefined;
-      });
-    },
-  };
-}
+import { build, type BuildOptions } from 'esbuild';
 
 export function agentBuildOptions(outfile: string): BuildOptions {
   return {
@@ -55,16 +37,13 @@ export function agentBuildOptions(outfile: string): BuildOptions {
     outfile,
     logLevel: 'warning',
     define: { Response: 'undefined' },
-    plugins: [zodFreeModel()],
     // pg and parts of the SDK still call require() for Node built-ins.
     banner: { js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);" },
   };
 }
 
 export async function buildAgent(outfile = 'dist/pgvigil-agent.mjs'): Promise<void> {
-  const result = await build({ ...agentBuildOptions(outfile), metafile: true });
-  const zod = Object.keys(result.metafile.inputs).find((path) => path.includes('node_modules/zod/'));
-  if (zod) throw new Error(`zod is in the agent bundle (${zod}): import core/model.ts's schemas in agent code only as types, or add what is missing to agent/bundle-model.ts`);
+  await build(agentBuildOptions(outfile));
 }
 
 /**

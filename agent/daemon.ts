@@ -16,11 +16,10 @@
  * has moved on to another primary (hg_repmgr's `node startup` rule).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { EventName } from '../core/events.js';
-import { checkEventRecord } from '../core/model-check.js';
 import type { ClusterRecord, EventRecord, Heartbeat, NodeRecord, Reachability, ServerState } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
@@ -33,6 +32,7 @@ import { readFence } from './fence.js';
 import { exists } from './host.js';
 import { jsonLogger, type Logger } from './log.js';
 import { systemdNotifier, type Notifier } from './notify.js';
+import { MAX_QUEUED_EVENTS, readAgentState } from './state-file.js';
 import { probeLocalServer, type LocalProbe } from './pg/local.js';
 import { ReachabilityChecker } from './pg/reachability.js';
 import { close, connect, type Session } from './pg/session.js';
@@ -61,8 +61,6 @@ export interface AgentStatus {
   /** Events waiting for DynamoDB, oldest first. */
   queuedEvents: EventName[];
 }
-
-const MAX_QUEUED_EVENTS = 1000;
 
 export class AgentDaemon {
   private readonly config: AgentConfig;
@@ -569,18 +567,10 @@ export class AgentDaemon {
   private async loadSeq(): Promise<number> {
     const file = this.seqFile();
     if (!file) return 0;
-    try {
-      const state = JSON.parse(await readFile(file, 'utf8')) as { seq?: unknown; events?: unknown };
-      if (Array.isArray(state.events)) {
-        for (const e of state.events) {
-          const valid = checkEventRecord(e);
-          if (valid.ok && valid.value.cluster_id === this.config.cluster_id) this.events.push(valid.value);
-        }
-      }
-      return typeof state.seq === 'number' && Number.isInteger(state.seq) && state.seq >= 0 ? state.seq : 0;
-    } catch {
-      return 0;
-    }
+    const { state, problem } = await readAgentState(file, this.config.cluster_id);
+    if (problem) this.log.log('WARNING', 'agent state file not used: starting from heartbeat sequence 0 with no queued events', { file, problem });
+    this.events.push(...state.events);
+    return state.seq;
   }
 
   private async saveSeq(): Promise<void> {

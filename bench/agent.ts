@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     }
     console.log(`pgvigil-agent for a standby, monitor_interval_secs=1, heartbeat_interval_secs=5, ${PHASE_SECS} s per phase (targets: RSS < 60 MB, CPU < 2 %)`);
     console.log(`bundle and node alone run with the systemd unit's flags: node ${unitFlags.join(' ')}`);
-    console.log(`bundle: ${((await stat(bundle)).size / 1024).toFixed(0)} KB (built by agent/build.ts: no zod, no undici; docs/agent.md, "Figures")`);
+    console.log(`bundle: ${((await stat(bundle)).size / 1024).toFixed(0)} KB (built by agent/build.ts: no validation library, no undici; docs/agent.md, "Figures")`);
     console.table(rows);
   } finally {
     await pgs.cleanup();

@@ -3,36 +3,48 @@
  * (docs/snapshot-format.md): a captured {@link ClusterSnapshot}, optionally wrapped with the
  * controller time to judge it at and the decision it is expected to produce.
  *
- * Parsing is separate from reading so tests can feed text; every problem is reported at once with
- * the file and the field path (`pgvigil.json: snapshot.nodes.1.priority: …`).
+ * A snapshot file is input like any other, so it is validated strictly, with the schemas the
+ * controller uses (core/model.ts): an unknown key is an error naming it — a misspelt setting would
+ * otherwise fall back to its default and change the decision — and a file larger than
+ * {@link MAX_SNAPSHOT_FILE_BYTES} is refused before it is parsed. Every problem is reported at once
+ * with the file and the field path (`pgvigil.json: snapshot.nodes.1.priority: …`). Parsing is
+ * separate from reading so tests can feed text.
  */
-import { z } from 'zod';
+import { readFile, stat } from 'node:fs/promises';
 import { DECISION_CODES } from '../core/decision.js';
 import { PgvigilError } from '../core/errors.js';
-import { ClusterSnapshotSchema, validate, type ClusterSnapshot } from '../core/model.js';
+import { ClusterSnapshotSchema, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { custom, nullable, object, oneOf, optional, string, type Infer } from '../core/schema.js';
+
+/** Far more than the largest cluster's state (a few kB per node); a bigger file is not a snapshot. */
+export const MAX_SNAPSHOT_FILE_BYTES = 4 * 1024 * 1024;
 
 /** The largest time a JavaScript Date can hold. */
 const MAX_TIME = 8_640_000_000_000_000;
 
-const isoOrEpoch = z.union([
-  z.number().int().nonnegative().max(MAX_TIME, 'expected milliseconds since the epoch'),
-  z.string().refine((s) => /^\d{4}-\d{2}-\d{2}T/.test(s) && !Number.isNaN(Date.parse(s)), 'expected an ISO-8601 time such as 2026-01-15T12:00:00Z'),
-]);
-
-export const SnapshotExpectationSchema = z.object({
-  code: z.enum(DECISION_CODES),
-  /** The failover candidate (in actions or suppressed actions); null or absent when none. */
-  candidate: z.number().int().positive().nullable().optional(),
-  /** A substring of one of the decision's reasons. */
-  reason: z.string().optional(),
+/** `now`: milliseconds since the epoch, or ISO-8601 text; the value is epoch milliseconds. */
+const isoOrEpoch = custom<number>((input) => {
+  if (typeof input === 'number') {
+    return Number.isSafeInteger(input) && input >= 0 && input <= MAX_TIME ? { value: input } : { problem: `expected milliseconds since the epoch, got ${input}` };
+  }
+  const ms = typeof input === 'string' && input.length <= 64 && /^\d{4}-\d{2}-\d{2}T/.test(input) ? Date.parse(input) : Number.NaN;
+  return Number.isNaN(ms) ? { problem: 'expected an ISO-8601 time such as 2026-01-15T12:00:00Z, or milliseconds since the epoch' } : { value: ms };
 });
-export type SnapshotExpectation = z.infer<typeof SnapshotExpectationSchema>;
 
-const WrapperSchema = z.object({
-  description: z.string().optional(),
-  now: isoOrEpoch.optional(),
-  expect: SnapshotExpectationSchema.optional(),
-  snapshot: z.unknown(),
+export const SnapshotExpectationSchema = object('expectation', {
+  code: oneOf(DECISION_CODES),
+  /** The failover candidate (in actions or suppressed actions); null or absent when none. */
+  candidate: optional(nullable(nodeId)),
+  /** A substring of one of the decision's reasons. */
+  reason: optional(string({ max: 1000 })),
+});
+export type SnapshotExpectation = Infer<typeof SnapshotExpectationSchema>;
+
+const SnapshotFileSchema = object('snapshot file', {
+  description: optional(string({ max: 1000 })),
+  now: optional(isoOrEpoch),
+  expect: optional(SnapshotExpectationSchema),
+  snapshot: ClusterSnapshotSchema,
 });
 
 export interface SnapshotFile {
@@ -43,39 +55,49 @@ export interface SnapshotFile {
   expect: SnapshotExpectation | null;
 }
 
+function refuseLarge(file: string, bytes: number): void {
+  if (bytes <= MAX_SNAPSHOT_FILE_BYTES) return;
+  const mb = (n: number): string => `${(n / 1024 / 1024).toFixed(1)} MB`;
+  throw new PgvigilError('BAD_INPUT', `${file}: ${mb(bytes)} is larger than a snapshot file may be (${mb(MAX_SNAPSHOT_FILE_BYTES)})`, {
+    hint: 'a cluster snapshot holds a few kB per node; see docs/snapshot-format.md',
+  });
+}
+
+/** Reads and parses a snapshot file; a file that is too large is refused before it is read. */
+export async function readSnapshotFile(file: string): Promise<SnapshotFile> {
+  let text: string;
+  try {
+    refuseLarge(file, (await stat(file)).size);
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    if (error instanceof PgvigilError) throw error;
+    throw new PgvigilError('BAD_INPUT', `could not read snapshot file "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return parseSnapshotFile(text, file);
+}
+
 /** Parses a snapshot file's text; throws a `BAD_INPUT` PgvigilError naming every wrong field. */
 export function parseSnapshotFile(text: string, file: string): SnapshotFile {
+  refuseLarge(file, Buffer.byteLength(text, 'utf8'));
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
     throw new PgvigilError('BAD_INPUT', `${file}: not valid JSON: ${(error as Error).message}`);
   }
+  // A top level with a "snapshot" member is the wrapped form; anything else is read as a bare snapshot.
   const wrapped = typeof json === 'object' && json !== null && !Array.isArray(json) && 'snapshot' in json;
-  const errors: string[] = [];
-  let now: number | null = null;
-  let description: string | null = null;
-  let expectation: SnapshotExpectation | null = null;
-  let body: unknown = json;
-  if (wrapped) {
-    const w = validate(WrapperSchema, json);
-    if (!w.ok) errors.push(...w.errors);
-    else {
-      now = w.value.now === undefined ? null : typeof w.value.now === 'number' ? w.value.now : Date.parse(w.value.now);
-      description = w.value.description ?? null;
-      expectation = w.value.expect ?? null;
-    }
-    body = (json as { snapshot: unknown }).snapshot;
-  }
-  const s = validate(ClusterSnapshotSchema, body);
-  if (!s.ok) errors.push(...s.errors.map((e) => (wrapped ? `snapshot.${e}` : e).replace(/^snapshot\.\(root\)/, 'snapshot')));
-  if (errors.length > 0 || !s.ok) {
-    throw new PgvigilError('BAD_INPUT', `${file}: not a valid cluster snapshot (${errors.length} ${errors.length === 1 ? 'problem' : 'problems'})`, {
-      detail: errors.join('\n'),
+  const result = wrapped ? SnapshotFileSchema.check(json) : ClusterSnapshotSchema.check(json);
+  if (!result.ok) {
+    const n = result.errors.length;
+    throw new PgvigilError('BAD_INPUT', `${file}: not a valid cluster snapshot (${n} ${n === 1 ? 'problem' : 'problems'})`, {
+      detail: result.errors.join('\n'),
       hint: 'see docs/snapshot-format.md; times inside the snapshot are milliseconds since the epoch',
     });
   }
-  return { snapshot: s.value, now, description, expect: expectation };
+  if (!('snapshot' in result.value)) return { snapshot: result.value, now: null, description: null, expect: null };
+  const { snapshot, now, description, expect } = result.value;
+  return { snapshot, now: now ?? null, description: description ?? null, expect: expect ?? null };
 }
 
 /** Parses `--now`: an ISO-8601 time (or epoch milliseconds). */

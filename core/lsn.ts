@@ -2,7 +2,7 @@
  * PostgreSQL write-ahead-log positions ("0/3000060"). Kept as text on the wire and in DynamoDB,
  * compared as 64-bit integers.
  */
-const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
+export const LSN_PATTERN = /^[0-9A-Fa-f]{1,8}\/[0-9A-Fa-f]{1,8}$/;
 
 export function isLsn(text: string): boolean {
   return LSN_PATTERN.test(text);

@@ -1,16 +1,17 @@
 /**
  * The SSM Run Command documents pgvigil sends to hosts: their names, their parameters and the
- * `allowedPattern` of each parameter (SPEC §10). The CDK construct declares the documents from
+ * `allowedPattern` of each parameter. The CDK construct declares the documents from
  * these definitions and the controller validates every parameter against the same patterns before
  * it calls SendCommand, so a value SSM would refuse is refused here first with a clear message —
  * and no parameter can ever carry shell text.
  */
+import { CLUSTER_ID_PATTERN } from './config/keys.js';
 import { PgvigilError } from './errors.js';
 import type { HostAction, HostActionName } from './ports.js';
 
 /** `allowedPattern` of every document parameter. */
 export const SSM_PARAMETER_PATTERNS = {
-  ClusterId: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$',
+  ClusterId: CLUSTER_ID_PATTERN.source,
   NodeId: '^[0-9]{1,10}$',
   Term: '^[0-9]{1,18}$',
   UpstreamNodeId: '^[0-9]{1,10}$',

@@ -1,29 +1,30 @@
 /**
- * The switchover entry point (SPEC §7.2) the SSM Automation document and `pgvigil standby
+ * The switchover entry point (docs/controller.md) the SSM Automation document and `pgvigil standby
  * switchover` invoke: `{cluster_id, candidate_node_id, siblings_follow, dry_run}`. A dry run returns
  * the checks with pass/fail and changes nothing; a real run checks, claims the cluster (term + 1)
  * and drives the saga as far as this invocation's time allows — the CLI follows the progress in the
  * cluster record and the event log, and a saga this invocation could not finish is resumed by the
  * evaluator.
  */
-import { z } from 'zod';
 import { buildContext } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
 import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { boolean, object, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { followersOf } from './sagas/failover.js';
 import { claim, runSaga } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
 import { switchoverSaga } from './sagas/switchover.js';
 
-export const SwitchoverRequestSchema = z.object({
+/** The invocation payload: exactly these keys (an unknown one is refused, naming it). */
+export const SwitchoverRequestSchema = object('switchover request', {
   cluster_id: clusterId,
   candidate_node_id: nodeId,
-  siblings_follow: z.boolean().default(false),
-  dry_run: z.boolean().default(false),
+  siblings_follow: withDefault(boolean, () => false),
+  dry_run: withDefault(boolean, () => false),
 });
-export type SwitchoverRequest = z.infer<typeof SwitchoverRequestSchema>;
+export type SwitchoverRequest = Infer<typeof SwitchoverRequestSchema>;
 
 export interface SwitchoverCheck {
   name: string;
@@ -53,13 +54,9 @@ export function parseSwitchoverRequest(input: unknown): SwitchoverRequest {
     if (typeof r.candidate_node_id === 'string' && /^\d+$/.test(r.candidate_node_id)) r.candidate_node_id = Number(r.candidate_node_id);
     for (const k of ['siblings_follow', 'dry_run']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
   }
-  const result = SwitchoverRequestSchema.safeParse(raw);
-  if (!result.success) {
-    throw new PgvigilError('BAD_INPUT', 'invalid switchover request', {
-      detail: result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('\n'),
-    });
-  }
-  return result.data;
+  const result = SwitchoverRequestSchema.check(raw);
+  if (!result.ok) throw new PgvigilError('BAD_INPUT', 'invalid switchover request', { detail: result.errors.join('\n') });
+  return result.value;
 }
 
 /** The prerequisite checks (what `--dry-run` prints). Pure: snapshot and time in, checks out. */

@@ -4,14 +4,14 @@
  * Without `--snapshot`, the live form: the cluster is read from the state table (one strongly
  * consistent read, as the evaluator does) and explained the same way.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { decide } from '../../core/engine/index.js';
 import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { clusterOption, loadCluster, openTarget } from '../context.js';
 import { defineCommand, opt, type CommandContext } from '../framework.js';
 import { renderExplanation } from '../render/explain.js';
-import { parseNow, parseSnapshotFile } from '../snapshot-file.js';
+import { parseNow, readSnapshotFile } from '../snapshot-file.js';
 
 export const clusterExplainCommand = defineCommand({
   words: ['cluster', 'explain'],
@@ -39,13 +39,7 @@ export const clusterExplainCommand = defineCommand({
         hint: 'capture a cluster state as JSON (docs/snapshot-format.md) or try one of examples/snapshots/',
       });
     }
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (error) {
-      throw new PgvigilError('BAD_INPUT', `could not read snapshot file "${file}": ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-    }
-    const parsed = parseSnapshotFile(text, file);
+    const parsed = await readSnapshotFile(file);
     const now = explicitNow ?? parsed.now ?? Date.now();
     const decision = decide(parsed.snapshot, now);
     if (opt.flag(ctx, 'json')) {

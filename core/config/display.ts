@@ -3,7 +3,7 @@
  * Passwords never appear: conninfo is shown through stripPassword.
  */
 import { stripPassword } from '../conninfo.js';
-import { CONFIG_KEYS, CONFIG_KEY_NAMES, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
+import { CONFIG_KEYS, CONFIG_KEY_NAMES, DEFAULT_MAX_LENGTH, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
 import { envVariablesFor } from './parse.js';
 
 /** A value as it would be written in repmgr.conf (strings quoted), secrets removed. */
@@ -45,7 +45,7 @@ function typeText(spec: ConfigKeySpec<unknown>): string {
     case 'list':
       return 'list';
     case 'string':
-      return spec.maxLength !== undefined && spec.maxLength < 4096 ? `string (≤ ${spec.maxLength})` : 'string';
+      return spec.maxLength !== undefined && spec.maxLength < DEFAULT_MAX_LENGTH ? `string (≤ ${spec.maxLength})` : 'string';
   }
 }
 

@@ -1,4 +1,4 @@
-/** repmgr-compatible configuration (SPEC §3): the key table, the parser, and what derives from it. */
+/** repmgr-compatible configuration (docs/configuration.md): the key table, the parser, and what derives from it. */
 export {
   CONFIG_KEYS,
   CONFIG_KEY_NAMES,

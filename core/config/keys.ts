@@ -1,7 +1,7 @@
 /**
- * Every configuration key pgvigil reads (SPEC §3): repmgr's keys that keep their meaning, and
- * pgvigil's own. One table drives the parser, `pgvigil config check` and docs/configuration.md, so
- * they cannot disagree.
+ * Every configuration key pgvigil reads: repmgr's keys that keep their meaning, and pgvigil's own.
+ * One table drives the parser, `pgvigil config check`, docs/configuration.md and the cluster
+ * settings the controller reads (core/config/settings.ts), so they cannot disagree.
  *
  * Keys are repmgr's snake_case names everywhere; there is no camelCase mapping.
  */
@@ -98,8 +98,10 @@ export interface ConfigKeySpec<T> {
   max?: number;
   /** Allowed values of an enum (matched case-insensitively, stored as written here). */
   values?: readonly string[];
-  /** Longest accepted string. */
+  /** Longest accepted string, or list item (default {@link DEFAULT_MAX_LENGTH}). */
   maxLength?: number;
+  /** Most items of a list. */
+  maxItems?: number;
   /** An empty value means "unset" and yields null (bytes keys). */
   nullable?: boolean;
   /** What a string key expects, in words (used when it is missing). */
@@ -117,11 +119,19 @@ export type ConfigKeyTable = { readonly [K in ConfigKey]: ConfigKeySpec<PgvigilC
 const INT_MAX = 2_147_483_647;
 const DAY = 86_400;
 
+/** Longest string value of a key that sets no `maxLength`. */
+export const DEFAULT_MAX_LENGTH = 4096;
+
+/** A cluster id: also the partition of its items in the state table (core/model.ts). */
+export const CLUSTER_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** What node_name and the node record allow. */
+export const PRINTABLE_ASCII = /^[\x20-\x7e]+$/;
+
 const absolutePath = (v: string): string | undefined =>
   v.startsWith('/') ? undefined : `expected an absolute path (starting with "/"), got "${v}"`;
 
 const printableAscii = (v: string): string | undefined =>
-  /^[\x20-\x7e]+$/.test(v) ? undefined : 'expected printable ASCII characters only';
+  PRINTABLE_ASCII.test(v) ? undefined : 'expected printable ASCII characters only';
 
 const conninfoCheck = (v: string): string | undefined => {
   try {
@@ -150,7 +160,7 @@ const secs = (description: string, def: number, min = 1, max = DAY, origin: 'rep
 const str = (description: string, extra: Partial<ConfigKeySpec<string>> = {}): ConfigKeySpec<string> => ({
   type: 'string',
   default: '',
-  maxLength: 4096,
+  maxLength: DEFAULT_MAX_LENGTH,
   origin: 'repmgr',
   description,
   ...extra,
@@ -163,7 +173,7 @@ const bool = (description: string, def: boolean, origin: 'repmgr' | 'pgvigil' = 
   description,
 });
 
-/** The table of every key (SPEC §3). Order is the order of `config check` and the docs. */
+/** The table of every key. Order is the order of `config check` and the docs. */
 export const CONFIG_KEYS: ConfigKeyTable = {
   node_id: {
     type: 'int', default: 0, required: true, min: 1, max: INT_MAX, origin: 'repmgr',
@@ -240,7 +250,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   log_file: str('file the agent logs to; empty = stderr (the systemd journal)', { check: absolutePath }),
   log_status_interval: secs('how often the agent logs a one-line status; 0 = never', 300, 0),
   event_notifications: {
-    type: 'list', default: ['all'], origin: 'repmgr',
+    type: 'list', default: ['all'], maxItems: 100, maxLength: 64, origin: 'repmgr',
     description: 'comma-separated event names published to SNS; all (or empty) = every event; events are always stored',
   },
   replication_lag_warning: secs('node check: replication lag (seconds) above which it warns', 300, 1, DAY * 7),
@@ -257,7 +267,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
 
   cluster_id: {
     type: 'string', default: 'default', origin: 'pgvigil',
-    check: pattern(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, '1-63 letters, digits, "_", "." or "-" starting with a letter or digit'),
+    check: pattern(CLUSTER_ID_PATTERN, '1-63 letters, digits, "_", "." or "-" starting with a letter or digit'),
     description: 'the cluster this node belongs to; one deployment serves many clusters (default "default", like repmgr\'s single cluster)',
   },
   aws_region: {

@@ -4,6 +4,7 @@
  * or in single quotes (`''` and backslash escapes inside), `#` comments, blank lines. pgvigil also
  * accepts double quotes (repmgr 3 did) and unquoted values containing spaces.
  */
+import { excerpt } from '../text.js';
 
 /** One `key=value` assignment as written. */
 export interface RawAssignment {
@@ -29,12 +30,6 @@ const KEY = /^[A-Za-z_][A-Za-z0-9_$]*(?:\.[A-Za-z_][A-Za-z0-9_$]*)?/;
 
 const isBlank = (c: string | undefined): boolean => c === ' ' || c === '\t' || c === '\f' || c === '\v' || c === '\r';
 
-/** Shortens what we quote back to the user so one bad line cannot flood the terminal. */
-export function excerpt(text: string, max = 60): string {
-  // eslint-disable-next-line no-control-regex -- replacing control characters is the point
-  const printable = text.replace(/[\x00-\x1f\x7f]/g, '?');
-  return printable.length > max ? `${printable.slice(0, max)}…` : printable;
-}
 
 /** Quotes a piece of a line back to the user, unless it may hold a password. */
 function shown(fragment: string): string {

@@ -1,7 +1,7 @@
 /**
  * parseConfig: a repmgr.conf-format text plus environment overrides → the effective configuration,
- * or a ConfigError listing every problem of the file at once (SPEC §3, STYLE "fail fast, report
- * every problem at once").
+ * or a ConfigError listing every problem of the file at once (fail fast, report every problem at
+ * once, each with its file and line).
  *
  * Decisions a migrating repmgr user should know (also in docs/configuration.md):
  * - repmgr keys pgvigil does not use are accepted; one notice names them.
@@ -14,8 +14,9 @@
 import { hasPassword } from '../conninfo.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { isEventName } from '../events.js';
-import { CONFIG_KEYS, CONFIG_KEY_NAMES, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
-import { excerpt, lexConfig } from './lexer.js';
+import { closestName, excerpt } from '../text.js';
+import { CONFIG_KEYS, CONFIG_KEY_NAMES, DEFAULT_MAX_LENGTH, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
+import { lexConfig } from './lexer.js';
 import { expectation, readBool, readBytes, readEnum, readInt, readList, readNumber, type Read } from './values.js';
 
 export type ConfigSource = 'default' | 'file' | 'env';
@@ -68,13 +69,18 @@ function readValue(spec: ConfigKeySpec<unknown>, text: string): Read<unknown> {
     case 'list': {
       const r = readList(text);
       if (!r.ok) return r;
+      const maxLength = spec.maxLength ?? DEFAULT_MAX_LENGTH;
+      const long = r.value.find((v) => v.length > maxLength);
+      if (long !== undefined) return { ok: false, message: `expected items of at most ${maxLength} characters, got "${excerpt(long)}"` };
+      if (spec.maxItems !== undefined && r.value.length > spec.maxItems) return { ok: false, message: `expected at most ${spec.maxItems} items, got ${r.value.length}` };
       // repmgr: an empty event_notifications means every event.
       const all = r.value.length === 0 || r.value.some((v) => v.toLowerCase() === 'all');
       return { ok: true, value: all ? ['all'] : r.value };
     }
     case 'string': {
-      if (spec.maxLength !== undefined && text.length > spec.maxLength) {
-        return { ok: false, message: `expected at most ${spec.maxLength} characters, got ${text.length}` };
+      const maxLength = spec.maxLength ?? DEFAULT_MAX_LENGTH;
+      if (text.length > maxLength) {
+        return { ok: false, message: `expected at most ${maxLength} characters, got ${text.length}` };
       }
       if (text.trim() === '') {
         if (spec.required) return { ok: false, message: `expected ${expectation(spec)}, got an empty value` };
@@ -89,27 +95,8 @@ function readValue(spec: ConfigKeySpec<unknown>, text: string): Read<unknown> {
   }
 }
 
-/** Edit distance, for "did you mean" hints on misspelt keys. */
-function distance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const cur = [i];
-    for (let j = 1; j <= b.length; j++) {
-      cur[j] = Math.min((prev[j] ?? 0) + 1, (cur[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    prev = cur;
-  }
-  return prev[b.length] ?? 0;
-}
-
 function suggestion(key: string): string | undefined {
-  if (key.length > 64) return undefined;
-  let best: { name: string; d: number } | undefined;
-  for (const name of [...CONFIG_KEY_NAMES, ...Object.keys(REPMGR_UNUSED_KEYS)]) {
-    const d = distance(key, name);
-    if (d <= 2 && (!best || d < best.d)) best = { name, d };
-  }
-  return best?.name;
+  return closestName(key, [...CONFIG_KEY_NAMES, ...Object.keys(REPMGR_UNUSED_KEYS)]);
 }
 
 function plural(n: number, one: string, many: string): string {

@@ -3,7 +3,7 @@
  * words that go straight into the error ("expected an integer from 0 to 2147483647, got "abc"").
  */
 import type { ConfigKeySpec } from './keys.js';
-import { excerpt } from './lexer.js';
+import { excerpt } from '../text.js';
 
 export type Read<T> = { ok: true; value: T } | { ok: false; message: string };
 

@@ -3,8 +3,8 @@
  * builds (agent/build.ts), run as separate processes with the Node flags of the systemd unit,
  * against real PostgreSQL servers (run as `postgres`) and DynamoDB on a private moto server. The
  * other agent tests run the same code from source in-process; this one catches what only the
- * bundle can get wrong (bundling, build-time defines, the zod-free model stand-ins, the unit's V8
- * flags), for the host actions and the daemon. The tests run in order on one two-node cluster.
+ * bundle can get wrong (bundling, build-time defines, the unit's V8 flags), for the host actions
+ * and the daemon. The tests run in order on one two-node cluster.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';

@@ -1,14 +1,15 @@
 /**
- * The state store's per-second path (load, putHeartbeat, appendEvent) validates with the zod-free
- * validators of core/model-check (so the agent never evaluates zod). Against moto: a bad record is
- * refused with an error naming the field and nothing is written; a bad item read back is named too.
+ * The state store validates every record it writes and every item it reads back with the schemas
+ * of core/model.ts. Against moto: a bad record (a bad field, an unknown key) is refused with an
+ * error naming it and nothing is written; a bad item read back is named too, and a key written by
+ * another version of pgvigil is dropped on reading, not refused.
  */
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { PgvigilError } from '../../core/errors.js';
-import type { EventRecord } from '../../core/model.js';
+import { DEFAULT_CLUSTER_SETTINGS, type ClusterSettings, type EventRecord, type Heartbeat, type NodeRecord } from '../../core/model.js';
 import { keys } from '../../core/table.js';
 import { clusterRecord, heartbeat, nodeRecord, primaryServer } from '../support/cli-cluster.js';
 import { startStore, type StoreFixture } from '../support/store.js';
@@ -65,3 +66,41 @@ describe('the state store on the agent path', () => {
   });
 });
 
+describe('the state store at the boundary', () => {
+  it('refuses a record with a key the model does not know, naming it, and writes nothing', async () => {
+    await store.createCluster(clusterRecord('v-strict'));
+    const extra = { ...heartbeat('v-strict', 1, primaryServer()), servr: null } as unknown as Heartbeat;
+    await expect(store.putHeartbeat(extra, false)).rejects.toThrow('the heartbeat of node 1 is not valid: servr: unknown key (did you mean "server"?)');
+    const node = { ...nodeRecord('v-strict', 2), prority: 0 } as unknown as NodeRecord;
+    await expect(store.putNode(node)).rejects.toThrow('node record is not valid: prority: unknown key (did you mean "priority"?)');
+    const loaded = await store.load('v-strict');
+    expect([loaded?.snapshot.heartbeats, loaded?.snapshot.nodes]).toEqual([[], []]);
+  });
+
+  it('refuses a change to the cluster record with a bad or unknown setting, and changes nothing', async () => {
+    await store.createCluster(clusterRecord('v-update'));
+    const before = (await store.load('v-update'))?.snapshot.cluster;
+    const settings = { ...DEFAULT_CLUSTER_SETTINGS, lease_secs: 0, maximum_lag_on_failure: 16 } as unknown as ClusterSettings;
+    await expect(store.updateCluster('v-update', before?.version ?? 0, { settings }, T0)).rejects.toThrow(
+      'the change to the cluster record of "v-update" is not valid: settings.lease_secs: expected a number >= 0.2, got 0; settings.maximum_lag_on_failure: unknown key (did you mean "maximum_lag_on_failover"?)',
+    );
+    expect((await store.load('v-update'))?.snapshot.cluster).toEqual(before);
+  });
+
+  it('refuses a monitoring sample with a bad field', async () => {
+    const sample = { cluster_id: 'v-mon', primary_node_id: 1, standby_node_id: 2, last_monitor_time: T0, last_apply_time: null, last_wal_primary_location: '0/5000000', last_wal_standby_location: 'behind', replication_lag: 0, apply_lag: 0 };
+    await expect(store.putMonitoringSample(sample, 60)).rejects.toThrow('monitoring sample is not valid: last_wal_standby_location: expected a WAL position such as 0/3000060');
+  });
+
+  it('reads back records carrying a key written by another version of pgvigil, dropping the key', async () => {
+    const pk = keys.partition('v-newer');
+    const later = { written_by_a_later_version: 'x' };
+    await client.send(new PutItemCommand({ TableName: table, Item: marshall({ ...clusterRecord('v-newer'), ...later, pk, sk: keys.cluster() }) }));
+    await client.send(new PutItemCommand({ TableName: table, Item: marshall({ ...nodeRecord('v-newer', 1), ...later, pk, sk: keys.node(1) }) }));
+    const hb = heartbeat('v-newer', 1, primaryServer());
+    await client.send(new PutItemCommand({ TableName: table, Item: marshall({ ...hb, ...later, server: { ...hb.server, ...later }, pk, sk: keys.heartbeat(1) }) }));
+    const loaded = await store.load('v-newer');
+    expect(loaded?.rejected).toEqual([]);
+    expect(loaded?.snapshot).toEqual({ cluster: clusterRecord('v-newer'), nodes: [nodeRecord('v-newer', 1)], heartbeats: [hb] });
+  });
+});

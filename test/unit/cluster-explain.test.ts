@@ -7,6 +7,7 @@ import { memoryOutput } from '../../cli/output.js';
 import { runProgram } from '../../cli/framework.js';
 import { renderExplanation } from '../../cli/render/explain.js';
 import { decide } from '../../core/engine/index.js';
+import { golden } from '../support/cli-cluster.js';
 import { clusterSnapshot } from '../support/snapshot-builder.js';
 
 const examples = join(import.meta.dirname, '../../examples/snapshots');
@@ -96,6 +97,14 @@ describe('pgvigil cluster explain', () => {
     expect(err).toMatch(/DETAIL: snapshot\.cluster\.term: /);
   });
 
+  it('rejects a bare snapshot\'s unknown top-level key', async () => {
+    const file = join(tmp, 'bare-extra.json');
+    writeFileSync(file, JSON.stringify({ ...clusterSnapshot().build(), captured_by: 'a script' }));
+    const r = await explain('--snapshot', file);
+    expect(r.code).toBe(1);
+    expect(r.stderr.join('\n')).toContain('DETAIL: captured_by: unknown key');
+  });
+
   it('rejects a file that is not JSON', async () => {
     const file = join(tmp, 'not-json.json');
     writeFileSync(file, '{ "cluster": ');
@@ -112,6 +121,69 @@ describe('pgvigil cluster explain', () => {
     const badNow = await explain('--snapshot', example('healthy'), '--now', 'yesterday');
     expect(badNow.code).toBe(1);
     expect(badNow.stderr[0]).toContain('option --now expects an ISO-8601 time');
+  });
+});
+
+describe('pgvigil cluster explain --snapshot on input that is not a snapshot', () => {
+  type Doc = { snapshot: { cluster: { settings: Record<string, unknown> } } } & Record<string, unknown>;
+  const overLag = (): Doc => JSON.parse(readFileSync(example('candidates-over-max-lag'), 'utf8')) as Doc;
+
+  /** The command's output, compared with test/golden/cluster-explain/NAME (the temporary directory reads as <tmp>). */
+  async function explainGolden(name: string, doc: unknown) {
+    const file = join(tmp, name.replace(/\.txt$/, '.json'));
+    writeFileSync(file, typeof doc === 'string' ? doc : JSON.stringify(doc, null, 2));
+    const r = await explain('--snapshot', file);
+    const scrub = (lines: string[]) => lines.map((l) => l.replaceAll(tmp, '<tmp>'));
+    return { r, ...golden(`cluster-explain/${name}`, { code: r.code, stdout: scrub(r.stdout), stderr: scrub(r.stderr) }) };
+  }
+
+  it('cancels the failover when every standby is beyond maximum_lag_on_failover (the key spelt right)', async () => {
+    const file = join(tmp, 'over-lag.json');
+    writeFileSync(file, JSON.stringify(overLag()));
+    const r = await explain('--snapshot', file);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('Decision: failover_cancelled');
+  });
+
+  it('refuses a misspelt setting, naming the file and the key with its right spelling, and decides nothing', async () => {
+    // Read with the default (no limit), the typo would fail over to node 2, 64 MB behind the primary.
+    const doc = overLag();
+    const { maximum_lag_on_failover: limit, ...settings } = doc.snapshot.cluster.settings;
+    doc.snapshot.cluster.settings = { ...settings, maximum_lag_on_failure: limit };
+    const { r, actual, expected } = await explainGolden('misspelt-setting.txt', doc);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toEqual([]);
+    expect(r.stderr.join('\n')).toContain(
+      'DETAIL: snapshot.cluster.settings.maximum_lag_on_failure: unknown key (did you mean "maximum_lag_on_failover"?)',
+    );
+    expect(actual).toBe(expected);
+  });
+
+  it('refuses unknown top-level keys, naming each', async () => {
+    const { r, actual, expected } = await explainGolden('unknown-keys.txt', { ...overLag(), comment: 'captured on Tuesday', snapshots: [] });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toEqual([]);
+    expect(actual).toBe(expected);
+  });
+
+  it('refuses a 10 MB file before parsing it, naming the file and the limit', async () => {
+    const { r, actual, expected } = await explainGolden('too-large.txt', { ...overLag(), junk: 'x'.repeat(10 * 1024 * 1024) });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toEqual([]);
+    expect(r.stderr[0]).toMatch(/too-large\.json: 10\.\d MB is larger than a snapshot file may be \(4\.0 MB\)$/);
+    expect(actual).toBe(expected);
+  });
+
+  it('names every wrong, missing and oversized field at once', async () => {
+    const doc = overLag() as Doc & { snapshot: { nodes: Array<Record<string, unknown>>; heartbeats: Array<Record<string, unknown>> } };
+    doc.description = 'd'.repeat(1001);
+    doc.snapshot.nodes[1]!.priority = 'high';
+    delete doc.snapshot.heartbeats[0]!.seq;
+    doc.snapshot.cluster.settings.lease_secs = 0;
+    const { r, actual, expected } = await explainGolden('wrong-fields.txt', doc);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('DETAIL: description: expected at most 1000 characters, got 1001');
+    expect(actual).toBe(expected);
   });
 });
 

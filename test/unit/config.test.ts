@@ -11,6 +11,7 @@ import {
   type ConfigKey,
 } from '../../core/config/index.js';
 import { ConfigError, type ConfigProblem } from '../../core/errors.js';
+import { CLUSTER_SETTING_KEYS } from '../../core/config/settings.js';
 import { ClusterSettingsSchema, DEFAULT_CLUSTER_SETTINGS } from '../../core/model.js';
 
 const fixture = (name: string): string => readFileSync(new URL(`../fixtures/config/${name}`, import.meta.url), 'utf8');
@@ -207,6 +208,14 @@ describe('parseConfig errors', () => {
     expect(JSON.stringify(problems)).not.toContain('hunter');
   });
 
+  it('bounds a list: how many items, and how long each is', () => {
+    const many = Array.from({ length: 101 }, (_, i) => `event_${i}`).join(',');
+    expect(problemsOf(conf(`event_notifications=${many}`))).toEqual([
+      { file: 'repmgr.conf', line: 5, key: 'event_notifications', message: 'expected at most 100 items, got 101' },
+    ]);
+    expect(problemsOf(conf(`event_notifications=standby_promote,${'e'.repeat(65)}`))[0]?.message).toMatch(/^expected items of at most 64 characters, got "e{60}…"$/);
+  });
+
   it('reports a cross-key problem on the line of the key the user set', () => {
     expect(problemsOf(conf('# x', 'heartbeat_interval_secs=15'))).toEqual([
       {
@@ -371,7 +380,7 @@ describe('parseConfig defaults', () => {
     expect(parseConfig(conf('heartbeat_interval_secs=2', 'node_timeout_secs=9'), 'f').config.node_timeout_secs).toBe(9);
   });
 
-  it('has a table entry with a description for every key of SPEC §3', () => {
+  it('has a table entry with a description for every key', () => {
     const spec = [
       'node_id', 'node_name', 'conninfo', 'data_directory', 'location', 'priority', 'replication_user', 'pg_bindir',
       'use_replication_slots', 'failover', 'monitor_interval_secs', 'reconnect_attempts', 'reconnect_interval',
@@ -486,6 +495,38 @@ describe('clusterSettingsFromConfig', () => {
   });
 });
 
+describe('the cluster settings, derived from the key table', () => {
+  it('default to the key table\'s defaults, null where the configuration means none or all', () => {
+    for (const key of CLUSTER_SETTING_KEYS) {
+      const unset = key === 'vip_allocation_id' || key === 'event_notifications';
+      expect(DEFAULT_CLUSTER_SETTINGS[key], key).toEqual(unset ? null : CONFIG_KEYS[key].default);
+    }
+  });
+
+  it('enforce the key table\'s ranges: the bounds are accepted, one step beyond is refused naming the key', () => {
+    for (const key of CLUSTER_SETTING_KEYS) {
+      const { min, max, type } = CONFIG_KEYS[key] as { min?: number; max?: number; type: string };
+      const step = type === 'number' ? 0.01 : 1;
+      for (const ok of [min, max]) if (ok !== undefined) expect(ClusterSettingsSchema.check({ [key]: ok }).ok, `${key}=${ok}`).toBe(true);
+      for (const bad of [min === undefined ? undefined : min - step, max === undefined ? undefined : max + step]) {
+        if (bad === undefined) continue;
+        const result = ClusterSettingsSchema.check({ [key]: bad });
+        expect(result.ok ? [] : result.errors.map((e) => e.split(':')[0]), `${key}=${bad}`).toEqual([key]);
+      }
+    }
+  });
+
+  it('enforce the key table\'s allowed values and checks', () => {
+    expect(ClusterSettingsSchema.check({ fence_mode: 'stonith', vip_allocation_id: 'my-ip' })).toEqual({
+      ok: false,
+      errors: [
+        'fence_mode: expected one of ssm-then-stop-instance|ssm-only|none, got "stonith"',
+        'vip_allocation_id: expected an Elastic IP allocation id such as eipalloc-0123456789abcdef0, got "my-ip"',
+      ],
+    });
+  });
+});
+
 describe('docs/configuration.md', () => {
   it('holds the generated table of every key (regenerate: PGVIGIL_UPDATE_DOCS=1 npx vitest run --project unit test/unit/config.test.ts)', async () => {
     const url = new URL('../../docs/configuration.md', import.meta.url);
@@ -539,5 +580,6 @@ describe('parseConfig on arbitrary input', () => {
       }),
       { numRuns: 1500 },
     );
-  });
+    // 3-5 s alone; more on a loaded 2-core machine, where vitest's 5 s default failed it (on main too).
+  }, 30_000);
 });

@@ -102,6 +102,12 @@ describe('parseSwitchoverRequest', () => {
     expect(() => parseSwitchoverRequest({ cluster_id: '', candidate_node_id: 0 })).toThrow(/invalid switchover request/);
     expect(() => parseSwitchoverRequest('switch please')).toThrow(/invalid switchover request/);
   });
+
+  it('refuses a key it does not know, naming it, rather than ignore what the caller meant', () => {
+    expect(() => parseSwitchoverRequest({ cluster_id: 'main', candidate_node_id: 3, dryrun: true })).toThrow(
+      expect.objectContaining({ code: 'BAD_INPUT', detail: 'dryrun: unknown key (did you mean "dry_run"?)' }),
+    );
+  });
 });
 
 describe('shouldNotify', () => {
