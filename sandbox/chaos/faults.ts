@@ -192,13 +192,13 @@ export async function inject(ctx: InjectContext, f: PlannedFault, notes: string[
         busy = (async () => {
           const deadline = Date.now() + 60_000;
           while (Date.now() < deadline) {
-            const c = ctx.recorder.lastCluster;
-            if (c && c.operation === 'failover' && c.term > term) {
+            const c = (await ctx.recorder.store.load(sandbox.state.clusterId).catch(() => undefined))?.snapshot.cluster;
+            if (c?.operation?.kind === 'failover' && c.term > term) {
               const killed = sandbox.supervisor.signal(ROOT_HOST, CONTROLLER_PROCESS, 'SIGKILL');
-              notes.push(`controller (pid ${killed ?? '?'}) killed with the failover of term ${c.term} claimed`);
+              notes.push(`controller (pid ${killed ?? '?'}) killed at step ${c.operation.step} of the failover of term ${c.term}`);
               return;
             }
-            await sleep(20);
+            await sleep(50);
           }
           notes.push('no failover was claimed within 60 s: the controller was not killed');
         })();
