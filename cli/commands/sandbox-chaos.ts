@@ -15,7 +15,8 @@ import { ExitCode } from '../../core/exit-codes.js';
 import type { CampaignResult } from '../../sandbox/chaos/campaign.js';
 import { FAULT_TYPES } from '../../sandbox/chaos/schedule.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt } from '../framework.js';
+import { sandboxDir } from './sandbox.js';
 import type { Output } from '../output.js';
 import { renderTable } from '../render/table.js';
 
@@ -74,10 +75,6 @@ export function printCampaign(out: Output, r: CampaignResult): void {
     for (const line of lines) out.print(`  ${line}`);
   }
   out.error(`chaos campaign with seed ${r.seed} failed: ${r.verdict.violations.length} violation${r.verdict.violations.length === 1 ? '' : 's'}${r.aborted ? ' (stopped early)' : ''}; run it again with --seed ${r.seed}`);
-}
-
-function sandboxDir(ctx: CommandContext): string {
-  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
 }
 
 export const sandboxChaosCommand = defineCommand({

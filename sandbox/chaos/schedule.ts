@@ -5,20 +5,12 @@
  * Where the faults land (which node is the primary when one is injected) is decided at run time.
  */
 import { PgvigilError } from '../../core/errors.js';
+import { SCENARIO_NAMES } from '../drills/names.js';
 import { seededRandom, type Random } from './random.js';
 
 export const FAULT_TYPES = [
-  // The nine drills' faults.
-  'crash-primary',
-  'kill-primary-host',
-  'partition-primary',
-  'partition-witness',
-  'stop-agent',
-  'kill-controller-mid-saga',
-  'switchover',
-  'rejoin',
-  'flapping',
-  // Stress.
+  // The nine drills' faults, then stress.
+  ...SCENARIO_NAMES,
   'cpu-starvation',
   'aws-stall',
   'aws-latency',

@@ -20,18 +20,8 @@ import type { PlanNode } from '../cluster-plan.js';
 import { lookupOsUser } from '../postgres.js';
 import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, firstAckAfter, writeOutageMs, type PgTarget } from '../writers.js';
 
-export const SCENARIO_NAMES = [
-  'crash-primary',
-  'kill-primary-host',
-  'partition-primary',
-  'partition-witness',
-  'stop-agent',
-  'kill-controller-mid-saga',
-  'switchover',
-  'rejoin',
-  'flapping',
-] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+export { SCENARIO_NAMES, type ScenarioName } from './names.js';
+import type { ScenarioName } from './names.js';
 
 /**
  * Where the old primary ends: `fenced` (fence marker in its data directory, server stopped or
