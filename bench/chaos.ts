@@ -3,9 +3,10 @@
  * every fault type) on a fresh sandbox, printing each fault as it happens, then the summary table,
  * the violations and the failing windows' timelines, and the result as one JSON line. A benchmark,
  * not a test: it prints figures and never asserts (docs/drills.md, "The chaos campaign": the targets).
- * The recorded history is written to `chaos-SEED.json` in the working directory.
+ * The recorded history is written to `chaos-SEED.json` in the working directory, the sandbox's logs
+ * (agents, controller, moto, the AWS proxy) to `chaos-SEED-logs/`.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDuration, parseSeed, printCampaign } from '../cli/commands/sandbox-chaos.js';
@@ -31,6 +32,8 @@ try {
   process.stdout.write(`${JSON.stringify({ ...result, verdict: { ...result.verdict, windows: undefined } })}\n`);
   process.exitCode = result.ok ? 0 : 1;
 } finally {
+  rmSync(resolve(`chaos-${seed}-logs`), { recursive: true, force: true });
+  cpSync(sandbox.supervisor.logDir, resolve(`chaos-${seed}-logs`), { recursive: true });
   await sandbox.down();
   rmSync(parent, { recursive: true, force: true });
 }

@@ -153,7 +153,8 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
+/** True when the process runs (a zombie does not). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {

@@ -114,7 +114,7 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
   const links = new LinkFaults(sandbox.network);
   log(`seed ${options.seed}, ${sec(options.durationMs)}, faults: ${options.faults.join(', ')}`);
   log('healing the sandbox to a healthy three-node cluster first');
-  for (const line of await heal(sandbox, (l) => log(`heal: ${l}`))) log(`heal: ${line}`);
+  for (const line of await heal(sandbox, log)) log(`heal: ${line}`);
 
   const recorder = new CampaignRecorder(sandbox, `chaos-${options.seed}-${Date.now().toString(36)}`);
   await recorder.start();
@@ -189,7 +189,7 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
       log(`${rel()} #${planned.index} NOT recovered ${sec(Date.now() - record.healedAt)} after the heal (primary ${c?.primary ?? '-'}, operation ${c?.operation ?? 'none'}${c?.paused ? ', paused' : ''}; ${nodes.map((n) => `${n} ${views?.nodes[n] ?? '?'}`).join(', ')}): repairing it as an operator would`);
       record.repairedAt = Date.now();
       try {
-        const done = await heal(sandbox, (l) => log(`${rel()} #${planned.index}   repair: ${l}`));
+        const done = await heal(sandbox, (l) => log(`${rel()} #${planned.index}   repair: ${l.replace(/^heal: /, '')}`));
         notes.push(`repaired by the campaign: ${done.join('; ') || 'nothing to do'}`);
         log(`${rel()} #${planned.index}   repaired: ${done.join('; ') || 'nothing to do'}`);
       } catch (error) {

@@ -16,7 +16,7 @@ import { pgNodes, rejoinNode, sleep } from '../drills/runner.js';
 import type { Sandbox } from '../index.js';
 import { CONTROL_PLANE_ROUTE } from '../index.js';
 import { ROOT_HOST } from '../netns.js';
-import { processTree } from '../supervisor.js';
+import { alive, processTree } from '../supervisor.js';
 import type { LinkFaults } from './link-faults.js';
 import type { Random } from './random.js';
 import type { CampaignRecorder } from './recorder.js';
@@ -99,17 +99,13 @@ function freezePostgres(node: PlanNode): () => void {
 
 /** Starts a node's PostgreSQL again if it is not running (what systemd does after a crash). */
 async function restartPostgres(ctx: InjectContext, node: PlanNode, notes: string[]): Promise<void> {
+  let pid: number | null = null;
   try {
-    postmasterPid(node);
-    try {
-      process.kill(postmasterPid(node), 0);
-      return; // running
-    } catch {
-      // a stale postmaster.pid: start it
-    }
+    pid = postmasterPid(node);
   } catch {
-    // not running
+    // no postmaster.pid: not running
   }
+  if (pid !== null && alive(pid)) return;
   try {
     await ctx.sandbox.startPostgres(node.node_name);
     notes.push(`${node.node_name}: PostgreSQL started again`);
