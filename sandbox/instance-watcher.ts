@@ -1,6 +1,6 @@
 /**
  * EC2's StopInstances made real in the sandbox: moto only records the new state, so this watcher
- * reads the instances' states (DescribeInstances, every 200 ms by default) and, when an instance
+ * reads the instances' states (DescribeInstances, every 500 ms by default) and, when an instance
  * leaves `running`, stops every process of its host (`Supervisor.killHost`), as EC2 would. The
  * controller can then use the real EC2 fencer (adapters/ec2-fencer.ts) from a process of its own.
  *
@@ -17,7 +17,7 @@ export interface InstanceWatcherOptions {
   stopHost: (host: string) => Promise<unknown>;
   /** True when the host is stopped already. */
   isHostDown: (host: string) => boolean;
-  /** @default 200 */
+  /** @default 500 (each read is a request the emulator serves besides the cluster's own) */
   pollIntervalMs?: number;
   onStop?: (host: string, state: string) => void;
 }
@@ -45,7 +45,7 @@ export class InstanceWatcher {
         this.polling = null;
         this.schedule();
       });
-    }, this.options.pollIntervalMs ?? 200);
+    }, this.options.pollIntervalMs ?? 500);
   }
 
   private async read(): Promise<Map<string, string>> {

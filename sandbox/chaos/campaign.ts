@@ -136,6 +136,34 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
     const acked = recorder.writer.attempts.some((a) => a.ackedAt !== null && a.ackedAt >= from);
     return acked && sample !== undefined && sample.at >= from && allStreaming(sample, nodes, recorder.vipNode());
   };
+  /** Healthy right now: a recent write through the VIP, every node streaming, no operation running. */
+  const healthyNow = (): boolean => healthySince(Date.now() - 3000) && !recorder.lastCluster?.operation;
+  const describeState = (): string => {
+    const c = recorder.lastCluster;
+    const views = recorder.lastNodes;
+    return `primary ${c?.primary ?? '-'}, operation ${c?.operation ?? 'none'}${c?.paused ? ', paused' : ''}; ${nodes.map((n) => `${n} ${views?.nodes[n] ?? '?'}`).join(', ')}`;
+  };
+  /** Waits for the cluster to recover by itself (bounded), else repairs it as an operator would; false when it cannot be. */
+  const recoverOrRepair = async (record: InjectedFault | undefined, since: number, what: string): Promise<boolean> => {
+    const deadline = since + recoveryMs + 5000;
+    while (!healthyNow() && Date.now() < deadline && !options.signal?.aborted) await pause(250);
+    if (healthyNow() || options.signal?.aborted) return true;
+    const index = record ? `#${record.planned.index}` : 'before the first fault';
+    log(`${rel()} ${index} NOT recovered ${sec(Date.now() - since)} after ${what} (${describeState()}): repairing it as an operator would`);
+    if (record) record.repairedAt ??= Date.now();
+    try {
+      const done = await heal(sandbox, (l) => log(`${rel()} ${index}   repair: ${l.replace(/^heal: /, '')}`));
+      record?.notes.push(`repaired by the campaign: ${done.join('; ') || 'nothing to do'}`);
+      log(`${rel()} ${index}   repaired: ${done.join('; ') || 'nothing to do'}`);
+      return true;
+    } catch (error) {
+      const e = error as PgvigilError;
+      aborted = `the cluster could not be repaired after ${index}: ${e.message}${e.detail ? ` (${e.detail})` : ''}`;
+      record?.notes.push(aborted);
+      log(`${rel()} ${aborted}`);
+      return false;
+    }
+  };
 
   try {
     for (const planned of plan) {
@@ -145,6 +173,14 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
       }
       if (Date.now() - startedAt + planned.gapMs + planned.holdMs > options.durationMs) break;
       await pause(planned.gapMs, options.signal);
+      // Every fault starts on a healthy cluster: one that broke in the gap, with nothing injected,
+      // gets the same chance to recover (and is judged in the previous window).
+      if (!healthyNow()) {
+        const previous = injected[injected.length - 1];
+        log(`${rel()} not healthy before #${planned.index} (${describeState()}): waiting for it to recover first`);
+        if (!(await recoverOrRepair(previous, Date.now(), 'the gap'))) break;
+        await pause(3000, options.signal);
+      }
       if (options.signal?.aborted) {
         aborted = 'interrupted';
         break;
@@ -173,32 +209,18 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
       record.healedAt = Date.now();
       for (const note of notes) log(`${rel()} #${planned.index}   ${note}`);
       // Recovery: by itself within the bound, or repaired by the campaign (an operator).
-      const deadline = record.healedAt + recoveryMs + 5000;
-      while (!healthySince(record.healedAt) && Date.now() < deadline && !options.signal?.aborted) await pause(250);
-      if (healthySince(record.healedAt)) {
-        const firstAck = recorder.writer.attempts.find((a) => a.ackedAt !== null && a.ackedAt >= (record.healedAt as number))?.ackedAt ?? record.healedAt;
-        log(`${rel()} #${planned.index} healed; writable ${sec(firstAck - record.healedAt)} after the heal, every node streaming after ${sec(Date.now() - record.healedAt)}`);
+      const healedAt = record.healedAt;
+      while (!healthySince(healedAt) && Date.now() < healedAt + recoveryMs + 5000 && !options.signal?.aborted) await pause(250);
+      if (healthySince(healedAt)) {
+        const firstAck = recorder.writer.attempts.find((a) => a.ackedAt !== null && a.ackedAt >= healedAt)?.ackedAt ?? healedAt;
+        log(`${rel()} #${planned.index} healed; writable ${sec(firstAck - healedAt)} after the heal, every node streaming after ${sec(Date.now() - healedAt)}`);
         continue;
       }
       if (options.signal?.aborted) {
         aborted = 'interrupted';
         break;
       }
-      const c = recorder.lastCluster;
-      const views = recorder.lastNodes;
-      log(`${rel()} #${planned.index} NOT recovered ${sec(Date.now() - record.healedAt)} after the heal (primary ${c?.primary ?? '-'}, operation ${c?.operation ?? 'none'}${c?.paused ? ', paused' : ''}; ${nodes.map((n) => `${n} ${views?.nodes[n] ?? '?'}`).join(', ')}): repairing it as an operator would`);
-      record.repairedAt = Date.now();
-      try {
-        const done = await heal(sandbox, (l) => log(`${rel()} #${planned.index}   repair: ${l.replace(/^heal: /, '')}`));
-        notes.push(`repaired by the campaign: ${done.join('; ') || 'nothing to do'}`);
-        log(`${rel()} #${planned.index}   repaired: ${done.join('; ') || 'nothing to do'}`);
-      } catch (error) {
-        const e = error as PgvigilError;
-        aborted = `the cluster could not be repaired after #${planned.index}: ${e.message}${e.detail ? ` (${e.detail})` : ''}`;
-        notes.push(aborted);
-        log(`${rel()} ${aborted}`);
-        break;
-      }
+      if (!(await recoverOrRepair(record, healedAt, 'the heal'))) break;
     }
   } catch (error) {
     aborted = `the campaign failed: ${(error as Error).message}`;

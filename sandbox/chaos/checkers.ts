@@ -397,7 +397,6 @@ export function windowTimeline(h: CampaignHistory, index: number, leadMs = 2000)
   lines.push({ at: f.injectedAt, text: `FAULT #${f.planned.index} injected: ${f.description}` });
   if (f.healedAt !== null) lines.push({ at: f.healedAt, text: `FAULT #${f.planned.index} healed` });
   if (f.repairedAt != null) lines.push({ at: f.repairedAt, text: 'campaign: repairing the cluster as an operator would (it had not recovered by itself)' });
-  for (const note of f.notes) lines.push({ at: f.injectedAt, text: `note: ${note}` });
   for (const e of h.events) if (e.at >= from && e.at <= to) lines.push({ at: e.at, text: `event ${e.node} ${e.event}${e.successful ? '' : ' (failed)'}: ${e.details.slice(0, 240)}` });
   let vip: string | null | undefined;
   for (const s of h.vip) {
@@ -420,5 +419,7 @@ export function windowTimeline(h: CampaignHistory, index: number, leadMs = 2000)
     nodes = text;
   }
   for (const [s, e] of gapsWithoutAck(ackTimes(h.writes), from, to, 1000)) lines.push({ at: s, text: `writes: none acknowledged through the VIP for ${sec(e - s)} (until ${rel(e).trim()})` });
-  return lines.sort((a, b) => a.at - b.at).map((l) => `${rel(l.at)}  ${l.text}`);
+  const story = lines.sort((a, b) => a.at - b.at).map((l) => `${rel(l.at)}  ${l.text}`);
+  // What the campaign did and saw during the window (injection details, switchover answers, repairs).
+  return [...story, ...f.notes.map((note) => `           note: ${note}`)];
 }

@@ -98,7 +98,7 @@ export class CampaignRecorder {
       const last = this.vip[this.vip.length - 1];
       if (!last || last.target !== target) this.vip.push({ at: Date.now(), target });
     });
-    this.every(500, async () => {
+    this.every(1000, async () => {
       const loaded = await this.store.load(this.sandbox.state.clusterId);
       if (!loaded) return;
       const c = loaded.snapshot.cluster;
