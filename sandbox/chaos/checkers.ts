@@ -150,7 +150,7 @@ export interface CheckOptions {
   streamingWithinMs?: number;
   /** A fault justifies fences this long after its heal too. @default leaseMs + 10 s */
   fenceGraceMs?: number;
-  /** Fence events of one node this close together are one fence. @default 15 s */
+  /** Fence events of one node this close together are one fence (farther apart too, unless the node was healthy in between). @default 15 s */
   fenceGroupMs?: number;
 }
 
@@ -286,12 +286,16 @@ export function checkHistory(h: CampaignHistory, options: CheckOptions = {}): Ve
 
   // Fences, each justified by a fault or needless.
   const fenceEvents = h.events.filter((e) => FENCE_EVENTS.has(e.event) && (e.successful || e.event === 'lease_lost')).sort((a, b) => a.at - b.at);
+  // One fence per incident: a node's later fence events belong to the same fence (the
+  // controller confirming a self-fence, say) unless the node was seen healthy in between.
   const fences: LoggedEvent[] = [];
   const lastFence = new Map<string, number>();
+  const healthyBetween = (node: string, from: number, to: number): boolean =>
+    h.nodeSamples.some((x) => x.at > from && x.at < to && (x.nodes[node] === 'primary' || x.nodes[node] === 'standby_streaming'));
   for (const e of fenceEvents) {
     const last = lastFence.get(e.node);
     lastFence.set(e.node, e.at);
-    if (last !== undefined && e.at - last < groupMs) continue;
+    if (last !== undefined && (e.at - last < groupMs || !healthyBetween(e.node, last, e.at))) continue;
     fences.push(e);
   }
   let needless = 0;

@@ -191,6 +191,14 @@ describe('checkHistory', () => {
     expect(h(5).figures.needless_fences).toBe(1); // before the fault
   });
 
+  it("counts the controller's later confirmation of a self-fence as the same fence, and a fence after the node came back as a new one", () => {
+    const down = samples(0, 200, { node1: 'down', node2: 'primary', node3: 'standby_streaming' });
+    const confirm = crashHistory({ nodeSamples: down, events: [event(15, 'node1', 'lease_lost'), event(40, 'node1', 'fence_applied', 'node 1 is already fenced; nothing to do')] });
+    expect(checkHistory(confirm).figures.fences).toBe(1);
+    const back = crashHistory({ events: [event(15, 'node1', 'lease_lost'), event(40, 'node1', 'lease_lost')] }); // node1 streams again from +30 s
+    expect(checkHistory(back).figures.fences).toBe(2);
+  });
+
   it('ignores a fence that failed to apply', () => {
     const h = crashHistory({ faults: [fault('cpu-starvation', { justifies: null })], events: [{ ...event(15, 'node1', 'fence_applied'), successful: false }] });
     expect(checkHistory(h).figures.fences).toBe(0);
