@@ -1,26 +1,39 @@
 /**
  * The controller in the sandbox: the real evaluator handler (functions/handlers/evaluator.ts) on the
  * local Lambda runtime (functions/local-runtime.ts: the table's stream with the CDK filter patterns,
- * plus the sweep), built with the real DynamoDB store and EC2 Elastic IP mover against moto, and
- * the sandbox's SSM runner and instance fencer (moto's SSM runs nothing; its StopInstances stops
- * no process).
+ * plus the sweep), built with the real DynamoDB store, EC2 Elastic IP mover and EC2 instance fencer
+ * against moto, and the sandbox's SSM runner (moto's SSM runs nothing).
+ *
+ * It runs as a process of its own (sandbox/controller-main.ts), like a Lambda function outside the
+ * hosts: it can be stopped (SIGSTOP) or killed mid-invocation without touching the sandbox, and it
+ * reaches AWS through its own route of the AWS proxy (`controller`). Its StopInstances is carried
+ * out by the sandbox's instance watcher (sandbox/instance-watcher.ts), which kills every process
+ * of a host whose emulated instance stops — as EC2 does.
  */
-import { createWriteStream } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
+import { PgvigilError } from '../core/errors.js';
 import type { Metrics } from '../core/ports.js';
 import type { ControllerTimings } from '../functions/controller.js';
 import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
 import { LocalRuntime } from '../functions/local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
+import type { CommandDocumentContent } from '../infra/ssm-documents.js';
+import { sandboxEntry } from './entry-points.js';
 import type { Sandbox } from './index.js';
+import { ROOT_HOST, SandboxNetwork, readNetworkState } from './netns.js';
+import { SandboxHostCommands, type RunnerTarget } from './ssm-runner.js';
+import { readHostsDown } from './supervisor.js';
 
 /** Saga pacing for one machine: short waits, fast polling (the production defaults are for AWS). */
 export const SANDBOX_TIMINGS: ControllerTimings = {
@@ -39,75 +52,125 @@ export interface SandboxControllerOptions {
   /** @default 200 */
   pollIntervalMs?: number;
   timings?: ControllerTimings;
-  /**
-   * The kill-controller-mid-saga drill: once this returns true, every call the controller makes to
-   * its ports (store, SSM, Elastic IP, fencer, notifier) never answers, so the invocation in flight
-   * stops where it is, like a Lambda whose process died; stopping such a controller does not wait
-   * for it.
-   */
-  frozen?: () => boolean;
 }
 
-const never = new Promise<never>(() => undefined);
-
-/** Wraps a port so that, once `frozen()` is true, no call of it answers (before or after the real call). */
-export function freezable<T extends object>(port: T, frozen: () => boolean): T {
-  return new Proxy(port, {
-    get(target, key, receiver) {
-      const value: unknown = Reflect.get(target, key, receiver);
-      if (typeof value !== 'function') return value;
-      return (...args: unknown[]) => {
-        if (frozen()) return never;
-        const result: unknown = (value as (...a: unknown[]) => unknown).apply(target, args);
-        if (!(result instanceof Promise)) return result;
-        return result.then((r) => (frozen() ? never : r));
-      };
-    },
-  });
+/** Everything the controller process needs, written by the sandbox to `<dir>/controller.json`. */
+export interface ControllerSpec {
+  dir: string;
+  /** SDK settings: the controller's own route to emulated AWS. */
+  clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
+  tableName: string;
+  streamArn: string;
+  topicArn: string;
+  documentPrefix: string;
+  documents: Record<string, CommandDocumentContent>;
+  /** Instance id → the host an SSM command to it runs on. */
+  targets: Record<string, RunnerTarget>;
+  timings: ControllerTimings;
+  sweepIntervalMs: number;
+  pollIntervalMs: number;
 }
+
+export const CONTROLLER_PROCESS = 'controller';
+const SPEC_FILE = 'controller.json';
+const READY_FILE = 'controller.ready';
 
 /** Metrics stay local: EMF lines would only clutter the sandbox's output. */
 const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
 
-export async function startSandboxController(sandbox: Sandbox, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
-  const config = sandbox.clientConfig;
-  const dynamodb = new DynamoDBClient(config);
-  const streams = new DynamoDBStreamsClient(config);
-  const sns = new SNSClient(config);
-  const logFile = createWriteStream(join(sandbox.supervisor.logDir, 'root.controller.log'), { flags: 'a' });
-  const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => logFile.write(`${line}\n`));
-  const frozen = options.frozen ?? (() => false);
-  const port = <T extends object>(p: T): T => (options.frozen ? freezable(p, frozen) : p);
+/** Runs the controller in this process (the controller process's body); returns how to stop it. */
+export async function runController(spec: ControllerSpec): Promise<() => Promise<void>> {
+  const dynamodb = new DynamoDBClient(spec.clientConfig);
+  const streams = new DynamoDBStreamsClient(spec.clientConfig);
+  const sns = new SNSClient(spec.clientConfig);
+  const ec2 = new EC2Client(spec.clientConfig);
+  const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => process.stdout.write(`${line}\n`));
+  const hosts = new SandboxHostCommands({
+    network: SandboxNetwork.open(spec.dir),
+    documents: spec.documents,
+    prefix: spec.documentPrefix,
+    dir: spec.dir,
+    targets: (instanceId) => spec.targets[instanceId],
+    // The sandbox process cuts hosts and stops them: read its files, not a copy made at start.
+    isCut: (host) => readNetworkState(spec.dir)?.cut.includes(host) ?? false,
+    isStopped: (host) => readHostsDown(spec.dir).includes(host),
+  });
   setControllerDeps({
-    store: port(new DynamoStateStore(dynamodb, sandbox.deployment.tableName)),
-    hosts: port(sandbox.hostCommands),
-    vip: port(new Ec2VipMover(sandbox.ec2)),
-    fencer: port(sandbox.fencer),
-    notifier: port(new SnsNotifier(sns, sandbox.deployment.topicArn)),
+    store: new DynamoStateStore(dynamodb, spec.tableName),
+    hosts,
+    vip: new Ec2VipMover(ec2),
+    fencer: new Ec2InstanceFencer(ec2),
+    notifier: new SnsNotifier(sns, spec.topicArn),
     metrics: noMetrics,
     clock: systemClock,
     log,
     decide,
-    timings: options.timings ?? SANDBOX_TIMINGS,
+    timings: spec.timings,
   });
   const runtime = new LocalRuntime({
     streams,
     dynamodb,
-    tableName: sandbox.deployment.tableName,
-    streamArn: sandbox.deployment.tableStreamArn,
+    tableName: spec.tableName,
+    streamArn: spec.streamArn,
     handler: (event) => handler(event),
-    pollIntervalMs: options.pollIntervalMs ?? 200,
-    sweepIntervalMs: options.sweepIntervalMs ?? 1000,
+    pollIntervalMs: spec.pollIntervalMs,
+    sweepIntervalMs: spec.sweepIntervalMs,
     log: log.child({ component: 'local-runtime' }),
   });
   await runtime.start();
+  writeFileSync(join(spec.dir, READY_FILE), String(process.pid));
   return async () => {
-    if (frozen()) void runtime.stop(); // its invocation in flight never ends: do not wait for it
-    else await runtime.stop();
+    await runtime.stop();
+    await hosts.drain();
     setControllerDeps(undefined);
-    dynamodb.destroy();
-    streams.destroy();
-    sns.destroy();
-    await new Promise<void>((resolve) => logFile.end(() => resolve()));
+    for (const client of [dynamodb, streams, sns, ec2]) client.destroy();
+  };
+}
+
+/** The pid of the controller process that is ready (its local runtime reads the stream), or null. */
+export function readyController(dir: string): number | null {
+  try {
+    const pid = Number(readFileSync(join(dir, READY_FILE), 'utf8'));
+    return Number.isInteger(pid) && pid > 0 ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts the controller process under the sandbox's supervisor (restarted when it dies, as Lambda
+ * runs the next invocation in a new one) and waits until it reads the stream. Returns how to stop it.
+ */
+export async function startSandboxController(sandbox: Sandbox, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
+  const spec: ControllerSpec = {
+    dir: sandbox.dir,
+    clientConfig: sandbox.controlPlaneConfig,
+    tableName: sandbox.deployment.tableName,
+    streamArn: sandbox.deployment.tableStreamArn,
+    topicArn: sandbox.deployment.topicArn,
+    documentPrefix: sandbox.deployment.documentPrefix,
+    documents: sandbox.documents,
+    targets: Object.fromEntries(Object.entries(sandbox.instances).map(([name, instanceId]) => [instanceId, sandbox.runnerTarget(name)])),
+    timings: options.timings ?? SANDBOX_TIMINGS,
+    sweepIntervalMs: options.sweepIntervalMs ?? 1000,
+    pollIntervalMs: options.pollIntervalMs ?? 200,
+  };
+  const specFile = join(sandbox.dir, SPEC_FILE);
+  writeFileSync(specFile, JSON.stringify(spec), { mode: 0o600 });
+  rmSync(join(sandbox.dir, READY_FILE), { force: true });
+  const entry = sandboxEntry('controller-main', [specFile]);
+  const status = sandbox.supervisor.start({ host: ROOT_HOST, name: CONTROLLER_PROCESS, command: entry.command, args: entry.args, env: process.env, restart: true });
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const pid = sandbox.supervisor.pid(ROOT_HOST, CONTROLLER_PROCESS);
+    if (pid !== null && readyController(sandbox.dir) === pid) break;
+    if (Date.now() > deadline) {
+      throw new PgvigilError('SYS_FAILURE', 'the controller process did not start within 90 s', { detail: `see ${status.log}` });
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return async () => {
+    await sandbox.supervisor.stop(ROOT_HOST, CONTROLLER_PROCESS, 15_000);
+    rmSync(join(sandbox.dir, READY_FILE), { force: true });
   };
 }

@@ -25,8 +25,11 @@ import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-docu
 import { parseOverrides, planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
 import { PostgresServer, lookupOsUser, runAs, type OsUser } from './postgres.js';
-import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm } from './ssm-runner.js';
+import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm, type RunnerTarget } from './ssm-runner.js';
 import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
+import { AwsProxyControl } from './aws-proxy.js';
+import { sandboxEntry } from './entry-points.js';
+import { InstanceWatcher } from './instance-watcher.js';
 import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
@@ -73,6 +76,11 @@ export interface SandboxState {
   /** pid and start time of the process that runs the sandbox (`up`). */
   owner: { pid: number; startTime: string | null };
   /**
+   * The AWS proxy (sandbox/aws-proxy.ts): its control socket and every route's endpoint (one per
+   * host, and `controller`). Absent in a sandbox.json written before it existed.
+   */
+  awsProxy?: { socket: string; routes: Record<string, string> } | null;
+  /**
    * The switchover function served by the sandbox process (sandbox/switchover-endpoint.ts):
    * AWS_ENDPOINT_URL_LAMBDA and PGVIGIL_SWITCHOVER_FUNCTION for `pgvigil standby switchover`.
    * Absent in a sandbox.json written before it existed.
@@ -93,6 +101,9 @@ export function readSandboxState(dir: string): SandboxState | undefined {
 
 const REGION = 'us-east-1';
 const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
+/** The AWS proxy's route of the control plane (the controller and the switchover function). */
+export const CONTROL_PLANE_ROUTE = 'controller';
+const AWS_PROXY_PROCESS = 'aws-proxy';
 
 export class Sandbox {
   readonly supervisor: Supervisor;
@@ -104,6 +115,13 @@ export class Sandbox {
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
+  /** The deployed Command documents (what the SSM runners run). */
+  documents: Record<string, CommandDocumentContent> = {};
+  /** Route name → endpoint of the AWS proxy (every host, and the controller). */
+  awsRoutes: Record<string, string> = {};
+  /** Sets the AWS proxy's faults (the chaos campaign). */
+  awsProxy: AwsProxyControl | null = null;
+  private watcher: InstanceWatcher | null = null;
   private stopController: (() => Promise<void>) | null = null;
   /** The switchover function on 127.0.0.1 (Lambda's Invoke protocol), once the controller runs. */
   switchoverEndpoint: SwitchoverEndpoint | null = null;
@@ -129,23 +147,66 @@ export class Sandbox {
     this.options.progress?.(line);
   }
 
-  /** The environment of every agent and SSM command: the emulator endpoint and `pgvigil-agent` on PATH. */
-  get agentEnv(): NodeJS.ProcessEnv {
+  /**
+   * The environment of a host's agent and of the SSM commands run on it: `pgvigil-agent` on PATH
+   * and the host's own route to emulated AWS (its listener of the AWS proxy).
+   */
+  hostEnv(name: string): NodeJS.ProcessEnv {
     return {
       PATH: `${join(this.dir, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`,
       HOME: this.user.home,
       USER: this.user.name,
       LC_ALL: 'C',
-      AWS_ENDPOINT_URL: this.motoEndpoint,
+      AWS_ENDPOINT_URL: this.awsRoutes[name] ?? this.motoEndpoint,
       AWS_REGION: REGION,
       AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
       AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
     };
   }
 
-  /** SDK client settings for the emulator (from the root namespace). */
+  /**
+   * SDK client settings for the emulator itself, bypassing the AWS proxy: what the sandbox and its
+   * observers (drills, the chaos campaign's checkers, the VIP) read with, so injected faults never
+   * blur what they see.
+   */
   get clientConfig(): { endpoint: string; region: string; credentials: typeof CREDENTIALS } {
     return { endpoint: this.motoEndpoint, region: REGION, credentials: CREDENTIALS };
+  }
+
+  /** SDK client settings of the control plane (controller, switchover function): its own route. */
+  get controlPlaneConfig(): { endpoint: string; region: string; credentials: typeof CREDENTIALS } {
+    return { endpoint: this.awsRoutes[CONTROL_PLANE_ROUTE] ?? this.motoEndpoint, region: REGION, credentials: CREDENTIALS };
+  }
+
+  /** Where an SSM command for a host runs, as whom and with which environment. */
+  runnerTarget(name: string): RunnerTarget {
+    return { host: name, configFile: this.node(name).configFile, uid: this.user.uid, gid: this.user.gid, env: this.hostEnv(name) };
+  }
+
+  /**
+   * Starts (or restarts) a host's agent under the supervisor, as `sandbox up` does: restarted
+   * when it exits (systemd's Restart=always). A host whose instance was stopped is started again
+   * in the emulator first, so a later fence can stop it again.
+   */
+  async startAgent(name: string): Promise<void> {
+    const node = this.node(name);
+    await this.reviveHost(name);
+    this.supervisor.start({
+      host: name,
+      name: 'agent',
+      command: join(this.dir, 'bin', 'pgvigil-agent'),
+      args: ['run', '-f', node.configFile],
+      uid: this.user.uid,
+      gid: this.user.gid,
+      env: this.hostEnv(name),
+      cwd: '/',
+      restart: true,
+    });
+  }
+
+  /** Starts the host's emulated instance again if it was stopped (StartInstances). */
+  async reviveHost(name: string): Promise<void> {
+    await this.watcher?.ensureRunning(name);
   }
 
   node(name: string): PlanNode {
@@ -160,7 +221,7 @@ export class Sandbox {
     const result = await this.network.exec(name, join(this.dir, 'bin', 'pgvigil-agent'), [...args, '-f', node.configFile], {
       uid: this.user.uid,
       gid: this.user.gid,
-      env: this.agentEnv,
+      env: this.hostEnv(name),
       cwd: '/',
       timeoutMs,
     });
@@ -263,6 +324,8 @@ export class Sandbox {
     this.motoEndpoint = await this.startMoto();
     this.state.motoEndpoint = this.motoEndpoint;
     writeState(dir, this.state);
+    await this.startAwsProxy([...names, CONTROL_PLANE_ROUTE]);
+    this.say(`emulated AWS: every host and the controller reach it through a route of its own (the AWS proxy, ${this.network.gateway})`);
 
     this.say('emulated AWS: deploying the control-plane stack (CDK template) into moto');
     this.deployment = await deployToEmulator(this.clientConfig, { controlPlane: { clusters: [{ clusterId: this.state.clusterId }] } });
@@ -328,22 +391,30 @@ export class Sandbox {
       this.say(`${witness.node_name}: registered as witness (${witness.location})`);
     }
 
-    // The SSM runner and the sandbox's STONITH (for the controller).
-    const documents = await this.commandDocuments();
+    // The SSM runner and the sandbox's STONITH (for the switchover function; the controller process
+    // builds its own from the same data), and EC2's StopInstances made real for the controller's.
+    this.documents = await this.commandDocuments();
     const byInstance = new Map(Object.entries(this.instances).map(([n, i]) => [i, n]));
     this.hostCommands = new SandboxHostCommands({
       network: this.network,
-      documents,
+      documents: this.documents,
       prefix: this.deployment.documentPrefix,
       dir,
-      env: this.agentEnv,
       targets: (instanceId) => {
         const name = byInstance.get(instanceId);
-        return name ? { host: name, configFile: this.node(name).configFile, uid: this.user.uid, gid: this.user.gid } : undefined;
+        return name ? this.runnerTarget(name) : undefined;
       },
       isStopped: (host) => this.supervisor.isHostDown(host),
     });
     this.fencer = new SandboxInstanceFencer(this.supervisor, (i) => byInstance.get(i), this.ec2);
+    this.watcher = new InstanceWatcher({
+      ec2: this.ec2,
+      instances: this.instances,
+      stopHost: (host) => this.supervisor.killHost(host),
+      isHostDown: (host) => this.supervisor.isHostDown(host),
+      onStop: (host, state) => this.say(`${host}: its instance is ${state}: every process of the host stopped`),
+    });
+    await this.watcher.start();
 
     const mover = new Ec2VipMover(this.ec2);
     await mover.moveTo(allocationId, this.instances[primary.node_name] as string);
@@ -363,17 +434,7 @@ export class Sandbox {
     this.say(`VIP: 127.0.0.1:${this.vip.port} → ${primary.node_name} (psql -h 127.0.0.1 -p ${this.vip.port} -U postgres)`);
 
     for (const node of this.plan.nodes) {
-      this.supervisor.start({
-        host: node.node_name,
-        name: 'agent',
-        command: join(dir, 'bin', 'pgvigil-agent'),
-        args: ['run', '-f', node.configFile],
-        uid: this.user.uid,
-        gid: this.user.gid,
-        env: this.agentEnv,
-        cwd: '/',
-        restart: true,
-      });
+      await this.startAgent(node.node_name);
       if (this.network.mode === 'loopback' && node.postgres) this.supervisor.addPidSource(node.node_name, () => postmasterPids(node.dataDirectory));
     }
     await this.waitForAgents();
@@ -390,18 +451,6 @@ export class Sandbox {
     this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke)`);
     this.state.ready = true;
     writeState(this.dir, this.state);
-  }
-
-  /**
-   * Stops the running controller (waiting for it) and starts another one: `start`, or the one the
-   * sandbox was brought up with. Drills use it to kill a controller mid-saga and start a new one.
-   */
-  async replaceController(start?: (sandbox: Sandbox) => Promise<() => Promise<void>>): Promise<void> {
-    const stop = this.stopController;
-    this.stopController = null;
-    await stop?.();
-    const starter = start ?? (this.options.startController === false ? undefined : this.options.startController) ?? startSandboxController;
-    this.stopController = await starter(this);
   }
 
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
@@ -462,6 +511,28 @@ export class Sandbox {
     });
   }
 
+  /** The AWS proxy process (restarted if it dies): one listener per route on the gateway. */
+  private async startAwsProxy(routes: string[]): Promise<void> {
+    const host = this.network.gateway;
+    const ports: Record<string, number> = {};
+    for (const route of routes) ports[route] = await freePort(host);
+    const socket = join(this.dir, 'aws-proxy.sock');
+    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`])]);
+    this.supervisor.start({ host: ROOT_HOST, name: AWS_PROXY_PROCESS, command: entry.command, args: entry.args, env: process.env, restart: true, restartDelayMs: 200 });
+    const control = new AwsProxyControl(socket);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (existsSync(socket) && (await control.status().then(() => true, () => false))) break;
+      const proxy = this.supervisor.status().find((s) => s.name === AWS_PROXY_PROCESS);
+      if (Date.now() > deadline) throw new PgvigilError('SYS_FAILURE', 'the AWS proxy did not start within 60 s', { detail: `see ${proxy?.log ?? 'its log'}` });
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    this.awsProxy = control;
+    this.awsRoutes = Object.fromEntries(routes.map((r) => [r, `http://${host}:${ports[r]}`]));
+    this.state.awsProxy = { socket, routes: this.awsRoutes };
+    writeState(this.dir, this.state);
+  }
+
   private async startMoto(): Promise<string> {
     const host = this.network.gateway;
     const port = await freePort(host);
@@ -516,6 +587,7 @@ export class Sandbox {
     this.stopping ??= (async () => {
       await this.switchoverEndpoint?.stop().catch(() => undefined);
       await this.stopController?.().catch(() => undefined);
+      await this.watcher?.stop().catch(() => undefined);
       await this.vip?.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);
       this.ec2?.destroy();

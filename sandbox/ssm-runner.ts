@@ -33,6 +33,8 @@ export interface RunnerTarget {
   /** The user the document's script runs as (SSM runs as root; the sandbox's agent runs as postgres). */
   uid?: number;
   gid?: number;
+  /** The script's environment on this host (its own route to AWS); else {@link SandboxHostCommandsOptions.env}. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface SandboxHostCommandsOptions {
@@ -45,6 +47,8 @@ export interface SandboxHostCommandsOptions {
   targets: (instanceId: string) => RunnerTarget | undefined;
   /** True when the host is stopped (e.g. `supervisor.isHostDown`). */
   isStopped?: (host: string) => boolean;
+  /** True when the host's network is cut. @default network.isCut */
+  isCut?: (host: string) => boolean;
   /** Environment of the script (PATH must find `pgvigil-agent`, AWS_ENDPOINT_URL …). */
   env?: NodeJS.ProcessEnv;
   /** Where scripts are written (`<dir>/ssm/<id>.sh`). */
@@ -144,7 +148,7 @@ export class SandboxHostCommands implements HostCommands {
     // Delivery: the host's SSM agent picks the command up when it can reach the service.
     for (;;) {
       if (this.options.isStopped?.(target.host)) return { status: 'Undeliverable', exitCode: null, output: `instance ${command.instanceId} is stopped` };
-      if (!this.options.network.isCut(target.host)) break;
+      if (!(this.options.isCut ? this.options.isCut(target.host) : this.options.network.isCut(target.host))) break;
       if (Date.now() >= deadline) return { status: 'TimedOut', exitCode: null, output: 'the command was not delivered: the instance is unreachable' };
       await new Promise((r) => setTimeout(r, this.options.deliveryPollMs ?? 100));
     }
@@ -158,7 +162,7 @@ export class SandboxHostCommands implements HostCommands {
       const run = await this.options.network.exec(target.host, '/bin/sh', [file], {
         ...(target.uid !== undefined ? { uid: target.uid } : {}),
         ...(target.gid !== undefined ? { gid: target.gid } : {}),
-        env: this.options.env ?? process.env,
+        env: target.env ?? this.options.env ?? process.env,
         cwd: '/',
         timeoutMs: Math.max(1, deadline - Date.now()),
         maxOutput: MAX_OUTPUT,

@@ -65,6 +65,17 @@ interface RecordedProcess {
 }
 
 const STATE_FILE = 'processes.json';
+/** Hosts stopped by {@link Supervisor.killHost}, for other processes (the controller's SSM runner). */
+const HOSTS_DOWN_FILE = 'hosts-down.json';
+
+/** The hosts a sandbox's supervisor has stopped (from any process). */
+export function readHostsDown(dir: string): string[] {
+  try {
+    return JSON.parse(readFileSync(join(dir, HOSTS_DOWN_FILE), 'utf8')) as string[];
+  } catch {
+    return [];
+  }
+}
 
 /** The kernel start time of a process (field 22 of /proc/PID/stat), or null when it is gone. */
 export function procStartTime(pid: number): string | null {
@@ -142,7 +153,8 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<boolean> {
   }
 }
 
-function alive(pid: number): boolean {
+/** True when the process runs (a zombie does not). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
@@ -188,7 +200,7 @@ export class Supervisor {
       throw new PgvigilError('CONFLICT', `${spec.name} already runs on ${spec.host} (pid ${existing.pid})`);
     }
     if (existing?.restartTimer) clearTimeout(existing.restartTimer);
-    this.downHosts.delete(spec.host);
+    if (this.downHosts.delete(spec.host)) this.saveHostsDown();
     mkdirSync(this.logDir, { recursive: true });
     const entry: Entry = existing ?? {
       spec,
@@ -278,6 +290,7 @@ export class Supervisor {
     if (entry.pid === null) return;
     const pid = entry.pid;
     signal(-pid, 'SIGTERM');
+    signal(-pid, 'SIGCONT'); // a stopped process (a chaos fault) must run to see its SIGTERM
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs));
     if ((await Promise.race([entry.exited.then(() => 'exited' as const), timeout])) === 'timeout') {
       killTree(pid);
@@ -298,12 +311,31 @@ export class Supervisor {
   }
 
   /**
+   * Sends a signal to one process alone — not its group, not its children (SIGSTOP/SIGCONT of an
+   * agent or of the controller; SIGKILL of a controller whose in-flight SSM commands run on).
+   * Returns its pid, or null when it is not running. A restartable process killed this way comes back.
+   */
+  signal(host: string, name: string, sig: NodeJS.Signals): number | null {
+    const entry = this.entries.get(this.key(host, name));
+    if (!entry) throw new PgvigilError('NOT_FOUND', `no process ${name} on ${host}`);
+    if (entry.pid === null) return null;
+    signal(entry.pid, sig);
+    return entry.pid;
+  }
+
+  /** The pid of a supervised process, or null when it is not running. */
+  pid(host: string, name: string): number | null {
+    return this.entries.get(this.key(host, name))?.pid ?? null;
+  }
+
+  /**
    * Every process of the host dies (SIGKILL) and none is restarted until {@link start} is called
    * for that host again. Returns the pids killed.
    */
   async killHost(host: string): Promise<number[]> {
     this.network.host(host);
     this.downHosts.add(host);
+    this.saveHostsDown();
     const waits: Promise<void>[] = [];
     const roots: number[] = [];
     for (const entry of this.entries.values()) {
@@ -363,6 +395,13 @@ export class Supervisor {
   async stopAll(timeoutMs = 10_000): Promise<void> {
     await Promise.all([...this.entries.values()].map((e) => this.stop(e.spec.host, e.spec.name, timeoutMs)));
     rmSync(join(this.dir, STATE_FILE), { force: true });
+  }
+
+  private saveHostsDown(): void {
+    mkdirSync(this.dir, { recursive: true });
+    const file = join(this.dir, HOSTS_DOWN_FILE);
+    writeFileSync(`${file}.tmp`, JSON.stringify([...this.downHosts]));
+    renameSync(`${file}.tmp`, file);
   }
 
   private save(): void {

@@ -13,6 +13,7 @@ import { createWriteStream } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
@@ -69,14 +70,16 @@ function lambdaError(res: ServerResponse, status: number, type: string, message:
 /** Serves the switchover function on a free port of 127.0.0.1 (or `port`) until `stop()`. */
 export async function serveSwitchoverFunction(sandbox: Sandbox, options: { port?: number } = {}): Promise<SwitchoverEndpoint> {
   const functionName = sandbox.deployment.switchoverFunctionName;
-  const dynamodb = new DynamoDBClient(sandbox.clientConfig);
-  const sns = new SNSClient(sandbox.clientConfig);
+  // The control plane's own route to AWS (the AWS proxy's `controller`), like the evaluator's.
+  const dynamodb = new DynamoDBClient(sandbox.controlPlaneConfig);
+  const sns = new SNSClient(sandbox.controlPlaneConfig);
+  const ec2 = new EC2Client(sandbox.controlPlaneConfig);
   const logFile = createWriteStream(join(sandbox.supervisor.logDir, 'root.switchover.log'), { flags: 'a' });
   const log = jsonLogger({ service: 'pgvigil-switchover' }, 'INFO', (line) => logFile.write(`${line}\n`));
   setControllerDeps({
     store: new DynamoStateStore(dynamodb, sandbox.deployment.tableName),
     hosts: sandbox.hostCommands,
-    vip: new Ec2VipMover(sandbox.ec2),
+    vip: new Ec2VipMover(ec2),
     fencer: sandbox.fencer,
     notifier: new SnsNotifier(sns, sandbox.deployment.topicArn),
     metrics: noMetrics,
@@ -145,6 +148,7 @@ export async function serveSwitchoverFunction(sandbox: Sandbox, options: { port?
           setControllerDeps(undefined);
           dynamodb.destroy();
           sns.destroy();
+          ec2.destroy();
           logFile.end(() => resolve());
         });
         server.closeAllConnections();

@@ -251,6 +251,12 @@ export interface ProbeAck {
   node: string;
   sentAt: number;
   ackedAt: number;
+  /**
+   * The server's clock when the statement ran (`clock_timestamp()`): the commit came after it. The
+   * sandbox's servers share this machine's clock, so it narrows the interval to [serverAt, ackedAt]
+   * even when the client sent late.
+   */
+  serverAt?: number;
 }
 
 export interface WritabilityProbeOptions {
@@ -315,17 +321,21 @@ export class WritabilityProbe {
       const c = client;
       const sentAt = this.now();
       const upsert = () =>
-        c.query(`INSERT INTO ${PROBE_TABLE} (node, probed_at) VALUES ($1, clock_timestamp()) ON CONFLICT (node) DO UPDATE SET probed_at = EXCLUDED.probed_at`, [name]);
-      await bounded(c, timeoutMs, async () => {
+        c.query<{ at: string }>(
+          `INSERT INTO ${PROBE_TABLE} (node, probed_at) VALUES ($1, clock_timestamp()) ON CONFLICT (node) DO UPDATE SET probed_at = EXCLUDED.probed_at RETURNING (extract(epoch FROM probed_at) * 1000)::float8 AS at`,
+          [name],
+        );
+      const serverAt = await bounded(c, timeoutMs, async () => {
         try {
-          await upsert();
+          return Number((await upsert()).rows[0]?.at);
         } catch (error) {
           // A primary that never had the table: creating it is a write just as good.
           if ((error as { code?: string }).code !== '42P01') throw error;
           await c.query(CREATE_PROBE_TABLE);
+          return NaN;
         }
       });
-      this.acks.push({ node: name, sentAt, ackedAt: this.now() });
+      this.acks.push({ node: name, sentAt, ackedAt: this.now(), ...(Number.isFinite(serverAt) ? { serverAt } : {}) });
     } catch {
       const c = this.clients.get(name);
       if (c) destroy(c);
@@ -343,33 +353,49 @@ export class WritabilityProbe {
   }
 
   /** See {@link maxWritablePrimaries}. */
-  maxWritable(): { count: number; nodes: string[]; at: number | null } {
+  maxWritable(): WritableOverlap {
     return maxWritablePrimaries(this.acks);
   }
 }
 
+/** The most nodes that may have accepted writes at one moment, when, and the probes that show it. */
+export interface WritableOverlap {
+  count: number;
+  nodes: string[];
+  at: number | null;
+  /** One acknowledged probe per node, all open at `at` (the evidence). */
+  evidence: ProbeAck[];
+}
+
 /**
  * The most distinct nodes that may have accepted a write at the same moment: the largest set of
- * nodes whose acknowledged probe intervals [sentAt, ackedAt] overlap. Conservative — two intervals
+ * nodes whose acknowledged probe intervals overlap. An interval starts at the later of the send and
+ * the server's own statement time and ends at the acknowledgement. Conservative — two intervals
  * that merely touch count as simultaneous — so a result of 1 is a proof, not an estimate.
  */
-export function maxWritablePrimaries(acks: readonly ProbeAck[]): { count: number; nodes: string[]; at: number | null } {
+export function maxWritablePrimaries(acks: readonly ProbeAck[]): WritableOverlap {
   // Sweep: opening before closing at equal times (touching counts as overlap).
   const events = acks.flatMap((a) => [
-    { t: a.sentAt, open: true, node: a.node },
-    { t: a.ackedAt, open: false, node: a.node },
+    { t: Math.max(a.sentAt, a.serverAt ?? a.sentAt), open: true, ack: a },
+    { t: a.ackedAt, open: false, ack: a },
   ]);
   events.sort((x, y) => x.t - y.t || (x.open === y.open ? 0 : x.open ? -1 : 1));
-  const open = new Map<string, number>();
-  let best = { count: 0, nodes: [] as string[], at: null as number | null };
+  const open = new Map<string, ProbeAck[]>();
+  let best: WritableOverlap = { count: 0, nodes: [], at: null, evidence: [] };
   for (const e of events) {
+    const node = e.ack.node;
+    const list = open.get(node) ?? [];
     if (e.open) {
-      open.set(e.node, (open.get(e.node) ?? 0) + 1);
-      if (open.size > best.count) best = { count: open.size, nodes: [...open.keys()].sort(), at: e.t };
+      list.push(e.ack);
+      open.set(node, list);
+      if (open.size > best.count) {
+        const nodes = [...open.keys()].sort();
+        best = { count: open.size, nodes, at: e.t, evidence: nodes.map((n) => open.get(n)?.[0] as ProbeAck) };
+      }
     } else {
-      const n = (open.get(e.node) ?? 1) - 1;
-      if (n <= 0) open.delete(e.node);
-      else open.set(e.node, n);
+      const rest = list.filter((a) => a !== e.ack);
+      if (rest.length === 0) open.delete(node);
+      else open.set(node, rest);
     }
   }
   return best;

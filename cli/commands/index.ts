@@ -16,6 +16,7 @@ import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from
 import { hostActionCommands } from '../../agent/commands.js';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
 import { sandboxDrillCommand } from './sandbox-drill.js';
+import { sandboxChaosCommand } from './sandbox-chaos.js';
 
 export const commands: Command[] = [
   versionCommand,
@@ -34,6 +35,7 @@ export const commands: Command[] = [
   serviceUnpauseCommand,
   sandboxUpCommand, sandboxDownCommand, sandboxStatusCommand,
   sandboxDrillCommand,
+  sandboxChaosCommand,
 ];
 // The agent's host actions under the same words (`pgvigil promote …`), except words already taken above.
 commands.push(...hostActionCommands.filter((h) => !commands.some((c) => c.words.join(' ') === h.words.join(' '))));

@@ -6,18 +6,15 @@
  */
 import { mkdtempSync, rmSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt } from '../framework.js';
+import { sandboxDir } from './sandbox.js';
 import type { Output } from '../output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
 
-
-function sandboxDir(ctx: CommandContext): string {
-  return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
-}
 
 const ms = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v} ms`);
 

@@ -21,7 +21,8 @@ const dirOption: Record<string, OptionSpec> = {
   dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
 };
 
-function sandboxDir(ctx: CommandContext): string {
+/** The sandbox directory a command works on: --dir, else PGVIGIL_SANDBOX_DIR, else the default. */
+export function sandboxDir(ctx: CommandContext): string {
   return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
 }
 

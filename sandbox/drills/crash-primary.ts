@@ -2,13 +2,25 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
+import type { PlanNode } from '../cluster-plan.js';
 import type { DrillContext, Scenario } from './runner.js';
 
-/** Sends SIGKILL to the postmaster of the old primary (from postmaster.pid). */
-export function killPostmaster(ctx: DrillContext): number {
-  const file = join(ctx.oldPrimary.dataDirectory, 'postmaster.pid');
-  const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+/** The pid of a node's postmaster (from postmaster.pid); throws when there is none. */
+export function postmasterPid(node: PlanNode): number {
+  const file = join(node.dataDirectory, 'postmaster.pid');
+  let pid = NaN;
+  try {
+    pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+  } catch {
+    // no server running
+  }
   if (!Number.isInteger(pid) || pid <= 1) throw new PgvigilError('SYS_FAILURE', `no postmaster pid in ${file}`);
+  return pid;
+}
+
+/** Sends SIGKILL to the postmaster of the old primary (from postmaster.pid). */
+export function killPostmaster(ctx: Pick<DrillContext, 'oldPrimary'>): number {
+  const pid = postmasterPid(ctx.oldPrimary);
   process.kill(pid, 'SIGKILL');
   return pid;
 }

@@ -20,18 +20,8 @@ import type { PlanNode } from '../cluster-plan.js';
 import { lookupOsUser } from '../postgres.js';
 import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, firstAckAfter, writeOutageMs, type PgTarget } from '../writers.js';
 
-export const SCENARIO_NAMES = [
-  'crash-primary',
-  'kill-primary-host',
-  'partition-primary',
-  'partition-witness',
-  'stop-agent',
-  'kill-controller-mid-saga',
-  'switchover',
-  'rejoin',
-  'flapping',
-] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+export { SCENARIO_NAMES, type ScenarioName } from './names.js';
+import type { ScenarioName } from './names.js';
 
 /**
  * Where the old primary ends: `fenced` (fence marker in its data directory, server stopped or
@@ -175,23 +165,6 @@ function agentRunning(sandbox: Sandbox, name: string): boolean {
   return sandbox.supervisor.status().some((s) => s.host === name && s.name === 'agent' && s.running);
 }
 
-/** Starts a node's agent as `sandbox up` does (after a stop-agent drill or a killed host). */
-export function startAgent(sandbox: Sandbox, name: string): void {
-  const node = sandbox.node(name);
-  const user = lookupOsUser(sandbox.options.osUser ?? 'postgres');
-  sandbox.supervisor.start({
-    host: name,
-    name: 'agent',
-    command: join(sandbox.dir, 'bin', 'pgvigil-agent'),
-    args: ['run', '-f', node.configFile],
-    uid: user.uid,
-    gid: user.gid,
-    env: sandbox.agentEnv,
-    cwd: '/',
-    restart: true,
-  });
-}
-
 /** Stops a node's server (fast), inside its host, as the PostgreSQL user; quiet when it is not running. */
 export async function stopPostgres(sandbox: Sandbox, node: PlanNode): Promise<void> {
   if (!existsSync(join(node.dataDirectory, 'postmaster.pid'))) return;
@@ -208,9 +181,10 @@ export async function stopPostgres(sandbox: Sandbox, node: PlanNode): Promise<vo
 /** Rejoins one node (network restored, server stopped, `node rejoin --force-rewind`, agent running). */
 export async function rejoinNode(sandbox: Sandbox, node: PlanNode): Promise<void> {
   if (sandbox.network.mode === 'netns' && sandbox.network.isCut(node.node_name)) await sandbox.network.restore(node.node_name);
+  await sandbox.reviveHost(node.node_name);
   await stopPostgres(sandbox, node);
   await sandbox.agent(node.node_name, ['node', 'rejoin', '--force-rewind'], 300_000);
-  if (!agentRunning(sandbox, node.node_name)) startAgent(sandbox, node.node_name);
+  if (!agentRunning(sandbox, node.node_name)) await sandbox.startAgent(node.node_name);
 }
 
 async function streamingStandbys(primary: PlanNode): Promise<number> {
@@ -257,7 +231,7 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
     }
     for (const node of sandbox.plan.nodes) {
       if (!agentRunning(sandbox, node.node_name)) {
-        startAgent(sandbox, node.node_name);
+        await sandbox.startAgent(node.node_name);
         done.push(`${node.node_name}: agent started`);
       }
     }

@@ -1,5 +1,5 @@
 /** stop-agent: the primary's agent dies (SIGKILL, not restarted); the server keeps serving. */
-import { startAgent, type Scenario } from './runner.js';
+import type { Scenario } from './runner.js';
 
 export const stopAgent: Scenario = {
   name: 'stop-agent',
@@ -12,8 +12,7 @@ export const stopAgent: Scenario = {
     await supervisor.kill(ctx.oldPrimary.node_name, 'agent', 'SIGKILL');
     await supervisor.stop(ctx.oldPrimary.node_name, 'agent'); // no restart while the drill runs
   },
-  undo(ctx) {
-    startAgent(ctx.sandbox, ctx.oldPrimary.node_name);
-    return Promise.resolve();
+  async undo(ctx) {
+    await ctx.sandbox.startAgent(ctx.oldPrimary.node_name);
   },
 };

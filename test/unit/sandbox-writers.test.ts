@@ -39,7 +39,7 @@ describe('maxWritablePrimaries', () => {
       { node: 'node1', sentAt: 100, ackedAt: 110 },
       { node: 'node2', sentAt: 2000, ackedAt: 2010 },
     ];
-    expect(maxWritablePrimaries(acks)).toEqual({ count: 1, nodes: ['node1'], at: 0 });
+    expect(maxWritablePrimaries(acks)).toMatchObject({ count: 1, nodes: ['node1'], at: 0 });
   });
 
   it('counts two when both nodes acknowledged writes in overlapping moments, even if they only touch', () => {
@@ -49,10 +49,25 @@ describe('maxWritablePrimaries', () => {
       { node: 'node1', sentAt: 100, ackedAt: 500 },
       { node: 'node1', sentAt: 500, ackedAt: 510 },
     ];
-    expect(maxWritablePrimaries(acks)).toEqual({ count: 2, nodes: ['node1', 'node2'], at: 10 });
+    expect(maxWritablePrimaries(acks)).toEqual({ count: 2, nodes: ['node1', 'node2'], at: 10, evidence: [acks[0], acks[1]] });
+  });
+
+  it("starts a probe's interval at the server's statement time when the client sent it earlier", () => {
+    // Overlapping at the server: still two. Sent while node1's write was open, but run by the
+    // server after node1's acknowledgement: one.
+    const late = [
+      { node: 'node1', sentAt: 0, serverAt: 400, ackedAt: 1000 },
+      { node: 'node2', sentAt: 300, serverAt: 350, ackedAt: 450 },
+    ];
+    expect(maxWritablePrimaries(late).count).toBe(2);
+    const early = [
+      { node: 'node1', sentAt: 0, serverAt: 5, ackedAt: 20 },
+      { node: 'node2', sentAt: 10, serverAt: 30, ackedAt: 40 },
+    ];
+    expect(maxWritablePrimaries(early).count).toBe(1);
   });
 
   it('is zero when no node accepted a write', () => {
-    expect(maxWritablePrimaries([])).toEqual({ count: 0, nodes: [], at: null });
+    expect(maxWritablePrimaries([])).toEqual({ count: 0, nodes: [], at: null, evidence: [] });
   });
 });
