@@ -1,6 +1,6 @@
 /**
- * The cluster state in DynamoDB (SPEC §4): one strongly consistent Query per cluster, conditional
- * writes for everything that matters for safety, and validation of every item read back.
+ * The cluster state in DynamoDB (docs/architecture.md): one strongly consistent Query per cluster,
+ * conditional writes for everything that matters for safety, and validation of every item read back.
  *
  * A lost race (ConditionalCheckFailedException) is an ordinary `{ ok: false }` result.
  *
@@ -36,7 +36,7 @@ import {
   type NodeRecord,
   type Validated,
 } from '../core/model.js';
-import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, WriteResult } from '../core/ports.js';
+import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, RequestOptions, WriteResult } from '../core/ports.js';
 import {
   ATTENTION_ATTRIBUTE,
   CLUSTERS_INDEX,
@@ -90,14 +90,17 @@ export class DynamoStateStore implements ClusterStateStore {
     private readonly tableName: string,
   ) {}
 
-  async load(clusterId: string): Promise<LoadedCluster | undefined> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      ConsistentRead: true,
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :state)',
-      ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
-      ExpressionAttributeValues: marshall({ ':pk': keys.partition(clusterId), ':state': keys.prefix.state }),
-    });
+  async load(clusterId: string, options: RequestOptions = {}): Promise<LoadedCluster | undefined> {
+    const items = await this.queryAll(
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :state)',
+        ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
+        ExpressionAttributeValues: marshall({ ':pk': keys.partition(clusterId), ':state': keys.prefix.state }),
+      },
+      options,
+    );
     let cluster: ClusterRecord | undefined;
     const nodes: NodeRecord[] = [];
     const heartbeats: Heartbeat[] = [];
@@ -253,7 +256,7 @@ export class DynamoStateStore implements ClusterStateStore {
     );
   }
 
-  async renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult> {
+  async renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options: RequestOptions = {}): Promise<WriteResult> {
     return this.conditional(
       new UpdateItemCommand({
         TableName: this.tableName,
@@ -267,6 +270,7 @@ export class DynamoStateStore implements ClusterStateStore {
           ':node': nodeId,
         }),
       }),
+      options,
     );
   }
 
@@ -361,20 +365,20 @@ export class DynamoStateStore implements ClusterStateStore {
     return items.length;
   }
 
-  private async queryAll(input: QueryCommandInput): Promise<Item[]> {
+  private async queryAll(input: QueryCommandInput, options: RequestOptions = {}): Promise<Item[]> {
     const items: Item[] = [];
     let startKey: Item | undefined;
     do {
-      const page = await this.client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+      const page = await this.client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }), options);
       items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return items;
   }
 
-  private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<WriteResult> {
+  private async conditional(command: PutItemCommand | UpdateItemCommand, options: RequestOptions = {}): Promise<WriteResult> {
     try {
-      await this.client.send(command as PutItemCommand);
+      await this.client.send(command as PutItemCommand, options);
       return { ok: true };
     } catch (error) {
       if (isConditionFailure(error)) return { ok: false, reason: 'condition_failed' };
