@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { AgentDaemon } from '../../agent/daemon.js';
+import { AgentDaemon } from '../../agent/daemon/daemon.js';
 import { jsonLogger } from '../../agent/log.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { keys } from '../../core/table.js';

@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
-import { AgentDaemon } from '../../agent/daemon.js';
+import { AgentDaemon } from '../../agent/daemon/daemon.js';
 import { jsonLogger } from '../../agent/log.js';
 import { createStore } from '../../agent/store.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
