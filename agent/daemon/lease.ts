@@ -45,6 +45,8 @@ export interface LeaseRenewalStats {
   lastMs: number | null;
   /** Longest successful round trip so far, ms. */
   maxMs: number;
+  /** When the latest successful renewal was sent (monotonic ms), null before the first. */
+  lastSentMono: number | null;
 }
 
 type Attempt<T> = { ok: true; value: T } | { ok: false; error: string; abandoned: boolean };
@@ -56,7 +58,7 @@ export class LeaseRenewer {
   private sleepTimer: NodeJS.Timeout | undefined;
   private wakeSleeper: (() => void) | undefined;
   private current: AbortController | undefined;
-  readonly stats: LeaseRenewalStats = { renewals: 0, refusals: 0, failures: 0, abandoned: 0, lastMs: null, maxMs: 0 };
+  readonly stats: LeaseRenewalStats = { renewals: 0, refusals: 0, failures: 0, abandoned: 0, lastMs: null, maxMs: 0, lastSentMono: null };
 
   constructor(private readonly deps: LeaseRenewerDeps) {}
 
@@ -116,6 +118,7 @@ export class LeaseRenewer {
       this.stats.renewals++;
       this.stats.lastMs = ms;
       this.stats.maxMs = Math.max(this.stats.maxMs, ms);
+      this.stats.lastSentMono = sent;
       this.deps.onRenewed(sent);
       this.deps.log.log('DEBUG', 'lease renewed', { term, ms });
       return Math.max(0, sent + timings.renewEveryMs - this.deps.monotonic());

@@ -19,7 +19,7 @@ import {
   type LeaseTimings,
   type SyncFacts,
 } from '../../agent/daemon/policy.js';
-import type { LocalProbe } from '../../agent/pg/local.js';
+import { NO_SERVER_FACTS, type LocalProbe } from '../../agent/pg/local.js';
 import type { ReplicationRow } from '../../core/model.js';
 import { NOW, primaryServer, reach, standbyServer } from '../support/cli-cluster.js';
 
@@ -109,17 +109,7 @@ const probe = (overrides: Partial<LocalProbe> = {}): LocalProbe => ({
   ...overrides,
 });
 
-const down = probe({
-  postmaster_running: false,
-  accepting_connections: false,
-  in_recovery: null,
-  system_identifier: null,
-  timeline: null,
-  current_lsn: null,
-  synchronous_standby_names: null,
-  data_directory_writable: null,
-  error: 'connection refused',
-});
+const down: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: false, accepting_connections: false, data_directory_writable: null, error: 'connection refused' };
 
 describe('serverState', () => {
   it('reports a crashed server with what it last said of its identity and position, down since the first report of the outage', () => {
