@@ -41,8 +41,8 @@ export function createStore(config: Pick<AgentConfig, 'aws_region' | 'state_tabl
 
 /**
  * The lease path's store: a client of its own (its own connections, never queued behind a
- * heartbeat's), one attempt per request (the renewer retries within the lease, so the SDK's
- * backoff cannot stretch an attempt), and each request ended at the attempt limit.
+ * heartbeat's), one attempt per request (the renewer starts the next attempts itself, so the
+ * SDK's backoff cannot stretch one), and each request ended at the attempt limit.
  */
 export function createLeaseStore(config: Pick<AgentConfig, 'aws_region' | 'state_table' | 'lease_secs'>, env: NodeJS.ProcessEnv): DynamoStateStore {
   const limitMs = Math.ceil(leaseTimings(config).attemptLimitMs);

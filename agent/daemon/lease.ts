@@ -16,6 +16,9 @@ import type { ClusterStateStore } from '../../core/ports.js';
 import type { Logger } from '../log.js';
 import { judgeLease, leaseView, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
 
+/** Attempts in flight at most: a stalled endpoint gets a few queued renewals, not a flood. */
+export const MAX_IN_FLIGHT = 3;
+
 /** The store calls the lease path makes. */
 export type LeaseStore = Pick<ClusterStateStore, 'renewLease' | 'load'>;
 
@@ -53,11 +56,14 @@ type Attempt<T> = { ok: true; value: T } | { ok: false; error: string; abandoned
 
 export class LeaseRenewer {
   private view: LeaseView | null = null;
+  /** A renewal was refused since the record was last read: read it before renewing again. */
+  private stale = false;
   private running = false;
   private loopDone: Promise<void> | undefined;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wakeSleeper: (() => void) | undefined;
-  private current: AbortController | undefined;
+  private readonly inFlight = new Set<AbortController>();
+  private reading: Promise<void> | undefined;
   readonly stats: LeaseRenewalStats = { renewals: 0, refusals: 0, failures: 0, abandoned: 0, lastMs: null, maxMs: 0, lastSentMono: null };
 
   constructor(private readonly deps: LeaseRenewerDeps) {}
@@ -80,73 +86,80 @@ export class LeaseRenewer {
 
   async stop(): Promise<void> {
     this.running = false;
-    this.current?.abort(new Error('the agent is stopping'));
+    for (const c of this.inFlight) c.abort(new Error('the agent is stopping'));
     this.poke();
     await this.loopDone;
+    await this.reading;
   }
 
+  /**
+   * Starts an attempt every `renewEveryMs` (at once when poked), without waiting for the ones in
+   * flight: a request caught by a blip hangs on its dead connection while the next one goes out on
+   * a new one, and a request the endpoint is merely slow to answer keeps its place in the queue
+   * until its time limit. At most {@link MAX_IN_FLIGHT} at once.
+   */
   private async loop(): Promise<void> {
     while (this.running) {
-      let delayMs: number;
       try {
-        delayMs = await this.cycle();
+        this.next();
       } catch (error) {
-        // cycle() handles the store's failures itself; this is a bug, and the lease must go on.
-        this.deps.log.log('ERROR', 'lease renewal cycle failed', { error: String(error) });
-        delayMs = this.deps.timings.retryPauseMs;
+        // next() handles the store's failures itself; this is a bug, and the lease must go on.
+        this.deps.log.log('ERROR', 'lease renewal failed to start', { error: String(error) });
       }
-      if (this.running && delayMs > 0) await this.sleep(delayMs);
+      await this.sleep(this.deps.timings.renewEveryMs);
     }
   }
 
-  /** One renewal (with a read of the record first when needed); returns the wait before the next. */
-  private async cycle(): Promise<number> {
-    const { timings, nodeId } = this.deps;
-    if (!this.deps.eligible()) return timings.renewEveryMs;
-    if (this.view?.primaryNodeId !== nodeId) {
-      // The last record seen names another primary (or none was seen): this node may just have
-      // been promoted. Read it on this path rather than wait for the heartbeat publisher's read.
-      if (!(await this.refresh())) return timings.retryPauseMs;
-      if (this.view?.primaryNodeId !== nodeId) return timings.renewEveryMs;
+  private next(): void {
+    const { nodeId } = this.deps;
+    if (!this.deps.eligible()) return;
+    if (this.stale || this.view?.primaryNodeId !== nodeId) {
+      // A refusal, or the last record seen names another primary (or none was seen): this node
+      // may just have been promoted. Read it on this path rather than wait for the publisher's read.
+      this.reading ??= this.refresh().finally(() => (this.reading = undefined));
+      return;
     }
-    const term = this.view.term;
+    if (this.inFlight.size >= MAX_IN_FLIGHT) return;
+    void this.renew(this.view.term);
+  }
+
+  private async renew(term: number): Promise<void> {
     const sent = this.deps.monotonic();
     const rvn = randomBytes(12).toString('hex');
-    const r = await this.attempt((abortSignal) => this.deps.store.renewLease(this.deps.clusterId, nodeId, term, rvn, this.deps.now(), { abortSignal }));
+    const r = await this.attempt((abortSignal) => this.deps.store.renewLease(this.deps.clusterId, this.deps.nodeId, term, rvn, this.deps.now(), { abortSignal }));
     const ms = Math.round(this.deps.monotonic() - sent);
     if (r.ok && r.value.ok) {
       this.stats.renewals++;
       this.stats.lastMs = ms;
       this.stats.maxMs = Math.max(this.stats.maxMs, ms);
-      this.stats.lastSentMono = sent;
+      this.stats.lastSentMono = Math.max(this.stats.lastSentMono ?? -Infinity, sent);
       this.deps.onRenewed(sent);
       this.deps.log.log('DEBUG', 'lease renewed', { term, ms });
-      return Math.max(0, sent + timings.renewEveryMs - this.deps.monotonic());
-    }
-    if (r.ok) {
+    } else if (r.ok) {
       this.stats.refusals++;
       this.deps.log.log('WARNING', 'lease renewal refused: the cluster record changed', { term });
-      const before = this.view;
-      if (!(await this.refresh())) return timings.retryPauseMs;
-      // Still this node's at a newer term (a switchover's claim raises the term before the
-      // candidate takes over): renew at once with it. Otherwise the lease runs out and fences.
-      return this.view?.primaryNodeId === nodeId && this.view.term !== before?.term ? 0 : timings.renewEveryMs;
+      // Read the record before the next renewal: still this node's at a newer term (a
+      // switchover's claim raises the term before the candidate takes over), it renews at once
+      // with it; another node's, it renews no more and the lease runs out.
+      if (this.view?.term === term) this.stale = true;
+      this.poke();
+    } else {
+      this.stats.failures++;
+      if (r.abandoned) this.stats.abandoned++;
+      if (this.running) this.deps.log.log('WARNING', r.abandoned ? 'lease renewal abandoned at its time limit' : 'lease renewal failed', { term, ms, error: r.error });
     }
-    this.stats.failures++;
-    if (r.abandoned) this.stats.abandoned++;
-    this.deps.log.log('WARNING', r.abandoned ? 'lease renewal abandoned at its time limit; retrying' : 'lease renewal failed; retrying', { term, ms, error: r.error });
-    return timings.retryPauseMs;
   }
 
-  /** Reads the cluster record on the lease path; false when the read failed or ran out of time. */
-  private async refresh(): Promise<boolean> {
+  /** Reads the cluster record on the lease path, within the attempt limit. */
+  private async refresh(): Promise<void> {
     const r = await this.attempt((abortSignal) => this.deps.store.load(this.deps.clusterId, { abortSignal }));
     if (!r.ok) {
-      this.deps.log.log('WARNING', 'unable to read the cluster record for the lease', { error: r.error, abandoned: r.abandoned });
-      return false;
+      if (this.running) this.deps.log.log('WARNING', 'unable to read the cluster record for the lease', { error: r.error, abandoned: r.abandoned });
+      return;
     }
     if (r.value) this.view = newerView(this.view, leaseView(r.value.snapshot.cluster));
-    return true;
+    this.stale = false;
+    if (this.view?.primaryNodeId === this.deps.nodeId) this.poke();
   }
 
   /**
@@ -157,7 +170,7 @@ export class LeaseRenewer {
   private async attempt<T>(request: (abortSignal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
     const limitMs = this.deps.timings.attemptLimitMs;
     const controller = new AbortController();
-    this.current = controller;
+    this.inFlight.add(controller);
     let timer: NodeJS.Timeout | undefined;
     const limit = new Promise<Attempt<T>>((resolve) => {
       // Aborted by the time limit or by stop(): the attempt ends now either way.
@@ -172,11 +185,12 @@ export class LeaseRenewer {
       return await Promise.race([call, limit]);
     } finally {
       clearTimeout(timer);
-      if (this.current === controller) this.current = undefined;
+      this.inFlight.delete(controller);
     }
   }
 
   private async sleep(ms: number): Promise<void> {
+    if (!this.running) return;
     await new Promise<void>((resolve) => {
       const done = (): void => {
         clearTimeout(this.sleepTimer);
