@@ -1,12 +1,12 @@
 /**
  * The primary's lease on a path of its own (docs/agent.md, "Lease and fencing").
  *
- * {@link LeaseRenewer} sends the renewals: its own loop and a single in-flight attempt, through its
+ * {@link LeaseRenewer} sends the renewals: its own loop and its own attempts in flight, through its
  * own DynamoDB client (agent/store.ts `createLeaseStore`), never queued behind a heartbeat, an event
- * or a history sample. Each attempt ends within `attemptLimitMs` whatever the network does: it is
- * aborted (its connection closed) and the next one starts. It needs only the term and the primary
- * of the cluster record; a refused renewal is what tells it the record moved on, and only then does
- * it read the record again.
+ * or a history sample. An attempt starts every `renewEveryMs` without waiting for the earlier ones,
+ * and each ends within `attemptLimitMs` whatever the network does (it is aborted, its connection
+ * closed). It needs only the term and the primary of the cluster record; a refused renewal is what
+ * tells it the record moved on, and only then does it read the record again.
  *
  * {@link LeaseGuard} judges the lease on the monotonic clock with a timer of its own set to the
  * moment the fence must start, so the fence does not wait for the next monitoring tick.

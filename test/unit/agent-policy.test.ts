@@ -93,21 +93,15 @@ describe('newerView', () => {
 });
 
 const probe = (overrides: Partial<LocalProbe> = {}): LocalProbe => ({
+  ...NO_SERVER_FACTS,
   postmaster_running: true,
   accepting_connections: true,
   in_recovery: false,
   system_identifier: '7300000000000000001',
   timeline: 2,
   current_lsn: '0/6000000',
-  receive_lsn: null,
-  replay_lsn: null,
-  wal_receiver_status: null,
-  wal_receiver_upstream_node_id: null,
-  wal_receiver_sender: null,
-  replication: [],
   synchronous_standby_names: 'ANY 1 (node2, node3)',
   data_directory_writable: true,
-  replication_lag_secs: null,
   error: null,
   ...overrides,
 });
