@@ -2,7 +2,7 @@
 import { runProgram, type Program } from '../cli/framework.js';
 import { streamOutput } from '../cli/output.js';
 import { hostActionCommands } from './commands.js';
-import { runCommand } from './daemon.js';
+import { runCommand } from './daemon/run-command.js';
 
 export const agentProgram: Program = {
   name: 'pgvigil-agent',

@@ -28,9 +28,15 @@ export interface LoadedCluster {
 /** The outcome of a conditional write: losing a race is an ordinary result, not an exception. */
 export type WriteResult = { ok: true } | { ok: false; reason: 'condition_failed' };
 
+/** Per-request options for the calls that must end within a deadline (the agent's lease path). */
+export interface RequestOptions {
+  /** Aborting it abandons the request (its connection is closed). */
+  abortSignal?: AbortSignal;
+}
+
 export interface ClusterStateStore {
   /** One strongly consistent read of a cluster; undefined when no cluster record exists. */
-  load(clusterId: string): Promise<LoadedCluster | undefined>;
+  load(clusterId: string, options?: RequestOptions): Promise<LoadedCluster | undefined>;
   /** Every cluster id in the deployment (for the sweep). */
   listClusters(): Promise<string[]>;
   /** Create the cluster record if absent (first `primary register`). */
@@ -67,7 +73,7 @@ export interface ClusterStateStore {
    * Renew the primary's lease: writes a new RVN only while `nodeId` is the cluster's primary at
    * `term` and no other term has been claimed.
    */
-  renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult>;
+  renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options?: RequestOptions): Promise<WriteResult>;
   appendEvent(event: EventRecord): Promise<void>;
   /** Events, oldest first unless `newestFirst`; `limit` counts after the filters. */
   listEvents(clusterId: string, options?: ListEventsOptions): Promise<EventRecord[]>;
