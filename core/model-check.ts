@@ -237,7 +237,7 @@ const leaseObservation = obj({
 
 const operation = obj({
   id: str({ min: 1, max: 64 }),
-  kind: oneOf(['failover', 'switchover', 'fence', 'rejoin', 'follow'] as const),
+  kind: oneOf(['failover', 'switchover', 'fence', 'rejoin', 'follow', 'restart'] as const),
   term,
   candidate_node_id: nullable(nodeId),
   old_primary_node_id: nullable(nodeId),
@@ -279,6 +279,7 @@ const clusterRecord = obj({
   term,
   primary_node_id: nullable(nodeId),
   paused: bool,
+  paused_by: optional(nullable(str({ min: 1, max: 64 }))),
   operation: nullable(operation),
   lease: nullable(lease),
   lease_observation: nullable(leaseObservation),

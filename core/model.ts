@@ -144,7 +144,11 @@ export const LeaseObservationSchema = z.object({
 });
 export type LeaseObservation = z.infer<typeof LeaseObservationSchema>;
 
-export const OPERATION_KINDS = ['failover', 'switchover', 'fence', 'rejoin', 'follow'] as const;
+/**
+ * `restart`: the term's primary restarted in place (a new term, no promotion) when it failed and no
+ * standby can be promoted — see docs/controller.md, "Stuck states".
+ */
+export const OPERATION_KINDS = ['failover', 'switchover', 'fence', 'rejoin', 'follow', 'restart'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /** A saga in flight (SPEC §7): at most one per cluster, owned by one evaluator at a time. */
@@ -209,6 +213,12 @@ export const ClusterRecordSchema = z.object({
   primary_node_id: nodeId.nullable(),
   /** Maintenance: the engine reports but does not act. */
   paused: z.boolean(),
+  /**
+   * The operation that set `paused` (a switchover pauses automatic failover while it runs); null
+   * or absent when an operator paused the cluster. A pause whose operation is gone is lifted by the
+   * controller.
+   */
+  paused_by: z.string().min(1).max(64).nullable().optional(),
   operation: OperationSchema.nullable(),
   lease: LeaseSchema.nullable(),
   lease_observation: LeaseObservationSchema.nullable(),

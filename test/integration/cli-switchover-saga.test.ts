@@ -27,7 +27,8 @@ class SimulatedAgents implements HostCommands {
     this.actions.push(`${action.action} ${action.nodeId}${action.upstreamNodeId ? ` -> ${action.upstreamNodeId}` : ''} (term ${action.term})`);
     let output = '';
     if (action.action === 'demote') {
-      await this.beat(action.nodeId, primaryServer({ postmaster_running: false, accepting_connections: false, in_recovery: null, current_lsn: '0/5000000' }), action.term);
+      // The agent reports the fence marker demote leaves (the server is held down until it rejoins).
+      await this.beat(action.nodeId, primaryServer({ postmaster_running: false, accepting_connections: false, in_recovery: null, current_lsn: '0/5000000', fenced: true }), action.term);
       output = 'NOTICE: node shut down cleanly\nDETAIL: final LSN 0/5000000';
     } else if (action.action === 'promote') {
       await this.beat(action.nodeId, primaryServer({ timeline: 2, current_lsn: '0/5000100' }), action.term);

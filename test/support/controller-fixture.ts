@@ -306,7 +306,8 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
       break;
     case 'fence':
     case 'demote':
-      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: action.action === 'fence' } }));
+      // Both leave the fence marker, which the agent reports (demote stops the server cleanly).
+      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: true } }));
       break;
     case 'disconnect-wal-receiver':
       await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, wal_receiver_status: null } }));
