@@ -70,6 +70,17 @@ async function report(id: string): Promise<void> {
   }
 }
 
+/** An invocation that dies after `step`, and node `n`'s server with it. */
+function dyingWith(id: string, n: number, step: string) {
+  return invocation({
+    crashAfter: async (s) => {
+      if (s !== step) return;
+      await kill(id, n);
+      throw new Error(`owner died after ${s}`);
+    },
+  });
+}
+
 /** Evaluates until the cluster has settled (no operation), the agents reporting in between, passing owners' deadlines when needed. */
 async function settle(id: string): Promise<void> {
   for (let i = 0; i < 12; i++) {
@@ -95,13 +106,7 @@ describe('a failover whose candidate or new primary dies after each step', () =>
       await expect(
         evaluateCluster(
           f.deps(),
-          invocation({
-            crashAfter: async (s) => {
-              if (s !== step) return;
-              await kill(id, 2);
-              throw new Error(`owner died after ${s}`);
-            },
-          }),
+          dyingWith(id, 2, step),
           id,
         ),
       ).rejects.toThrow(`owner died after ${step}`);
@@ -135,13 +140,7 @@ describe('a switchover whose candidate or new primary dies after each step', () 
       await expect(
         runSwitchover(
           f.deps(),
-          invocation({
-            crashAfter: async (s) => {
-              if (s !== step) return;
-              await kill(id, 2);
-              throw new Error(`owner died after ${s}`);
-            },
-          }),
+          dyingWith(id, 2, step),
           parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true }),
         ),
       ).rejects.toThrow(`owner died after ${step}`);
@@ -208,19 +207,7 @@ describe('an operation whose live owner waits while its candidate dies', () => {
 describe('racing evaluators ending the same operation', () => {
   it('end it once, record it once and start one new round', async () => {
     const { id } = await seed('race-end', (b) => b.crashPrimary());
-    await expect(
-      evaluateCluster(
-        f.deps(),
-        invocation({
-          crashAfter: async (s) => {
-            if (s !== 'rerank') return;
-            await kill(id, 2);
-            throw new Error('owner died');
-          },
-        }),
-        id,
-      ),
-    ).rejects.toThrow('owner died');
+    await expect(evaluateCluster(f.deps(), dyingWith(id, 2, 'rerank'), id)).rejects.toThrow('owner died after rerank');
     const results = await Promise.all(Array.from({ length: 12 }, () => evaluateCluster(f.deps(), invocation(), id)));
     expect(results.filter((r) => r.saga === 'ended')).toHaveLength(1);
     const events = await f.store.listEvents(id);
