@@ -52,7 +52,7 @@ export interface ClusterStateStore {
     clusterId: string,
     expectedVersion: number,
     change: Partial<
-      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
     >,
     now: number,
     guard?: { leaseRvn: string | null },

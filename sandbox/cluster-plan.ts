@@ -84,7 +84,9 @@ export const SANDBOX_DEFAULTS: Readonly<Record<string, string>> = {
   // Longer than the lease: an isolated primary fences itself before it could switch to
   // asynchronous replication; a just-promoted primary switches at once until a standby follows.
   sync_downgrade_after_secs: '10',
-  auto_rejoin: 'false',
+  // A fenced former primary is rewound and rejoins as a standby by itself: redundancy comes back
+  // without a person (docs/controller.md, "Follow-ups and rejoins").
+  auto_rejoin: 'true',
   log_level: 'INFO',
 };
 

@@ -61,9 +61,16 @@ export const standbySwitchoverCommand = defineCommand({
       return ExitCode.ERR_SWITCHOVER_FAIL;
     }
     switch (result.outcome) {
-      case 'completed':
+      case 'completed': {
+        // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a
+        // pending one is carried on by the controller.
+        for (const f of response?.follow_ups ?? []) {
+          if (f.state === 'done') ctx.out.info(`follow-up ${f.action} of node ${f.node_id}: done (${f.detail})`);
+          else ctx.out.warning(`follow-up ${f.action} of node ${f.node_id}: pending (${f.detail}); the controller carries it on`);
+        }
         ctx.out.notice(`STANDBY SWITCHOVER has completed successfully: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}`);
         return ExitCode.SUCCESS;
+      }
       case 'rolled_back':
         ctx.out.error('switchover failed and was rolled back: the old primary is the primary again');
         ctx.out.hint('see "pgvigil cluster event --event=switchover_rolled_back" for the reason');

@@ -317,7 +317,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
     type: 'enum', default: 'ssm-then-stop-instance', values: FENCE_MODES, origin: 'pgvigil',
     description: 'how a failed primary is fenced: SSM fence command, then EC2 StopInstances if it did not confirm; SSM only; or not at all',
   },
-  auto_rejoin: bool('rewind a fenced former primary that comes back and make it follow the new primary', false, 'pgvigil'),
+  auto_rejoin: bool("rewind a fenced former primary that comes back and make it follow the new primary (on in the sandbox and the example stack; a switchover's demoted primary rejoins either way)", false, 'pgvigil'),
   failover_on_location_loss: bool('fail over when the primary\'s whole location is dark, once its lease has expired (false = repmgr\'s behaviour: cancel)', true, 'pgvigil'),
   sync_downgrade_after_secs: secs('switch the primary to asynchronous replication when no synchronous standby has been connected this long; 0 = never', 0, 0, DAY, 'pgvigil'),
   agent_state_dir: str('directory where the agent keeps its local state (sequence number, fence marker)', {

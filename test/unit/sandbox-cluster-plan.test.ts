@@ -41,6 +41,7 @@ describe('planCluster', () => {
       reconnect_interval: 1,
       heartbeat_interval_secs: 1,
       lease_secs: 5,
+      auto_rejoin: true,
     });
   });
 
