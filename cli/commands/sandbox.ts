@@ -6,16 +6,12 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { join, resolve } from 'node:path';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
 import type { Output } from '../output.js';
-
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'pgvigil.js');
 
 const dirOption: Record<string, OptionSpec> = {
   dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
@@ -104,6 +100,7 @@ export const sandboxUpCommand = defineCommand({
     printUsage(ctx.out, dir, sandbox.state);
 
     // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
+    const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../../adapters/dynamo-state-store.js')]);
     const dynamo = new DynamoDBClient(sandbox.clientConfig);
     const store = new DynamoStateStore(dynamo, sandbox.deployment.tableName);
     let since = Date.now() - 120_000;
@@ -145,7 +142,7 @@ async function detach(ctx: CommandContext, dir: string): Promise<number> {
   const fd = openSync(log, 'w');
   const args = process.argv.slice(2).filter((a) => a !== '--detach');
   if (!args.includes('--dir')) args.push('--dir', dir);
-  const child = spawn(process.execPath, [BIN, ...args], { detached: true, stdio: ['ignore', fd, fd], env: ctx.env });
+  const child = spawn(process.execPath, [builtArtifact(ARTIFACTS.cli), ...args], { detached: true, stdio: ['ignore', fd, fd], env: ctx.env });
   closeSync(fd);
   child.unref();
   let printed = 0;
@@ -222,6 +219,7 @@ export const sandboxStatusCommand = defineCommand({
     let vipInstance: string | null = null;
     if (state.motoEndpoint && state.tableName) {
       const config = { endpoint: state.motoEndpoint, region: state.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+      const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../../adapters/dynamo-state-store.js')]);
       const dynamo = new DynamoDBClient(config);
       try {
         const loaded = await new DynamoStateStore(dynamo, state.tableName).load(state.clusterId);
