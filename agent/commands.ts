@@ -17,19 +17,24 @@ type Actions = typeof import('./actions/clone.js') &
   typeof import('./actions/roles.js');
 
 /**
- * The host actions' code (pg, the AWS SDK, the configuration parser), loaded by the command that
- * runs one: `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
+ * The host actions' code (pg, the configuration parser), loaded by the command that runs one:
+ * `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
  */
 async function actions(): Promise<Actions> {
   const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js')]);
   return Object.assign({}, ...modules) as Actions;
 }
 
-/** Where a command's store comes from; tests may replace it. */
-export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore;
+/**
+ * Where a command's store comes from. The program sets it (agent/main.ts: DynamoDB; cli/main.ts:
+ * the same, loaded when a host action runs); tests may replace it. The store is not imported here:
+ * a lazily loaded store would keep the whole DynamoDB client in the agent's bundle (esbuild cannot
+ * tree-shake what is loaded lazily), and a static one would load it at every `pgvigil` start.
+ */
+export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore | Promise<ClusterStateStore>;
 let storeFactory: StoreFactory | undefined;
 
-/** Replaces how commands build their ClusterStateStore (tests, the sandbox). Returns the previous one (undefined: DynamoDB). */
+/** Replaces how commands build their ClusterStateStore. Returns the previous one. */
 export function setStoreFactory(factory: StoreFactory | undefined): StoreFactory | undefined {
   const previous = storeFactory;
   storeFactory = factory;
@@ -42,12 +47,13 @@ export function configFileOf(ctx: CommandContext): string {
 
 export async function actionContext(ctx: CommandContext): Promise<ActionContext> {
   const file = configFileOf(ctx);
-  const [{ loadAgentConfig }, { createStore }] = await Promise.all([import('./config.js'), import('./store.js')]);
+  const { loadAgentConfig } = await import('./config.js');
   const { config, notices } = loadAgentConfig(file, ctx.env);
   for (const n of notices) ctx.out.notice(n);
   const term = opt.integer(ctx, 'term');
   if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
-  return { config, store: (storeFactory ?? createStore)(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
+  if (!storeFactory) throw new PgvigilError('INTERNAL', 'no state store: the program did not set one (setStoreFactory)');
+  return { config, store: await storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
 }
 
 const termOption: Record<string, OptionSpec> = {

@@ -2,8 +2,11 @@
 import { runProgram, type Program } from '../cli/framework.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { streamOutput } from '../cli/output.js';
-import { hostActionCommands } from './commands.js';
+import { hostActionCommands, setStoreFactory } from './commands.js';
 import { runCommand } from './daemon.js';
+import { createStore } from './store.js';
+
+setStoreFactory(createStore);
 
 export const agentProgram: Program = {
   name: 'pgvigil-agent',

@@ -2,6 +2,11 @@
 import { runProgram, type Program } from './framework.js';
 import { commands } from './commands/index.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
+import { setStoreFactory } from '../agent/commands.js';
+
+// The host actions under `pgvigil` (`pgvigil node check` on a node) reach DynamoDB through the
+// agent's store, loaded when one runs.
+setStoreFactory(async (config, env) => (await import('../agent/store.js')).createStore(config, env));
 
 export const program: Program = {
   name: 'pgvigil',
