@@ -149,7 +149,31 @@ async function emitTypes(root: string, startedAt: number): Promise<PartRecord> {
     .getSourceFiles()
     .map((f) => relative(root, f.fileName))
     .filter((f) => !f.startsWith('node_modules/') && !f.startsWith('..'));
+  publicDeclarations(root);
   return { startedAt, inputs: [...new Set([...COMMON_INPUTS, 'tsconfig.json', 'tsconfig.types.json', ...read])].sort(), outputs: listFiles(root, ARTIFACTS.types) };
+}
+
+/**
+ * Keeps the declarations `pgvigil/infra` reaches from its index and removes the rest; fails if
+ * they import a package a CDK app does not have (only the peer dependencies may be imported: the
+ * others are bundled, so a type from one would not resolve in the app).
+ */
+function publicDeclarations(root: string): void {
+  const types = join(root, ARTIFACTS.types);
+  const reached = new Set<string>();
+  const queue = [join(types, 'infra/index.d.ts')];
+  while (queue.length > 0) {
+    const file = queue.pop() as string;
+    if (reached.has(file)) continue;
+    reached.add(file);
+    for (const [, spec] of readFileSync(file, 'utf8').matchAll(/(?:from|import)\s*\(?\s*'([^']+)'/g)) {
+      if (spec?.startsWith('.')) queue.push(join(file, '..', spec.replace(/\.js$/, '.d.ts')));
+      else if (!PEER_PACKAGES.some((p) => spec === p || spec?.startsWith(`${p}/`))) {
+        throw new Error(`declarations of pgvigil/infra: ${relative(root, file)} imports "${spec}", which a CDK app using pgvigil does not have`);
+      }
+    }
+  }
+  for (const file of listFiles(root, ARTIFACTS.types)) if (!reached.has(join(root, file))) rmSync(join(root, file));
 }
 
 function listFiles(root: string, dir: string): string[] {
