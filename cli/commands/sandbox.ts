@@ -10,8 +10,9 @@ import { join, resolve } from 'node:path';
 import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
+import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../framework.js';
 import type { Output } from '../output.js';
+import { clusterShowCommand } from './cluster-show.js';
 
 const dirOption: Record<string, OptionSpec> = {
   dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
@@ -66,6 +67,22 @@ function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEn
   out.print('');
 }
 
+/**
+ * What `sandbox up` prints once the sandbox is up (README.md shows it, and test/e2e/sandbox-up.test.ts
+ * holds the two to each other): how to use it from another shell, then `pgvigil cluster show` run
+ * the way that shell would run it.
+ */
+async function announce(ctx: CommandContext, dir: string, state: Parameters<typeof printUsage>[2]): Promise<void> {
+  printUsage(ctx.out, dir, state);
+  ctx.out.info('pgvigil cluster show:');
+  try {
+    await clusterShowCommand.run({ options: {}, positionals: [], out: ctx.out, env: sandboxEnvironment(dir, state) });
+  } catch (error) {
+    reportError(ctx.out, error);
+  }
+  ctx.out.print('');
+}
+
 export const sandboxUpCommand = defineCommand({
   words: ['sandbox', 'up'],
   summary: 'bring up the whole system on this machine: moto, 3 PostgreSQL nodes + witness, agents, controller, VIP',
@@ -97,9 +114,10 @@ export const sandboxUpCommand = defineCommand({
     // `pgvigil sandbox drill` from another shell runs its drill in this process (sandbox/drills/server.ts).
     const { serveDrills } = await import('../../sandbox/drills/server.js');
     const stopDrills = await serveDrills(sandbox, (line) => ctx.out.info(line));
-    printUsage(ctx.out, dir, sandbox.state);
+    await announce(ctx, dir, sandbox.state);
 
     // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
+    ctx.out.info('events as they happen (Ctrl-C tears the sandbox down):');
     const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../../adapters/dynamo-state-store.js')]);
     const dynamo = new DynamoDBClient(sandbox.clientConfig);
     const store = new DynamoStateStore(dynamo, sandbox.deployment.tableName);
@@ -154,7 +172,7 @@ async function detach(ctx: CommandContext, dir: string): Promise<number> {
     const state = readSandboxState(dir);
     if (state?.ready) {
       ctx.out.notice(`sandbox is up in ${dir} (pid ${child.pid}); output in ${log}; stop it with "pgvigil sandbox down --dir ${dir}"`);
-      printUsage(ctx.out, dir, state);
+      await announce(ctx, dir, state);
       return 0;
     }
     if (child.exitCode !== null || child.signalCode !== null) {
