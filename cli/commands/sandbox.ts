@@ -18,6 +18,22 @@ const dirOption: Record<string, OptionSpec> = {
   dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
 };
 
+/**
+ * Loads sandbox code. The sandbox deploys the CDK app into moto, so it needs aws-cdk-lib, which a
+ * clone of the repository has and the host package (no node_modules) has not: say so plainly.
+ */
+export async function loadSandbox<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new PgvigilError('BAD_CONFIG', 'the sandbox runs from a clone of the pgvigil repository', {
+      detail: (error as Error).message.split('\n')[0],
+      hint: 'clone the repository, then run "npm ci && npm start" there',
+    });
+  }
+}
+
 /** The sandbox directory a command works on: --dir, else PGVIGIL_SANDBOX_DIR, else the default. */
 export function sandboxDir(ctx: CommandContext): string {
   return resolve(opt.string(ctx, 'dir') ?? ctx.env.PGVIGIL_SANDBOX_DIR ?? DEFAULT_SANDBOX_DIR);
@@ -102,7 +118,7 @@ export const sandboxUpCommand = defineCommand({
     if (vipPort < 1 || vipPort > 65535) throw new PgvigilError('BAD_ARGUMENT', `option --vip-port expects a port number, got ${vipPort}`);
     if (opt.flag(ctx, 'detach')) return detach(ctx, dir);
 
-    const { Sandbox } = await import('../../sandbox/index.js');
+    const { Sandbox } = await loadSandbox(() => import('../../sandbox/index.js'));
     const sandbox = await Sandbox.up({
       dir,
       vipPort,
@@ -112,7 +128,7 @@ export const sandboxUpCommand = defineCommand({
     });
     ctx.out.notice(`sandbox is up in ${dir}`);
     // `pgvigil sandbox drill` from another shell runs its drill in this process (sandbox/drills/server.ts).
-    const { serveDrills } = await import('../../sandbox/drills/server.js');
+    const { serveDrills } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
     const stopDrills = await serveDrills(sandbox, (line) => ctx.out.info(line));
     await announce(ctx, dir, sandbox.state);
 
@@ -154,7 +170,7 @@ export const sandboxUpCommand = defineCommand({
 
 /** Starts `sandbox up` in the background and returns when it is ready (or has failed). */
 async function detach(ctx: CommandContext, dir: string): Promise<number> {
-  const { readSandboxState } = await import('../../sandbox/index.js');
+  const { readSandboxState } = await loadSandbox(() => import('../../sandbox/index.js'));
   if (readSandboxState(dir)) throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
   const log = `${dir}.log`;
   const fd = openSync(log, 'w');
@@ -191,8 +207,8 @@ export const sandboxDownCommand = defineCommand({
   options: { ...dirOption },
   async run(ctx) {
     const dir = sandboxDir(ctx);
-    const { readSandboxState, sandboxDown } = await import('../../sandbox/index.js');
-    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const { readSandboxState, sandboxDown } = await loadSandbox(() => import('../../sandbox/index.js'));
+    const { procStartTime } = await loadSandbox(() => import('../../sandbox/supervisor.js'));
     const state = readSandboxState(dir);
     if (!state && !existsSync(dir)) {
       ctx.out.notice(`no sandbox in ${dir}; nothing to do`);
@@ -220,9 +236,9 @@ export const sandboxStatusCommand = defineCommand({
   options: { ...dirOption, json: { type: 'boolean', description: 'one JSON object' } },
   async run(ctx) {
     const dir = sandboxDir(ctx);
-    const { readSandboxState } = await import('../../sandbox/index.js');
-    const { readNetworkState } = await import('../../sandbox/netns.js');
-    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const { readSandboxState } = await loadSandbox(() => import('../../sandbox/index.js'));
+    const { readNetworkState } = await loadSandbox(() => import('../../sandbox/netns.js'));
+    const { procStartTime } = await loadSandbox(() => import('../../sandbox/supervisor.js'));
     const state = readSandboxState(dir);
     if (!state) throw new PgvigilError('NOT_FOUND', `no sandbox in ${dir}`, { hint: 'start one with "pgvigil sandbox up"' });
     const network = readNetworkState(dir);
