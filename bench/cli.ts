@@ -1,8 +1,9 @@
 /**
  * CLI start-up benchmark (`npm run bench:cli`): starts the built `pgvigil` (dist/pgvigil.mjs,
- * rebuilt first when stale) as a new process, BENCH_RUNS times per command (default 15), and
- * prints p50 and max of the wall time: `--help`, `--version`, and `cluster show` against the
- * sandbox when one runs (else it says it skipped; start one with `npx pgvigil sandbox up --detach`).
+ * rebuilt first when stale) as a new process, BENCH_RUNS rounds (default 15) of one run per
+ * command, and prints p50 and max of the wall time and, where GNU time is installed, p50 of the
+ * CPU time: `--help`, `--version`, `-V`, and `cluster show` against the sandbox when one runs
+ * (else it says it skipped; start one with `npx pgvigil sandbox up --detach`).
  * Node's own start (`node -e 0`) is the floor. Then the bytes every start loads and the sizes of
  * the build's artifacts. Targets: --help and --version ≤ 150 ms, cluster show ≤ 500 ms. Asserts
  * nothing.
@@ -32,29 +33,43 @@ interface Figure {
 
 const p50 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)] as number;
 
-/** Wall (and CPU) time of `node ARGS` from spawn to exit, RUNS times; fails on an exit code not in `ok`. */
-function time(what: string, args: string[], env: NodeJS.ProcessEnv, note = '', ok = [0]): Figure {
-  const wall: number[] = [];
-  const cpu: number[] = [];
+interface Case {
+  what: string;
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  note: string;
+  /** Exit codes that count as a full run. */
+  ok: number[];
+}
+
+/**
+ * Wall (and CPU) time of `node ARGS` from spawn to exit for each case, RUNS rounds, one run of each
+ * case per round: a busy spell of the machine then weighs on every case alike.
+ */
+function measure(cases: Case[]): Figure[] {
+  const wall = cases.map(() => [] as number[]);
+  const cpu = cases.map(() => [] as number[]);
   const cpuFile = join(scratch, 'cpu');
   const timed = existsSync(GNU_TIME);
-  for (let i = 0; i < RUNS; i++) {
-    const t0 = performance.now();
-    const run = timed
-      ? spawnSync(GNU_TIME, ['-f', '%U %S', '-o', cpuFile, process.execPath, ...args], { env, encoding: 'utf8' })
-      : spawnSync(process.execPath, args, { env, encoding: 'utf8' });
-    wall.push(performance.now() - t0);
-    if (!ok.includes(run.status ?? -1)) throw new Error(`${what}: exit ${run.status}\n${run.stdout}${run.stderr}`);
-    if (timed) cpu.push(readFileSync(cpuFile, 'utf8').trim().split(/\s+/).reduce((n, s) => n + Number(s) * 1000, 0));
+  for (let round = 0; round < RUNS; round++) {
+    cases.forEach((c, i) => {
+      const t0 = performance.now();
+      const run = timed
+        ? spawnSync(GNU_TIME, ['-f', '%U %S', '-o', cpuFile, process.execPath, ...c.args], { env: c.env, encoding: 'utf8' })
+        : spawnSync(process.execPath, c.args, { env: c.env, encoding: 'utf8' });
+      wall[i]?.push(performance.now() - t0);
+      if (!c.ok.includes(run.status ?? -1)) throw new Error(`${c.what}: exit ${run.status}\n${run.stdout}${run.stderr}`);
+      if (timed) cpu[i]?.push(readFileSync(cpuFile, 'utf8').trim().split(/\s+/).reduce((n, x) => n + Number(x) * 1000, 0));
+    });
   }
-  return {
-    what,
-    'p50 (ms)': Math.round(p50(wall)),
-    'max (ms)': Math.round(Math.max(...wall)),
-    'CPU p50 (ms)': timed ? Math.round(p50(cpu)) : '-',
+  return cases.map((c, i) => ({
+    what: c.what,
+    'p50 (ms)': Math.round(p50(wall[i] as number[])),
+    'max (ms)': Math.round(Math.max(...(wall[i] as number[]))),
+    'CPU p50 (ms)': timed ? Math.round(p50(cpu[i] as number[])) : '-',
     runs: RUNS,
-    note,
-  };
+    note: c.note,
+  }));
 }
 
 /** The entry and the chunks it imports statically (`from"./chunks/…"`): what every start reads and runs. */
@@ -75,22 +90,21 @@ async function main(): Promise<void> {
   const cli = builtArtifact(ARTIFACTS.cli);
   // Nothing in the environment says where AWS is: the sandbox's environment is added for `cluster show`.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !(AWS_LOCATION_VARIABLES as readonly string[]).includes(k)));
-  const rows: Figure[] = [
-    time('node -e 0 (the floor)', ['-e', '0'], env),
-    time('pgvigil --help', [cli, '--help'], env, 'target 150 ms'),
-    time('pgvigil --version', [cli, '--version'], env, 'target 150 ms'),
-    time('pgvigil -V', [cli, '-V'], env, 'target 150 ms'),
+  const cases: Case[] = [
+    { what: 'node -e 0 (the floor)', args: ['-e', '0'], env, note: '', ok: [0] },
+    { what: 'pgvigil --help', args: [cli, '--help'], env, note: 'target 150 ms', ok: [0] },
+    { what: 'pgvigil --version', args: [cli, '--version'], env, note: 'target 150 ms', ok: [0] },
+    { what: 'pgvigil -V', args: [cli, '-V'], env, note: 'target 150 ms', ok: [0] },
   ];
-  let sandbox: ReturnType<typeof useRunningSandbox> | undefined;
+  let skipped: Figure | undefined;
   try {
-    sandbox = useRunningSandbox(env);
-  } catch (error) {
-    rows.push({ what: 'pgvigil cluster show', 'p50 (ms)': '-', 'max (ms)': '-', 'CPU p50 (ms)': '-', runs: 0, note: `skipped: ${(error as Error).message}` });
-  }
-  if (sandbox) {
+    const sandbox = useRunningSandbox(env);
     // Exit 25 is a cluster with issues (a drill running in it, say): still a full run.
-    rows.push(time('pgvigil cluster show', [cli, 'cluster', 'show'], sandbox.env, `target 500 ms; against the sandbox in ${sandbox.env.PGVIGIL_SANDBOX_DIR}`, [0, 25]));
+    cases.push({ what: 'pgvigil cluster show', args: [cli, 'cluster', 'show'], env: sandbox.env, note: `target 500 ms; against the sandbox in ${sandbox.env.PGVIGIL_SANDBOX_DIR}`, ok: [0, 25] });
+  } catch (error) {
+    skipped = { what: 'pgvigil cluster show', 'p50 (ms)': '-', 'max (ms)': '-', 'CPU p50 (ms)': '-', runs: 0, note: `skipped: ${(error as Error).message}` };
   }
+  const rows = [...measure(cases), ...(skipped ? [skipped] : [])];
   rmSync(scratch, { recursive: true, force: true });
   console.log(`pgvigil CLI start-up, ${RUNS} runs each (wall time from spawn to exit; node ${process.version}; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')})`);
   console.table(rows);
