@@ -12,6 +12,10 @@ import { PgvigilError } from '../core/errors.js';
 export const LAMBDA_HANDLERS = ['evaluator', 'switchover'] as const;
 export type LambdaHandler = (typeof LAMBDA_HANDLERS)[number];
 
+/** The sandbox's own processes (sandbox/<name>.ts): bundled with the CLI, whose chunks they share. */
+export const SANDBOX_PROCESSES = ['aws-proxy-main', 'controller-main'] as const;
+export type SandboxProcess = (typeof SANDBOX_PROCESSES)[number];
+
 /** Node.js major version of the Lambda runtime; the Lambda bundles target it. */
 export const LAMBDA_NODE_MAJOR = 24;
 
@@ -20,6 +24,8 @@ export const ARTIFACTS = {
   /** The `pgvigil` CLI: this entry, plus the chunks it loads per command. */
   cli: 'dist/pgvigil.mjs',
   cliChunks: 'dist/chunks',
+  /** `dist/sandbox/<name>.mjs`: the processes the sandbox starts (see {@link SANDBOX_PROCESSES}). */
+  sandboxProcesses: 'dist/sandbox',
   /** The agent, one file: what the systemd unit runs. */
   agent: 'dist/pgvigil-agent.mjs',
   /** `dist/functions/<name>/index.mjs` (+ source map): the code of each Lambda function. */

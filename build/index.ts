@@ -4,8 +4,9 @@
  * parts). Everything that runs outside a test runner comes from here:
  *
  * - `cli`: dist/pgvigil.mjs + dist/chunks/. Code splitting keeps each command's heavy modules (the
- *   AWS SDK, pg, zod, the sandbox, aws-cdk-lib) in chunks loaded only when that command runs; the
- *   build fails if a package gets into what every start loads ({@link checkStartup}).
+ *   AWS SDK, pg, the sandbox, aws-cdk-lib) in chunks loaded only when that command runs; the build
+ *   fails if a package gets into what every start loads ({@link checkStartup}). The processes the
+ *   sandbox starts (dist/sandbox/) are entry points of the same build and share its chunks.
  * - `agent`: dist/pgvigil-agent.mjs, one file, with agent/build.ts's options (what systemd runs).
  * - `functions`: dist/functions/<name>/index.mjs, each Lambda handler: the code the construct deploys.
  * - `infra` and `types`: dist/infra/index.mjs and dist/types/, `pgvigil/infra` for a CDK app.
@@ -18,7 +19,7 @@ import { join, relative } from 'node:path';
 import type { BuildOptions, Metafile } from 'esbuild';
 import { agentBuildOptions } from '../agent/build.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
-import { ARTIFACTS, LAMBDA_HANDLERS, LAMBDA_NODE_MAJOR, packageRoot } from './artifacts.js';
+import { ARTIFACTS, LAMBDA_HANDLERS, LAMBDA_NODE_MAJOR, SANDBOX_PROCESSES, packageRoot } from './artifacts.js';
 import { SYSTEMD_UNIT, buildHostPackage } from './host-package.js';
 import { COMMON_INPUTS, PARTS, readManifest, staleParts, writeManifest, type Part, type PartRecord } from './manifest.js';
 
@@ -31,7 +32,10 @@ const REQUIRE_SHIM = "import { createRequire as __pgvigilCreateRequire } from 'n
 function cliOptions(root: string): BuildOptions {
   return {
     absWorkingDir: root,
-    entryPoints: { pgvigil: 'cli/entry.ts' },
+    entryPoints: {
+      pgvigil: 'cli/entry.ts',
+      ...Object.fromEntries(SANDBOX_PROCESSES.map((name) => [`${ARTIFACTS.sandboxProcesses.replace(/^dist\//, '')}/${name}`, `sandbox/${name}.ts`])),
+    },
     bundle: true,
     splitting: true,
     platform: 'node',
@@ -187,7 +191,7 @@ function listFiles(root: string, dir: string): string[] {
 const BUILDERS: Record<Part, (root: string, startedAt: number) => Promise<PartRecord>> = {
   async cli(root, startedAt) {
     // Earlier chunks go: their names carry content hashes, so they would only pile up.
-    rmSync(join(root, ARTIFACTS.cliChunks), { recursive: true, force: true });
+    for (const dir of [ARTIFACTS.cliChunks, ARTIFACTS.sandboxProcesses]) rmSync(join(root, dir), { recursive: true, force: true });
     const metafile = await esbuild(cliOptions(root));
     checkStartup(metafile);
     chmodSync(join(root, ARTIFACTS.cli), 0o755);
