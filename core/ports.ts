@@ -3,6 +3,7 @@
  * against AWS (functions/adapters, agent/) and against the sandbox (sandbox/). Each adapter takes
  * its SDK client in its constructor so tests hand it one pointed at the emulator.
  */
+import type { HostAction } from './host-actions.js';
 import type {
   ClusterRecord,
   ClusterSnapshot,
@@ -100,28 +101,7 @@ export interface HostCommandResult {
   output: string;
 }
 
-export type HostActionName =
-  | 'promote'
-  | 'follow'
-  | 'rejoin'
-  | 'fence'
-  | 'demote'
-  | 'disconnect-wal-receiver'
-  | 'reconnect-wal-receiver'
-  | 'node-check'
-  | 'unfence-primary';
-
-export interface HostAction {
-  action: HostActionName;
-  clusterId: string;
-  nodeId: number;
-  term: number;
-  /** For follow/rejoin: the node to stream from. */
-  upstreamNodeId?: number;
-  forceRewind?: boolean;
-  /** The agent's repmgr.conf on that host (the node record's `config_file`); the document's default when absent. */
-  configFile?: string;
-}
+export type { HostAction, HostActionName } from './host-actions.js';
 
 /** Runs agent actions on hosts. */
 export interface HostCommands {

@@ -6,7 +6,6 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { defineCommand, opt } from '../framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
-import { followSwitchover, switchoverInvoker } from '../switchover.js';
 
 export const standbySwitchoverCommand = defineCommand({
   words: ['standby', 'switchover'],
@@ -27,6 +26,8 @@ export const standbySwitchoverCommand = defineCommand({
     if (waitSecs < 1) throw new PgvigilError('BAD_ARGUMENT', `option --wait-timeout expects seconds (1 or more), got ${waitSecs}`);
     const dryRun = opt.flag(ctx, 'dry-run');
     const json = opt.flag(ctx, 'json');
+    // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
+    const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });

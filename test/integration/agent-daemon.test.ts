@@ -1,7 +1,8 @@
 /**
  * The agent daemon against real servers and DynamoDB on moto: heartbeats on change with the
  * attention flag, local and upstream disconnect/reconnect events, monitoring history, and the
- * `pgvigil-agent run` process under a systemd-style notify socket with a clean SIGTERM shutdown.
+ * built `pgvigil-agent run` process (dist/) under a systemd-style notify socket with a clean
+ * SIGTERM shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { AgentDaemon } from '../../agent/daemon/daemon.js';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { jsonLogger } from '../../agent/log.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { keys } from '../../core/table.js';
@@ -173,7 +175,7 @@ describe('AgentDaemon', () => {
     const stopsBefore = (await eventsOf('agent_stop')).length;
     try {
       await waitFor(async () => messages.includes('listening'), 10_000);
-      child = spawn(process.execPath, ['bin/pgvigil-agent.js', 'run', '-f', node(2).configFile], {
+      child = spawn(process.execPath, [builtArtifact(ARTIFACTS.agent), 'run', '-f', node(2).configFile], {
         env: { ...env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '1500000' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });
