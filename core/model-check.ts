@@ -272,6 +272,11 @@ const clusterSettings = obj({
   replication_lag_critical: withDefault(num({ min: 0 }), () => 600),
   event_notifications: withDefault(nullable(arr(str())), () => null),
   vip_allocation_id: withDefault(nullable(str({ max: 64 })), () => null),
+  route53_zone_id: withDefault(nullable(str({ max: 64 })), () => null),
+  route53_record_name: withDefault(nullable(str({ max: 254 })), () => null),
+  route53_ttl: withDefault(num({ int: true, min: 0, max: 86_400 }), () => 5),
+  writer_endpoint: withDefault(nullable(str({ max: 261 })), () => null),
+  reader_endpoint: withDefault(nullable(str({ max: 261 })), () => null),
 });
 
 const clusterRecord = obj({

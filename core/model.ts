@@ -197,6 +197,13 @@ export const ClusterSettingsSchema = z.object({
   replication_lag_critical: z.number().nonnegative().default(600),
   event_notifications: z.array(z.string()).nullable().default(null),
   vip_allocation_id: z.string().max(64).nullable().default(null),
+  /** A Route 53 record that follows the primary (core/routes.ts): zone, name, TTL. */
+  route53_zone_id: z.string().max(64).nullable().default(null),
+  route53_record_name: z.string().max(254).nullable().default(null),
+  route53_ttl: z.number().int().nonnegative().max(86_400).default(5),
+  /** Load balancer routes (`host[:port]`), only printed by `cluster uri`. */
+  writer_endpoint: z.string().max(261).nullable().default(null),
+  reader_endpoint: z.string().max(261).nullable().default(null),
 });
 export type ClusterSettings = z.infer<typeof ClusterSettingsSchema>;
 export const DEFAULT_CLUSTER_SETTINGS: ClusterSettings = ClusterSettingsSchema.parse({});

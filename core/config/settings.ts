@@ -32,5 +32,10 @@ export function clusterSettingsFromConfig(config: PgvigilConfig): ClusterSetting
     replication_lag_critical: config.replication_lag_critical,
     event_notifications: config.event_notifications.includes('all') ? null : [...config.event_notifications],
     vip_allocation_id: config.vip_allocation_id === '' ? null : config.vip_allocation_id,
+    route53_zone_id: config.route53_zone_id === '' ? null : config.route53_zone_id,
+    route53_record_name: config.route53_record_name === '' ? null : config.route53_record_name,
+    route53_ttl: config.route53_ttl,
+    writer_endpoint: config.writer_endpoint === '' ? null : config.writer_endpoint,
+    reader_endpoint: config.reader_endpoint === '' ? null : config.reader_endpoint,
   });
 }
