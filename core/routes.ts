@@ -21,6 +21,16 @@ export interface DnsRecord {
   ttl: number;
 }
 
+/** What moving a {@link DnsRecord} did. */
+export interface RecordChange {
+  /** The private address the record now holds. */
+  address: string;
+  /** Route 53's change id; null when the record already held that address (nothing sent). */
+  changeId: string | null;
+  /** True once Route 53 reported the change applied on all its servers within the wait. */
+  insync: boolean;
+}
+
 /** The routes configured for a cluster, Elastic IP first (it takes effect at once). */
 export function primaryRoutes(settings: ClusterSettings): PrimaryRoute[] {
   const routes: PrimaryRoute[] = [];
