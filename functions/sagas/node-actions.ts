@@ -9,6 +9,7 @@ import type { Action } from '../../core/decision.js';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { pointRoutesAt } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import { describeResult, event, fenceNode, nodeOf, runOnNode } from './steps.js';
 
@@ -25,13 +26,9 @@ export const fenceSaga: SagaDefinition = {
     if (step !== 'fence') return { next: null };
     const { deps, op } = state;
     const node = nodeOf(state, op.candidate_node_id);
-    const allocation = state.snapshot.cluster.settings.vip_allocation_id;
     const primary = state.snapshot.nodes.find((n) => n.node_id === state.snapshot.cluster.primary_node_id);
-    // The Elastic IP stays with (or goes back to) the term's primary.
-    if (allocation && primary?.instance_id && (await deps.vip.current(allocation)) !== primary.instance_id) {
-      await deps.vip.moveTo(allocation, primary.instance_id);
-      await event(state, 'vip_moved', primary.node_id, true, `Elastic IP ${allocation} kept on the term's primary node ${primary.node_id}`);
-    }
+    // The routes stay with (or go back to) the term's primary.
+    if (primary) await pointRoutesAt(state, primary, { events: 'when-moved', why: "kept on the term's primary" });
     const outcome = await fenceNode(state, node);
     await deps.store.putNode({ ...node, active: false, fenced: true, updated_at: deps.clock.now() });
     deps.metrics.put(METRICS.splitBrains.name, 1, 'Count', { [CLUSTER_DIMENSION]: state.clusterId });
