@@ -111,11 +111,22 @@ export interface HostCommands {
   wait(commandId: string, instanceId: string, timeoutMs: number): Promise<HostCommandResult>;
 }
 
-/** The virtual IP: an Elastic IP re-association in AWS, a local endpoint in the sandbox. */
-export interface VipMover {
-  /** Which instance holds the address now (null when none). */
-  current(allocationId: string): Promise<string | null>;
-  moveTo(allocationId: string, instanceId: string): Promise<void>;
+/**
+ * Something that leads clients to one instance and can be pointed at another: an Elastic IP
+ * (target: its allocation id), a Route 53 record (target: core/routes.ts `DnsRecord`).
+ */
+export interface RouteMover<Target, Moved = void> {
+  /** Which instance the route leads to now (null when none, or an address no instance has). */
+  current(target: Target): Promise<string | null>;
+  /** Points the route at the instance; `Moved` says how it went where there is more to say. */
+  moveTo(target: Target, instanceId: string): Promise<Moved>;
+}
+
+/**
+ * The virtual IP: an Elastic IP re-association in AWS, a local endpoint in the sandbox. Unlike a
+ * DNS record it can also be taken away from everyone at once.
+ */
+export interface VipMover extends RouteMover<string> {
   detach(allocationId: string): Promise<void>;
 }
 

@@ -17,6 +17,7 @@ import { buildContext } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
 import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { describeRoute, primaryRoutes } from '../core/routes.js';
 import { boolean, object, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { evaluateCluster } from './evaluator.js';
@@ -173,8 +174,14 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
       stale.length === 0 ? `${siblings.length} sibling standby(s) will follow the new primary` : `sibling node(s) ${stale.join(', ')} are not reporting`,
     );
   }
-  const vip = cluster.settings.vip_allocation_id;
-  check('vip', true, vip ? `Elastic IP ${vip} will move to node ${candidateId}` : 'no Elastic IP configured: clients must find the new primary themselves');
+  const routes = primaryRoutes(cluster.settings).map(describeRoute);
+  check(
+    'vip',
+    true,
+    routes.length > 0
+      ? `${routes.join(' and ')} will move to node ${candidateId}`
+      : 'no Elastic IP or Route 53 record configured: clients find the new primary through a load balancer or a multi-host connection string (pgvigil cluster uri)',
+  );
   return checks;
 }
 

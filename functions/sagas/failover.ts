@@ -32,6 +32,7 @@ import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import { compareLsn } from '../../core/lsn.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { withdrawRoutesFrom } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
   collectPendingFences,
@@ -165,9 +166,8 @@ export async function startFailover(
 async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const { deps, op } = state;
   const old = nodeOf(state, op.old_primary_node_id);
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
   // Clients first: take the Elastic IP away from the old primary before anything else.
-  if (allocation && old.instance_id && (await deps.vip.current(allocation)) === old.instance_id) await deps.vip.detach(allocation);
+  await withdrawRoutesFrom(state, old);
   const leaseExpired = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
   if (leaseExpired && state.snapshot.cluster.settings.fence_mode !== 'none') {
     // The old primary has not renewed its lease for a whole lease on the controller clock, so by

@@ -17,6 +17,7 @@ import type { Action } from '../../core/decision.js';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { pointRoutesAt } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
   collectPendingFences,
@@ -59,13 +60,9 @@ export const fenceSaga: SagaDefinition = {
       await event(state, 'fence_applied', node.node_id, true, `${String(op.data.reason ?? 'split brain')}: its agent already reports it fenced`);
       return { next: null };
     }
-    const allocation = state.snapshot.cluster.settings.vip_allocation_id;
     const primary = state.snapshot.nodes.find((n) => n.node_id === state.snapshot.cluster.primary_node_id);
-    // The Elastic IP stays with (or goes back to) the term's primary.
-    if (allocation && primary?.instance_id && (await deps.vip.current(allocation)) !== primary.instance_id) {
-      await deps.vip.moveTo(allocation, primary.instance_id);
-      await event(state, 'vip_moved', primary.node_id, true, `Elastic IP ${allocation} kept on the term's primary node ${primary.node_id}`);
-    }
+    // The routes stay with (or go back to) the term's primary.
+    if (primary) await pointRoutesAt(state, primary, { events: 'when-moved', why: "kept on the term's primary" });
     // A second writable server is fenced even when the term's primary is not live right now: two
     // writable servers are worse than none (docs/controller.md).
     const outcome = await fenceNode(state, node);

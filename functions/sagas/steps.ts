@@ -11,6 +11,7 @@ import { PgvigilError } from '../../core/errors.js';
 import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
 import type { HostAction, HostCommandResult } from '../../core/ports.js';
 import { recordEvent, type ControllerDeps } from '../controller.js';
+import { pointRoutesAt } from './routes.js';
 import type { SagaState, StepResult } from './runner.js';
 
 export function nodeOf(state: SagaState, nodeId: number | null): NodeRecord {
@@ -305,18 +306,9 @@ export async function verifyPromotionStep(
   return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }
 
-/** Elastic IP to the new primary, AllowReassociation explicit (the adapter always passes it). */
+/** Every route to the primary (Elastic IP, Route 53 record) to the new primary: see ./routes.ts. */
 export async function moveVipStep(state: SagaState, next: string): Promise<StepResult> {
-  const { op, deps } = state;
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
-  if (!allocation) return { next };
-  const candidate = nodeOf(state, op.candidate_node_id);
-  if (!candidate.instance_id) {
-    await event(state, 'vip_moved', candidate.node_id, false, `node ${candidate.node_id} has no instance_id: Elastic IP ${allocation} not moved`);
-    return { next };
-  }
-  if ((await deps.vip.current(allocation)) !== candidate.instance_id) await deps.vip.moveTo(allocation, candidate.instance_id);
-  await event(state, 'vip_moved', candidate.node_id, true, `Elastic IP ${allocation} associated with instance ${candidate.instance_id} (node ${candidate.node_id})`);
+  await pointRoutesAt(state, nodeOf(state, state.op.candidate_node_id), { events: 'always' });
   return { next };
 }
 

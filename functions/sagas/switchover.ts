@@ -20,6 +20,7 @@
  */
 import { compareLsn, isLsn, maxLsn } from '../../core/lsn.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
+import { pointRoutesAt } from './routes.js';
 import type { ClusterChange, SagaDefinition, SagaState, StepResult } from './runner.js';
 import { followersOf } from './failover.js';
 import {
@@ -212,8 +213,7 @@ async function rollback(state: SagaState): Promise<StepResult> {
   } catch (error) {
     detail = String(error);
   }
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
-  if (allocation && old.instance_id && (await deps.vip.current(allocation)) !== old.instance_id) await deps.vip.moveTo(allocation, old.instance_id);
+  await pointRoutesAt(state, old, { events: 'when-moved', why: 'switchover rolled back' });
   await event(
     state,
     'switchover_rolled_back',
