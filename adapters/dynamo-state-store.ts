@@ -22,6 +22,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { PgvigilError } from '../core/errors.js';
+import { PROMOTING_OPERATIONS } from '../core/engine/lease.js';
 import {
   ClusterRecordSchema,
   EventRecordSchema,
@@ -273,12 +274,16 @@ export class DynamoStateStore implements ClusterStateStore {
         TableName: this.tableName,
         Key: marshall({ [PARTITION_KEY]: keys.partition(clusterId), [SORT_KEY]: keys.cluster() }),
         UpdateExpression: 'SET #lease = :lease',
-        ConditionExpression: '#term = :term AND #primary = :node',
-        ExpressionAttributeNames: { '#lease': 'lease', '#term': 'term', '#primary': 'primary_node_id' },
+        // mayRenewLease (core/engine/lease.ts): the term's primary, or the candidate of the
+        // failover or switchover that claimed the term.
+        ConditionExpression: '#term = :term AND (#primary = :node OR (#op.#kind IN (:failover, :switchover) AND #op.#term = :term AND #op.#candidate = :node))',
+        ExpressionAttributeNames: { '#lease': 'lease', '#term': 'term', '#primary': 'primary_node_id', '#op': 'operation', '#kind': 'kind', '#candidate': 'candidate_node_id' },
         ExpressionAttributeValues: marshall({
           ':lease': LeaseSchema.parse({ holder_node_id: nodeId, term, rvn, renewed_at: now }),
           ':term': term,
           ':node': nodeId,
+          ':failover': PROMOTING_OPERATIONS[0],
+          ':switchover': PROMOTING_OPERATIONS[1],
         }),
       }),
       options,

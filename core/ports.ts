@@ -71,8 +71,9 @@ export interface ClusterStateStore {
   deleteNode(clusterId: string, nodeId: number): Promise<void>;
   putHeartbeat(heartbeat: Heartbeat, attention: boolean): Promise<void>;
   /**
-   * Renew the primary's lease: writes a new RVN only while `nodeId` is the cluster's primary at
-   * `term` and no other term has been claimed.
+   * Renew the primary's lease: writes a new RVN only while `nodeId` may hold it at `term` (the
+   * term's primary, or the candidate of the failover or switchover that claimed it: mayRenewLease
+   * in core/engine/lease.ts) and no other term has been claimed.
    */
   renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options?: RequestOptions): Promise<WriteResult>;
   appendEvent(event: EventRecord): Promise<void>;

@@ -302,9 +302,16 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
       await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
       return { changed: false, message: 'already rejoined' };
     }
-    throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
-      hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
-    });
+    if (probe.in_recovery !== true) {
+      throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
+        hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
+      });
+    }
+    // A read-only server (a fenced former primary held as a standby and started again, or a standby
+    // attached elsewhere) accepts no writes, so stopping it loses nothing: refusing would leave an
+    // automatic rejoin failing forever on a node that a restart brought back (docs/controller.md).
+    out.notice(`the local server is running in recovery, not streaming from node ${upstream.node_id}: stopping it to rejoin`);
+    await service(ctx).stop('fast');
   }
   // Does this node's history diverge from the upstream's? pg_rewind --dry-run answers exactly that.
   const source = formatConninfo({ ...parseConninfo(upstream.conninfo), dbname: parseConninfo(upstream.conninfo).dbname ?? 'postgres' });

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import type { ClusterStateStore } from '../../core/ports.js';
 import type { Logger } from '../log.js';
-import { judgeLease, leaseView, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
+import { judgeLease, leaseView, mayRenewOn, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
 
 /** Attempts in flight at most: a stalled endpoint gets a few queued renewals, not a flood. */
 export const MAX_IN_FLIGHT = 3;
@@ -113,9 +113,10 @@ export class LeaseRenewer {
   private next(): void {
     const { nodeId } = this.deps;
     if (!this.deps.eligible()) return;
-    if (this.stale || this.view?.primaryNodeId !== nodeId) {
-      // A refusal, or the last record seen names another primary (or none was seen): this node
-      // may just have been promoted. Read it on this path rather than wait for the publisher's read.
+    if (this.stale || !mayRenewOn(this.view, nodeId)) {
+      // A refusal, or the last record seen names another primary and another candidate (or none
+      // was seen): this node may just have been promoted. Read it on this path rather than wait
+      // for the publisher's read.
       this.reading ??= this.refresh().finally(() => (this.reading = undefined));
       return;
     }
@@ -159,7 +160,7 @@ export class LeaseRenewer {
     }
     if (r.value) this.view = newerView(this.view, leaseView(r.value.snapshot.cluster));
     this.stale = false;
-    if (this.view?.primaryNodeId === this.deps.nodeId) this.poke();
+    if (mayRenewOn(this.view, this.deps.nodeId)) this.poke();
   }
 
   /**

@@ -7,6 +7,7 @@
  * (test/unit/agent-policy.test.ts). The daemon (daemon.ts) gathers the facts and acts.
  */
 import { lsnDiff } from '../../core/lsn.js';
+import { PROMOTING_OPERATIONS } from '../../core/engine/lease.js';
 import type { ClusterRecord, NodeRecord, Reachability, ReplicationRow, ServerState } from '../../core/model.js';
 import type { AgentConfig } from '../config.js';
 import type { LocalProbe } from '../pg/local.js';
@@ -99,11 +100,20 @@ export function judgeLease(facts: LeaseFacts, timings: LeaseTimings, nowMono: nu
 export interface LeaseView {
   term: number;
   primaryNodeId: number | null;
+  /** The candidate of the failover or switchover that claimed this term, if any. */
+  candidateNodeId: number | null;
   version: number;
 }
 
-export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'version'>): LeaseView {
-  return { term: cluster.term, primaryNodeId: cluster.primary_node_id, version: cluster.version };
+export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'>): LeaseView {
+  const op = cluster.operation;
+  const promoting = op !== null && (PROMOTING_OPERATIONS as readonly string[]).includes(op.kind) && op.term === cluster.term;
+  return { term: cluster.term, primaryNodeId: cluster.primary_node_id, candidateNodeId: promoting ? op.candidate_node_id : null, version: cluster.version };
+}
+
+/** May this node renew at the view's term (mayRenewLease, core/engine/lease.ts, on the view it last read)? */
+export function mayRenewOn(view: LeaseView | null, nodeId: number): view is LeaseView {
+  return view !== null && (view.primaryNodeId === nodeId || view.candidateNodeId === nodeId);
 }
 
 /** The later of two reads of the cluster record (a higher term, or the same term and a higher version). */

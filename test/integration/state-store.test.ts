@@ -103,6 +103,24 @@ describe('DynamoStateStore against the moto server', () => {
     expect(record?.lease).toEqual({ holder_node_id: 1, term: 3, rvn: 'rvn-a', renewed_at: T0 });
   });
 
+  it('lets the candidate of the failover or switchover that claimed the term renew before the record names it primary, and no one else', async () => {
+    for (const kind of ['failover', 'switchover'] as const) {
+      const id = `c-cand-${kind}`;
+      const op = { id: 'op-1', kind, term: 4, candidate_node_id: 2, old_primary_node_id: 1, step: 'verify_promotion', owner: 'inv-a', deadline: T0 + 5000, started_at: T0, data: {} };
+      await store.createCluster(clusterRecord(id, { term: 4, primary_node_id: 1, operation: op }));
+      expect(await store.renewLease(id, 2, 4, 'rvn-cand', T0)).toEqual({ ok: true });
+      expect(await store.renewLease(id, 3, 4, 'rvn-other', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+      expect(await store.renewLease(id, 2, 3, 'rvn-old-term', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+      expect((await store.load(id))?.snapshot.cluster.lease).toEqual({ holder_node_id: 2, term: 4, rvn: 'rvn-cand', renewed_at: T0 });
+    }
+    // A rejoin's or a follow's node, or a failover of an older term, is not a candidate for the lease.
+    const rejoin = { id: 'op-2', kind: 'rejoin' as const, term: 4, candidate_node_id: 2, old_primary_node_id: null, step: 'rejoin', owner: 'inv-a', deadline: T0 + 5000, started_at: T0, data: {} };
+    await store.createCluster(clusterRecord('c-cand-rejoin', { term: 4, primary_node_id: 1, operation: rejoin }));
+    expect(await store.renewLease('c-cand-rejoin', 2, 4, 'rvn-x', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+    await store.createCluster(clusterRecord('c-cand-stale', { term: 5, primary_node_id: 1, operation: { ...rejoin, kind: 'failover', term: 4 } }));
+    expect(await store.renewLease('c-cand-stale', 2, 5, 'rvn-y', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+  });
+
   it('stops renewals as soon as the controller claims a new term', async () => {
     await store.createCluster(clusterRecord('c-claim', { term: 1, primary_node_id: 1 }));
     expect(await store.renewLease('c-claim', 1, 1, 'r1', T0)).toEqual({ ok: true });

@@ -10,6 +10,8 @@ import {
   judgeLease,
   judgeSync,
   leaseTimings,
+  leaseView,
+  mayRenewOn,
   localTransition,
   newerView,
   nextBackoffMs,
@@ -21,7 +23,7 @@ import {
 } from '../../agent/daemon/policy.js';
 import { MAX_IN_FLIGHT } from '../../agent/daemon/lease.js';
 import { NO_SERVER_FACTS, type LocalProbe } from '../../agent/pg/local.js';
-import type { ReplicationRow } from '../../core/model.js';
+import type { Operation, ReplicationRow } from '../../core/model.js';
 import { NOW, primaryServer, reach, standbyServer } from '../support/cli-cluster.js';
 
 const T: LeaseTimings = { leaseMs: 4000, fenceLeadMs: 500, renewEveryMs: 500, attemptLimitMs: 1333 };
@@ -78,11 +80,34 @@ describe('judgeLease', () => {
   });
 });
 
+describe('leaseView and mayRenewOn', () => {
+  const op = (kind: Operation['kind'], term: number, candidate: number): Operation => ({
+    id: 'op-1', kind, term, candidate_node_id: candidate, old_primary_node_id: 1, step: 'promote', owner: 'x', deadline: 0, started_at: 0, data: {},
+  });
+  it('lets the candidate of the failover or switchover that claimed the term renew before the record names it primary', () => {
+    for (const kind of ['failover', 'switchover'] as const) {
+      const view = leaseView({ term: 5, primary_node_id: 1, operation: op(kind, 5, 2), version: 9 });
+      expect(view.candidateNodeId).toBe(2);
+      expect(mayRenewOn(view, 2)).toBe(true);
+      expect(mayRenewOn(view, 1)).toBe(true);
+      expect(mayRenewOn(view, 3)).toBe(false);
+    }
+  });
+  it('grants nothing for other operations, for an operation of another term, or with no operation', () => {
+    for (const operation of [op('rejoin', 5, 2), op('follow', 5, 2), op('fence', 5, 2), op('failover', 4, 2), null]) {
+      const view = leaseView({ term: 5, primary_node_id: 1, operation, version: 9 });
+      expect(view.candidateNodeId).toBeNull();
+      expect(mayRenewOn(view, 2)).toBe(false);
+    }
+    expect(mayRenewOn(null, 1)).toBe(false);
+  });
+});
+
 describe('newerView', () => {
   it('keeps the read with the higher term, and within a term the higher version', () => {
-    const a = { term: 3, primaryNodeId: 1, version: 10 };
-    const b = { term: 4, primaryNodeId: 1, version: 11 };
-    const c = { term: 4, primaryNodeId: 2, version: 12 };
+    const a = { term: 3, primaryNodeId: 1, candidateNodeId: null, version: 10 };
+    const b = { term: 4, primaryNodeId: 1, candidateNodeId: 2, version: 11 };
+    const c = { term: 4, primaryNodeId: 2, candidateNodeId: null, version: 12 };
     expect(newerView(a, b)).toBe(b);
     expect(newerView(b, a)).toBe(b);
     expect(newerView(b, c)).toBe(c);
