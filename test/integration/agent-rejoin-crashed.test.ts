@@ -75,4 +75,39 @@ describe('rejoining a crashed former primary', () => {
     expect(row).toEqual({ r: true, port: node(2).server.port });
     expect(await node(1).server.query("SELECT 1 FROM pg_class WHERE relname = 'diverged'")).toEqual([]);
   });
+
+  it('stops a fenced former primary that a restart brought back read-only, rewinds it and leaves it streaming', async () => {
+    // The previous test left node2 the primary of term 2 and node1 its standby.
+    await node(2).server.query('CREATE TABLE before_crash AS SELECT 1 AS x');
+    const pid = Number(readFileSync(join(node(2).server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && (await node(2).server.isRunning()); i++) await new Promise((r) => setTimeout(r, 100));
+    const fenced = await agent(env, ['fence', ...f(2), '--term', '2']);
+    expect(fenced.code, fenced.text).toBe(0);
+    const cluster = (await store.load(node(2).config.cluster_id))?.snapshot.cluster;
+    expect((await store.updateCluster(node(2).config.cluster_id, cluster?.version ?? 0, { term: 3, primary_node_id: 1 }, Date.now())).ok).toBe(true);
+    const promoted = await agent(env, ['promote', ...f(1), '--term', '3']);
+    expect(promoted.code, promoted.text).toBe(0);
+
+    // What systemd (or a person) does to a crashed server: start it again. The fence's
+    // standby.signal keeps it read-only, but it is running, which a rejoin used to refuse forever.
+    await node(2).server.start();
+    const [before] = await node(2).server.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    expect(before).toEqual({ r: true });
+
+    const r = await agent(env, ['rejoin', ...f(2), '--force-rewind', '--term', '3']);
+    expect(r.code, r.text).toBe(0);
+    expect(r.text).toContain('stopping it to rejoin');
+    const [row] = await node(2).server.query<{ r: boolean; port: number }>('SELECT pg_is_in_recovery() AS r, (SELECT sender_port FROM pg_stat_wal_receiver) AS port');
+    expect(row).toEqual({ r: true, port: node(1).server.port });
+  });
+
+  it('still refuses to rejoin a running server that accepts writes', async () => {
+    // node1 is the primary of term 3: "rejoining" it toward node2 must not stop it.
+    const r = await agent(env, ['rejoin', ...f(1), '--force-rewind', '--upstream-node-id', '2', '--term', '3']);
+    expect(r.code).not.toBe(0);
+    expect(r.text).toContain('needs it stopped');
+    const [row] = await node(1).server.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r');
+    expect(row).toEqual({ r: false });
+  });
 });
