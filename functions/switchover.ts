@@ -185,13 +185,34 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
   return checks;
 }
 
-export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
-  const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
+/** Checks that fail for a while and pass again by themselves: stale heartbeats, a follow-up in flight. */
+const TRANSIENT_CHECKS = new Set(['no_operation_in_progress', 'primary_running', 'candidate_streaming', 'same_system_and_timeline', 'candidate_lag', 'siblings_reporting']);
+
+/** An operation in flight, or a node whose latest heartbeat is not fresh: what waiting can clear. */
+function staleOrBusy(snapshot: ClusterSnapshot, now: number): boolean {
+  const ctx = buildContext(snapshot, now);
+  return snapshot.cluster.operation !== null || [...ctx.byId.values()].some((n) => n.node.active && !n.fresh);
+}
+
+async function checkedSnapshot(deps: ControllerDeps, request: SwitchoverRequest): Promise<{ snapshot: ClusterSnapshot; checks: SwitchoverCheck[] }> {
   const loaded = await deps.store.load(request.cluster_id);
   if (!loaded) throw new PgvigilError('NOT_FOUND', `cluster "${request.cluster_id}" does not exist`);
   const { snapshot } = loaded;
-  const checks = switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now());
-  const failed = checks.filter((c) => !c.passed);
+  return { snapshot, checks: switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now()) };
+}
+
+export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
+  const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
+  let { snapshot, checks } = await checkedSnapshot(deps, request);
+  let failed = checks.filter((c) => !c.passed);
+  // A real run waits out what the next heartbeats or the end of a follow-up clear (a busy host's
+  // heartbeat a second late must not refuse a planned switchover); a dry run reports what it sees.
+  const waitUntil = deps.clock.now() + Math.max(5, 2 * snapshot.cluster.settings.node_timeout_secs) * 1000;
+  while (!request.dry_run && failed.length > 0 && failed.every((c) => TRANSIENT_CHECKS.has(c.name)) && staleOrBusy(snapshot, deps.clock.now()) && deps.clock.now() < waitUntil) {
+    await deps.clock.sleep(500);
+    ({ snapshot, checks } = await checkedSnapshot(deps, request));
+    failed = checks.filter((c) => !c.passed);
+  }
   if (request.dry_run || failed.length > 0) {
     return {
       ...base,

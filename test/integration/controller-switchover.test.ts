@@ -99,6 +99,28 @@ describe('switchover', () => {
     expect(events).toEqual(expect.arrayContaining(['switchover_started:true', 'demote:true', 'standby_promote:true', 'vip_moved:true', 'node_rejoin:true', 'standby_follow:true', 'standby_switchover:true']));
   });
 
+  it('waits out a sibling whose heartbeat is late instead of refusing, then runs', async () => {
+    const { id, snapshot } = await healthyCluster((b) => b.silence(3, 4000));
+    // node3's agent reports again a moment later, as a busy host's does.
+    const late = (async () => {
+      await new Promise((r) => setTimeout(r, 700));
+      await f.refreshHeartbeats(id);
+    })();
+    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true }));
+    await late;
+    expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
+    expect(r.checks.every((c) => c.passed)).toBe(true);
+  });
+
+  it('refuses at once what waiting cannot clear (a witness as the candidate), even on a real run', async () => {
+    const { id, snapshot } = await healthyCluster();
+    const started = Date.now();
+    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 4 }));
+    expect(r.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(snapshot.cluster.settings.node_timeout_secs * 1000);
+    expect((await f.store.load(id))?.snapshot.cluster.term).toBe(snapshot.cluster.term);
+  });
+
   it("waits for the old primary's rejoin as long as the cluster's node_rejoin_timeout says", async () => {
     const { id } = await healthyCluster((b) => b.settings({ node_rejoin_timeout: 7 }));
     const deps = f.deps();
