@@ -25,6 +25,8 @@ export const CONTROL_PLANE_OUTPUTS = {
   vipAllocationIds: 'VipAllocationIds',
   /** `cluster=arn:…:policy/…` pairs: the managed policy to attach to each cluster's instance role. */
   agentPolicyArns: 'AgentPolicyArns',
+  /** `cluster=arn:…:secret:…` pairs: each cluster's `rest_api_secret_arn`. */
+  agentApiSecretArns: 'AgentApiSecretArns',
 } as const;
 
 export class PgvigilControlPlaneStack extends Stack {
@@ -53,6 +55,11 @@ export class PgvigilControlPlaneStack extends Stack {
       'agentPolicyArns',
       Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.agentPolicy(id).managedPolicyArn]))),
       "managed policy for each cluster's agents (attach it to the instance role), as cluster=policy-arn pairs",
+    );
+    out(
+      'agentApiSecretArns',
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.agentApiSecret(id).secretArn]))),
+      "rest_api_secret_arn of each cluster (the agents' API secret), as cluster=secret-arn pairs",
     );
   }
 }
