@@ -4,9 +4,13 @@
  *
  * Network design: public subnets only (no NAT gateway to pay for); the instances need outbound
  * access for packages, SSM and DynamoDB, but accept nothing from outside except PostgreSQL from the
- * cluster's own nodes and from {@link PgvigilExampleStack.clientSecurityGroup}. Clients inside the
- * VPC connect to the Elastic IP's public DNS name, which resolves to the private address of the
- * instance it is associated with (SPEC §12), so that name is the VIP.
+ * cluster's own nodes, from {@link PgvigilExampleStack.clientSecurityGroup} and from the load
+ * balancer, and the agents' HTTP API from each other and from the load balancer.
+ *
+ * Routes to the primary (docs/deploy.md): the Elastic IP's public DNS name (inside the VPC it
+ * resolves to the private address of the instance it is associated with), an internal Network
+ * Load Balancer with a writer and a reader listener that follow the agents' health endpoints, and
+ * an A record in a private hosted zone that the controller moves with the primary.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -19,12 +23,14 @@ import {
   Validations,
   aws_ec2 as ec2,
   aws_iam as iam,
+  aws_route53 as route53,
   aws_s3_assets as s3assets,
   aws_secretsmanager as secretsmanager,
   type StackProps,
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { CLUSTER_TAG, PgvigilControlPlane } from './construct.js';
+import { AGENT_API_PORT, PgvigilLoadBalancer } from './load-balancer.js';
 import { DEFAULT_CONFIG_FILE } from './ssm-documents.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -54,6 +60,16 @@ export interface PgvigilExampleStackProps extends StackProps {
   readonly nodeVersion?: string;
   /** @default 'pgvigil-example' (distinct from the standalone control plane's documents) */
   readonly documentPrefix?: string;
+  /**
+   * An internal Network Load Balancer with writer (5432) and reader (5433) listeners.
+   * @default true
+   */
+  readonly loadBalancer?: boolean;
+  /**
+   * A private hosted zone `<clusterId>.pgvigil.internal` whose record `primary.<zone>` follows the primary.
+   * @default true
+   */
+  readonly route53?: boolean;
 }
 
 type Role = 'primary' | 'standby' | 'witness';
@@ -65,6 +81,10 @@ export class PgvigilExampleStack extends Stack {
   /** Give this group to your application's instances: it may reach PostgreSQL on the nodes. */
   readonly clientSecurityGroup: ec2.SecurityGroup;
   readonly instances: ec2.Instance[] = [];
+  /** The writer/reader load balancer, unless `loadBalancer: false`. */
+  readonly loadBalancer?: PgvigilLoadBalancer;
+  /** The private zone of the primary's record, unless `route53: false`. */
+  readonly hostedZone?: route53.PrivateHostedZone;
   private readonly azs: string[];
 
   constructor(scope: Construct, id: string, props: PgvigilExampleStackProps = {}) {
@@ -78,11 +98,6 @@ export class PgvigilExampleStack extends Stack {
       reason: 'One node per Availability Zone is the point of this stack; the zones come from props/context, not from a guess.',
     });
 
-    this.controlPlane = new PgvigilControlPlane(this, 'ControlPlane', {
-      clusters: [{ clusterId, vipAllocationId: props.vipAllocationId }],
-      documentPrefix: props.documentPrefix ?? 'pgvigil-example',
-    });
-
     this.vpc = new ec2.Vpc(this, 'Vpc', {
       ipAddresses: ec2.IpAddresses.cidr('10.42.0.0/16'),
       maxAzs: 3,
@@ -93,9 +108,23 @@ export class PgvigilExampleStack extends Stack {
     });
     this.vpc.addFlowLog('FlowLog');
 
+    let record: { hostedZoneId: string; recordName: string } | undefined;
+    if (props.route53 !== false) {
+      this.hostedZone = new route53.PrivateHostedZone(this, 'PrivateZone', {
+        zoneName: `${clusterId}.pgvigil.internal`,
+        vpc: this.vpc,
+        comment: `pgvigil ${clusterId}: the record primary.${clusterId}.pgvigil.internal follows the primary`,
+      });
+      record = { hostedZoneId: this.hostedZone.hostedZoneId, recordName: `primary.${clusterId}.pgvigil.internal` };
+    }
+    this.controlPlane = new PgvigilControlPlane(this, 'ControlPlane', {
+      clusters: [{ clusterId, vipAllocationId: props.vipAllocationId, ...(record ? { route53Record: record } : {}) }],
+      documentPrefix: props.documentPrefix ?? 'pgvigil-example',
+    });
+
     this.nodeSecurityGroup = new ec2.SecurityGroup(this, 'NodeSecurityGroup', {
       vpc: this.vpc,
-      description: 'pgvigil nodes: PostgreSQL between the nodes and from clients only',
+      description: 'pgvigil nodes: PostgreSQL from the nodes, the clients and the load balancer; the agent API from the nodes and the load balancer',
       allowAllOutbound: true,
     });
     this.clientSecurityGroup = new ec2.SecurityGroup(this, 'ClientSecurityGroup', {
@@ -105,6 +134,17 @@ export class PgvigilExampleStack extends Stack {
     });
     this.nodeSecurityGroup.addIngressRule(this.nodeSecurityGroup, ec2.Port.tcp(5432), 'PostgreSQL between nodes (replication, checks)');
     this.nodeSecurityGroup.addIngressRule(this.clientSecurityGroup, ec2.Port.tcp(5432), 'PostgreSQL from clients');
+    this.nodeSecurityGroup.addIngressRule(this.nodeSecurityGroup, ec2.Port.tcp(AGENT_API_PORT), 'agent API between the hosts (failsafe confirmations)');
+    if (props.loadBalancer !== false) {
+      this.loadBalancer = new PgvigilLoadBalancer(this, 'LoadBalancer', {
+        clusterId,
+        vpc: this.vpc,
+        vpcSubnets: { subnetType: ec2.SubnetType.PUBLIC },
+        nodeSecurityGroup: this.nodeSecurityGroup,
+        clientSecurityGroups: [this.clientSecurityGroup],
+        apiPort: AGENT_API_PORT,
+      });
+    }
 
     const secret = new secretsmanager.Secret(this, 'ReplicationPassword', {
       description: `pgvigil example ${clusterId}: password of the repmgr role (replication and checks)`,
@@ -156,6 +196,9 @@ export class PgvigilExampleStack extends Stack {
       clusterId,
       tableName: this.controlPlane.table.tableName,
       vipAllocationId: this.controlPlane.vipAllocationId(clusterId),
+      agentApiSecretArn: this.controlPlane.agentApiSecret(clusterId).secretArn,
+      ...(record ? { route53ZoneId: record.hostedZoneId, route53RecordName: record.recordName } : {}),
+      ...(this.loadBalancer ? { writerEndpoint: this.loadBalancer.writerEndpoint, readerEndpoint: this.loadBalancer.readerEndpoint } : {}),
       secretArn: secret.secretArn,
       sourceUrl: source.s3ObjectUrl,
       nodeVersion: props.nodeVersion ?? '22.12.0',
@@ -193,8 +236,8 @@ export class PgvigilExampleStack extends Stack {
     };
     const instanceType = props.instanceType ?? ec2.InstanceType.of(ec2.InstanceClass.T4G, ec2.InstanceSize.SMALL);
     const primary = host(1, 'primary', this.azs[0]!, instanceType);
-    host(2, 'standby', this.azs[1]!, instanceType, primary.instancePrivateIp);
-    host(3, 'standby', this.azs[2]!, instanceType, primary.instancePrivateIp);
+    const standbys = [host(2, 'standby', this.azs[1]!, instanceType, primary.instancePrivateIp), host(3, 'standby', this.azs[2]!, instanceType, primary.instancePrivateIp)];
+    this.loadBalancer?.addInstances(...[primary, ...standbys].map((i) => i.instanceId));
     host(
       4,
       'witness',
@@ -208,6 +251,15 @@ export class PgvigilExampleStack extends Stack {
     new CfnOutput(this, 'VipAllocationId', { value: this.controlPlane.vipAllocationId(clusterId) });
     new CfnOutput(this, 'DocumentPrefix', { value: this.controlPlane.documentPrefix });
     new CfnOutput(this, 'SwitchoverDocumentName', { value: this.controlPlane.switchoverDocumentName });
+    new CfnOutput(this, 'AgentApiSecretArn', { value: common.agentApiSecretArn, description: 'rest_api_secret_arn' });
+    if (this.loadBalancer) {
+      new CfnOutput(this, 'WriterEndpoint', { value: this.loadBalancer.writerEndpoint, description: 'writer_endpoint: the load balancer route to the primary' });
+      new CfnOutput(this, 'ReaderEndpoint', { value: this.loadBalancer.readerEndpoint, description: 'reader_endpoint: the load balancer route to the standbys' });
+    }
+    if (record) {
+      new CfnOutput(this, 'PrimaryRecordName', { value: record.recordName, description: 'route53_record_name: follows the primary (inside the VPC)' });
+      new CfnOutput(this, 'PrivateHostedZoneId', { value: record.hostedZoneId, description: 'route53_zone_id' });
+    }
   }
 
   /** Three fixed AZs, also when the stack is environment-agnostic (offline synth). */
@@ -228,6 +280,11 @@ interface HostOptions {
   nodeVersion: string;
   vpcCidr: string;
   primaryIp?: string;
+  agentApiSecretArn: string;
+  route53ZoneId?: string;
+  route53RecordName?: string;
+  writerEndpoint?: string;
+  readerEndpoint?: string;
 }
 
 /** The minimal unit used when the shipped source has no {@link AGENT_UNIT_PATH}. */
@@ -309,6 +366,12 @@ export function hostUserData(o: HostOptions): string {
     "vip_allocation_id='$VIP'",
     // A fenced former primary rewinds and rejoins as a standby by itself (docs/controller.md).
     'auto_rejoin=true',
+    // The agent's HTTP API on the private address: load balancer health checks and failsafe confirmations.
+    `rest_api_listen='$MY_IP:${AGENT_API_PORT}'`,
+    `rest_api_secret_arn='${o.agentApiSecretArn}'`,
+    ...(o.route53ZoneId && o.route53RecordName ? [`route53_zone_id='${o.route53ZoneId}'`, `route53_record_name='${o.route53RecordName}'`] : []),
+    ...(o.writerEndpoint ? [`writer_endpoint='${o.writerEndpoint}'`] : []),
+    ...(o.readerEndpoint ? [`reader_endpoint='${o.readerEndpoint}'`] : []),
     'EOF',
     'chown -R postgres:postgres /etc/pgvigil',
     '',

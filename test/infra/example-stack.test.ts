@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FALLBACK_AGENT_UNIT, PgvigilExampleStack, hostUserData } from '../../infra/example-stack.js';
-import { logicalIdOf, testApps } from './helpers.js';
+import { logicalIdOf, statementsBySid, testApps } from './helpers.js';
 
 const apps = testApps();
 afterAll(apps.cleanup);
@@ -62,19 +62,39 @@ describe('the example stack', () => {
     template.resourceCountIs('AWS::IAM::InstanceProfile', 4);
   });
 
-  it('lets only PostgreSQL in, and only from the nodes themselves and from the client group', () => {
+  it('lets PostgreSQL into the nodes only from the nodes, the clients and the load balancer, and the agent API only from the nodes and the load balancer', () => {
     const nodeSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'NodeSecurityGroup');
     const clientSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'ClientSecurityGroup');
+    const lbSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LoadBalancerSecurityGroup');
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
-    expect(ingress).toHaveLength(2);
     for (const rule of ingress) {
-      expect(rule).toMatchObject({ IpProtocol: 'tcp', FromPort: 5432, ToPort: 5432, GroupId: { 'Fn::GetAtt': [nodeSg, 'GroupId'] } });
+      expect(rule.IpProtocol).toBe('tcp');
+      expect(rule.FromPort).toBe(rule.ToPort);
       expect(rule.CidrIp).toBeUndefined();
     }
-    expect(ingress.map((r) => r.SourceSecurityGroupId['Fn::GetAtt'][0]).sort()).toEqual([clientSg, nodeSg].sort());
+    const rules = (group: string) =>
+      ingress
+        .filter((r) => r.GroupId['Fn::GetAtt'][0] === group)
+        .map((r) => `${r.FromPort} from ${r.SourceSecurityGroupId['Fn::GetAtt'][0]}`)
+        .sort();
+    expect(rules(nodeSg)).toEqual([`5432 from ${clientSg}`, `5432 from ${lbSg}`, `5432 from ${nodeSg}`, `8008 from ${lbSg}`, `8008 from ${nodeSg}`].sort());
+    expect(rules(lbSg)).toEqual([`5432 from ${clientSg}`, `5433 from ${clientSg}`]);
+    expect(ingress).toHaveLength(7);
     for (const sg of Object.values(template.findResources('AWS::EC2::SecurityGroup'))) {
       expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
     }
+  });
+
+  it('lets the load balancer send only PostgreSQL and the agent health checks, only to the nodes', () => {
+    const nodeSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'NodeSecurityGroup');
+    const lbSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LoadBalancerSecurityGroup');
+    const lb = template.findResources('AWS::EC2::SecurityGroup')[lbSg]!.Properties;
+    expect(JSON.stringify(lb.SecurityGroupEgress ?? [])).not.toContain('0.0.0.0/0');
+    const egress = Object.values(template.findResources('AWS::EC2::SecurityGroupEgress')).map((r) => r.Properties);
+    expect(egress.map((r) => [r.GroupId['Fn::GetAtt'][0], r.FromPort, r.ToPort, r.DestinationSecurityGroupId['Fn::GetAtt'][0]])).toEqual([
+      [lbSg, 5432, 5432, nodeSg],
+      [lbSg, 8008, 8008, nodeSg],
+    ]);
   });
 
   it('boots each host into PostgreSQL 15 and the agent under systemd, with its own role', () => {
@@ -103,6 +123,16 @@ describe('the example stack', () => {
     // The agent config names the state table and the VIP of this stack.
     expect(primary).toContain(`{"Ref":"${logicalIdOf(template, 'AWS::DynamoDB::Table', 'ControlPlaneStateTable')}"}`);
     expect(primary).toContain(`"Fn::GetAtt":["${logicalIdOf(template, 'AWS::EC2::EIP', 'ControlPlaneVipdemo')}","AllocationId"]`);
+    // ... its routes, and the agent API on the host's private address with the cluster's secret.
+    const lb = logicalIdOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer', 'LoadBalancer');
+    for (const ud of [primary, standby, witness]) {
+      expect(ud).toContain("rest_api_listen='$MY_IP:8008'");
+      expect(ud).toContain(`rest_api_secret_arn='",{"Ref":"${logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretdemo')}"}`);
+      expect(ud).toContain(`route53_zone_id='",{"Ref":"${logicalIdOf(template, 'AWS::Route53::HostedZone', 'PrivateZone')}"}`);
+      expect(ud).toContain("route53_record_name='primary.demo.pgvigil.internal'");
+      expect(ud).toContain(`writer_endpoint='",{"Fn::GetAtt":["${lb}","DNSName"]},":5432'`);
+      expect(ud).toContain(`reader_endpoint='",{"Fn::GetAtt":["${lb}","DNSName"]},":5433'`);
+    }
   });
 
   it('writes boot scripts that bash accepts, for every role', () => {
@@ -119,6 +149,11 @@ describe('the example stack', () => {
         nodeVersion: '22.12.0',
         vpcCidr: '10.42.0.0/16',
         primaryIp: '10.42.0.10',
+        agentApiSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgvigil-example/demo/agent-api-AbCdEf',
+        route53ZoneId: 'Z0123456789ABCDEFGHIJ',
+        route53RecordName: 'primary.demo.pgvigil.internal',
+        writerEndpoint: 'lb.elb.eu-west-1.amazonaws.com:5432',
+        readerEndpoint: 'lb.elb.eu-west-1.amazonaws.com:5433',
       });
       const check = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
       expect(check.status, `${role}: ${check.stderr}`).toBe(0);
@@ -137,6 +172,91 @@ describe('the example stack', () => {
       },
       Roles: [{ Ref: logicalIdOf(template, 'AWS::IAM::Role', 'NodeRole') }],
     });
+  });
+
+  it('puts an internal, cross-zone Network Load Balancer with its own security group in the three subnets', () => {
+    const lbSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LoadBalancerSecurityGroup');
+    template.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 1);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', {
+      Type: 'network',
+      Scheme: 'internal',
+      SecurityGroups: [{ 'Fn::GetAtt': [lbSg, 'GroupId'] }],
+      LoadBalancerAttributes: Match.arrayWith([{ Key: 'load_balancing.cross_zone.enabled', Value: 'true' }]),
+    });
+    const subnets = template.findResources('AWS::ElasticLoadBalancingV2::LoadBalancer');
+    expect(Object.values(subnets)[0]!.Properties.Subnets).toHaveLength(3);
+  });
+
+  it('routes the writer listener (5432) by GET /primary and the reader listener (5433) by GET /replica?lag=16MB, on the agent API port, with fast checks', () => {
+    const groups = template.findResources('AWS::ElasticLoadBalancingV2::TargetGroup');
+    const writer = logicalIdOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup', 'LoadBalancerWriter');
+    const reader = logicalIdOf(template, 'AWS::ElasticLoadBalancingV2::TargetGroup', 'LoadBalancerReader');
+    const dataNodes = ['Node1', 'Node2', 'Node3'].map((n) => ({ Id: { Ref: logicalIdOf(template, 'AWS::EC2::Instance', n) }, Port: 5432 }));
+    for (const [id, path] of [[writer, '/primary'], [reader, '/replica?lag=16MB']] as const) {
+      expect(groups[id]!.Properties).toMatchObject({
+        Protocol: 'TCP',
+        Port: 5432,
+        TargetType: 'instance',
+        HealthCheckProtocol: 'HTTP',
+        HealthCheckPort: '8008',
+        HealthCheckPath: path,
+        Matcher: { HttpCode: '200' },
+        HealthCheckIntervalSeconds: 5,
+        HealthCheckTimeoutSeconds: 2,
+        HealthyThresholdCount: 2,
+        UnhealthyThresholdCount: 2,
+      });
+      // The three PostgreSQL nodes, never the witness.
+      expect(groups[id]!.Properties.Targets).toEqual(dataNodes);
+      // A target marked down has its sessions closed (HAProxy's on-marked-down shutdown-sessions).
+      expect(groups[id]!.Properties.TargetGroupAttributes).toEqual(
+        expect.arrayContaining([{ Key: 'target_health_state.unhealthy.connection_termination.enabled', Value: 'true' }]),
+      );
+    }
+    const listeners = Object.values(template.findResources('AWS::ElasticLoadBalancingV2::Listener')).map((l) => [
+      l.Properties.Port,
+      l.Properties.Protocol,
+      l.Properties.DefaultActions[0].TargetGroupArn.Ref,
+    ]);
+    expect(listeners.sort()).toEqual([
+      [5432, 'TCP', writer],
+      [5433, 'TCP', reader],
+    ]);
+  });
+
+  it('keeps a private hosted zone on the VPC whose primary record the controller alone may UPSERT', () => {
+    const zone = logicalIdOf(template, 'AWS::Route53::HostedZone', 'PrivateZone');
+    template.hasResourceProperties('AWS::Route53::HostedZone', {
+      Name: 'demo.pgvigil.internal.',
+      VPCs: [{ VPCId: { Ref: logicalIdOf(template, 'AWS::EC2::VPC', 'Vpc') }, VPCRegion: { Ref: 'AWS::Region' } }],
+    });
+    // No record in the template: CloudFormation would put it back on node 1 at the next deploy.
+    template.resourceCountIs('AWS::Route53::RecordSet', 0);
+    const controller = statementsBySid(template, logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneControllerPolicy'));
+    expect(controller.MoveRecorddemo).toMatchObject({
+      Action: 'route53:ChangeResourceRecordSets',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':route53:::hostedzone/', { Ref: zone }]] },
+      Condition: { 'ForAllValues:StringEquals': { 'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['primary.demo.pgvigil.internal'] } },
+    });
+  });
+
+  it('lets the hosts read their cluster’s agent API secret through the agent policy', () => {
+    const secret = logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretdemo');
+    const agent = statementsBySid(template, logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneAgentPolicydemo'));
+    expect(agent.ReadAgentApiSecret).toMatchObject({ Action: 'secretsmanager:GetSecretValue', Resource: { Ref: secret } });
+  });
+
+  it('leaves the load balancer and the private zone out when asked, and the agent API port still only between the hosts', () => {
+    const bare = Template.fromStack(
+      new PgvigilExampleStack(apps.app(), 'bare', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], loadBalancer: false, route53: false }),
+    );
+    bare.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
+    bare.resourceCountIs('AWS::Route53::HostedZone', 0);
+    const ud = JSON.stringify(Object.values(bare.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData);
+    expect(ud).not.toMatch(/route53_|writer_endpoint|reader_endpoint/);
+    expect(ud).toContain("rest_api_listen='$MY_IP:8008'");
+    const api = Object.values(bare.findResources('AWS::EC2::SecurityGroupIngress')).filter((r) => r.Properties.FromPort === 8008);
+    expect(api).toHaveLength(1);
   });
 
   it('refuses anything but three Availability Zones', () => {

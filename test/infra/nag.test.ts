@@ -89,6 +89,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(ids).toEqual([
       'AwsSolutions::AwsSolutions-EC28',
       'AwsSolutions::AwsSolutions-EC29',
+      'AwsSolutions::AwsSolutions-ELB2',
       'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetBucket*]',
       'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]',
@@ -96,6 +97,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+      'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
       'AwsSolutions::AwsSolutions-SMG4',
       'AwsSolutions::AwsSolutions-SQS3',
