@@ -63,6 +63,13 @@ export interface PgvigilClusterProps {
    */
   readonly vipAllocationId?: string;
   /**
+   * Whether the cluster has an Elastic IP route at all. `false` for hosts in private subnets: an
+   * Elastic IP can only be associated in a VPC with an internet gateway, so such a cluster reaches
+   * its primary through the Route 53 record or a load balancer (docs/deploy.md, "Routes to the primary").
+   * @default true
+   */
+  readonly elasticIp?: boolean;
+  /**
    * A Route 53 record that follows the primary besides (or instead of) the Elastic IP: the cluster's
    * `route53_zone_id` and `route53_record_name`. The controller may UPSERT this A record only.
    * @default none
@@ -157,8 +164,8 @@ export interface PgvigilControlPlaneProps {
 
 interface ClusterResources {
   readonly clusterId: string;
-  readonly vipAllocationId: string;
-  readonly vipArn: string;
+  readonly vipAllocationId?: string;
+  readonly vipArn?: string;
   readonly agentApiSecret: secretsmanager.ISecret;
   readonly route53Record?: PgvigilRoute53RecordProps;
   readonly alarms: cloudwatch.Alarm[];
@@ -268,22 +275,22 @@ export class PgvigilControlPlane extends Construct {
     }
     this.commandDocumentNames = names;
 
-    // ---- Elastic IPs, one per cluster (the VIP, SPEC §12)
+    // ---- Elastic IPs, one per cluster unless it has none (the VIP, SPEC §12)
     for (const cluster of props.clusters) {
       let allocationId = cluster.vipAllocationId;
-      if (!allocationId) {
+      if (!allocationId && cluster.elasticIp !== false) {
         const eip = new ec2.CfnEIP(this, `Vip${logicalSuffix(cluster.clusterId)}`, { domain: 'vpc' });
         Tags.of(eip).add(CLUSTER_TAG, cluster.clusterId);
         Tags.of(eip).add('Name', `pgvigil-${cluster.clusterId}-vip`);
         eip.applyRemovalPolicy(removalPolicy);
         allocationId = eip.attrAllocationId;
       }
-      const vipArn = stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: allocationId });
       const agentApiSecret = cluster.agentApiSecret ?? this.newAgentApiSecret(cluster.clusterId, prefix, removalPolicy);
       this.clusterResources.set(cluster.clusterId, {
         clusterId: cluster.clusterId,
-        vipAllocationId: allocationId,
-        vipArn,
+        ...(allocationId
+          ? { vipAllocationId: allocationId, vipArn: stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: allocationId }) }
+          : {}),
         agentApiSecret,
         ...(cluster.route53Record ? { route53Record: cluster.route53Record } : {}),
         alarms: [],
@@ -314,25 +321,6 @@ export class PgvigilControlPlane extends Construct {
         resources: ['*'],
       }),
       new iam.PolicyStatement({
-        sid: 'MoveClusterVips',
-        actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
-        resources: [...this.clusterResources.values()].map((c) => c.vipArn),
-      }),
-      new iam.PolicyStatement({
-        sid: 'VipToClusterInstances',
-        actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
-        resources: [instanceArn],
-        conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
-      }),
-      // EC2 may also authorise a disassociation against the network interface the address is on.
-      // That adds no reach: the same request must still be allowed on one of the clusters' Elastic IPs,
-      // and a disassociation cannot send traffic anywhere. (Associations name the instance instead.)
-      new iam.PolicyStatement({
-        sid: 'VipNetworkInterfaces',
-        actions: ['ec2:DisassociateAddress'],
-        resources: [networkInterfaceArn],
-      }),
-      new iam.PolicyStatement({
         sid: 'StopClusterInstances',
         actions: ['ec2:StopInstances'],
         resources: [instanceArn],
@@ -346,6 +334,22 @@ export class PgvigilControlPlane extends Construct {
         resources: [this.topicKey.keyArn],
       }),
     ];
+    const vipArns = [...this.clusterResources.values()].flatMap((c) => (c.vipArn ? [c.vipArn] : []));
+    if (vipArns.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({ sid: 'MoveClusterVips', actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'], resources: vipArns }),
+        new iam.PolicyStatement({
+          sid: 'VipToClusterInstances',
+          actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
+          resources: [instanceArn],
+          conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
+        }),
+        // EC2 may also authorise a disassociation against the network interface the address is on.
+        // That adds no reach: the same request must still be allowed on one of the clusters' Elastic IPs,
+        // and a disassociation cannot send traffic anywhere. (Associations name the instance instead.)
+        new iam.PolicyStatement({ sid: 'VipNetworkInterfaces', actions: ['ec2:DisassociateAddress'], resources: [networkInterfaceArn] }),
+      );
+    }
     const records = [...this.clusterResources.values()].filter((c) => c.route53Record);
     for (const c of records) {
       const record = c.route53Record!;
@@ -396,18 +400,20 @@ export class PgvigilControlPlane extends Construct {
           `conditioned on the tag ${CLUSTER_TAG} being one of this deployment's cluster ids (ssm:resourceTag / aws:ResourceTag).`,
       },
       {
-        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
-        reason:
-          'ec2:DisassociateAddress only: EC2 may authorise it against the network interface too; the same request must also be ' +
-          "allowed on the Elastic IP, and only the clusters' Elastic IPs are, so this grants no further reach.",
-      },
-      {
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
         reason:
           'ssm:GetCommandInvocation, ec2:DescribeAddresses and ec2:DescribeInstances support no resource-level permissions ' +
           '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
       },
     );
+    if (vipArns.length > 0) {
+      Validations.of(this.controllerPolicy).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+        reason:
+          'ec2:DisassociateAddress only: EC2 may authorise it against the network interface too; the same request must also be ' +
+          "allowed on the Elastic IP, and only the clusters' Elastic IPs are, so this grants no further reach.",
+      });
+    }
     if (records.length > 0) {
       Validations.of(this.controllerPolicy).acknowledge({
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
@@ -628,8 +634,8 @@ export class PgvigilControlPlane extends Construct {
     return [...this.clusterResources.keys()];
   }
 
-  /** Allocation id of a cluster's Elastic IP (a token when the construct allocated it). */
-  vipAllocationId(clusterId: string): string {
+  /** Allocation id of a cluster's Elastic IP (a token when the construct allocated it); none with `elasticIp: false`. */
+  vipAllocationId(clusterId: string): string | undefined {
     return this.cluster(clusterId).vipAllocationId;
   }
 
@@ -779,6 +785,9 @@ function validateProps(props: PgvigilControlPlaneProps): void {
     seen.add(c.clusterId);
     if (c.vipAllocationId !== undefined && !/^eipalloc-[0-9a-f]{8,17}$/.test(c.vipAllocationId)) {
       problems.push(`clusters[${i}].vipAllocationId "${c.vipAllocationId}" is not an allocation id (eipalloc-…)`);
+    }
+    if (c.elasticIp === false && c.vipAllocationId !== undefined) {
+      problems.push(`clusters[${i}]: vipAllocationId "${c.vipAllocationId}" given with elasticIp: false`);
     }
     const record = c.route53Record;
     if (record && (Token.isUnresolved(record.recordName) || !isDnsName(record.recordName))) {

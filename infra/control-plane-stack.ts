@@ -21,7 +21,7 @@ export const CONTROL_PLANE_OUTPUTS = {
   evaluatorFunctionName: 'EvaluatorFunctionName',
   switchoverFunctionName: 'SwitchoverFunctionName',
   deadLetterQueueUrl: 'DeadLetterQueueUrl',
-  /** `cluster=eipalloc-…` pairs joined by commas. */
+  /** `cluster=eipalloc-…` pairs joined by commas (`cluster=` for a cluster without an Elastic IP). */
   vipAllocationIds: 'VipAllocationIds',
   /** `cluster=arn:…:policy/…` pairs: the managed policy to attach to each cluster's instance role. */
   agentPolicyArns: 'AgentPolicyArns',
@@ -48,7 +48,7 @@ export class PgvigilControlPlaneStack extends Stack {
     out('deadLetterQueueUrl', cp.deadLetterQueue.queueUrl, 'stream records the evaluator gave up on');
     out(
       'vipAllocationIds',
-      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id)]))),
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id) ?? '']))),
       'vip_allocation_id of each cluster, as cluster=allocation-id pairs',
     );
     out(

@@ -312,7 +312,7 @@ async function completeEmulatorDeployment(
       }),
     );
     for (const cluster of controlPlane.clusters) {
-      if (cluster.vipAllocationId) continue; // imported: its owner tags it
+      if (cluster.vipAllocationId || cluster.elasticIp === false) continue; // imported (its owner tags it), or none
       const allocationId = vipAllocationIds[cluster.clusterId];
       if (!allocationId) throw new Error(`the emulator deployment reports no Elastic IP for cluster ${cluster.clusterId}`);
       await ec2.send(

@@ -703,6 +703,25 @@ describe('Route 53 records and agent API secrets given as props', () => {
     expect(JSON.stringify(logs.ReadAgentApiSecret?.Resource)).toMatch(/:secret:logs\/api-\?\?\?\?\?\?"/);
   });
 
+  it('allocates no Elastic IP and grants no address move for clusters without one (elasticIp: false), and says so in the output', () => {
+    const plain = new PgvigilControlPlaneStack(apps.app(), 'private', {
+      controlPlane: { clusters: [{ clusterId: 'orders', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' } }] },
+    });
+    const t = Template.fromStack(plain);
+    t.resourceCountIs('AWS::EC2::EIP', 0);
+    expect(plain.controlPlane.vipAllocationId('orders')).toBeUndefined();
+    const controller = statementsBySid(t, logicalIdOf(t, 'AWS::IAM::ManagedPolicy', 'ControlPlaneControllerPolicy'));
+    expect(Object.values(controller).flatMap(actionsOf).filter((a) => /^ec2:(Associate|Disassociate)Address$/.test(a))).toEqual([]);
+    expect(controller.MoveRecordorders).toBeDefined();
+    expect(Object.values(t.findOutputs('VipAllocationIds'))[0]?.Value).toBe('orders=');
+  });
+
+  it('refuses an allocation id for a cluster that has no Elastic IP', () => {
+    expect(
+      () => new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', elasticIp: false, vipAllocationId: IMPORTED_EIP }] }),
+    ).toThrow(/clusters\[0\]: vipAllocationId "eipalloc-0123456789abcdef0" given with elasticIp: false/);
+  });
+
   it('refuses a record name that is not a written-out DNS name and a zone id that is not one', () => {
     const build = (recordName: string, hostedZoneId = 'Z0123456789ABCDEFGHIJ') => () =>
       new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', route53Record: { hostedZoneId, recordName } }] });
