@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FALLBACK_AGENT_UNIT, PgvigilExampleStack, hostUserData } from '../../infra/example-stack.js';
+import { PgvigilExampleStack, hostUserData } from '../../infra/example-stack.js';
 import { logicalIdOf, statementsBySid, testApps } from './helpers.js';
 
 const apps = testApps();
@@ -9,10 +9,15 @@ afterAll(apps.cleanup);
 
 let stack: PgvigilExampleStack;
 let template: Template;
+/** The public layout: the Elastic IP is the only route (no load balancer, no private zone). */
+let bare: Template;
 
 beforeAll(() => {
   stack = new PgvigilExampleStack(apps.app(), 'example', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'] });
   template = Template.fromStack(stack);
+  bare = Template.fromStack(
+    new PgvigilExampleStack(apps.app(), 'bare', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], loadBalancer: false, route53: false }),
+  );
 });
 
 const userDataOf = (id: string): string =>
@@ -25,6 +30,46 @@ describe('the example stack', () => {
     expect(azs.sort()).toEqual(['eu-west-1a', 'eu-west-1b', 'eu-west-1c']);
     template.hasResourceProperties('AWS::EC2::FlowLog', { ResourceType: 'VPC', TrafficType: 'ALL' });
     template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Gateway', ServiceName: Match.objectLike({}) });
+  });
+
+  it('puts the hosts in private subnets without internet: no public address, internet gateway or NAT, and no Elastic IP', () => {
+    expect(stack.privateNetwork).toBe(true);
+    for (const subnet of Object.values(template.findResources('AWS::EC2::Subnet'))) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(false);
+    for (const type of ['AWS::EC2::InternetGateway', 'AWS::EC2::NatGateway', 'AWS::EC2::EIP']) template.resourceCountIs(type, 0);
+    for (const route of Object.values(template.findResources('AWS::EC2::Route'))) expect(route.Properties.DestinationCidrBlock).not.toBe('0.0.0.0/0');
+    for (const instance of Object.values(template.findResources('AWS::EC2::Instance'))) {
+      expect(JSON.stringify(instance.Properties.NetworkInterfaces ?? [])).not.toContain('AssociatePublicIpAddress');
+      expect(JSON.stringify(instance.Properties.UserData)).not.toContain('vip_allocation_id');
+    }
+  });
+
+  it('reaches what the hosts call through VPC endpoints: DynamoDB and S3 gateways, SSM, its messaging and Secrets Manager in every zone, from the hosts only', () => {
+    const endpoints = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).map((e) => e.Properties);
+    const service = (e: Record<string, unknown>) => JSON.stringify(e.ServiceName).match(/\.(dynamodb|s3|ssm|ssmmessages|ec2messages|secretsmanager)"/)?.[1];
+    expect(endpoints.filter((e) => e.VpcEndpointType === 'Gateway').map(service).sort()).toEqual(['dynamodb', 's3']);
+    const interfaces = endpoints.filter((e) => e.VpcEndpointType === 'Interface');
+    expect(interfaces.map(service).sort()).toEqual(['ec2messages', 'secretsmanager', 'ssm', 'ssmmessages']);
+    const endpointSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'EndpointSecurityGroup');
+    for (const e of interfaces) {
+      expect(e.PrivateDnsEnabled).toBe(true);
+      expect(e.SubnetIds).toHaveLength(3);
+      expect(e.SecurityGroupIds).toEqual([{ 'Fn::GetAtt': [endpointSg, 'GroupId'] }]);
+    }
+  });
+
+  it('keeps public subnets and the Elastic IP when the Elastic IP is the only route, with no interface endpoint', () => {
+    for (const subnet of Object.values(bare.findResources('AWS::EC2::Subnet'))) expect(subnet.Properties.MapPublicIpOnLaunch).toBe(true);
+    bare.resourceCountIs('AWS::EC2::InternetGateway', 1);
+    bare.resourceCountIs('AWS::EC2::EIP', 1);
+    expect(Object.values(bare.findResources('AWS::EC2::VPCEndpoint')).map((e) => e.Properties.VpcEndpointType)).toEqual(['Gateway']);
+    const eip = logicalIdOf(bare, 'AWS::EC2::EIP', 'ControlPlaneVipdemo');
+    for (const instance of Object.values(bare.findResources('AWS::EC2::Instance'))) {
+      expect(JSON.stringify(instance.Properties.UserData)).toContain(`"Fn::GetAtt":["${eip}","AllocationId"]`);
+    }
+  });
+
+  it('refuses an Elastic IP of your own with a private route (it could not be associated without an internet gateway)', () => {
+    expect(() => new PgvigilExampleStack(apps.app(), 'x', { vipAllocationId: 'eipalloc-0123456789abcdef0' })).toThrow(/vipAllocationId needs the public layout/);
   });
 
   it('runs three PostgreSQL nodes, one per zone, and a witness, all tagged with the cluster', () => {
@@ -66,6 +111,7 @@ describe('the example stack', () => {
     const nodeSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'NodeSecurityGroup');
     const clientSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'ClientSecurityGroup');
     const lbSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'LoadBalancerSecurityGroup');
+    const endpointSg = logicalIdOf(template, 'AWS::EC2::SecurityGroup', 'EndpointSecurityGroup');
     const ingress = Object.values(template.findResources('AWS::EC2::SecurityGroupIngress')).map((r) => r.Properties);
     for (const rule of ingress) {
       expect(rule.IpProtocol).toBe('tcp');
@@ -79,7 +125,8 @@ describe('the example stack', () => {
         .sort();
     expect(rules(nodeSg)).toEqual([`5432 from ${clientSg}`, `5432 from ${lbSg}`, `5432 from ${nodeSg}`, `8008 from ${lbSg}`, `8008 from ${nodeSg}`].sort());
     expect(rules(lbSg)).toEqual([`5432 from ${clientSg}`, `5433 from ${clientSg}`]);
-    expect(ingress).toHaveLength(7);
+    expect(rules(endpointSg)).toEqual([`443 from ${nodeSg}`]);
+    expect(ingress).toHaveLength(8);
     for (const sg of Object.values(template.findResources('AWS::EC2::SecurityGroup'))) {
       expect(sg.Properties.SecurityGroupIngress).toBeUndefined();
     }
@@ -97,16 +144,19 @@ describe('the example stack', () => {
     ]);
   });
 
-  it('boots each host into PostgreSQL 15 and the agent under systemd, with its own role', () => {
+  it('boots each host into PostgreSQL 15 and the agent of the host package under systemd, with its own role, downloading nothing from the internet', () => {
     const primary = userDataOf(logicalIdOf(template, 'AWS::EC2::Instance', 'Node1'));
     const standby = userDataOf(logicalIdOf(template, 'AWS::EC2::Instance', 'Node2'));
     const witness = userDataOf(logicalIdOf(template, 'AWS::EC2::Instance', 'Witness'));
     for (const ud of [primary, standby, witness]) {
-      expect(ud).toContain('dnf install -y postgresql15 postgresql15-server');
-      expect(ud).toContain('ln -sf /opt/pgvigil/bin/pgvigil-agent.js /usr/local/bin/pgvigil-agent');
-      expect(ud).toContain('deploy/systemd/pgvigil-agent.service');
+      expect(ud).toContain('dnf install -y postgresql15 postgresql15-server postgresql15-contrib \\"$NODE_PKG\\" unzip');
+      expect(ud).toContain("NODE_PKG='nodejs22'");
+      expect(ud).toContain('unzip -qo /tmp/pgvigil-host.zip -d /opt/pgvigil');
+      expect(ud).toContain('ln -sf /opt/pgvigil/dist/pgvigil-agent.mjs /usr/local/bin/pgvigil-agent');
+      expect(ud).toContain('ln -sf /opt/pgvigil/dist/pgvigil.mjs /usr/local/bin/pgvigil');
+      expect(ud).toContain('install -m 644 /opt/pgvigil/deploy/systemd/pgvigil-agent.service /etc/systemd/system/pgvigil-agent.service');
       expect(ud).toContain('systemctl enable --now pgvigil-agent');
-      expect(ud).toContain('ln -s /opt/node/bin/node /usr/bin/node');
+      expect(ud).not.toMatch(/nodejs\.org|npm |curl -fsSL|https:\/\//);
       expect(ud).not.toContain('set -x');
     }
     expect(primary).toContain('primary register -f /etc/pgvigil/repmgr.conf');
@@ -120,9 +170,8 @@ describe('the example stack', () => {
     expect(witness).toContain('witness register -f /etc/pgvigil/repmgr.conf');
     // The standby learns the primary's address from CloudFormation.
     expect(standby).toContain(`"Fn::GetAtt":["${logicalIdOf(template, 'AWS::EC2::Instance', 'Node1')}","PrivateIp"]`);
-    // The agent config names the state table and the VIP of this stack.
+    // The agent config names the state table of this stack (the VIP: see the public layout).
     expect(primary).toContain(`{"Ref":"${logicalIdOf(template, 'AWS::DynamoDB::Table', 'ControlPlaneStateTable')}"}`);
-    expect(primary).toContain(`"Fn::GetAtt":["${logicalIdOf(template, 'AWS::EC2::EIP', 'ControlPlaneVipdemo')}","AllocationId"]`);
     // ... its routes, and the agent API on the host's private address with the cluster's secret.
     const lb = logicalIdOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer', 'LoadBalancer');
     for (const ud of [primary, standby, witness]) {
@@ -143,10 +192,10 @@ describe('the example stack', () => {
         nodeName: 'pg2',
         role,
         tableName: 'table',
-        vipAllocationId: 'eipalloc-0123456789abcdef0',
+        ...(role === 'standby' ? { vipAllocationId: 'eipalloc-0123456789abcdef0' } : {}),
         secretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:x',
-        sourceUrl: 's3://bucket/key.zip',
-        nodeVersion: '22.12.0',
+        packageUrl: 's3://bucket/key.zip',
+        nodePackage: 'nodejs22',
         vpcCidr: '10.42.0.0/16',
         primaryIp: '10.42.0.10',
         agentApiSecretArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pgvigil-example/demo/agent-api-AbCdEf',
@@ -157,9 +206,9 @@ describe('the example stack', () => {
       });
       const check = spawnSync('bash', ['-n'], { input: script, encoding: 'utf8' });
       expect(check.status, `${role}: ${check.stderr}`).toBe(0);
+      // The Node.js binary the unit runs (/usr/bin/node), named after the package when the package does not provide it.
+      expect(script).toContain('ln -s "/usr/bin/node-${NODE_PKG#nodejs}" /usr/bin/node');
     }
-    expect(FALLBACK_AGENT_UNIT).toMatch(/^Restart=always$/m);
-    expect(FALLBACK_AGENT_UNIT).toMatch(/^ExecStart=\/usr\/local\/bin\/pgvigil-agent run -f \/etc\/pgvigil\/repmgr\.conf$/m);
   });
 
   it('keeps the replication password in Secrets Manager and readable by the hosts only', () => {
@@ -247,9 +296,6 @@ describe('the example stack', () => {
   });
 
   it('leaves the load balancer and the private zone out when asked, and the agent API port still only between the hosts', () => {
-    const bare = Template.fromStack(
-      new PgvigilExampleStack(apps.app(), 'bare', { clusterId: 'demo', availabilityZones: ['eu-west-1a', 'eu-west-1b', 'eu-west-1c'], loadBalancer: false, route53: false }),
-    );
     bare.resourceCountIs('AWS::ElasticLoadBalancingV2::LoadBalancer', 0);
     bare.resourceCountIs('AWS::Route53::HostedZone', 0);
     const ud = JSON.stringify(Object.values(bare.findResources('AWS::EC2::Instance'))[0]!.Properties.UserData);

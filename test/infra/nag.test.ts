@@ -55,6 +55,8 @@ describe('cdk-nag AwsSolutions', () => {
         controlPlane: { clusters: [{ clusterId: 'main' }, { clusterId: 'b.2', vipAllocationId: 'eipalloc-0123456789abcdef0' }] },
       });
       new PgvigilExampleStack(app, 'pgvigil-example');
+      // The public layout (the Elastic IP the only route) has its own network.
+      new PgvigilExampleStack(app, 'pgvigil-example-public', { loadBalancer: false, route53: false, documentPrefix: 'pgvigil-public' });
     });
   });
 
@@ -70,8 +72,9 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings('pgvigil')).toEqual([]);
   });
 
-  it('finds nothing unacknowledged in the example stack', () => {
+  it('finds nothing unacknowledged in the example stack, in its private and its public layout', () => {
     expect(findings('pgvigil-example')).toEqual([]);
+    expect(findings('pgvigil-example-public')).toEqual([]);
     expect(violations(result.report)).toEqual([]);
     expect(result.error).toBeUndefined();
   });
