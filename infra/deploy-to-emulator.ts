@@ -155,7 +155,8 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
   const prefix = need('documentPrefix');
   const pairs = (text: string): Record<string, string> =>
     Object.fromEntries(text.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-  const vipAllocationIds = pairs(need('vipAllocationIds'));
+  // A cluster without an Elastic IP (elasticIp: false) is listed as `id=`: it has none to report.
+  const vipAllocationIds = Object.fromEntries(Object.entries(pairs(need('vipAllocationIds'))).filter(([, id]) => id !== ''));
   await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
   return {
     stackName,

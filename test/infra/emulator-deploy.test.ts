@@ -31,6 +31,8 @@ beforeAll(async () => {
         // A Route 53 record: the controller policy's route53 condition keys must be accepted too.
         { clusterId: 'main', route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.main.internal' } },
         { clusterId: 'other', vipAllocationId: importedAllocationId },
+        // Hosts in private subnets: the Route 53 record is its only moved route.
+        { clusterId: 'private', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.private.internal' } },
       ],
     },
   });
@@ -81,21 +83,24 @@ describe('deployToEmulator', () => {
     ssm.destroy();
   });
 
-  it('allocates an Elastic IP for the cluster without one, tags it, and reports the imported one', async () => {
+  it('allocates an Elastic IP for the cluster without one, tags it, reports the imported one, and none for the cluster that has none', async () => {
     const ec2 = new EC2Client(moto.clientConfig);
     const tagged = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:pgvigil:cluster', Values: ['main'] }] }));
     expect(tagged.Addresses?.map((a) => a.AllocationId)).toEqual([deployment.vipAllocationIds.main]);
     expect(deployment.vipAllocationIds).toEqual({ main: expect.stringMatching(/^eipalloc-/), other: importedAllocationId });
+    const none = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:pgvigil:cluster', Values: ['private'] }] }));
+    expect(none.Addresses).toEqual([]);
     expect(deployment.agentPolicyArns).toEqual({
       main: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
       other: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
+      private: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
     });
     ec2.destroy();
   });
 
   it('creates each cluster’s agent API secret (which moto’s CloudFormation does not model) through Secrets Manager, with a generated value', async () => {
     const sm = new SecretsManagerClient(moto.clientConfig);
-    expect(Object.keys(deployment.agentApiSecretArns).sort()).toEqual(['main', 'other']);
+    expect(Object.keys(deployment.agentApiSecretArns).sort()).toEqual(['main', 'other', 'private']);
     for (const [cluster, arn] of Object.entries(deployment.agentApiSecretArns)) {
       expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:\d{12}:secret:pgvigil\/.+-[A-Za-z0-9]{6}$/);
       const { Name } = await sm.send(new DescribeSecretCommand({ SecretId: arn }));
@@ -104,7 +109,7 @@ describe('deployToEmulator', () => {
       expect(SecretString?.length).toBeGreaterThanOrEqual(40);
     }
     const values = await Promise.all(Object.values(deployment.agentApiSecretArns).map((arn) => sm.send(new GetSecretValueCommand({ SecretId: arn }))));
-    expect(values[0]?.SecretString).not.toBe(values[1]?.SecretString);
+    expect(new Set(values.map((v) => v.SecretString)).size).toBe(values.length);
     sm.destroy();
   });
 
