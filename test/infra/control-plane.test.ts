@@ -790,4 +790,19 @@ describe('construct props', () => {
       { clusterId: 'b.2', vipAllocationId: 'eipalloc-0123456789abcdef0' },
     ]);
   });
+
+  it('parses each cluster’s routes from the clusters context value: a new or existing Elastic IP, a Route 53 record, both, or the record alone', () => {
+    const record = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' };
+    expect(
+      parseClusters('orders=route53:Z0123456789ABCDEFGHIJ/primary.orders.internal, pay=eip+route53:Z0123456789ABCDEFGHIJ/primary.orders.internal,logs=eipalloc-0123456789abcdef0+eip'),
+    ).toEqual([
+      { clusterId: 'orders', elasticIp: false, route53Record: record },
+      { clusterId: 'pay', route53Record: record },
+      { clusterId: 'logs', vipAllocationId: 'eipalloc-0123456789abcdef0' },
+    ]);
+    expect(() => parseClusters('main,orders=route53:Z0123456789ABCDEFGHIJ')).toThrow(
+      'pgvigil:clusters: "route53:Z0123456789ABCDEFGHIJ" in "orders=route53:Z0123456789ABCDEFGHIJ" is not a route (eip, eipalloc-…, route53:<zone id>/<record name>)',
+    );
+    expect(() => parseClusters('orders=')).toThrow(/"" in "orders=" is not a route/);
+  });
 });
