@@ -309,7 +309,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   },
   route53_zone_id: {
     type: 'string', default: '', origin: 'pgvigil',
-    check: pattern(/^Z[A-Z0-9]{1,32}$/, 'a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
+    check: pattern(/^[A-Z0-9]{4,32}$/, 'a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
     description: 'private hosted zone of a Route 53 record that follows the primary (with route53_record_name); empty = no such record',
   },
   route53_record_name: {

@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { App, RemovalPolicy, Stack, aws_events as events } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack, aws_events as events, aws_kms as kms, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaCodeDir } from '../../build/artifacts.js';
@@ -26,6 +26,8 @@ let stack: PgvigilControlPlaneStack;
 let template: Template;
 // Non-default props, in the same app so the bundles are reused.
 let custom: Template;
+// Clusters with Route 53 records, and secrets brought by the user.
+let routed: Template;
 let ids: { table: string; topic: string; key: string; evaluator: string; switchover: string; dlq: string; vip: string; controller: string };
 
 beforeAll(() => {
@@ -43,7 +45,24 @@ beforeAll(() => {
     eventBus: new events.EventBus(customStack, 'Bus', { eventBusName: 'pg-events' }),
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  const routedStack = new Stack(app, 'routed');
+  const routedPlane = new PgvigilControlPlane(routedStack, 'cp', {
+    clusters: [
+      { clusterId: 'orders', route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'Primary.Orders.internal.' } },
+      {
+        clusterId: 'pay',
+        route53Record: { hostedZoneId: 'Z9876543210ZYXWVUTSRQ', recordName: 'primary.pay.internal' },
+        agentApiSecret: secretsmanager.Secret.fromSecretAttributes(routedStack, 'PaySecret', {
+          secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pay/api-AbCdEf',
+          encryptionKey: kms.Key.fromKeyArn(routedStack, 'PayKey', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
+        }),
+      },
+      { clusterId: 'logs', agentApiSecret: secretsmanager.Secret.fromSecretNameV2(routedStack, 'LogsSecret', 'logs/api') },
+    ],
+  });
+  for (const id of ['pay', 'logs']) routedPlane.agentPolicy(id);
   custom = Template.fromStack(customStack);
+  routed = Template.fromStack(routedStack);
   template = Template.fromStack(stack);
   ids = {
     table: logicalIdOf(template, 'AWS::DynamoDB::Table', 'ControlPlaneStateTable'),
@@ -582,7 +601,28 @@ describe("the agents' IAM policy", () => {
         Resource: arnOf(ids.table),
         Condition: ownKeys,
       },
+      ReadAgentApiSecret: {
+        Sid: 'ReadAgentApiSecret',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretmain') },
+      },
     });
+  });
+
+  it("creates one agent API secret per cluster, readable only through that cluster's agent policy, and publishes their ARNs", () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'pgvigil/main/agent-api',
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
+    });
+    template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
+    const secret = logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretmain');
+    const readers = identityStatements(template).filter(({ statement }) => JSON.stringify(statement.Resource ?? '').includes(secret));
+    expect(readers.map((r) => r.logicalId)).toEqual([logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneAgentPolicymain')]);
+    const output = template.findOutputs('AgentApiSecretArns').AgentApiSecretArns;
+    expect(JSON.stringify(output?.Value)).toContain(`{"Ref":"${secret}"}`);
+    expect(JSON.stringify(output?.Value)).toContain('"b.2"');
   });
 
   it('creates one policy per cluster asked for, and refuses a cluster the control plane does not serve', () => {
@@ -604,6 +644,89 @@ describe('no wildcard admin', () => {
     for (const role of Object.values(template.findResources('AWS::IAM::Role'))) {
       for (const arn of role.Properties.ManagedPolicyArns ?? []) expect(JSON.stringify(arn)).not.toContain(':iam::aws:policy/');
     }
+  });
+});
+
+describe('Route 53 records and agent API secrets given as props', () => {
+  let s: Record<string, Statement>;
+  const zoneArn = (id: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:route53:::hostedzone/${id}`]] });
+  beforeAll(() => {
+    s = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpControllerPolicy'));
+  });
+
+  it("lets the controller UPSERT only each cluster's own A record, by normalised name, in its own zone", () => {
+    expect(s.MoveRecordorders).toEqual({
+      Sid: 'MoveRecordorders',
+      Effect: 'Allow',
+      Action: 'route53:ChangeResourceRecordSets',
+      Resource: zoneArn('Z0123456789ABCDEFGHIJ'),
+      Condition: {
+        'ForAllValues:StringEquals': {
+          'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['primary.orders.internal'],
+          'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+          'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+        },
+      },
+    });
+    expect(s.MoveRecordpay?.Resource).toEqual(zoneArn('Z9876543210ZYXWVUTSRQ'));
+    expect(s.MoveRecordpay?.Condition?.['ForAllValues:StringEquals']?.['route53:ChangeResourceRecordSetsNormalizedRecordNames']).toEqual(['primary.pay.internal']);
+    const changers = identityStatements(routed).filter(({ statement }) => actionsOf(statement).some((a) => a.startsWith('route53:Change')));
+    expect(changers.map((c) => c.statement.Sid).sort()).toEqual(['MoveRecordorders', 'MoveRecordpay']);
+  });
+
+  it('lets the controller read those zones, wait for its changes and read instances’ private addresses, nothing more', () => {
+    expect(s.ReadRecords).toMatchObject({ Action: 'route53:ListResourceRecordSets', Resource: [zoneArn('Z0123456789ABCDEFGHIJ'), zoneArn('Z9876543210ZYXWVUTSRQ')] });
+    expect(s.RecordChanges).toMatchObject({
+      Action: 'route53:GetChange',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':route53:::change/*']] },
+    });
+    expect(s.InstanceAddresses).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
+  });
+
+  it('adds no Route 53 or DescribeInstances grant to a control plane whose clusters have no record', () => {
+    const plain = statementsBySid(template, ids.controller);
+    expect(Object.values(plain).flatMap(actionsOf).filter((a) => a.startsWith('route53:') || a === 'ec2:DescribeInstances')).toEqual([]);
+  });
+
+  it('creates no secret for a cluster that brings its own, and grants its agents that one (partial ARNs with the six-character suffix, the key through Secrets Manager only)', () => {
+    routed.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const pay = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpAgentPolicypay'));
+    expect(pay.ReadAgentApiSecret?.Resource).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:pay/api-AbCdEf');
+    expect(pay.DecryptAgentApiSecret).toEqual({
+      Sid: 'DecryptAgentApiSecret',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+    });
+    const logs = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpAgentPolicylogs'));
+    expect(JSON.stringify(logs.ReadAgentApiSecret?.Resource)).toMatch(/:secret:logs\/api-\?\?\?\?\?\?"/);
+  });
+
+  it('allocates no Elastic IP and grants no address move for clusters without one (elasticIp: false), and says so in the output', () => {
+    const plain = new PgvigilControlPlaneStack(apps.app(), 'private', {
+      controlPlane: { clusters: [{ clusterId: 'orders', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' } }] },
+    });
+    const t = Template.fromStack(plain);
+    t.resourceCountIs('AWS::EC2::EIP', 0);
+    expect(plain.controlPlane.vipAllocationId('orders')).toBeUndefined();
+    const controller = statementsBySid(t, logicalIdOf(t, 'AWS::IAM::ManagedPolicy', 'ControlPlaneControllerPolicy'));
+    expect(Object.values(controller).flatMap(actionsOf).filter((a) => /^ec2:(Associate|Disassociate)Address$/.test(a))).toEqual([]);
+    expect(controller.MoveRecordorders).toBeDefined();
+    expect(Object.values(t.findOutputs('VipAllocationIds'))[0]?.Value).toBe('orders=');
+  });
+
+  it('refuses an allocation id for a cluster that has no Elastic IP', () => {
+    expect(
+      () => new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', elasticIp: false, vipAllocationId: IMPORTED_EIP }] }),
+    ).toThrow(/clusters\[0\]: vipAllocationId "eipalloc-0123456789abcdef0" given with elasticIp: false/);
+  });
+
+  it('refuses a record name that is not a written-out DNS name and a zone id that is not one', () => {
+    const build = (recordName: string, hostedZoneId = 'Z0123456789ABCDEFGHIJ') => () =>
+      new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', route53Record: { hostedZoneId, recordName } }] });
+    expect(build('primary')).toThrow(/route53Record\.recordName "primary" is not a fully qualified DNS name/);
+    expect(build('primary.x.internal', 'zone-1')).toThrow(/route53Record\.hostedZoneId "zone-1" is not a hosted zone id/);
   });
 });
 
@@ -666,5 +789,20 @@ describe('construct props', () => {
       { clusterId: 'main' },
       { clusterId: 'b.2', vipAllocationId: 'eipalloc-0123456789abcdef0' },
     ]);
+  });
+
+  it('parses each cluster’s routes from the clusters context value: a new or existing Elastic IP, a Route 53 record, both, or the record alone', () => {
+    const record = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' };
+    expect(
+      parseClusters('orders=route53:Z0123456789ABCDEFGHIJ/primary.orders.internal, pay=eip+route53:Z0123456789ABCDEFGHIJ/primary.orders.internal,logs=eipalloc-0123456789abcdef0+eip'),
+    ).toEqual([
+      { clusterId: 'orders', elasticIp: false, route53Record: record },
+      { clusterId: 'pay', route53Record: record },
+      { clusterId: 'logs', vipAllocationId: 'eipalloc-0123456789abcdef0' },
+    ]);
+    expect(() => parseClusters('main,orders=route53:Z0123456789ABCDEFGHIJ')).toThrow(
+      'pgvigil:clusters: "route53:Z0123456789ABCDEFGHIJ" in "orders=route53:Z0123456789ABCDEFGHIJ" is not a route (eip, eipalloc-…, route53:<zone id>/<record name>)',
+    );
+    expect(() => parseClusters('orders=')).toThrow(/"" in "orders=" is not a route/);
   });
 });

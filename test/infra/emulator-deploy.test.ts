@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { AllocateAddressCommand, DescribeAddressesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetFunctionConfigurationCommand, LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
+import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DescribeDocumentCommand, GetDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -25,7 +26,15 @@ beforeAll(async () => {
   ec2.destroy();
   deployment = await deployToEmulator(moto.clientConfig, {
     stackName: 'pgvigil-test',
-    controlPlane: { clusters: [{ clusterId: 'main' }, { clusterId: 'other', vipAllocationId: importedAllocationId }] },
+    controlPlane: {
+      clusters: [
+        // A Route 53 record: the controller policy's route53 condition keys must be accepted too.
+        { clusterId: 'main', route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.main.internal' } },
+        { clusterId: 'other', vipAllocationId: importedAllocationId },
+        // Hosts in private subnets: the Route 53 record is its only moved route.
+        { clusterId: 'private', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.private.internal' } },
+      ],
+    },
   });
 });
 
@@ -74,16 +83,34 @@ describe('deployToEmulator', () => {
     ssm.destroy();
   });
 
-  it('allocates an Elastic IP for the cluster without one, tags it, and reports the imported one', async () => {
+  it('allocates an Elastic IP for the cluster without one, tags it, reports the imported one, and none for the cluster that has none', async () => {
     const ec2 = new EC2Client(moto.clientConfig);
     const tagged = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:pgvigil:cluster', Values: ['main'] }] }));
     expect(tagged.Addresses?.map((a) => a.AllocationId)).toEqual([deployment.vipAllocationIds.main]);
     expect(deployment.vipAllocationIds).toEqual({ main: expect.stringMatching(/^eipalloc-/), other: importedAllocationId });
+    const none = await ec2.send(new DescribeAddressesCommand({ Filters: [{ Name: 'tag:pgvigil:cluster', Values: ['private'] }] }));
+    expect(none.Addresses).toEqual([]);
     expect(deployment.agentPolicyArns).toEqual({
       main: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
       other: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
+      private: expect.stringMatching(/^arn:aws:iam::\d{12}:policy\//),
     });
     ec2.destroy();
+  });
+
+  it('creates each cluster’s agent API secret (which moto’s CloudFormation does not model) through Secrets Manager, with a generated value', async () => {
+    const sm = new SecretsManagerClient(moto.clientConfig);
+    expect(Object.keys(deployment.agentApiSecretArns).sort()).toEqual(['main', 'other', 'private']);
+    for (const [cluster, arn] of Object.entries(deployment.agentApiSecretArns)) {
+      expect(arn).toMatch(/^arn:aws:secretsmanager:us-east-1:\d{12}:secret:pgvigil\/.+-[A-Za-z0-9]{6}$/);
+      const { Name } = await sm.send(new DescribeSecretCommand({ SecretId: arn }));
+      expect(Name).toBe(`pgvigil/${cluster}/agent-api`);
+      const { SecretString } = await sm.send(new GetSecretValueCommand({ SecretId: arn }));
+      expect(SecretString?.length).toBeGreaterThanOrEqual(40);
+    }
+    const values = await Promise.all(Object.values(deployment.agentApiSecretArns).map((arn) => sm.send(new GetSecretValueCommand({ SecretId: arn }))));
+    expect(new Set(values.map((v) => v.SecretString)).size).toBe(values.length);
+    sm.destroy();
   });
 
   it('creates both functions from the uploaded bundles with the controller environment, and the stream mapping', async () => {
@@ -119,6 +146,20 @@ describe('forEmulator', () => {
     const out = forEmulator(template);
     expect(Object.keys(out.Resources as object)).toEqual(['Table']);
     expect(Object.keys(out.Outputs as object)).toEqual(['Table']);
+  });
+
+  it('leaves out the resources created before the stack and puts their ids where the template refers to them', () => {
+    const template = {
+      Resources: {
+        Secret: { Type: 'AWS::SecretsManager::Secret', Properties: { Name: 'x' } },
+        Policy: { Type: 'AWS::IAM::ManagedPolicy', Properties: { PolicyDocument: { Statement: [{ Resource: { Ref: 'Secret' } }] } } },
+      },
+      Outputs: { Arn: { Value: { 'Fn::Join': [',', [{ Ref: 'Secret' }]] } } },
+    };
+    const out = forEmulator(template, { Secret: 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf' });
+    expect(Object.keys(out.Resources as object)).toEqual(['Policy']);
+    expect(JSON.stringify(out)).not.toContain('"Ref":"Secret"');
+    expect((out.Outputs as Record<string, { Value: unknown }>).Arn?.Value).toEqual({ 'Fn::Join': [',', ['arn:aws:secretsmanager:us-east-1:123456789012:secret:x-AbCdEf']] });
   });
 
   it('gives SSM documents their content as JSON text, splicing intrinsics in with Fn::Join', () => {
