@@ -11,7 +11,8 @@
  * - the emulator accepts unsigned requests, so assets are uploaded with plain HTTP PUTs (path-style)
  *   instead of pulling in an S3 client that nothing else in pgvigil needs;
  * - moto skips resource types it does not model (alarms) with a warning, so they and what refers to
- *   them (the dashboard) are left out; nothing moto reports about those counts as evidence (SPEC §12);
+ *   them (the dashboard) are left out of the stack; the alarms are then created with the service API
+ *   (infra/emulator-alarms.ts), where the sandbox evaluates them;
  * - moto's CloudFormation stores an SSM document's `Content` object unserialised and then fails on
  *   DescribeDocument, so documents get their content as a JSON string (CloudFormation accepts both);
  * - moto's CloudFormation ignores the table's TTL and point-in-time recovery and the Elastic IP's
@@ -36,6 +37,7 @@ import type { PgvigilControlPlaneProps } from './construct.js';
 import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
 import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
 import { zipDirectory } from './zip.js';
+import { createEmulatorAlarms } from './emulator-alarms.js';
 
 export interface EmulatorClientConfig {
   endpoint: string;
@@ -68,6 +70,8 @@ export interface EmulatorDeployment {
   vipAllocationIds: Record<string, string>;
   /** ARN of the agent policy of each cluster, by cluster id. */
   agentPolicyArns: Record<string, string>;
+  /** The template's CloudWatch alarms, created with the service API: alarm name by logical id. */
+  alarmNames: Record<string, string>;
 }
 
 export const EMULATOR_ASSET_BUCKET_PREFIX = 'pgvigil-emulator-assets-';
@@ -161,6 +165,7 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         Object.fromEntries(text.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
       const vipAllocationIds = pairs(need('vipAllocationIds'));
       await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
+      const alarmNames = await createEmulatorAlarms(client, stackName, synth.template);
       return {
         stackName,
         stackId: created.StackId ?? stack.StackId ?? stackName,
@@ -175,6 +180,7 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
         deadLetterQueueUrl: need('deadLetterQueueUrl'),
         vipAllocationIds,
         agentPolicyArns: pairs(need('agentPolicyArns')),
+        alarmNames,
       };
     } finally {
       cfn.destroy();
