@@ -508,6 +508,7 @@ export class PgvigilControlPlane extends Construct {
     const alarm = (idPart: string, alarmProps: cloudwatch.AlarmProps): cloudwatch.Alarm => {
       const a = new cloudwatch.Alarm(this, idPart, alarmProps);
       a.addAlarmAction(notify);
+      a.addOkAction(notify); // "resolved" too, so an operator learns the alarm cleared
       this.alarms.push(a);
       return a;
     };

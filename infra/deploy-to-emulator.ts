@@ -11,7 +11,8 @@
  * - the emulator accepts unsigned requests, so assets are uploaded with plain HTTP PUTs (path-style)
  *   instead of pulling in an S3 client that nothing else in pgvigil needs;
  * - moto skips resource types it does not model (alarms) with a warning, so they and what refers to
- *   them (the dashboard) are left out; nothing moto reports about those counts as evidence (SPEC §12);
+ *   them (the dashboard) are left out of the stack; the alarms are then created with the service API
+ *   (infra/emulator-alarms.ts), where the sandbox evaluates them;
  * - moto's CloudFormation stores an SSM document's `Content` object unserialised and then fails on
  *   DescribeDocument, so documents get their content as a JSON string (CloudFormation accepts both);
  * - moto's CloudFormation ignores the table's TTL and point-in-time recovery and the Elastic IP's
@@ -41,6 +42,7 @@ import type { PgvigilControlPlaneProps } from './construct.js';
 import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
 import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
 import { zipDirectory } from './zip.js';
+import { createEmulatorAlarms } from './emulator-alarms.js';
 
 export interface EmulatorClientConfig {
   endpoint: string;
@@ -75,6 +77,8 @@ export interface EmulatorDeployment {
   agentPolicyArns: Record<string, string>;
   /** ARN of the agent API secret of each cluster (`rest_api_secret_arn`), by cluster id. */
   agentApiSecretArns: Record<string, string>;
+  /** The template's CloudWatch alarms, created with the service API: alarm name by logical id. */
+  alarmNames: Record<string, string>;
 }
 
 export const EMULATOR_ASSET_BUCKET_PREFIX = 'pgvigil-emulator-assets-';
@@ -141,7 +145,7 @@ function synthesizeInto(outdir: string, region: string, build: EmulatorStackBuil
 export async function deployToEmulator(client: EmulatorClientConfig, options: DeployToEmulatorOptions = {}): Promise<EmulatorDeployment> {
   const stackName = options.stackName ?? 'pgvigil';
   const controlPlane = options.controlPlane ?? { clusters: [{ clusterId: 'main' }] };
-  const { stackId, outputs } = await deployStackToEmulator(
+  const { stackId, outputs, alarmNames } = await deployStackToEmulator(
     client,
     stackName,
     (app, synthesizer) => new PgvigilControlPlaneStack(app, stackName, { controlPlane, synthesizer }),
@@ -173,6 +177,7 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
     vipAllocationIds,
     agentPolicyArns: pairs(need('agentPolicyArns')),
     agentApiSecretArns: pairs(need('agentApiSecretArns')),
+    alarmNames,
   };
 }
 
@@ -185,7 +190,7 @@ export async function deployStackToEmulator(
   stackName: string,
   build: EmulatorStackBuilder,
   timeoutMs = 120_000,
-): Promise<{ stackId: string; outputs: Record<string, string> }> {
+): Promise<{ stackId: string; outputs: Record<string, string>; alarmNames: Record<string, string> }> {
   const synth = synthesizeStackForEmulator(client.region, build);
   try {
     const precreated = await precreateSecrets(client, synth.template);
@@ -213,7 +218,9 @@ export async function deployStackToEmulator(
       );
       const stack = await waitForStack(cfn, stackName, timeoutMs);
       const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
-      return { stackId: created.StackId ?? stack.StackId ?? stackName, outputs };
+      // moto's CloudFormation skips alarms: created here, evaluated by the sandbox (docs/sandbox.md).
+      const alarmNames = await createEmulatorAlarms(client, stackName, synth.template);
+      return { stackId: created.StackId ?? stack.StackId ?? stackName, outputs, alarmNames };
     } finally {
       cfn.destroy();
     }

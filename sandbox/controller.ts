@@ -12,23 +12,25 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { EmfMetrics } from '../adapters/emf-metrics.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
-import type { Metrics } from '../core/ports.js';
 import type { ControllerTimings } from '../functions/controller.js';
 import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
 import { LocalRuntime } from '../functions/local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
 import type { CommandDocumentContent } from '../infra/ssm-documents.js';
+import { EmfToCloudWatch } from './emf-extractor.js';
 import { sandboxEntry } from './entry-points.js';
 import type { Sandbox } from './index.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState } from './netns.js';
@@ -75,8 +77,6 @@ export const CONTROLLER_PROCESS = 'controller';
 const SPEC_FILE = 'controller.json';
 const READY_FILE = 'controller.ready';
 
-/** Metrics stay local: EMF lines would only clutter the sandbox's output. */
-const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
 
 /** Runs the controller in this process (the controller process's body); returns how to stop it. */
 export async function runController(spec: ControllerSpec): Promise<() => Promise<void>> {
@@ -84,6 +84,7 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   const streams = new DynamoDBStreamsClient(spec.clientConfig);
   const sns = new SNSClient(spec.clientConfig);
   const ec2 = new EC2Client(spec.clientConfig);
+  const cloudwatch = new CloudWatchClient(spec.clientConfig);
   const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => process.stdout.write(`${line}\n`));
   const hosts = new SandboxHostCommands({
     network: SandboxNetwork.open(spec.dir),
@@ -95,13 +96,15 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
     isCut: (host) => readNetworkState(spec.dir)?.cut.includes(host) ?? false,
     isStopped: (host) => readHostsDown(spec.dir).includes(host),
   });
+  const emf = new EmfToCloudWatch(cloudwatch, (error) => log.warn('metrics not sent', { error: error.message }));
   setControllerDeps({
     store: new DynamoStateStore(dynamodb, spec.tableName),
     hosts,
     vip: new Ec2VipMover(ec2),
     fencer: new Ec2InstanceFencer(ec2),
     notifier: new SnsNotifier(sns, spec.topicArn),
-    metrics: noMetrics,
+    // The EMF lines CloudWatch would extract go to the emulator's metrics, where the alarms read them.
+    metrics: new EmfMetrics((line) => emf.write(line)),
     clock: systemClock,
     log,
     decide,
@@ -122,8 +125,9 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   return async () => {
     await runtime.stop();
     await hosts.drain();
+    await emf.drain();
     setControllerDeps(undefined);
-    for (const client of [dynamodb, streams, sns, ec2]) client.destroy();
+    for (const client of [dynamodb, streams, sns, ec2, cloudwatch]) client.destroy();
   };
 }
 

@@ -14,6 +14,8 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
@@ -35,6 +37,8 @@ import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
 import { motoServerArgs } from './moto-server.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
+import { AlarmEvaluator } from './alarm-evaluator.js';
+import { NotificationSubscriber } from './notifications.js';
 
 const STATE_FILE = 'sandbox.json';
 
@@ -104,6 +108,11 @@ const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 /** The AWS proxy's route of the control plane (the controller and the switchover function). */
 export const CONTROL_PLANE_ROUTE = 'controller';
 const AWS_PROXY_PROCESS = 'aws-proxy';
+/**
+ * The sandbox evaluates the stack's alarms this many times faster than CloudWatch (a 60 s period
+ * lasts 5 s), as its lease and timings are short: a drill sees its alarm raised and cleared.
+ */
+export const SANDBOX_ALARM_TIME_SCALE = 12;
 
 export class Sandbox {
   readonly supervisor: Supervisor;
@@ -125,6 +134,13 @@ export class Sandbox {
   private stopController: (() => Promise<void>) | null = null;
   /** The switchover function on 127.0.0.1 (Lambda's Invoke protocol), once the controller runs. */
   switchoverEndpoint: SwitchoverEndpoint | null = null;
+  /** Where the switchover function will listen: chosen before moto starts, whose Automation invokes it. */
+  private switchoverPort = 0;
+  /** CloudWatch's alarm evaluation against the emulator (sandbox/alarm-evaluator.ts). */
+  alarms: AlarmEvaluator | null = null;
+  /** The subscriber to the stack's topic that records the alarms' notifications. */
+  notifications: NotificationSubscriber | null = null;
+  private alarmClients: { cloudwatch: CloudWatchClient; sns: SNSClient } | null = null;
   private readonly user: OsUser;
   private stopping: Promise<void> | null = null;
 
@@ -445,11 +461,39 @@ export class Sandbox {
       this.stopController = await (this.options.startController ?? startSandboxController)(this);
       this.say('controller: evaluator running on the local Lambda runtime (stream + sweep)');
     }
-    this.switchoverEndpoint = await serveSwitchoverFunction(this);
+    this.switchoverEndpoint = await serveSwitchoverFunction(this, { port: this.switchoverPort });
     this.state.switchover = { endpoint: this.switchoverEndpoint.url, functionName: this.switchoverEndpoint.functionName };
-    this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke)`);
+    this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke; SSM Automation's ${this.deployment.switchoverDocumentName} invokes it)`);
+    await this.startAlarms();
     this.state.ready = true;
     writeState(this.dir, this.state);
+  }
+
+  /**
+   * The stack's alarms made live: the SNS subscriber (prints and records each notification), then
+   * the evaluator judging the alarms on the metrics the controller emits.
+   */
+  private async startAlarms(): Promise<void> {
+    const clients = { cloudwatch: new CloudWatchClient(this.clientConfig), sns: new SNSClient(this.clientConfig) };
+    this.alarmClients = clients;
+    this.notifications = new NotificationSubscriber({
+      sns: clients.sns,
+      topicArn: this.deployment.topicArn,
+      dir: this.dir,
+      onNotification: (n) => this.say(`SNS: ${n.alarm ? `alarm ${n.alarm.name}: ${n.alarm.from} → ${n.alarm.to}` : (n.subject ?? n.message.slice(0, 120))}`),
+    });
+    await this.notifications.start();
+    this.alarms = new AlarmEvaluator({
+      ...clients,
+      alarmNamePrefix: `${this.deployment.stackName}-`,
+      timeScale: SANDBOX_ALARM_TIME_SCALE,
+      region: REGION,
+      onError: (error) => this.say(`alarms: evaluation failed: ${error.message} (retrying)`),
+    });
+    this.alarms.start();
+    this.say(
+      `alarms: ${Object.keys(this.deployment.alarmNames).length} of the stack evaluated ${SANDBOX_ALARM_TIME_SCALE}× faster than CloudWatch; notifications of ${this.deployment.topicArn} recorded in ${join(this.dir, 'notifications.jsonl')}`,
+    );
   }
 
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
@@ -535,12 +579,14 @@ export class Sandbox {
   private async startMoto(): Promise<string> {
     const host = this.network.gateway;
     const port = await freePort(host);
+    this.switchoverPort = await freePort('127.0.0.1');
     this.supervisor.start({
       host: ROOT_HOST,
       name: 'moto',
       command: 'python3',
       args: motoServerArgs(host, port),
-      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+      // SSM Automation in the emulator invokes the functions the sandbox serves (sandbox/moto_automation.py).
+      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', PGVIGIL_AUTOMATION_LAMBDA_ENDPOINT: `http://127.0.0.1:${this.switchoverPort}` },
     });
     const endpoint = `http://${host}:${port}`;
     const deadline = Date.now() + 60_000;
@@ -584,6 +630,10 @@ export class Sandbox {
   /** Tears everything down (idempotent; also what Ctrl-C does). */
   down(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.alarms?.stop().catch(() => undefined);
+      await this.notifications?.stop().catch(() => undefined);
+      this.alarmClients?.cloudwatch.destroy();
+      this.alarmClients?.sns.destroy();
       await this.switchoverEndpoint?.stop().catch(() => undefined);
       await this.stopController?.().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);

@@ -14,6 +14,8 @@ and, when the invocation returns anything, empties the shard and numbers the nex
 the start again, so the sandbox's local runtime (functions/local-runtime.ts), which reads the
 stream as Lambda's event source would, missed records and ran on the sweep alone.
 
+It also gives moto's SSM the Automation calls (sandbox/moto_automation.py).
+
 Used by the sandbox and by the tests (test/support/moto.ts).
 """
 
@@ -25,6 +27,9 @@ import threading
 from moto.awslambda.models import LambdaBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import main
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_automation  # noqa: E402 — next to this file
 
 _LOCK = threading.RLock()
 _OPERATIONS = ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items")
@@ -54,6 +59,7 @@ def _no_delivery(self, function_arn, items, source):
 
 
 LambdaBackend.send_dynamodb_items = _no_delivery
+moto_automation.install()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

@@ -63,6 +63,7 @@ export function sandboxEnvironment(dir: string, state: { motoEndpoint: string | 
     AWS_ENDPOINT_URL: state.motoEndpoint ?? '',
     ...(state.switchover ? { AWS_ENDPOINT_URL_LAMBDA: state.switchover.endpoint, PGVIGIL_SWITCHOVER_FUNCTION: state.switchover.functionName } : {}),
     AWS_REGION: state.region,
+    AWS_DEFAULT_REGION: state.region, // what the aws CLI reads (`aws ssm start-automation-execution` in README.md)
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     PGVIGIL_CONFIG: join(dir, 'hosts', 'node1', 'repmgr.conf'),

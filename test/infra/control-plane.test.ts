@@ -281,6 +281,7 @@ describe('alarms and dashboard', () => {
     ComparisonOperator: operator,
     TreatMissingData: missing,
     AlarmActions: [{ Ref: ids.topic }],
+    OKActions: [{ Ref: ids.topic }],
   });
 
   it.each(['main', 'b.2'])('alarms on a stale primary heartbeat, critical lag, a failover and a split brain of cluster %s', (clusterId) => {
@@ -302,7 +303,7 @@ describe('alarms and dashboard', () => {
     );
   });
 
-  it('alarms on evaluator errors and on records given up, notifying the topic', () => {
+  it('alarms on evaluator errors and on records given up, notifying the topic when they are raised and when they clear', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
@@ -310,6 +311,7 @@ describe('alarms and dashboard', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [{ Ref: ids.topic }],
+      OKActions: [{ Ref: ids.topic }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',

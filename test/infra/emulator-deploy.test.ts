@@ -5,6 +5,7 @@ import {
   DynamoDBClient,
 } from '@aws-sdk/client-dynamodb';
 import { AllocateAddressCommand, DescribeAddressesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
 import { GetFunctionConfigurationCommand, LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -58,6 +59,26 @@ describe('deployToEmulator', () => {
     const backups = await ddb.send(new DescribeContinuousBackupsCommand({ TableName: deployment.tableName }));
     expect(backups.ContinuousBackupsDescription?.PointInTimeRecoveryDescription?.PointInTimeRecoveryStatus).toBe('ENABLED');
     ddb.destroy();
+  });
+
+  it('creates the template’s alarms, which moto’s CloudFormation skips, with their intrinsics resolved and in INSUFFICIENT_DATA as CloudWatch starts them', async () => {
+    const cloudwatch = new CloudWatchClient(moto.clientConfig);
+    const { MetricAlarms } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'pgvigil-test-' }));
+    cloudwatch.destroy();
+    // Two for the control plane, four per cluster.
+    expect(Object.keys(deployment.alarmNames)).toHaveLength(2 + 4 * 2);
+    expect(MetricAlarms?.map((a) => a.AlarmName).sort()).toEqual(Object.values(deployment.alarmNames).sort());
+    const byMetric = new Map(MetricAlarms?.map((a) => [`${a.MetricName} ${a.Dimensions?.[0]?.Value ?? ''}`, a]));
+    expect(byMetric.get(`Errors ${deployment.evaluatorFunctionName}`)).toMatchObject({ Namespace: 'AWS/Lambda', Period: 300 });
+    expect(byMetric.get(`ApproximateNumberOfMessagesVisible ${deployment.deadLetterQueueUrl.split('/').pop()}`)).toMatchObject({ Namespace: 'AWS/SQS' });
+    expect(byMetric.get('Failovers other')).toMatchObject({
+      Namespace: 'pgvigil',
+      Statistic: 'Sum',
+      Threshold: 1,
+      AlarmActions: [deployment.topicArn],
+      OKActions: [deployment.topicArn],
+      StateValue: 'INSUFFICIENT_DATA',
+    });
   });
 
   it('creates the encrypted topic', async () => {

@@ -25,6 +25,7 @@ function result(over: Partial<DrillResult>): DrillResult {
     vip_target: 'node2',
     promotions: 1,
     events: [],
+    notifications: [],
     notes: [],
     ...over,
   };
