@@ -46,7 +46,7 @@ function post(target: AskTarget, body: string, signature: string, timeoutMs: num
         method: 'POST',
         path: FAILSAFE_PATH,
         headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), [SIGNATURE_HEADER]: signature },
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: AbortSignal.timeout(Math.ceil(timeoutMs)),
         agent: false,
       },
       (res) => {
@@ -64,7 +64,7 @@ function post(target: AskTarget, body: string, signature: string, timeoutMs: num
         res.on('error', reject);
       },
     );
-    req.on('error', (error) => reject(error.name === 'AbortError' ? new Error(`no answer within ${timeoutMs} ms`) : error));
+    req.on('error', (error) => reject(error.name === 'AbortError' ? new Error(`no answer within ${Math.ceil(timeoutMs)} ms`) : error));
     req.end(body);
   });
 }

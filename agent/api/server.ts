@@ -62,7 +62,7 @@ export class AgentApiServer {
     const server = createServer({ maxHeaderSize: 8192, requestTimeout: 5000, headersTimeout: 5000, keepAliveTimeout: 5000 }, (req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         this.deps.log.log('ERROR', 'agent API request failed', { error: String(error) });
-        if (!res.headersSent) send(res, 500, { error: 'internal error' }, false);
+        if (!res.headersSent) send(res, 500, { error: 'internal error' }, 'full');
         else res.destroy();
       });
     });
@@ -92,35 +92,35 @@ export class AgentApiServer {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = req.url ?? '/';
-    if (Buffer.byteLength(target) > MAX_URL_BYTES) return send(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` }, false);
+    if (Buffer.byteLength(target) > MAX_URL_BYTES) return send(res, 414, { error: `request target longer than ${MAX_URL_BYTES} bytes` }, 'full');
     let url: URL;
     try {
       url = new URL(target, 'http://agent');
     } catch {
-      return send(res, 400, { error: 'request target is not a valid URL path' }, false);
+      return send(res, 400, { error: 'request target is not a valid URL path' }, 'full');
     }
     const method = req.method ?? 'GET';
     if (url.pathname === FAILSAFE_PATH) {
-      if (method !== 'POST') return send(res, 405, { error: `method ${method} is not allowed on ${FAILSAFE_PATH}: it takes POST` }, false);
+      if (method !== 'POST') return send(res, 405, { error: `method ${method} is not allowed on ${FAILSAFE_PATH}: it takes POST` }, 'full');
       return this.failsafe(req, res);
     }
     if (method === 'POST' || method === 'PUT' || method === 'PATCH' || method === 'DELETE') req.resume();
     const a = answer({ method, path: url.pathname, query: url.searchParams }, this.deps.facts(), this.deps.monotonic());
-    send(res, a.status, a.body, method === 'HEAD' || method === 'OPTIONS');
+    send(res, a.status, a.body, method === 'HEAD' ? 'head' : method === 'OPTIONS' ? 'none' : 'full');
   }
 
   private async failsafe(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const body = await readBody(req, MAX_BODY_BYTES);
-    if (body === undefined) return send(res, 413, { error: `request body larger than ${MAX_BODY_BYTES} bytes` }, false);
+    if (body === undefined) return send(res, 413, { error: `request body larger than ${MAX_BODY_BYTES} bytes` }, 'full');
     const secret = this.deps.secret();
     const signature = req.headers[SIGNATURE_HEADER];
-    if (!secret) return send(res, 401, { error: 'this agent has no API secret (rest_api_secret_file or rest_api_secret_arn): it confirms nothing' }, false);
+    if (!secret) return send(res, 401, { error: 'this agent has no API secret (rest_api_secret_file or rest_api_secret_arn): it confirms nothing' }, 'full');
     if (!verify(secret, 'request', body, typeof signature === 'string' ? signature : undefined)) {
       this.deps.log.log('WARNING', 'failsafe request refused: missing or wrong signature', { from: req.socket.remoteAddress });
-      return send(res, 401, { error: `missing or wrong ${SIGNATURE_HEADER}: the request must be signed with the cluster's API secret` }, false);
+      return send(res, 401, { error: `missing or wrong ${SIGNATURE_HEADER}: the request must be signed with the cluster's API secret` }, 'full');
     }
     const parsed = parseConfirmRequest(body);
-    if (typeof parsed === 'string') return send(res, 400, { error: parsed }, false);
+    if (typeof parsed === 'string') return send(res, 400, { error: parsed }, 'full');
     const d = await this.deps.confirm({ clusterId: parsed.cluster_id, nodeId: parsed.node_id, term: parsed.term });
     const out: ConfirmAnswerBody = d.confirm
       ? { confirmed: true, node_id: this.deps.nodeId, nonce: parsed.nonce, candidates: d.candidates ?? [] }
@@ -167,8 +167,10 @@ async function readBody(req: IncomingMessage, limit: number): Promise<string | u
   return Buffer.concat(chunks).toString('utf8');
 }
 
-function send(res: ServerResponse, status: number, body: Record<string, unknown>, headOnly: boolean): void {
+/** `head`: HEAD's headers of the GET answer; `none`: OPTIONS, status only (an empty body). */
+function send(res: ServerResponse, status: number, body: Record<string, unknown>, mode: 'full' | 'head' | 'none'): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
-  res.end(headOnly ? undefined : text);
+  const length = mode === 'none' ? 0 : Buffer.byteLength(text);
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', 'content-length': length });
+  res.end(mode === 'full' ? text : undefined);
 }
