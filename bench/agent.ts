@@ -11,10 +11,10 @@
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import { get as httpGet } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { TestPostgres } from '../test/support/postgres.js';
 import { startMoto } from '../test/support/moto.js';
+import { freePort } from '../sandbox/ports.js';
 import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
 import { systemdNodeFlags } from '../agent/build.js';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
@@ -42,14 +42,6 @@ async function fileBackedKb(pid: number): Promise<number> {
   const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8');
   const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+)`, 'm').exec(text)?.[1] ?? 0);
   return kb('Rss') - kb('Anonymous');
-}
-
-async function freePort(): Promise<number> {
-  const srv = createNetServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
 }
 
 /** GET /health every 100 ms on a new connection each (as a load balancer's checks); round trips in ms. */

@@ -12,7 +12,6 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AgentDaemon } from '../../agent/daemon/daemon.js';
@@ -20,6 +19,7 @@ import { jsonLogger } from '../../agent/log.js';
 import { promiseFile } from '../../agent/failsafe-promise.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { ClusterStateStore } from '../../core/ports.js';
+import { freePort } from '../../sandbox/ports.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
 import { agent, canWrite, createTable, motoEnv, waitFor, writeNodeConfig, type TestNode } from '../support/agent.js';
@@ -51,14 +51,6 @@ const cutStore = new Proxy(
     },
   },
 ) as ClusterStateStore;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 function http(id: number, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
