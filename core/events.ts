@@ -52,6 +52,10 @@ export const PGVIGIL_EVENTS = [
   'operation_ended',
   /** The controller left a state with no writable primary (or one holding it back) by itself: which, why, what it does. */
   'stuck_state_recovery',
+  /** A primary cut off from DynamoDB kept serving past its lease on every standby's confirmation. */
+  'failsafe_entered',
+  /** That episode ended: the lease was renewed again, or the confirmations stopped and it fenced. */
+  'failsafe_left',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

@@ -11,6 +11,8 @@ import { compareLsn, isLsn } from '../../core/lsn.js';
 import type { NodeRecord } from '../../core/model.js';
 import type { LoadedCluster } from '../../core/ports.js';
 import { exists, readDataFile, removeDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
+import { failsafeHoldMs, promoteHeld } from '../daemon/failsafe.js';
+import { clearPromoting, hostMonotonicMs, markPromoting, promiseFile, readPromise } from '../failsafe-promise.js';
 import { readFence, removeFence, writeFence } from '../fence.js';
 import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
 import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } from '../pg/local.js';
@@ -72,6 +74,36 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
     await recordEvent(ctx, 'standby_promote', true, `node ${c.node_id} was already primary on timeline ${before.timeline} (term ${term})`, term);
     return { changed: false, message: 'already primary' };
   }
+  // Announce the promote before reading the failsafe promise: the daemon records a promise before
+  // it reads this marker, so a confirmation and this promotion never both go ahead.
+  if (c.agent_state_dir) await markPromoting(c);
+  try {
+    if (c.agent_state_dir) await refuseWhileFailsafeHeld(ctx, term);
+    return await promoteStandby(ctx, loaded, before, term);
+  } finally {
+    if (c.agent_state_dir) await clearPromoting(c);
+  }
+}
+
+/**
+ * A standby that confirmed to a primary cut off from DynamoDB that it still sees it promised not to
+ * be promoted for the failsafe hold (docs/architecture.md, "Failsafe mode"), whatever the term.
+ */
+async function refuseWhileFailsafeHeld(ctx: ActionContext, term: number): Promise<void> {
+  const c = ctx.config;
+  const read = await readPromise(c);
+  if (read.problem) ctx.out.warning(`failsafe promise file ${promiseFile(c)}: ${read.problem}; counted as made now`);
+  const hold = promoteHeld(read.confirmedMono, hostMonotonicMs(), failsafeHoldMs(c));
+  if (!hold.held) return;
+  const whom = read.promise ? `primary node ${read.promise.primary_node_id} (term ${read.promise.term})` : 'a primary';
+  const why = `this node confirmed to ${whom} that it still sees it (failsafe mode); it refuses promotion for another ${(hold.remainingMs / 1000).toFixed(1)} s`;
+  await recordEvent(ctx, 'standby_promote', false, `promotion refused: ${why}`, term);
+  throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE refused: the primary may still be serving in failsafe mode', { detail: why, hint: 'nothing was changed; try again after the hold' });
+}
+
+async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefined, before: { timeline: number }, term: number): Promise<ActionResult> {
+  const c = ctx.config;
+  const out = ctx.out;
   if (needsValidation(ctx, loaded)) await runFailoverValidation(ctx, loaded, term);
   const finalLsn = switchoverFinalLsn(ctx, loaded);
   if (finalLsn !== null) await waitForFinalLsn(ctx, finalLsn, term);

@@ -68,6 +68,16 @@ export class LeaseRenewer {
 
   constructor(private readonly deps: LeaseRenewerDeps) {}
 
+  /** The last record seen names this node as primary and no renewal has been refused since. */
+  holds(): boolean {
+    return !this.stale && this.view?.primaryNodeId === this.deps.nodeId;
+  }
+
+  /** The term of the last record seen. */
+  get term(): number | null {
+    return this.view?.term ?? null;
+  }
+
   /** A read of the cluster record made elsewhere (the heartbeat publisher's): the newer one is kept. */
   observe(cluster: Parameters<typeof leaseView>[0]): void {
     this.view = newerView(this.view, leaseView(cluster));
@@ -239,6 +249,12 @@ export class LeaseGuard {
 
   get isPrimary(): boolean {
     return this.primarySinceMono !== null;
+  }
+
+  /** The latest moment the lease stands from (a ground, or becoming primary); null when not a primary. */
+  latestGroundMono(): number | null {
+    if (this.primarySinceMono === null) return null;
+    return Math.max(this.primarySinceMono, ...this.grounds.values());
   }
 
   /**

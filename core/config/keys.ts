@@ -86,6 +86,7 @@ export interface PgvigilConfig {
   rest_api_secret_arn: string;
   rest_api_secret_file: string;
   agent_state_dir: string;
+  failsafe_mode: boolean;
 }
 
 export type ConfigKey = keyof PgvigilConfig;
@@ -371,6 +372,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   agent_state_dir: str('directory where the agent keeps its local state (sequence number, fence marker)', {
     default: '/var/lib/pgvigil', check: absolutePath, origin: 'pgvigil',
   }),
+  failsafe_mode: bool('a primary that cannot reach DynamoDB keeps serving past its lease while every active standby confirms over the agent API that it still sees it (needs rest_api_listen and the API secret)', true, 'pgvigil'),
 };
 
 /** The keys in table order. */
