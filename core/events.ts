@@ -52,6 +52,10 @@ export const PGVIGIL_EVENTS = [
   'operation_ended',
   /** The controller left a state with no writable primary (or one holding it back) by itself: which, why, what it does. */
   'stuck_state_recovery',
+  /** A run of event_notification_command failed or timed out (which event, exit code, output's end). */
+  'event_notification_failed',
+  /** A failover lost more committed WAL than `data_loss_budget_bytes` allows (docs/operations.md). */
+  'data_loss_alarm',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;
