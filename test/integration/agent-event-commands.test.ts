@@ -67,7 +67,7 @@ describe('event_notification_command', () => {
     const runners = [1, 2, 3].map((nodeId) => {
       const file = join(dir, `failover-${nodeId}.log`);
       files.set(nodeId, file);
-      const cmd = `printf '%s\\n' "%n|%e|%s|%p|%a|%c|%t|%d" >> ${file}`;
+      const cmd = `echo "%n|%e|%s|%p|%a|%c|%t|%d" >> ${file}`;
       // %a and %c come from the cluster as the node's daemon read it last.
       return runnerFor(id, nodeId, cmd, { filter: ['repmgrd_failover_promote', 'repmgrd_failover_follow'], floorMs: floor, ...(snapshot ? { snapshot } : {}) }).runner;
     });
