@@ -56,6 +56,8 @@ export const PGVIGIL_EVENTS = [
   'failsafe_entered',
   /** That episode ended: the lease was renewed again, or the confirmations stopped and it fenced. */
   'failsafe_left',
+  /** A run of event_notification_command failed or timed out (which event, exit code, output's end). */
+  'event_notification_failed',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

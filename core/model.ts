@@ -247,6 +247,11 @@ export const EventRecordSchema = object('event', {
   timestamp: epochMs,
   details: string({ max: 8192 }),
   term,
+  /**
+   * Structured facts of the event, where it has some (repmgr's event_info): e.g. the former primary
+   * of a promotion (`former_primary_node_id`, the command's `%p`) or a failover's data-loss record.
+   */
+  info: optional(json(4096)),
 });
 export type EventRecord = Infer<typeof EventRecordSchema>;
 

@@ -18,9 +18,10 @@ import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
 import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
 import { describeRoute, primaryRoutes } from '../core/routes.js';
-import { boolean, object, withDefault, type Infer } from '../core/schema.js';
+import { boolean, object, optional, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { evaluateCluster } from './evaluator.js';
+import { runManualFailover } from './manual-failover.js';
 import { followersOf } from './sagas/failover.js';
 import { claim, runSaga } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
@@ -32,6 +33,10 @@ export const SwitchoverRequestSchema = object('switchover request', {
   candidate_node_id: nodeId,
   siblings_follow: withDefault(boolean, () => false),
   dry_run: withDefault(boolean, () => false),
+  /** A promotion by hand under the failover saga instead of a switchover (functions/manual-failover.ts). */
+  failover: optional(boolean),
+  /** With `failover`: promote even while the primary serves and holds its lease. */
+  force: optional(boolean),
 });
 export type SwitchoverRequest = Infer<typeof SwitchoverRequestSchema>;
 
@@ -96,7 +101,7 @@ export function parseSwitchoverRequest(input: unknown): SwitchoverRequest {
   if (typeof raw === 'object' && raw !== null) {
     const r = raw as Record<string, unknown>;
     if (typeof r.candidate_node_id === 'string' && /^\d+$/.test(r.candidate_node_id)) r.candidate_node_id = Number(r.candidate_node_id);
-    for (const k of ['siblings_follow', 'dry_run']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
+    for (const k of ['siblings_follow', 'dry_run', 'failover', 'force']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
   }
   const result = SwitchoverRequestSchema.check(raw);
   if (!result.ok) throw new PgvigilError('BAD_INPUT', 'invalid switchover request', { detail: result.errors.join('\n') });
@@ -202,6 +207,7 @@ async function checkedSnapshot(deps: ControllerDeps, request: SwitchoverRequest)
 }
 
 export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
+  if (request.failover === true) return runManualFailover(deps, inv, request);
   const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
   let { snapshot, checks } = await checkedSnapshot(deps, request);
   let failed = checks.filter((c) => !c.passed);

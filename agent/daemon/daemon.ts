@@ -3,14 +3,16 @@
  * scheduling, the startup rule, and the self-fence. It gathers facts and acts; what they mean is
  * decided in policy.ts.
  *
- * Three paths that never wait for one another:
+ * Paths that never wait for one another:
  * - the tick, every `monitor_interval_secs` (or at once when the idle session to the local server
  *   is lost): probes the local server, checks the other nodes and the data directory, each bounded
  *   by a timeout, judges synchronous replication, and marks a heartbeat due;
  * - the lease (lease.ts): its renewer and the guard that fences the server when the lease runs
  *   out, on timers of their own;
  * - the heartbeat publisher (publisher.ts): the cluster read, the heartbeat, events and monitoring
- *   history. It may be slow or hang without delaying a renewal or a fence.
+ *   history. It may be slow or hang without delaying a renewal or a fence;
+ * - with `event_notification_command`, its runner (event-commands.ts), reading this node's events
+ *   on a timer of its own.
  *
  * The agent never starts PostgreSQL itself, and at start it fences a server that carries a fence
  * marker or whose cluster has moved on to another primary (hg_repmgr's `node startup` rule).
@@ -36,6 +38,7 @@ import type { Notifier } from '../notify.js';
 import { probeLocalServer, type LocalProbe } from '../pg/local.js';
 import { ReachabilityChecker } from '../pg/reachability.js';
 import { downgradeSync, restoreSync, savedSyncNames } from '../pg/sync.js';
+import { EventCommandRunner } from './event-commands.js';
 import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } from './lease.js';
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
@@ -106,6 +109,8 @@ export class AgentDaemon {
   private inFailsafe = false;
   private failsafeSinceMono = 0;
   private lastTickMono: number | null = null;
+  /** event_notification_command, when one is set: started with the daemon. */
+  private eventCommands: EventCommandRunner | undefined;
 
   private running = false;
   private stopping: Promise<void> | undefined;
@@ -229,6 +234,20 @@ export class AgentDaemon {
     this.running = true;
     const saved = await loadAgentState(this.config, this.log);
     this.publisher.restore(saved.seq, saved.events);
+    if (this.config.event_notification_command.trim() !== '') {
+      // Where the last run stopped, but never more than an hour back: a node down for a day does
+      // not replay a day of notifications.
+      const floorMs = Math.max(saved.notified_until ?? this.now(), this.now() - 3_600_000);
+      this.eventCommands = new EventCommandRunner({
+        config: this.config,
+        store: this.store,
+        log: this.log,
+        now: this.now,
+        cluster: () => this.loaded,
+        record: (event, successful, details) => this.publisher.queueEvent(event, successful, details),
+        floorMs: floorMs + (saved.notified_until === undefined ? 0 : 1),
+      });
+    }
     this.log.log('INFO', 'agent starting', { node_id: this.config.node_id, cluster_id: this.config.cluster_id, version: PGVIGIL_VERSION, lease: this.timings });
     this.publisher.queueEvent('agent_start', true, `pgvigil agent ${PGVIGIL_VERSION} started on node ${this.config.node_id}`);
     await this.startApi();
@@ -238,6 +257,7 @@ export class AgentDaemon {
     await this.tick();
     await this.notifier.notify('READY=1');
     this.schedule();
+    this.eventCommands?.start();
   }
 
   /** The one shutdown path (SIGINT, SIGTERM, tests). Idempotent. */
@@ -259,12 +279,14 @@ export class AgentDaemon {
     await this.failsafePath?.stop();
     await this.renewer.stop();
     await this.api?.stop();
+    await this.eventCommands?.stop();
     await withDeadline(this.publisher.running, 5000);
     this.publisher.queueEvent('agent_stop', true, `pgvigil agent stopped on node ${this.config.node_id}: ${reason}`);
     await withDeadline(this.publisher.flushEvents(), 5000);
     await this.checker.closeAll();
     try {
-      await saveAgentState(this.config, this.publisher.saved());
+      const notified = this.eventCommands ? { notified_until: this.eventCommands.notifiedUntil } : {};
+      await saveAgentState(this.config, { ...this.publisher.saved(), ...notified });
     } catch (error) {
       this.log.log('WARNING', 'unable to save agent state', { error: String(error) });
     }

@@ -245,6 +245,12 @@ async function rerank(state: SagaState): Promise<StepResult> {
   const primary = op.old_primary_node_id === null ? undefined : ctx.byId.get(op.old_primary_node_id);
   if (!primary) return { next: 'abort', data: { abort_reason: `the old primary node ${op.old_primary_node_id} is no longer registered` } };
   const selection = selectCandidate(ctx, primary);
+  if (op.data.pinned_candidate === true) {
+    // A promotion by hand promotes the operator's candidate or nobody (functions/manual-failover.ts).
+    const pinned = selection.assessments.find((a) => a.node_id === op.candidate_node_id);
+    if (pinned?.eligible) return { next: 'promote' };
+    return { next: 'abort', data: { abort_reason: `the requested candidate node ${op.candidate_node_id} is not eligible after fencing: ${pinned?.reasons.join('; ') ?? 'not registered'}` } };
+  }
   const best = selection.best;
   if (!best) {
     const why = selection.assessments.filter((a) => !a.eligible).map((a) => `node ${a.node_id}: ${a.reasons.join('; ')}`);

@@ -166,6 +166,7 @@ export async function event(
   nodeId: number,
   successful: boolean,
   details: string,
+  info?: Record<string, unknown>,
 ): Promise<void> {
   await recordEvent(state.deps, state.snapshot.cluster.settings, {
     cluster_id: state.clusterId,
@@ -174,6 +175,7 @@ export async function event(
     successful,
     details,
     term: state.op.term,
+    ...(info ? { info } : {}),
   });
 }
 
@@ -302,6 +304,7 @@ export async function verifyPromotionStep(
     candidate.node_id,
     true,
     `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})`,
+    op.old_primary_node_id === null ? undefined : { former_primary_node_id: op.old_primary_node_id },
   );
   return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }
