@@ -33,6 +33,7 @@ import {
 } from '../core/table.js';
 import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { keepDecision } from './flight-recorder.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
 import { NODE_SAGAS, startNodeAction, startRestart } from './sagas/node-actions.js';
 import { COOLDOWN_STEP, endOperation, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
@@ -112,6 +113,7 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   deps.metrics.put(METRICS.decisionLatency.name, deps.clock.now() - started, 'Milliseconds', dims);
   emitStateMetrics(deps, snapshot, now);
   deps.log.info('decision', { cluster_id: clusterId, term: cluster.term, code: decision.code, reasons: decision.reasons.slice(0, 5) });
+  await keepDecision(deps, snapshot, decision, now);
 
   if (decision.lease_observation) {
     // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
