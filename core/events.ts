@@ -52,6 +52,11 @@ export const PGVIGIL_EVENTS = [
   'operation_ended',
   /** The controller left a state with no writable primary (or one holding it back) by itself: which, why, what it does. */
   'stuck_state_recovery',
+  /** `standby switchover --scheduled`: a switchover was scheduled, cancelled, started at its time, or could not be. */
+  'switchover_scheduled',
+  'switchover_schedule_cancelled',
+  'switchover_schedule_started',
+  'switchover_schedule_failed',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

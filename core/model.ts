@@ -206,6 +206,17 @@ export type Operation = Infer<typeof OperationSchema>;
 
 export const DEFAULT_CLUSTER_SETTINGS: ClusterSettings = ClusterSettingsSchema.parse({});
 
+/** `standby switchover --scheduled TIME`: the switchover the controller starts at `at` (docs/operations.md). */
+export const ScheduledSwitchoverSchema = object('scheduled switchover', {
+  at: epochMs,
+  candidate_node_id: nodeId,
+  siblings_follow: boolean,
+  /** Who asked (the operator's user and host), for `cluster show` and the events. */
+  requested_by: string({ min: 1, max: 256 }),
+  requested_at: epochMs,
+});
+export type ScheduledSwitchover = Infer<typeof ScheduledSwitchoverSchema>;
+
 /** One per cluster: the single writer of intent (term, primary) and the saga in flight. */
 export const ClusterRecordSchema = object('cluster record', {
   cluster_id: clusterId,
@@ -231,6 +242,8 @@ export const ClusterRecordSchema = object('cluster record', {
    * so a condition that lasts an hour is one event, not one every few seconds.
    */
   reported_conditions: optional(array(string({ max: 256 }), 500)),
+  /** A switchover scheduled for later, or null/absent when none. */
+  scheduled_switchover: optional(nullable(ScheduledSwitchoverSchema)),
   /** Optimistic-lock counter raised by every controller write of this record. */
   version: integer(0),
   created_at: epochMs,

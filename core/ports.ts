@@ -54,7 +54,7 @@ export interface ClusterStateStore {
     clusterId: string,
     expectedVersion: number,
     change: Partial<
-      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions' | 'scheduled_switchover'>
     >,
     now: number,
     guard?: { leaseRvn: string | null },

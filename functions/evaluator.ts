@@ -34,6 +34,7 @@ import {
 import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { keepDecision } from './flight-recorder.js';
+import { runDueSwitchover } from './scheduled-switchover.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
 import { NODE_SAGAS, startNodeAction, startRestart } from './sagas/node-actions.js';
 import { COOLDOWN_STEP, endOperation, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
@@ -167,6 +168,9 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
 
   if (!action) {
     if (options.sweep) eventsRecorded += await reconcileVip(deps, current, decision);
+    // A switchover scheduled for now starts only when the engine has nothing more urgent to do.
+    const scheduled = await runDueSwitchover(deps, inv, current);
+    if (scheduled === 'started') return result(null, true);
     return result(null);
   }
   switch (action.kind) {

@@ -13,6 +13,7 @@ import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix
 import { clusterExplainCommand } from './cluster-explain.js';
 import { nodeCheckCommand, nodeStatusCommand } from './node.js';
 import { standbySwitchoverCommand } from './standby-switchover.js';
+import { clusterCancelSwitchoverCommand } from './switchover-schedule.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
@@ -32,6 +33,7 @@ export const commands: Command[] = [
   nodeStatusCommand,
   nodeCheckCommand,
   standbySwitchoverCommand,
+  clusterCancelSwitchoverCommand,
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,
