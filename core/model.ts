@@ -117,6 +117,11 @@ export const ServerStateSchema = object('server state', {
    * Optional: agents that do not report it simply raise no lag alarm.
    */
   replication_lag_secs: optional(nullable(number({ min: 0 }))),
+  /**
+   * Settings changed but waiting for a restart (`pg_settings.pending_restart`), by name; `cluster
+   * show` marks the node. Optional: agents that do not report it mark nothing.
+   */
+  pending_restart: optional(array(string({ max: 128 }), 400)),
   /** The agent has fenced this server (stopped it and holds it down until rejoin). */
   fenced: boolean,
 });
