@@ -93,7 +93,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /** The controller-owned fields {@link DynamoStateStore.updateCluster} may change. */
-const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'paused_by', 'operation', 'lease_observation', 'settings', 'reported_conditions'] as const;
+const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'paused_by', 'operation', 'lease_observation', 'settings', 'reported_conditions', 'scheduled_switchover'] as const;
 
 export class DynamoStateStore implements ClusterStateStore {
   constructor(

@@ -58,6 +58,11 @@ export const PGVIGIL_EVENTS = [
   'failsafe_left',
   /** A run of event_notification_command failed or timed out (which event, exit code, output's end). */
   'event_notification_failed',
+  /** `standby switchover --scheduled`: a switchover was scheduled, cancelled, started at its time, or could not be. */
+  'switchover_scheduled',
+  'switchover_schedule_cancelled',
+  'switchover_schedule_started',
+  'switchover_schedule_failed',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

@@ -117,6 +117,11 @@ export const ServerStateSchema = object('server state', {
    * Optional: agents that do not report it simply raise no lag alarm.
    */
   replication_lag_secs: optional(nullable(number({ min: 0 }))),
+  /**
+   * Settings changed but waiting for a restart (`pg_settings.pending_restart`), by name; `cluster
+   * show` marks the node. Optional: agents that do not report it mark nothing.
+   */
+  pending_restart: optional(array(string({ max: 128 }), 400)),
   /** The agent has fenced this server (stopped it and holds it down until rejoin). */
   fenced: boolean,
 });
@@ -206,6 +211,17 @@ export type Operation = Infer<typeof OperationSchema>;
 
 export const DEFAULT_CLUSTER_SETTINGS: ClusterSettings = ClusterSettingsSchema.parse({});
 
+/** `standby switchover --scheduled TIME`: the switchover the controller starts at `at` (docs/operations.md). */
+export const ScheduledSwitchoverSchema = object('scheduled switchover', {
+  at: epochMs,
+  candidate_node_id: nodeId,
+  siblings_follow: boolean,
+  /** Who asked (the operator's user and host), for `cluster show` and the events. */
+  requested_by: string({ min: 1, max: 256 }),
+  requested_at: epochMs,
+});
+export type ScheduledSwitchover = Infer<typeof ScheduledSwitchoverSchema>;
+
 /** One per cluster: the single writer of intent (term, primary) and the saga in flight. */
 export const ClusterRecordSchema = object('cluster record', {
   cluster_id: clusterId,
@@ -231,6 +247,8 @@ export const ClusterRecordSchema = object('cluster record', {
    * so a condition that lasts an hour is one event, not one every few seconds.
    */
   reported_conditions: optional(array(string({ max: 256 }), 500)),
+  /** A switchover scheduled for later, or null/absent when none. */
+  scheduled_switchover: optional(nullable(ScheduledSwitchoverSchema)),
   /** Optimistic-lock counter raised by every controller write of this record. */
   version: integer(0),
   created_at: epochMs,

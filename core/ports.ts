@@ -3,6 +3,7 @@
  * against AWS (functions/adapters, agent/) and against the sandbox (sandbox/). Each adapter takes
  * its SDK client in its constructor so tests hand it one pointed at the emulator.
  */
+import type { RecordedDecision } from './flight-recorder.js';
 import type { HostAction } from './host-actions.js';
 import type {
   ClusterRecord,
@@ -53,7 +54,7 @@ export interface ClusterStateStore {
     clusterId: string,
     expectedVersion: number,
     change: Partial<
-      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions' | 'scheduled_switchover'>
     >,
     now: number,
     guard?: { leaseRvn: string | null },
@@ -154,3 +155,11 @@ export interface Clock {
 }
 
 export type { Operation };
+
+/** Where the flight recorder keeps decisions (core/flight-recorder.ts). */
+export interface FlightRecorder {
+  /** Keeps one decision (expiring after `ttlSecs`); `too_large` when its snapshot cannot be stored. */
+  record(entry: RecordedDecision, ttlSecs: number): Promise<'recorded' | 'too_large'>;
+  /** The newest decision kept at or before `atMs`, or undefined when none is kept. */
+  at(clusterId: string, atMs: number): Promise<RecordedDecision | undefined>;
+}

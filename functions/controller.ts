@@ -5,7 +5,7 @@
 import type { Decision } from '../core/decision.js';
 import type { ClusterSettings, ClusterSnapshot, EventRecord } from '../core/model.js';
 import type { EventName } from '../core/events.js';
-import type { Clock, ClusterStateStore, HostCommands, InstanceFencer, Metrics, Notifier, RouteMover, VipMover } from '../core/ports.js';
+import type { Clock, ClusterStateStore, FlightRecorder, HostCommands, InstanceFencer, Metrics, Notifier, RouteMover, VipMover } from '../core/ports.js';
 import type { DnsRecord, RecordChange } from '../core/routes.js';
 import type { Logger } from './log.js';
 
@@ -51,6 +51,8 @@ export interface ControllerDeps {
   metrics: Metrics;
   clock: Clock;
   log: Logger;
+  /** Keeps the snapshot behind every decision that is not healthy (core/flight-recorder.ts); absent: nothing kept. */
+  recorder?: FlightRecorder;
   /** The pure engine (core/engine `decide`). */
   decide: (snapshot: ClusterSnapshot, now: number) => Decision;
   timings: ControllerTimings;

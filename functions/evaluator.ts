@@ -33,6 +33,8 @@ import {
 } from '../core/table.js';
 import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { keepDecision } from './flight-recorder.js';
+import { runDueSwitchover } from './scheduled-switchover.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
 import { NODE_SAGAS, startNodeAction, startRestart } from './sagas/node-actions.js';
 import { COOLDOWN_STEP, endOperation, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
@@ -112,6 +114,7 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   deps.metrics.put(METRICS.decisionLatency.name, deps.clock.now() - started, 'Milliseconds', dims);
   emitStateMetrics(deps, snapshot, now);
   deps.log.info('decision', { cluster_id: clusterId, term: cluster.term, code: decision.code, reasons: decision.reasons.slice(0, 5) });
+  await keepDecision(deps, snapshot, decision, now);
 
   if (decision.lease_observation) {
     // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
@@ -165,6 +168,9 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
 
   if (!action) {
     if (options.sweep) eventsRecorded += await reconcileVip(deps, current, decision);
+    // A switchover scheduled for now starts only when the engine has nothing more urgent to do.
+    const scheduled = await runDueSwitchover(deps, inv, current);
+    if (scheduled === 'started') return result(null, true);
     return result(null);
   }
   switch (action.kind) {

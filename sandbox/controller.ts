@@ -17,6 +17,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoFlightRecorder } from '../adapters/dynamo-flight-recorder.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { EmfMetrics } from '../adapters/emf-metrics.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
@@ -99,6 +100,7 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   const emf = new EmfToCloudWatch(cloudwatch, (error) => log.warn('metrics not sent', { error: error.message }));
   setControllerDeps({
     store: new DynamoStateStore(dynamodb, spec.tableName),
+    recorder: new DynamoFlightRecorder(dynamodb, spec.tableName),
     hosts,
     vip: new Ec2VipMover(ec2),
     fencer: new Ec2InstanceFencer(ec2),

@@ -180,6 +180,7 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
     synchronous_standby_names: known.synchronous_standby_names,
     data_directory_writable: probe.data_directory_writable,
     replication_lag_secs: probe.replication_lag_secs,
+    pending_restart: probe.pending_restart,
     fenced,
   };
 }

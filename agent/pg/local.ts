@@ -91,6 +91,8 @@ export interface LocalProbe {
   data_directory_writable: boolean | null;
   /** Standby: seconds replay is behind (repmgr's measure; 0 when replay has caught up with receive). */
   replication_lag_secs: number | null;
+  /** Settings waiting for a restart (`pg_settings.pending_restart`); empty when none or unknown. */
+  pending_restart: string[];
   /** Why the server could not be queried, when it could not. */
   error: string | null;
 }
@@ -130,6 +132,7 @@ export const NO_SERVER_FACTS: Readonly<ServerFacts> = {
   replication: [],
   synchronous_standby_names: null,
   replication_lag_secs: null,
+  pending_restart: [],
 };
 
 /** Queries the facts of ServerState on an open session. */
@@ -176,6 +179,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     [],
     'reading pg_stat_replication',
   );
+  const pending = await query<{ name: string }>(session, 'SELECT name FROM pg_settings WHERE pending_restart ORDER BY name', [], 'reading pg_settings');
   const receiver = receivers[0];
   let timeline: number;
   if (!base.in_recovery && base.walfile) {
@@ -204,6 +208,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     })),
     synchronous_standby_names: base.ssn,
     replication_lag_secs: base.lag,
+    pending_restart: pending.map((p) => p.name.slice(0, 128)).slice(0, 400),
   };
 }
 

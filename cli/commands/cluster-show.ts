@@ -3,6 +3,7 @@ import { clusterShowModel } from '../../core/node-status.js';
 import { defineCommand, opt } from '../framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
 import { DEFAULT_URI_DBNAME, printClusterUris } from './cluster-uri.js';
+import { describeSchedule } from './switchover-schedule.js';
 import { renderClusterShowCsv, renderClusterShowJson, renderClusterShowTable } from '../render/cluster-show.js';
 
 export const clusterShowCommand = defineCommand({
@@ -45,6 +46,7 @@ export const clusterShowCommand = defineCommand({
       if (!opt.flag(ctx, 'verbose') && model.rows.some((r) => r.reason)) ctx.out.hint('execute with --verbose to see why nodes are not running');
     }
     for (const warning of model.warnings) ctx.out.warning(warning);
+    if (snapshot.cluster.scheduled_switchover) ctx.out.notice(`a ${describeSchedule(snapshot.cluster.scheduled_switchover, snapshot)}`);
     return status;
   },
 });

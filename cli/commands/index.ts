@@ -14,6 +14,7 @@ import { clusterExplainCommand } from './cluster-explain.js';
 import { nodeCheckCommand, nodeStatusCommand } from './node.js';
 import { standbySwitchoverCommand } from './standby-switchover.js';
 import { clusterFailoverCommand, standbyPromoteCommand } from './standby-promote.js';
+import { clusterCancelSwitchoverCommand } from './switchover-schedule.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
@@ -35,6 +36,7 @@ export const commands: Command[] = [
   standbySwitchoverCommand,
   standbyPromoteCommand,
   clusterFailoverCommand,
+  clusterCancelSwitchoverCommand,
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,

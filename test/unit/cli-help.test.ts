@@ -14,6 +14,7 @@ const operatorCommands = [
   'node status',
   'node check',
   'standby switchover',
+  'cluster cancel-switchover',
   'service status',
   'service pause',
   'service unpause',
