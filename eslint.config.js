@@ -29,13 +29,7 @@ const EXEMPT = {
   cli: ['cli/switchover.ts'],
   agent: [
     'agent/actions/clone.ts',
-    'agent/actions/context.ts',
-    'agent/actions/node.ts',
-    'agent/commands.ts',
-    'agent/daemon/run-command.ts',
-    'agent/entry.ts',
     'agent/host.ts',
-    'agent/main.ts',
     'agent/pg/session.ts',
   ],
 };

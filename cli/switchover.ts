@@ -27,7 +27,7 @@ import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js
 import { invocationFrom, notifierFor } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
 import { runSwitchover, type SwitchoverRequest, type SwitchoverResponse } from '../functions/switchover.js';
-import type { Output } from './output.js';
+import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
 
 /** Starts the switchover (or its dry run) and resolves with the entry point's response. */

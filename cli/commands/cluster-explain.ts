@@ -9,7 +9,7 @@ import { decide } from '../../core/engine/index.js';
 import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { clusterOption, loadCluster, openTarget } from '../context.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { renderExplanation } from '../render/explain.js';
 import { parseNow, readSnapshotFile } from '../snapshot-file.js';
 

@@ -31,6 +31,7 @@ describe('the lint of the layers', { timeout: 60_000 }, () => {
     ['functions/sagas/fixture.ts', "import { main } from '../../cli/main.js';\nvoid main;\n", 'functions/ may not import'],
     ['functions/fixture.ts', "import { Sandbox } from '../sandbox/index.js';\nvoid Sandbox;\n", 'functions/ may not import'],
     ['adapters/fixture.ts', "import { AgentDaemon } from '../agent/daemon/daemon.js';\nvoid AgentDaemon;\n", 'adapters/ may not import'],
+    ['shell/fixture.ts', "import { main } from '../cli/main.js';\nvoid main;\n", 'shell/ may not import'],
     ['cli/fixture.ts', "import { PutItemCommand } from '@aws-sdk/client-dynamodb';\nvoid PutItemCommand;\n", 'Only adapters/'],
     ['agent/fixture.ts', "import pg from 'pg';\nvoid pg;\n", 'Only adapters/'],
   ])('refuses %s when it imports the wrong way (%#)', async (path, code, expected) => {
