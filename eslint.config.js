@@ -25,7 +25,6 @@ const adapterOnly = 'Only adapters/ send AWS SDK commands or open PostgreSQL cli
  */
 const EXEMPT = {
   infra: ['infra/deploy-to-emulator.ts'],
-  functions: ['functions/local-runtime.ts'],
   cli: ['cli/switchover.ts'],
   agent: [
     'agent/actions/clone.ts',

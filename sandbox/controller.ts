@@ -1,6 +1,6 @@
 /**
  * The controller in the sandbox: the real evaluator handler (functions/handlers/evaluator.ts) on the
- * local Lambda runtime (functions/local-runtime.ts: the table's stream with the CDK filter patterns,
+ * local Lambda runtime (sandbox/local-runtime.ts: the table's stream with the CDK filter patterns,
  * plus the sweep), built with the real DynamoDB store, EC2 Elastic IP mover and EC2 instance fencer
  * against moto, and the sandbox's SSM runner (moto's SSM runs nothing).
  *
@@ -26,7 +26,7 @@ import { PgvigilError } from '../core/errors.js';
 import type { Metrics } from '../core/ports.js';
 import type { ControllerTimings } from '../functions/controller.js';
 import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
-import { LocalRuntime } from '../functions/local-runtime.js';
+import { LocalRuntime } from './local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
 import type { CommandDocumentContent } from '../infra/ssm-documents.js';
 import { sandboxEntry } from './entry-points.js';
