@@ -5,7 +5,7 @@
 import { PgvigilError } from '../core/errors.js';
 import { LOCAL_CHECKS } from '../core/node-checks.js';
 import type { ClusterStateStore } from '../core/ports.js';
-import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../cli/framework.js';
+import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../shell/framework.js';
 import type { AgentConfig } from './config.js';
 import type { ActionContext } from './actions/context.js';
 

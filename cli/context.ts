@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG_LOCATIONS } from '../adapters/config-locations.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
-import { opt, type CommandContext, type OptionSpec } from './framework.js';
+import { opt, type CommandContext, type OptionSpec } from '../shell/framework.js';
 import { awsLocationGiven, useRunningSandbox } from './local-sandbox.js';
 
 /** The `--cluster` option every cluster command accepts. */

@@ -26,8 +26,9 @@ import type { Metrics } from '../core/ports.js';
 import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js';
 import { invocationFrom, notifierFor } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
-import { runSwitchover, type SwitchoverRequest, type SwitchoverResponse } from '../functions/switchover.js';
-import type { Output } from './output.js';
+import { switchoverEntry } from '../functions/switchover-entry.js';
+import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
+import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
 
 /** Starts the switchover (or its dry run) and resolves with the entry point's response. */
@@ -114,7 +115,7 @@ export class InProcessSwitchoverInvoker implements SwitchoverInvoker {
   constructor(private readonly deps: ControllerDeps) {}
 
   invoke(request: SwitchoverRequest): Promise<SwitchoverResponse> {
-    return runSwitchover(this.deps, invocationFrom(undefined), request);
+    return switchoverEntry(this.deps, invocationFrom(undefined), request);
   }
 }
 

@@ -20,8 +20,6 @@ import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
 import { describeRoute, primaryRoutes } from '../core/routes.js';
 import { boolean, object, optional, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
-import { evaluateCluster } from './evaluator.js';
-import { runManualFailover } from './manual-failover.js';
 import { followersOf } from './sagas/failover.js';
 import { claim, runSaga } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
@@ -206,8 +204,15 @@ async function checkedSnapshot(deps: ControllerDeps, request: SwitchoverRequest)
   return { snapshot, checks: switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now()) };
 }
 
-export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
-  if (request.failover === true) return runManualFailover(deps, inv, request);
+/**
+ * One evaluation of the cluster, as the evaluator makes it (functions/evaluator.ts `evaluateCluster`):
+ * passed in by the entry point (functions/switchover-entry.ts) so this module does not import the
+ * evaluator, which starts scheduled switchovers through it.
+ */
+export type EvaluateOnce = (deps: ControllerDeps, inv: Invocation, clusterId: string) => Promise<{ saga: string | null }>;
+
+/** A switchover; with `evaluate`, its follow-ups are driven before it answers, else the evaluator carries them on. */
+export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest, evaluate?: EvaluateOnce): Promise<SwitchoverResponse> {
   const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
   let { snapshot, checks } = await checkedSnapshot(deps, request);
   let failed = checks.filter((c) => !c.passed);
@@ -255,7 +260,7 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
   const outcome = await runSaga(switchoverSaga, deps, inv, request.cluster_id, claimed);
   const promoted = (await deps.store.load(request.cluster_id))?.snapshot.cluster.primary_node_id === request.candidate_node_id;
   const succeeded = outcome.outcome === 'completed' && promoted;
-  const followUps = succeeded ? await driveFollowUps(deps, inv, request.cluster_id, cluster.primary_node_id ?? 0, request.candidate_node_id) : undefined;
+  const followUps = succeeded && evaluate ? await driveFollowUps(deps, inv, evaluate, request.cluster_id, cluster.primary_node_id ?? 0, request.candidate_node_id) : undefined;
   const pending = (followUps ?? []).filter((f) => f.state === 'pending');
   return {
     ...base,
@@ -280,7 +285,7 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
  * included): this invocation is one more evaluator, racing the others under the same conditional
  * writes.
  */
-async function driveFollowUps(deps: ControllerDeps, inv: Invocation, clusterId: string, oldPrimary: number, newPrimary: number): Promise<FollowUpStatus[]> {
+async function driveFollowUps(deps: ControllerDeps, inv: Invocation, evaluate: EvaluateOnce, clusterId: string, oldPrimary: number, newPrimary: number): Promise<FollowUpStatus[]> {
   const started = deps.clock.now();
   let statuses: FollowUpStatus[] = [];
   for (;;) {
@@ -290,7 +295,7 @@ async function driveFollowUps(deps: ControllerDeps, inv: Invocation, clusterId: 
     statuses = switchoverFollowUps(loaded.snapshot, oldPrimary, newPrimary, deps.clock.now());
     const bound = (settings.node_rejoin_timeout + settings.primary_follow_timeout) * 1000 + 10_000;
     if (statuses.every((f) => f.state === 'done') || deps.clock.now() - started > bound || inv.remainingMs() < deps.timings.safetyMarginMs + 15_000) return statuses;
-    const r = await evaluateCluster(deps, inv, clusterId);
+    const r = await evaluate(deps, inv, clusterId);
     if (r.saga !== 'completed') await deps.clock.sleep(deps.timings.pollIntervalMs);
   }
 }

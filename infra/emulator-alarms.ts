@@ -8,7 +8,13 @@
  */
 import { CloudFormationClient, DescribeStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, PutMetricAlarmCommand, SetAlarmStateCommand, type PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
-import type { EmulatorClientConfig } from './deploy-to-emulator.js';
+
+/** Where the emulator is (infra/deploy-to-emulator.ts passes its own EmulatorClientConfig). */
+interface EmulatorClientConfig {
+  endpoint: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+}
 
 interface TemplateResource {
   Type: string;

@@ -1,6 +1,6 @@
 /**
  * The controller in the sandbox: the real evaluator handler (functions/handlers/evaluator.ts) on the
- * local Lambda runtime (functions/local-runtime.ts: the table's stream with the CDK filter patterns,
+ * local Lambda runtime (sandbox/local-runtime.ts: the table's stream with the CDK filter patterns,
  * plus the sweep), built with the real DynamoDB store, EC2 Elastic IP mover and EC2 instance fencer
  * against moto, and the sandbox's SSM runner (moto's SSM runs nothing).
  *
@@ -28,15 +28,14 @@ import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ControllerTimings } from '../functions/controller.js';
 import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
-import { LocalRuntime } from '../functions/local-runtime.js';
+import { LocalRuntime } from './local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
 import type { CommandDocumentContent } from '../infra/ssm-documents.js';
 import { EmfToCloudWatch } from './emf-extractor.js';
 import { sandboxEntry } from './entry-points.js';
-import type { Sandbox } from './index.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState } from './netns.js';
 import { SandboxHostCommands, type RunnerTarget } from './ssm-runner.js';
-import { readHostsDown } from './supervisor.js';
+import { readHostsDown, type Supervisor } from './supervisor.js';
 
 /** Saga pacing for one machine: short waits, fast polling (the production defaults are for AWS). */
 export const SANDBOX_TIMINGS: ControllerTimings = {
@@ -143,11 +142,22 @@ export function readyController(dir: string): number | null {
   }
 }
 
+/** What starting the controller reads of the sandbox (sandbox/index.ts's `Sandbox`, which starts it). */
+export interface ControllerHost {
+  readonly dir: string;
+  readonly controlPlaneConfig: ControllerSpec['clientConfig'];
+  readonly deployment: { tableName: string; tableStreamArn: string; topicArn: string; documentPrefix: string };
+  readonly documents: Record<string, CommandDocumentContent>;
+  readonly instances: Record<string, string>;
+  readonly supervisor: Supervisor;
+  runnerTarget(name: string): RunnerTarget;
+}
+
 /**
  * Starts the controller process under the sandbox's supervisor (restarted when it dies, as Lambda
  * runs the next invocation in a new one) and waits until it reads the stream. Returns how to stop it.
  */
-export async function startSandboxController(sandbox: Sandbox, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
+export async function startSandboxController(sandbox: ControllerHost, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
   const spec: ControllerSpec = {
     dir: sandbox.dir,
     clientConfig: sandbox.controlPlaneConfig,

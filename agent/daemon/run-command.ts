@@ -1,5 +1,5 @@
 /** `pgvigil-agent run -f repmgr.conf`: the daemon until SIGINT or SIGTERM, both through one quit path. */
-import { defineCommand } from '../../cli/framework.js';
+import { defineCommand } from '../../shell/framework.js';
 import { actionContext } from '../commands.js';
 import { jsonLogger } from '../log.js';
 import { systemdNotifier } from '../notify.js';

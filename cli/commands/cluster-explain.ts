@@ -14,7 +14,7 @@ import type { ClusterSnapshot } from '../../core/model.js';
 import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { aws, clusterOption, loadCluster, openTarget } from '../context.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { renderExplanation } from '../render/explain.js';
 import { parseNow, readSnapshotFile } from '../snapshot-file.js';
 

@@ -1,6 +1,6 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { clusterShowModel } from '../../core/node-status.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
 import { DEFAULT_URI_DBNAME, printClusterUris } from './cluster-uri.js';
 import { describeSchedule } from './switchover-schedule.js';

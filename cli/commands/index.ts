@@ -2,7 +2,7 @@
  * Every `pgvigil` command. Each command lives in its own file under cli/commands/ and is listed
  * here once; the order is the order of `pgvigil --help`.
  */
-import type { Command } from '../framework.js';
+import type { Command } from '../../shell/framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';

@@ -9,9 +9,9 @@ import { clusterShowModel, observeCluster } from '../../core/node-status.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus } from '../../agent/commands.js';
-import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
+import { defineCommand, opt, type CommandContext, type OptionSpec } from '../../shell/framework.js';
 import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget, type CliTarget } from '../context.js';
-import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../render/node.js';
+import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../../shell/render/node.js';
 
 const nodeIdSpec: Record<string, OptionSpec> = {
   'node-id': { type: 'integer', description: 'the node to report on, from its latest heartbeat (any node, from anywhere)' },

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { loadSandbox, sandboxDir } from './sandbox.js';
-import type { Output } from '../output.js';
+import type { Output } from '../../shell/output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
 
 

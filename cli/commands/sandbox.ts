@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../framework.js';
-import type { Output } from '../output.js';
+import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../../shell/framework.js';
+import type { Output } from '../../shell/output.js';
 import { clusterShowCommand } from './cluster-show.js';
 
 const dirOption: Record<string, OptionSpec> = {

@@ -7,7 +7,7 @@
  */
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
 
 const options = {

@@ -4,7 +4,7 @@
  */
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
 import { cancelScheduledSwitchover, scheduleSwitchover } from './switchover-schedule.js';
 

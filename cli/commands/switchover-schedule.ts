@@ -10,7 +10,7 @@ import { PgvigilError } from '../../core/errors.js';
 import type { ClusterSnapshot, NodeRecord, ScheduledSwitchover } from '../../core/model.js';
 import { SCHEDULE_LATEST_START_MS, scheduleTimeProblem } from '../../core/scheduled-switchover.js';
 import { aws, clusterOption, loadCluster, openTarget, type CliTarget } from '../context.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { parseNow } from '../snapshot-file.js';
 
 /** One line for `cluster show` and the commands here. */

@@ -27,10 +27,9 @@
 import type { Action, Decision } from '../../core/decision.js';
 import { buildContext } from '../../core/engine/index.js';
 import { observeLease } from '../../core/engine/lease.js';
-import { selectCandidate } from '../../core/engine/candidates.js';
+import { rerankCandidates } from '../../core/engine/rerank.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
-import { compareLsn } from '../../core/lsn.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
 import { withdrawRoutesFrom } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
@@ -234,40 +233,17 @@ async function disconnectWalReceivers(state: SagaState): Promise<StepResult> {
   }
 }
 
-/**
- * Ranks the candidates again on fresh state with the engine's own rules (SPEC §6), now that the old
- * primary is fenced and the LSNs may have moved. No eligible candidate left → abort.
- */
+/** Ranks the candidates again now that the old primary is fenced (core/engine/rerank.ts). */
 async function rerank(state: SagaState): Promise<StepResult> {
   const { op, deps } = state;
-  const snap: ClusterSnapshot = { ...state.snapshot, cluster: { ...state.snapshot.cluster, operation: null } };
-  const ctx = buildContext(snap, deps.clock.now());
-  const primary = op.old_primary_node_id === null ? undefined : ctx.byId.get(op.old_primary_node_id);
-  if (!primary) return { next: 'abort', data: { abort_reason: `the old primary node ${op.old_primary_node_id} is no longer registered` } };
-  const selection = selectCandidate(ctx, primary);
-  if (op.data.pinned_candidate === true) {
-    // A promotion by hand promotes the operator's candidate or nobody (functions/manual-failover.ts).
-    const pinned = selection.assessments.find((a) => a.node_id === op.candidate_node_id);
-    if (pinned?.eligible) return { next: 'promote' };
-    return { next: 'abort', data: { abort_reason: `the requested candidate node ${op.candidate_node_id} is not eligible after fencing: ${pinned?.reasons.join('; ') ?? 'not registered'}` } };
+  const reranking = rerankCandidates(state.snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
+  if (reranking.kind === 'abort') return { next: 'abort', data: { abort_reason: reranking.reason } };
+  if (reranking.kind === 'keep') return { next: 'promote' };
+  const { candidate, previous } = reranking;
+  if (previous !== null && previous !== candidate) {
+    deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen: candidate });
   }
-  const best = selection.best;
-  if (!best) {
-    const why = selection.assessments.filter((a) => !a.eligible).map((a) => `node ${a.node_id}: ${a.reasons.join('; ')}`);
-    return { next: 'abort', data: { abort_reason: `no eligible candidate after fencing: ${why.join(' | ')}` } };
-  }
-  const chosen = best.node.node_id;
-  const previous = op.candidate_node_id;
-  if (previous !== null && previous !== chosen) {
-    // Keep the claimed candidate when it is just as good (same receive LSN): no needless switch.
-    const prevView = ctx.byId.get(previous);
-    const prevAssessment = selection.assessments.find((a) => a.node_id === previous);
-    const bestLsn = best.server?.receive_lsn ?? best.server?.replay_lsn ?? null;
-    const prevLsn = prevView?.server?.receive_lsn ?? prevView?.server?.replay_lsn ?? null;
-    if (prevAssessment?.eligible && bestLsn !== null && prevLsn !== null && compareLsn(prevLsn, bestLsn) >= 0) return { next: 'promote' };
-    deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen });
-  }
-  return { next: 'promote', candidate_node_id: chosen, data: { reranked_from: previous } };
+  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous } };
 }
 
 /**

@@ -6,7 +6,8 @@ import type { ClusterSettings, ClusterSnapshot } from '../../core/model.js';
 import type { DnsRecord } from '../../core/routes.js';
 import type { ControllerDeps } from '../../functions/controller.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, FAST_TIMINGS, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -96,7 +97,7 @@ describe('the routes to the primary in the sagas', () => {
 
   it('switchover: moves a Route 53 record (a cluster without an Elastic IP) to the new primary', async () => {
     const { id, snapshot, record } = await cluster('healthy', { elasticIp: false });
-    const r = await runSwitchover(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: false }));
+    const r = await switchoverEntry(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: false }));
     expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
     expect(await recordValues(record)).toEqual({ ttl: 5, values: [addresses.get(2)] });
     const moved = (await f.store.listEvents(id, { event: 'vip_moved' })).map((e) => e.details);
@@ -105,7 +106,7 @@ describe('the routes to the primary in the sagas', () => {
 
   it('switchover --dry-run names every route that will move', async () => {
     const { id } = await cluster('healthy');
-    const r = await runSwitchover(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: false, dry_run: true }));
+    const r = await switchoverEntry(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: false, dry_run: true }));
     expect(r.checks.find((c) => c.name === 'vip')?.detail).toBe(
       `Elastic IP ${f.allocationId} and Route 53 record ${id}.db.internal (zone ${zoneId}, TTL 5 s) will move to node 2`,
     );

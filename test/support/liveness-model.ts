@@ -33,7 +33,8 @@ import type { Clock, HostAction, HostCommandResult, HostCommands, InstanceFencer
 import type { ControllerDeps, ControllerTimings, Invocation } from '../../functions/controller.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { silentLogger } from '../../functions/log.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { MemoryStateStore } from './memory-store.js';
 
 export const CLUSTER = 'sim';
@@ -345,7 +346,7 @@ export class LivenessModel {
     if (!this.controlPlaneUp) return;
     this.evaluating += 1;
     try {
-      const r = await runSwitchover(this.deps, this.invocation(), parseSwitchoverRequest({ cluster_id: CLUSTER, candidate_node_id: candidate, siblings_follow: true }));
+      const r = await switchoverEntry(this.deps, this.invocation(), parseSwitchoverRequest({ cluster_id: CLUSTER, candidate_node_id: candidate, siblings_follow: true }));
       this.log.push(`${this.t()} switchover to ${candidate}: ${r.outcome ?? (r.ok ? 'ok' : 'refused')}: ${r.message}`);
     } catch (error) {
       if (!(error instanceof SimulatedCrash)) throw error;

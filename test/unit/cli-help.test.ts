@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 
 const operatorCommands = [
   'cluster show',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { renderTable, csvLine } from '../../cli/render/table.js';
 import { renderClusterShowCsv, renderClusterShowTable } from '../../cli/render/cluster-show.js';
 import { renderMatrix } from '../../cli/render/matrix.js';
-import { renderSingleCheck } from '../../cli/render/node.js';
+import { renderSingleCheck } from '../../shell/render/node.js';
 import { formatTimestamp } from '../../cli/render/cluster-event.js';
 import { CHECKS, heartbeatCheck, replicationLagCheck, upstreamCheck, worstStatus } from '../../core/node-checks.js';
 import { clusterShowModel, formatAge, observeNode, prettyBytes, statusMarker } from '../../core/node-status.js';
