@@ -65,8 +65,8 @@ describe('deployToEmulator', () => {
     const cloudwatch = new CloudWatchClient(moto.clientConfig);
     const { MetricAlarms } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'pgvigil-test-' }));
     cloudwatch.destroy();
-    // Two for the control plane, four per cluster.
-    expect(Object.keys(deployment.alarmNames)).toHaveLength(2 + 4 * 2);
+    // Two for the control plane, four per cluster (main, other, private).
+    expect(Object.keys(deployment.alarmNames)).toHaveLength(2 + 4 * 3);
     expect(MetricAlarms?.map((a) => a.AlarmName).sort()).toEqual(Object.values(deployment.alarmNames).sort());
     const byMetric = new Map(MetricAlarms?.map((a) => [`${a.MetricName} ${a.Dimensions?.[0]?.Value ?? ''}`, a]));
     expect(byMetric.get(`Errors ${deployment.evaluatorFunctionName}`)).toMatchObject({ Namespace: 'AWS/Lambda', Period: 300 });
