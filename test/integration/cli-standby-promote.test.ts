@@ -88,7 +88,9 @@ describe('pgvigil standby promote / cluster failover', () => {
     // The operator's candidate, not the engine's pick, and the fence strictly before the promotion.
     expect(hosts.actions.slice(0, 2)).toEqual(['fence 1 (term 2)', 'promote 3 (term 2)']);
     expect(result.stderr).toContainEqual(expect.stringMatching(/^NOTICE: fence_applied \(node 1\): ssm: the agent confirmed the fence/));
-    expect(result.stderr).toContainEqual(expect.stringMatching(/^INFO: failover step "promote": /));
+    // Step lines come from polling the record every 500 ms and may be missed when a step is quick;
+    // the events are printed for certain.
+    expect(result.stderr).toContainEqual(expect.stringMatching(/^NOTICE: failover_started \(node 1\): term 2: promotion of node 3 requested by an operator/));
     expect(result.stderr).toContainEqual(expect.stringMatching(/^NOTICE: repmgrd_failover_promote \(node 3\): node 3 promoted to primary of term 2/));
     const after = (await h.store.load('crashed'))?.snapshot;
     expect([after?.cluster.term, after?.cluster.primary_node_id, after?.cluster.operation]).toEqual([2, 3, null]);
