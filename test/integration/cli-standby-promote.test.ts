@@ -80,7 +80,7 @@ describe('pgvigil standby promote / cluster failover', () => {
     expect(await h.store.load('forced-dry')).toEqual(before);
   });
 
-  it('fences the failed primary, then promotes the requested standby under a new term, printing each step', async () => {
+  it('fences the failed primary, then promotes the requested standby under a new term, printing its progress', async () => {
     const hosts = await cluster('crashed', false);
     const result = await h.run('crashed', ['standby', 'promote', '--candidate', 'node3'], { clock: () => Date.now() });
     expect(result.stderr.at(-1)).toBe('NOTICE: STANDBY PROMOTE successful: node "node3" (ID: 3) is the primary (term 2); the other standbys follow it as the controller\'s follow-ups');
