@@ -20,7 +20,7 @@ import type { ControllerDeps, Invocation } from './controller.js';
 import { failoverSaga } from './sagas/failover.js';
 import { claim, runSaga, type SagaState } from './sagas/runner.js';
 import { event, latestHeartbeat } from './sagas/steps.js';
-import type { SwitchoverCheck, SwitchoverRequest, SwitchoverResponse } from './switchover.js';
+import { checksOnly, type SwitchoverCheck, type SwitchoverRequest, type SwitchoverResponse } from './switchover.js';
 
 /** What must hold before a promotion by hand, each with pass/fail and why. Pure. */
 export function manualFailoverChecks(snapshot: ClusterSnapshot, candidateId: number, force: boolean, now: number): SwitchoverCheck[] {
@@ -64,17 +64,7 @@ export async function runManualFailover(deps: ControllerDeps, inv: Invocation, r
   const { snapshot } = loaded;
   const checks = manualFailoverChecks(snapshot, request.candidate_node_id, request.force === true, deps.clock.now());
   const failed = checks.filter((c) => !c.passed);
-  if (request.dry_run || failed.length > 0) {
-    return {
-      ...base,
-      ok: failed.length === 0,
-      checks,
-      message:
-        failed.length === 0
-          ? 'prerequisites for executing STANDBY PROMOTE are met'
-          : `promotion not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
-    };
-  }
+  if (request.dry_run || failed.length > 0) return checksOnly(base, checks, 'STANDBY PROMOTE', 'promotion');
   const { cluster } = snapshot;
   const oldPrimary = cluster.primary_node_id ?? 0;
   const oldHb = latestHeartbeat(snapshot.heartbeats, oldPrimary);

@@ -188,6 +188,25 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
   return checks;
 }
 
+/** The answer of a dry run, or of a run whose checks failed: the checks, and what they mean. */
+export function checksOnly(
+  base: Pick<SwitchoverResponse, 'cluster_id' | 'candidate_node_id' | 'dry_run'>,
+  checks: SwitchoverCheck[],
+  command: string,
+  what: string,
+): SwitchoverResponse {
+  const failed = checks.filter((c) => !c.passed);
+  return {
+    ...base,
+    ok: failed.length === 0,
+    checks,
+    message:
+      failed.length === 0
+        ? `prerequisites for executing ${command} are met`
+        : `${what} not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
+  };
+}
+
 /** Checks that fail for a while and pass again by themselves: stale heartbeats, a follow-up in flight. */
 const TRANSIENT_CHECKS = new Set(['no_operation_in_progress', 'primary_running', 'candidate_streaming', 'same_system_and_timeline', 'candidate_lag', 'siblings_reporting']);
 
@@ -224,17 +243,7 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
     ({ snapshot, checks } = await checkedSnapshot(deps, request));
     failed = checks.filter((c) => !c.passed);
   }
-  if (request.dry_run || failed.length > 0) {
-    return {
-      ...base,
-      ok: failed.length === 0,
-      checks,
-      message:
-        failed.length === 0
-          ? 'prerequisites for executing STANDBY SWITCHOVER are met'
-          : `switchover not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
-    };
-  }
+  if (request.dry_run || failed.length > 0) return checksOnly(base, checks, 'STANDBY SWITCHOVER', 'switchover');
   const { cluster } = snapshot;
   const oldHb = latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id ?? 0);
   const claimed = await claim(deps, inv, snapshot, {
