@@ -242,7 +242,9 @@ export class Sandbox {
       timeoutMs,
     });
     if (result.code !== 0) {
-      throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})`, {
+      // The agent's own ERROR line in the message: a test or a drill report shows the message, not the detail.
+      const why = `${result.stderr}`.split('\n').filter((l) => l.startsWith('ERROR:')).at(-1);
+      throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})${why ? `: ${why}` : ''}`, {
         detail: `${result.stdout}${result.stderr}`.trim().slice(-4000),
       });
     }
