@@ -243,7 +243,9 @@ export class Sandbox {
     });
     if (result.code !== 0) {
       // The agent's own ERROR line in the message: a test or a drill report shows the message, not the detail.
-      const why = `${result.stderr}`.split('\n').filter((l) => l.startsWith('ERROR:')).at(-1);
+      const lines = `${result.stderr}`.split('\n');
+      const at = lines.findLastIndex((l) => l.startsWith('ERROR:'));
+      const why = at < 0 ? undefined : [lines[at], ...lines.slice(at + 1).filter((l) => l.startsWith('DETAIL:')).slice(0, 6)].join(' | ');
       throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})${why ? `: ${why}` : ''}`, {
         detail: `${result.stdout}${result.stderr}`.trim().slice(-4000),
       });
