@@ -63,6 +63,8 @@ export const PGVIGIL_EVENTS = [
   'switchover_schedule_cancelled',
   'switchover_schedule_started',
   'switchover_schedule_failed',
+  /** The controller started an instance that a fence had stopped, so that auto_rejoin can rewind and rejoin it. */
+  'instance_started',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

@@ -70,6 +70,11 @@ export const NodeRecordSchema = object('node record', {
   instance_id: nullable(string({ max: 64 })),
   /** Set on a node the controller fenced; cleared by a successful rejoin. */
   fenced: withDefault(boolean, () => false),
+  /**
+   * When a fence stopped the node's EC2 instance (StopInstances), controller time; cleared when the
+   * controller starts it again for auto_rejoin, or the node rejoins.
+   */
+  instance_stopped_at: withDefault(nullable(epochMs), () => null),
   registered_at: epochMs,
   updated_at: epochMs,
 });

@@ -135,6 +135,8 @@ export interface VipMover extends RouteMover<string> {
 /** The cloud's STONITH: stop the instance (EC2 StopInstances, or kill a sandbox host). */
 export interface InstanceFencer {
   stop(instanceId: string): Promise<void>;
+  /** Starts an instance a fence stopped, so that its node can rejoin (auto_rejoin). */
+  start(instanceId: string): Promise<void>;
 }
 
 /** Publishes events (SNS, with message attributes). */

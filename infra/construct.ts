@@ -322,7 +322,8 @@ export class PgvigilControlPlane extends Construct {
       }),
       new iam.PolicyStatement({
         sid: 'StopClusterInstances',
-        actions: ['ec2:StopInstances'],
+        // Start: an instance a fence stopped comes back for auto_rejoin (docs/controller.md).
+        actions: ['ec2:StopInstances', 'ec2:StartInstances'],
         resources: [instanceArn],
         conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
       }),

@@ -46,6 +46,8 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
   maxStepAttempts: 3,
   ownerLeaseMs: 5000,
   safetyMarginMs: 2000,
+  // A sandbox host boots in seconds (PostgreSQL, then the agent), even on a loaded machine.
+  bootWaitMs: 90_000,
 };
 
 export interface SandboxControllerOptions {

@@ -207,6 +207,8 @@ export class Sandbox {
   async startAgent(name: string): Promise<void> {
     const node = this.node(name);
     await this.reviveHost(name);
+    // Already up (a boot of its instance started it meanwhile): systemd would not start it twice.
+    if (this.supervisor.status().some((s) => s.host === name && s.name === 'agent' && s.running)) return;
     this.supervisor.start({
       host: name,
       name: 'agent',
@@ -218,6 +220,19 @@ export class Sandbox {
       cwd: '/',
       restart: true,
     });
+  }
+
+  /**
+   * What a host does when its instance starts (EC2 StartInstances by the controller, for
+   * auto_rejoin): the example stack's systemd units — PostgreSQL (which the agent's startup rule
+   * fences if the cluster has moved on), then the agent.
+   */
+  async bootHost(name: string): Promise<void> {
+    const node = this.node(name);
+    if (node.postgres) {
+      await this.startPostgres(name).catch((error: unknown) => this.say(`${name}: PostgreSQL did not start at boot: ${(error as Error).message}`));
+    }
+    await this.startAgent(name);
   }
 
   /** Starts the host's emulated instance again if it was stopped (StartInstances). */
@@ -432,6 +447,8 @@ export class Sandbox {
       stopHost: (host) => this.supervisor.killHost(host),
       isHostDown: (host) => this.supervisor.isHostDown(host),
       onStop: (host, state) => this.say(`${host}: its instance is ${state}: every process of the host stopped`),
+      bootHost: (host) => this.bootHost(host),
+      onBoot: (host) => this.say(`${host}: its instance was started: the host boots (PostgreSQL, then the agent)`),
     });
     await this.watcher.start();
 

@@ -331,7 +331,7 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
     if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
       out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
       await removeFence(c.data_directory);
-      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
       return { changed: false, message: 'already rejoined' };
     }
     if (probe.in_recovery !== true) {
@@ -417,7 +417,7 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
     await recordEvent(ctx, 'node_rejoin', false, `node did not start streaming from node ${upstream.node_id} within node_rejoin_timeout`, term);
     throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s)`);
   }
-  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
   out.notice('NODE REJOIN successful');
   out.detail(`node ${c.node_id} is now attached to node ${upstream.node_id}`);
   await recordEvent(ctx, 'node_rejoin', true, `node ${c.node_id} is now attached to node ${upstream.node_id}${diverged ? ' (after pg_rewind)' : ''}`, term);

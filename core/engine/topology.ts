@@ -84,7 +84,9 @@ export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
 
 /**
  * Fenced nodes that may come back as standbys of the current primary. Only nodes whose agent is
- * fresh are considered: the rejoin is carried out by that agent.
+ * fresh are considered: the rejoin is carried out by that agent — except, with `auto_rejoin`, a node
+ * whose instance a fence stopped (EC2 StopInstances): its agent cannot report until something
+ * starts the instance, so the rejoin starts it first (docs/controller.md).
  * - A node registered as an active, unfenced standby of the primary whose agent nevertheless
  *   reports its server fenced is a standby the controller stopped on purpose — a switchover's
  *   demoted primary, which the switchover re-registered under the new primary. It is rejoined
@@ -97,8 +99,14 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
   for (const v of fencedNodes(ctx, primary)) {
-    if (!v.fresh) continue;
     const n = v.node;
+    if (!v.fresh) {
+      if (ctx.settings.auto_rejoin && n.fenced && n.instance_stopped_at !== null && n.instance_id !== null) {
+        out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: true });
+        out.reasons.push(`${label(n)} is fenced and its instance was stopped by the fence; auto_rejoin=true: start the instance, rewind it and make it follow ${label(primary.node)}`);
+      }
+      continue;
+    }
     if (n.type === 'standby' && n.active && !n.fenced && n.upstream_node_id === pid) {
       out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
       out.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);

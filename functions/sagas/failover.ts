@@ -41,6 +41,7 @@ import {
   fenceNode,
   heartbeatOf,
   latestHeartbeat,
+  markFenced,
   moveVipStep,
   nodeOf,
   pendingFencesOf,
@@ -176,7 +177,7 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
     // `finish` leaves), which still stops the instance when SSM does not confirm it. The node is
     // marked fenced at once either way.
     const sent = await sendFence(state, old);
-    await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+    await markFenced(state, old);
     const pending: PendingFence = {
       node_id: old.node_id,
       command_id: 'commandId' in sent ? sent.commandId : null,
@@ -186,7 +187,7 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
     return { next: 'disconnect_wal_receivers', data: { fence_deferred: true, pending_fences: [...pendingFencesOf(op), pending] } };
   }
   const outcome = await fenceNode(state, old);
-  await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+  await markFenced(state, old, outcome);
   await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
   return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
 }

@@ -152,8 +152,16 @@ describe.sequential('the failure drills on one sandbox', () => {
         state = await nodeState(sandbox, old);
       }
       expect(state, `${why}\ncontroller:\n${controllerTail(sandbox, 8)}`).toBe('standby_streaming');
-      const rejoined = await store.listEvents(before.cluster.cluster_id, { event: 'node_rejoin', sinceMs: before.cluster.updated_at });
-      expect(rejoined.some((e) => e.successful && /rejoined as a standby of node/.test(e.details))).toBe(true);
+      // The controller records the rejoin once the node's own heartbeat shows it streaming, which
+      // can come a little after its server does.
+      const rejoinedEvent = async (): Promise<boolean> =>
+        (await store.listEvents(before.cluster.cluster_id, { event: 'node_rejoin', sinceMs: before.cluster.updated_at })).some((e) => e.successful && /rejoined as a standby of node/.test(e.details));
+      let rejoined = await rejoinedEvent();
+      for (let i = 0; i < 120 && !rejoined; i++) {
+        await sleep(500);
+        rejoined = await rejoinedEvent();
+      }
+      expect(rejoined, `${why}\ncontroller:\n${controllerTail(sandbox, 8)}`).toBe(true);
     } finally {
       close();
     }

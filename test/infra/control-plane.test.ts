@@ -548,11 +548,11 @@ describe("the controller's IAM policy", () => {
     expect(eipGrants.map((st) => st.Sid)).toEqual(['MoveClusterVips']);
   });
 
-  it('stops only instances tagged with one of its clusters', () => {
+  it('stops (fence) and starts (auto_rejoin) only instances tagged with one of its clusters', () => {
     expect(s.StopClusterInstances).toEqual({
       Sid: 'StopClusterInstances',
       Effect: 'Allow',
-      Action: 'ec2:StopInstances',
+      Action: ['ec2:StopInstances', 'ec2:StartInstances'],
       Resource: instanceArn,
       Condition: { StringEquals: { 'aws:ResourceTag/pgvigil:cluster': ['main', 'b.2'] } },
     });

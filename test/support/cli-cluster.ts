@@ -55,6 +55,7 @@ export function nodeRecord(clusterId: string, nodeId: number, overrides: Partial
     config_file: '/etc/pgvigil/repmgr.conf',
     instance_id: `i-000000000000000${nodeId}`,
     fenced: false,
+    instance_stopped_at: null,
     registered_at: NOW - 86_400_000,
     updated_at: NOW - 86_400_000,
     ...overrides,

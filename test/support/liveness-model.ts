@@ -134,7 +134,7 @@ export class LivenessModel {
       vip_allocation_id: 'eipalloc-sim',
       ...options.settings,
     };
-    const timings: ControllerTimings = { pollIntervalMs: 200, fenceWaitMs: 5000, demoteWaitMs: 10_000, stepRetryDelayMs: 500, maxStepAttempts: 3, ownerLeaseMs: 5000, safetyMarginMs: 100 };
+    const timings: ControllerTimings = { pollIntervalMs: 200, fenceWaitMs: 5000, demoteWaitMs: 10_000, stepRetryDelayMs: 500, maxStepAttempts: 3, ownerLeaseMs: 5000, safetyMarginMs: 100, bootWaitMs: 30_000 };
     const clock: Clock = { now: () => this.now, sleep: (ms) => this.advance(ms) };
     const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
     const notifier: Notifier = { publish: async () => undefined };
@@ -205,6 +205,7 @@ export class LivenessModel {
       config_file: null,
       instance_id: instance(n.id),
       fenced: false,
+      instance_stopped_at: null,
       registered_at: this.now,
       updated_at: this.now,
     };
@@ -632,6 +633,11 @@ export class LivenessModel {
         this.powerOff(n);
         // A stopped instance stays stopped until someone starts it; here, after a minute.
         this.heals.push({ at: this.now + 60_000, heal: () => this.boot(n) });
+      },
+      start: async (instanceId) => {
+        const n = this.node(nodeOf(instanceId));
+        this.log.push(`${this.t()} instance of node ${n.id} started by the controller`);
+        this.boot(n);
       },
     };
   }

@@ -617,6 +617,28 @@ const scenarios: Record<string, Scenario[]> = {
       candidate: null,
       reason: 'nothing to do',
     },
+    {
+      name: 'rejoins a fenced node whose instance the fence stopped, though its agent is silent, when auto_rejoin is on',
+      given: () => c().addStandby(5).node(5, { type: 'primary', fenced: true, upstream_node_id: null, instance_stopped_at: 1000 }).server(5, { fenced: true, postmaster_running: false }).silence(5).settings({ auto_rejoin: true }),
+      code: 'rejoin',
+      candidate: null,
+      reason: 'its instance was stopped by the fence; auto_rejoin=true: start the instance, rewind it',
+      action: { kind: 'rejoin', node_id: 5, upstream_node_id: 1, force_rewind: true },
+    },
+    {
+      name: 'leaves a node whose instance the fence stopped stopped when auto_rejoin is off',
+      given: () => c().addStandby(5).node(5, { type: 'primary', fenced: true, upstream_node_id: null, instance_stopped_at: 1000 }).server(5, { fenced: true, postmaster_running: false }).silence(5),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
+    {
+      name: 'does not start an instance that has no instance id registered',
+      given: () => c().addStandby(5).node(5, { fenced: true, instance_stopped_at: 1000, instance_id: null }).server(5, { fenced: true, postmaster_running: false }).silence(5).settings({ auto_rejoin: true }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
   ],
 
   'pause and manual': [
