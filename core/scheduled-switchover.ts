@@ -17,21 +17,24 @@ export const SCHEDULE_MAX_AHEAD_MS = 90 * 86_400_000;
 export type ScheduleState =
   | { state: 'none' }
   | { state: 'waiting'; schedule: ScheduledSwitchover }
-  /** Due, but an operation is in flight: it starts once that has ended (within the window). */
+  /**
+   * Due, but an operation is in flight or the cluster is paused (an operator's "hands off", which a
+   * schedule set earlier does not override): it starts once that has ended (within the window).
+   */
   | { state: 'held'; schedule: ScheduledSwitchover }
   | { state: 'due'; schedule: ScheduledSwitchover }
   | { state: 'missed'; schedule: ScheduledSwitchover; reason: string };
 
-export function scheduleState(cluster: Pick<ClusterRecord, 'scheduled_switchover' | 'operation'>, now: number): ScheduleState {
+export function scheduleState(cluster: Pick<ClusterRecord, 'scheduled_switchover' | 'operation'> & Partial<Pick<ClusterRecord, 'paused'>>, now: number): ScheduleState {
   const schedule = cluster.scheduled_switchover ?? null;
   if (!schedule) return { state: 'none' };
   if (now < schedule.at) return { state: 'waiting', schedule };
   const late = now - schedule.at;
   if (late > SCHEDULE_LATEST_START_MS) {
-    const why = cluster.operation ? `a ${cluster.operation.kind} was in flight` : 'the controller did not run';
+    const why = cluster.operation ? `a ${cluster.operation.kind} was in flight` : cluster.paused === true ? 'the cluster was paused' : 'the controller did not run';
     return { state: 'missed', schedule, reason: `it could not start within ${SCHEDULE_LATEST_START_MS / 60_000} min of its time (${why}); it is dropped` };
   }
-  return cluster.operation ? { state: 'held', schedule } : { state: 'due', schedule };
+  return cluster.operation || cluster.paused === true ? { state: 'held', schedule } : { state: 'due', schedule };
 }
 
 /** The problem with a requested schedule time, or null when it can be scheduled. */

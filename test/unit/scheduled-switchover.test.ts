@@ -25,6 +25,15 @@ describe('scheduleState', () => {
     expect(scheduleState({ scheduled_switchover: schedule, operation }, AT + 1).state).toBe('held');
   });
 
+  it('is held while the cluster is paused, and missed if it stays paused past the window', () => {
+    expect(scheduleState({ scheduled_switchover: schedule, operation: null, paused: true }, AT + 1).state).toBe('held');
+    expect(scheduleState({ scheduled_switchover: schedule, operation: null, paused: false }, AT + 1).state).toBe('due');
+    expect(scheduleState({ scheduled_switchover: schedule, operation: null, paused: true }, AT + SCHEDULE_LATEST_START_MS + 1)).toMatchObject({
+      state: 'missed',
+      reason: 'it could not start within 15 min of its time (the cluster was paused); it is dropped',
+    });
+  });
+
   it('is missed, saying why, once its start window has passed', () => {
     const s = scheduleState({ scheduled_switchover: schedule, operation }, AT + SCHEDULE_LATEST_START_MS + 1);
     expect(s).toMatchObject({ state: 'missed', reason: 'it could not start within 15 min of its time (a follow was in flight); it is dropped' });
