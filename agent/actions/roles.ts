@@ -15,7 +15,7 @@ import { failsafeHoldMs, promoteHeld } from '../daemon/failsafe.js';
 import { clearPromoting, hostMonotonicMs, markPromoting, promiseFile, readPromise } from '../failsafe-promise.js';
 import { readFence, removeFence, writeFence } from '../fence.js';
 import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
-import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } from '../pg/local.js';
+import { controlData, postmasterStatus, probeLocalServer, removeStaleLockFile, timelineOfWalFile } from '../pg/local.js';
 import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
 import { LocalService } from '../pg/service.js';
 import { queryOne, withSession } from '../pg/session.js';
@@ -363,6 +363,8 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
     const state = (await controlData(c.pg_bindir, c.data_directory).catch(() => ({}) as Record<string, string>))['Database cluster state'] ?? '';
     if (state !== '' && state !== 'shut down' && state !== 'shut down in recovery') {
       out.notice(`the server was not shut down cleanly (${state}): completing crash recovery in single-user mode`);
+      const dead = await removeStaleLockFile(c.data_directory);
+      if (dead !== null) out.info(`removed the postmaster.pid of the dead postmaster (pid ${dead})`);
       const single = await runPgBinary(c.pg_bindir, c.data_directory, 'postgres', ['--single', '-F', '-D', c.data_directory, 'template1'], 600_000);
       if (single.code !== 0) {
         throw new PgvigilError('REJOIN_FAIL', 'crash recovery of this node in single-user mode failed', { detail: single.stderr.trim().slice(-2000) });

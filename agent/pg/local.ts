@@ -4,10 +4,10 @@
  * writability. Each probe is bounded by a timeout; a server that is down yields a state that says
  * so, never an exception.
  */
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, readlink, realpath, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
-import { readDataFile, runPgBinary } from '../host.js';
+import { readDataFile, removeDataFile, runPgBinary } from '../host.js';
 import { hostPort } from './conninfo.js';
 import { close, connect, query, queryOne, withTimeout, type Session } from './session.js';
 
@@ -22,7 +22,30 @@ export async function postmasterStatus(dataDir: string): Promise<{ running: bool
   } catch (error) {
     return { running: (error as NodeJS.ErrnoException).code === 'EPERM', pid };
   }
-  return { running: !(await isZombie(pid)), pid };
+  return { running: !(await isZombie(pid)) && !(await runsElsewhere(pid, dataDir)), pid };
+}
+
+/**
+ * A postmaster's working directory is its data directory. A live pid whose working directory can be
+ * read and is another one is not this data directory's postmaster: the postmaster died and its pid
+ * went to another process (pids wrap at 32768 on many hosts). When it cannot be read (another
+ * user's process), the pid is taken to be the postmaster.
+ */
+async function runsElsewhere(pid: number, dataDir: string): Promise<boolean> {
+  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
+  if (cwd === undefined) return false;
+  return cwd !== (await realpath(dataDir).catch(() => dataDir));
+}
+
+/**
+ * Removes the postmaster.pid of a postmaster that is dead (killed and not reaped yet, or its pid now
+ * another process's): PostgreSQL refuses to start while kill(pid, 0) succeeds on the pid it names
+ * ("lock file already exists"). Returns the dead postmaster's pid, or null when nothing was removed.
+ */
+export async function removeStaleLockFile(dataDir: string): Promise<number | null> {
+  const status = await postmasterStatus(dataDir);
+  if (status.running || status.pid === null) return null;
+  return (await removeDataFile(dataDir, 'postmaster.pid')) ? status.pid : null;
 }
 
 /**

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { PgvigilError } from '../../core/errors.js';
 import type { AgentConfig } from '../config.js';
 import { runPgBinary, runShell } from '../host.js';
-import { postmasterStatus } from './local.js';
+import { postmasterStatus, removeStaleLockFile } from './local.js';
 
 export type ServiceConfig = Pick<
   AgentConfig,
@@ -35,6 +35,7 @@ export class LocalService {
   /** Starts the server and waits until pg_ctl reports it started (or the start command returns). */
   async start(timeoutSecs = 60): Promise<void> {
     if (await this.running()) return;
+    await removeStaleLockFile(this.config.data_directory);
     const r = this.config.service_start_command
       ? await runShell(this.config.service_start_command, timeoutSecs * 1000 + 10_000)
       : await runPgBinary(this.config.pg_bindir, this.config.data_directory, 'pg_ctl', ['-D', this.config.data_directory, '-l', this.logFile, '-w', '-t', String(timeoutSecs), 'start'], timeoutSecs * 1000 + 10_000);
