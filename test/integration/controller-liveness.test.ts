@@ -290,6 +290,6 @@ describe('stuck states the controller leaves by itself', () => {
     await f.deps().vip.moveTo(f.allocationId, f.instances.get(3) ?? '');
     await evaluateCluster(f.deps(), invocation(), id, { sweep: true });
     expect(await f.deps().vip.current(f.allocationId)).toBe(f.instances.get(1));
-    expect((await f.store.listEvents(id, { event: 'stuck_state_recovery' }))[0]?.details).toMatch(/^vip_elsewhere: Elastic IP .* was on i-/);
+    expect((await f.store.listEvents(id, { event: 'stuck_state_recovery' }))[0]?.details).toMatch(/^vip_elsewhere: Elastic IP .* led to i-/);
   });
 });

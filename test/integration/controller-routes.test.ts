@@ -146,4 +146,16 @@ describe('the routes to the primary in the sagas', () => {
     expect(failed).toMatch(/ZNOSUCHZONE1/);
     expect(attempts).toBe(FAST_TIMINGS.maxStepAttempts);
   });
+
+  it('the sweep points a Route 53 record left on another instance back at the serving primary, and leaves a right one alone', async () => {
+    const { id, record } = await cluster('healthy');
+    await mover.moveTo(record, f.instances.get(3) ?? '');
+    await evaluateCluster(deps(), invocation(), id, { sweep: true });
+    expect((await recordValues(record)).values).toEqual([addresses.get(1)]);
+    const repaired = (await f.store.listEvents(id, { event: 'stuck_state_recovery' })).map((e) => e.details);
+    expect(repaired).toEqual([expect.stringMatching(new RegExp(`^vip_elsewhere: Route 53 record ${record.name} .* led to ${f.instances.get(3)}, not to instance ${f.instances.get(1)}`))]);
+    // Nothing to repair the next time round.
+    await evaluateCluster(deps(), invocation(), id, { sweep: true });
+    expect(await f.store.listEvents(id, { event: 'stuck_state_recovery' })).toHaveLength(1);
+  });
 });
