@@ -110,7 +110,12 @@ describe('node startup, before PostgreSQL starts at boot', () => {
     expect(r.text).toContain(`NOTICE: data directory "${join(dir, 'no-such-data')}" does not exist; nothing to do`);
   });
 
-  it('holds a former primary the cluster has replaced read-only: fence marker written, and pg_ctl start brings it up in recovery', async () => {
+  it('holds a former primary the cluster has replaced read-only, while the rejoin that started its instance is in flight: fence marker written, and pg_ctl start brings it up in recovery', async () => {
+    // What the controller's auto_rejoin does: a rejoin of node 1 claims the cluster, then starts its instance.
+    const cluster = (await store.load(CLUSTER))?.snapshot.cluster;
+    const now = Date.now();
+    const rejoin = { id: 'rejoin-1', kind: 'rejoin' as const, term: 2, candidate_node_id: 1, old_primary_node_id: 1, step: 'start_instance', owner: 'test', deadline: now + 600_000, started_at: now, data: {} };
+    expect((await store.updateCluster(CLUSTER, cluster?.version ?? 0, { operation: rejoin }, now)).ok).toBe(true);
     const since = Date.now();
     const r = await startup();
     expect(r.code, r.text).toBe(0);
