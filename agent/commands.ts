@@ -14,14 +14,15 @@ export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
 type Actions = typeof import('./actions/clone.js') &
   typeof import('./actions/node.js') &
   typeof import('./actions/register.js') &
-  typeof import('./actions/roles.js');
+  typeof import('./actions/roles.js') &
+  typeof import('./actions/startup.js');
 
 /**
  * The host actions' code (pg, the configuration parser), loaded by the command that runs one:
  * `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
  */
 async function actions(): Promise<Actions> {
-  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js')]);
+  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js'), import('./actions/startup.js')]);
   return Object.assign({}, ...modules) as Actions;
 }
 
@@ -227,6 +228,18 @@ export const nodeStatusCommand = defineCommand({
   },
 });
 
+export const nodeStartupCommand = defineCommand({
+  words: ['node', 'startup'],
+  summary: 'before PostgreSQL starts at boot: hold a fenced or replaced former primary read-only',
+  usage: 'node startup -f CONFIG',
+  examples: [`${A} node startup -f /etc/pgvigil/repmgr.conf`],
+  options: {},
+  async run(ctx) {
+    await (await actions()).nodeStartup(await actionContext(ctx));
+    return 0;
+  },
+});
+
 /** Every host action; `pgvigil` lists the same objects. */
 export const hostActionCommands: Command[] = [
   primaryRegisterCommand,
@@ -249,4 +262,5 @@ export const hostActionCommands: Command[] = [
   simple(['reconnect-wal-receiver'], 'resume streaming from the upstream', 'reconnectWalReceiver'),
   nodeStatusCommand,
   nodeCheckCommand,
+  nodeStartupCommand,
 ];

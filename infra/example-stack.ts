@@ -32,7 +32,7 @@ import {
 } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
-import { SYSTEMD_UNIT } from '../build/host-package.js';
+import { POSTGRESQL_DROP_IN, SYSTEMD_UNIT } from '../build/host-package.js';
 import { CLUSTER_TAG, PgvigilControlPlane } from './construct.js';
 import { AGENT_API_PORT, PgvigilLoadBalancer } from './load-balancer.js';
 import { DEFAULT_CONFIG_FILE } from './ssm-documents.js';
@@ -397,6 +397,18 @@ export function hostUserData(o: HostOptions): string {
     'chown -R postgres:postgres /etc/pgvigil',
     '',
   ];
+  if (o.role !== 'witness') {
+    lines.push(
+      // Before PostgreSQL is first enabled: from then on every start of the unit, at boot too, runs
+      // the boot guard first (docs/agent.md). On a fresh primary the cluster has no record yet, so
+      // nothing is held read-only.
+      '# the boot guard: PostgreSQL starts read-only on a former primary the cluster has replaced',
+      'mkdir -p /etc/systemd/system/postgresql.service.d',
+      `install -m 644 /opt/pgvigil/${POSTGRESQL_DROP_IN} /etc/systemd/system/postgresql.service.d/`,
+      'systemctl daemon-reload',
+      '',
+    );
+  }
   if (o.role === 'primary') {
     lines.push(
       '# primary: initdb, replication settings, the repmgr role, register',
@@ -414,8 +426,8 @@ export function hostUserData(o: HostOptions): string {
       'host repmgr      repmgr $VPC_CIDR scram-sha-256',
       'host replication repmgr $VPC_CIDR scram-sha-256',
       'EOF',
-      // systemd starts PostgreSQL at boot; the agent (After=postgresql.service) then applies the
-      // startup rule and fences a former primary that the cluster has replaced.
+      // systemd starts PostgreSQL at boot, after the boot guard; the agent (After=postgresql.service)
+      // then applies the same startup rule to the running server.
       'systemctl enable --now postgresql',
       "sudo -u postgres /usr/bin/psql -v ON_ERROR_STOP=1 -v pw=\"$PW\" <<'SQL'",
       "CREATE ROLE repmgr SUPERUSER LOGIN PASSWORD :'pw';",

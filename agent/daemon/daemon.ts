@@ -43,7 +43,7 @@ import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } fro
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
 import { LocalServerWatch } from './local-watch.js';
-import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, type LeaseTimings } from './policy.js';
+import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, type LeaseTimings } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
 import { loadAgentState, saveAgentState } from './state-file.js';
 
@@ -424,10 +424,8 @@ export class AgentDaemon {
     if (loaded) this.adopt(loaded);
     const probe = await this.probe();
     if (!probe.accepting_connections || probe.in_recovery !== false) return;
-    const cluster = this.loaded?.snapshot.cluster;
-    const superseded = cluster !== undefined && cluster.primary_node_id !== null && cluster.primary_node_id !== this.config.node_id && cluster.operation?.candidate_node_id !== this.config.node_id;
-    if (marker || superseded) {
-      const why = marker ? `it carries a fence marker (${marker.reason}, term ${marker.term})` : `cluster "${this.config.cluster_id}" has node ${cluster?.primary_node_id} as primary at term ${cluster?.term}`;
+    const why = startupFenceReason(marker, this.loaded?.snapshot.cluster, this.config);
+    if (why !== null) {
       this.log.log('WARNING', `local server runs as a primary but ${why}; fencing it`);
       await this.selfFence('superseded', why);
     }

@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClusterStateStore } from '../../core/ports.js';
+import { attemptWithin, type Attempt } from '../attempt.js';
 import type { Logger } from '../log.js';
 import { judgeLease, leaseView, mayRenewOn, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
 
@@ -51,8 +52,6 @@ export interface LeaseRenewalStats {
   /** When the latest successful renewal was sent (monotonic ms), null before the first. */
   lastSentMono: number | null;
 }
-
-type Attempt<T> = { ok: true; value: T } | { ok: false; error: string; abandoned: boolean };
 
 export class LeaseRenewer {
   private view: LeaseView | null = null;
@@ -173,29 +172,13 @@ export class LeaseRenewer {
     if (mayRenewOn(this.view, this.deps.nodeId)) this.poke();
   }
 
-  /**
-   * Runs one request within the attempt limit. The abort closes its connection; the race ends the
-   * attempt even if something under the request (a credential lookup, a store that ignores the
-   * signal) does not listen.
-   */
+  /** Runs one request within the attempt limit; stop() aborts the ones in flight. */
   private async attempt<T>(request: (abortSignal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
-    const limitMs = this.deps.timings.attemptLimitMs;
     const controller = new AbortController();
     this.inFlight.add(controller);
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<Attempt<T>>((resolve) => {
-      // Aborted by the time limit or by stop(): the attempt ends now either way.
-      controller.signal.addEventListener('abort', () => resolve({ ok: false, error: String((controller.signal.reason as Error)?.message), abandoned: true }), { once: true });
-      timer = setTimeout(() => controller.abort(new Error(`no answer within ${Math.round(limitMs)} ms`)), limitMs);
-    });
-    const call = request(controller.signal).then(
-      (value): Attempt<T> => ({ ok: true, value }),
-      (error: unknown): Attempt<T> => ({ ok: false, error: String((error as Error)?.message ?? error), abandoned: controller.signal.aborted }),
-    );
     try {
-      return await Promise.race([call, limit]);
+      return await attemptWithin(request, this.deps.timings.attemptLimitMs, controller);
     } finally {
-      clearTimeout(timer);
       this.inFlight.delete(controller);
     }
   }

@@ -10,6 +10,7 @@ import { lsnDiff } from '../../core/lsn.js';
 import { PROMOTING_OPERATIONS } from '../../core/engine/lease.js';
 import type { ClusterRecord, NodeRecord, Reachability, ReplicationRow, ServerState } from '../../core/model.js';
 import type { AgentConfig } from '../config.js';
+import type { FenceMarker } from '../fence.js';
 import type { LocalProbe } from '../pg/local.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -109,6 +110,30 @@ export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id
   const op = cluster.operation;
   const promoting = op !== null && (PROMOTING_OPERATIONS as readonly string[]).includes(op.kind) && op.term === cluster.term;
   return { term: cluster.term, primaryNodeId: cluster.primary_node_id, candidateNodeId: promoting ? op.candidate_node_id : null, version: cluster.version };
+}
+
+/**
+ * hg_repmgr's `node startup` rule: the cluster names another node as its primary, and no failover
+ * or switchover of its term is promoting this one (the nodes that may hold the lease,
+ * {@link mayRenewOn}). A node that a rejoin, follow or fence in flight acts on is superseded too:
+ * that is exactly the former primary a controller starts again to rejoin it.
+ */
+export function superseded(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'>, nodeId: number): boolean {
+  return cluster.primary_node_id !== null && !mayRenewOn(leaseView(cluster), nodeId);
+}
+
+/**
+ * Why a server must not run as a primary when it starts, or null when it may: it carries a fence
+ * marker, or its cluster has been {@link superseded}. The sentence goes into the log and the event.
+ */
+export function startupFenceReason(
+  marker: Pick<FenceMarker, 'reason' | 'term'> | undefined,
+  cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'> | undefined,
+  config: Pick<AgentConfig, 'cluster_id' | 'node_id'>,
+): string | null {
+  if (marker) return `it carries a fence marker (${marker.reason}, term ${marker.term})`;
+  if (cluster && superseded(cluster, config.node_id)) return `cluster "${config.cluster_id}" has node ${cluster.primary_node_id} as primary at term ${cluster.term}`;
+  return null;
 }
 
 /** May this node renew at the view's term (mayRenewLease, core/engine/lease.ts, on the view it last read)? */

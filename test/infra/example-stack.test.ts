@@ -165,6 +165,14 @@ describe('the example stack', () => {
     // PostgreSQL under systemd on the database nodes (started at boot, before the agent); none on the witness.
     for (const ud of [primary, standby]) expect(ud).toContain('systemctl enable --now postgresql');
     expect(witness).not.toContain('systemctl enable --now postgresql');
+    // The boot guard's drop-in is in place (and systemd has read it) before PostgreSQL first starts.
+    const dropIn = 'install -m 644 /opt/pgvigil/deploy/systemd/postgresql.service.d/pgvigil-startup.conf /etc/systemd/system/postgresql.service.d/';
+    for (const ud of [primary, standby]) {
+      expect(ud).toContain(dropIn);
+      expect(ud.indexOf(dropIn)).toBeLessThan(ud.indexOf('systemctl daemon-reload'));
+      expect(ud.indexOf('systemctl daemon-reload')).toBeLessThan(ud.indexOf('systemctl enable --now postgresql'));
+    }
+    expect(witness).not.toContain('postgresql.service.d');
     expect(standby).toContain('standby clone -f /etc/pgvigil/repmgr.conf');
     expect(standby).toContain('standby register -f /etc/pgvigil/repmgr.conf');
     expect(witness).toContain('witness register -f /etc/pgvigil/repmgr.conf');

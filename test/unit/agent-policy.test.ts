@@ -18,6 +18,8 @@ import {
   nextReachability,
   serverState,
   signature,
+  startupFenceReason,
+  superseded,
   type LeaseTimings,
   type SyncFacts,
 } from '../../agent/daemon/policy.js';
@@ -100,6 +102,34 @@ describe('leaseView and mayRenewOn', () => {
       expect(mayRenewOn(view, 2)).toBe(false);
     }
     expect(mayRenewOn(null, 1)).toBe(false);
+  });
+});
+
+describe('superseded and startupFenceReason (the startup rule)', () => {
+  const op = (kind: Operation['kind'], term: number, candidate: number): Operation => ({
+    id: 'op-1', kind, term, candidate_node_id: candidate, old_primary_node_id: 1, step: 'promote', owner: 'x', deadline: 0, started_at: 0, data: {},
+  });
+  const cluster = (primary: number | null, operation: Operation | null = null) => ({ term: 5, primary_node_id: primary, operation, version: 3 });
+  const config = { cluster_id: 'main', node_id: 1 };
+
+  it.each([
+    ['the cluster names another node as primary', cluster(2), true],
+    ['a rejoin in flight acts on this node while another is primary', cluster(2, op('rejoin', 5, 1)), true],
+    ['a fence in flight acts on this node while another is primary', cluster(2, op('fence', 5, 1)), true],
+    ['this node was the candidate of a failover of an earlier term', cluster(2, op('failover', 4, 1)), true],
+    ['the cluster names this node as primary', cluster(1), false],
+    ['a failover of this term is promoting this node', cluster(2, op('failover', 5, 1)), false],
+    ['a switchover of this term is promoting this node', cluster(2, op('switchover', 5, 1)), false],
+    ['the cluster has no primary', cluster(null), false],
+  ] as const)('when %s: superseded is %s', (_, record, expected) => {
+    expect(superseded(record, 1)).toBe(expected);
+  });
+
+  it('gives the fence marker as the reason first, then the primary that replaced this node, and null when the node may start as it is', () => {
+    expect(startupFenceReason({ reason: 'lease_lost', term: 4 }, cluster(1), config)).toBe('it carries a fence marker (lease_lost, term 4)');
+    expect(startupFenceReason(undefined, cluster(2), config)).toBe('cluster "main" has node 2 as primary at term 5');
+    expect(startupFenceReason(undefined, cluster(1), config)).toBeNull();
+    expect(startupFenceReason(undefined, undefined, config)).toBeNull();
   });
 });
 
