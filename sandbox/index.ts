@@ -268,9 +268,14 @@ export class Sandbox {
     return result;
   }
 
-  /** Starts (or restarts) PostgreSQL on a node's host, inside its namespace. */
+  /**
+   * Starts (or restarts) PostgreSQL on a node's host, inside its namespace, as the host's
+   * postgresql.service does: its drop-in's ExecStartPre, the agent's boot guard (`node startup`,
+   * docs/agent.md), first — a former primary the cluster has replaced comes up read-only.
+   */
   async startPostgres(name: string): Promise<void> {
     const node = this.node(name);
+    await this.agent(name, ['node', 'startup'], 60_000);
     const result = await this.network.exec(
       name,
       join(pgBindir(this.plan), 'pg_ctl'),
