@@ -11,8 +11,12 @@ import { boolean, integer, nullable, object, type Infer } from './schema.js';
 export const DataLossRecordSchema = object('data-loss record', {
   /** The old primary's last reported WAL position (its latest heartbeat's current_lsn). */
   old_primary_lsn: nullable(lsn),
-  /** Its agent's send time of that heartbeat (agent clock). */
-  old_primary_reported_at: nullable(epochMs),
+  /**
+   * When its agent last read that position from a running server (agent clock): the server's
+   * `last_accepting_at` — an agent whose server is down keeps reporting the last LSN it read —
+   * else the heartbeat's send time.
+   */
+  old_primary_lsn_at: nullable(epochMs),
   /** What the candidate had received (receive LSN, else replay LSN) when the failover chose it. */
   candidate_lsn: nullable(lsn),
   /** The old primary last reported the candidate as a `sync` standby of synchronous replication. */
@@ -20,8 +24,8 @@ export const DataLossRecordSchema = object('data-loss record', {
   /** WAL bytes the old primary reported beyond the candidate; 0 when none; null when unknown. */
   data_loss_bytes: nullable(integer(0)),
   /**
-   * From the old primary's last heartbeat (agent clock) to the measurement (controller clock) when
-   * that heartbeat showed WAL beyond the candidate; 0 when nothing is lost; null when unknown.
+   * From `old_primary_lsn_at` (agent clock) to the measurement (controller clock) when that position
+   * is beyond the candidate's; 0 when nothing is lost; null when unknown.
    */
   data_loss_window_ms: nullable(integer(0)),
   /** When the failover measured it (controller clock). */
@@ -45,7 +49,7 @@ export function measureDataLoss({ oldPrimary, candidateName, candidate, at }: Da
   const cand = candidate?.server ?? null;
   const record = {
     old_primary_lsn: old?.current_lsn ?? null,
-    old_primary_reported_at: oldPrimary?.sent_at ?? null,
+    old_primary_lsn_at: oldPrimary && old ? Math.min(oldPrimary.sent_at, old.last_accepting_at ?? oldPrimary.sent_at) : null,
     // The same position the engine ranks candidates by (core/engine/candidates.ts).
     candidate_lsn: cand ? (cand.receive_lsn ?? cand.replay_lsn) : null,
     candidate_synchronous: synchronousStandby(oldPrimary, candidateName),
@@ -54,12 +58,12 @@ export function measureDataLoss({ oldPrimary, candidateName, candidate, at }: Da
   // A commit under synchronous replication waits for the sync standby's flush: whatever WAL the
   // old primary had beyond it was never acknowledged to a client.
   if (record.candidate_synchronous) return { ...record, data_loss_bytes: 0, data_loss_window_ms: 0 };
-  if (record.old_primary_lsn === null || record.candidate_lsn === null || oldPrimary === null) {
+  if (record.old_primary_lsn === null || record.candidate_lsn === null || record.old_primary_lsn_at === null) {
     return { ...record, data_loss_bytes: null, data_loss_window_ms: null };
   }
   const gap = lsnDiff(record.old_primary_lsn, record.candidate_lsn);
   if (gap <= 0n) return { ...record, data_loss_bytes: 0, data_loss_window_ms: 0 };
-  return { ...record, data_loss_bytes: Number(gap), data_loss_window_ms: Math.max(0, at - oldPrimary.sent_at) };
+  return { ...record, data_loss_bytes: Number(gap), data_loss_window_ms: Math.max(0, at - record.old_primary_lsn_at) };
 }
 
 /** Did the old primary last report `name` as its `sync` standby (not `quorum`: see docs/controller.md)? */
@@ -85,5 +89,5 @@ export function describeDataLoss(record: DataLossRecord, candidateId: number): s
   }
   if (bytes === 0) return `no data loss: node ${candidateId} had received the old primary's last reported LSN ${record.old_primary_lsn ?? '?'}`;
   const secs = ((record.data_loss_window_ms ?? 0) / 1000).toFixed(1);
-  return `data loss: node ${candidateId} was ${bytes} bytes behind the old primary's last reported LSN ${record.old_primary_lsn ?? '?'} (reported ${secs} s before the failover)`;
+  return `data loss: node ${candidateId} was ${bytes} bytes behind the old primary's last reported LSN ${record.old_primary_lsn ?? '?'} (read ${secs} s before the failover)`;
 }

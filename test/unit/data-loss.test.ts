@@ -15,17 +15,23 @@ function measure(snapshot: ClusterSnapshot, candidateId = 2, at = FAILOVER_AT) {
 const cluster = () => new SnapshotBuilder({ now: NOW }).crashPrimary();
 
 describe('measureDataLoss', () => {
-  it('counts the bytes the old primary last reported beyond what the candidate had received, and the time since that report', () => {
+  it('counts the bytes the old primary last reported beyond what the candidate had received, and the time since its agent read that LSN', () => {
+    // The crashed primary's agent still reports the LSN it read when the server last accepted connections.
     const record = measure(cluster().setLsn(1, '0/5000060').setLsn(2, '0/5000000').build());
     expect(record).toEqual({
       old_primary_lsn: '0/5000060',
-      old_primary_reported_at: NOW - 500,
+      old_primary_lsn_at: NOW - 4500,
       candidate_lsn: '0/5000000',
       candidate_synchronous: false,
       data_loss_bytes: 0x60,
-      data_loss_window_ms: 20_500,
+      data_loss_window_ms: 24_500,
       measured_at: FAILOVER_AT,
     });
+  });
+
+  it('times a running old primary’s LSN from its heartbeat', () => {
+    const running = new SnapshotBuilder({ now: NOW }).setLsn(1, '0/5000060').setLsn(2, '0/5000000').server(1, { last_accepting_at: NOW }).heartbeat(1, { sent_at: NOW - 200 });
+    expect(measure(running.build())).toMatchObject({ old_primary_lsn_at: NOW - 200, data_loss_window_ms: 20_200 });
   });
 
   it('counts across a WAL segment boundary with 64-bit LSN arithmetic', () => {
@@ -48,7 +54,7 @@ describe('measureDataLoss', () => {
 
   it('is unknown (null, not 0) when the old primary never wrote a heartbeat', () => {
     const record = measure(cluster().noHeartbeat(1).build());
-    expect(record).toMatchObject({ old_primary_lsn: null, old_primary_reported_at: null, data_loss_bytes: null, data_loss_window_ms: null });
+    expect(record).toMatchObject({ old_primary_lsn: null, old_primary_lsn_at: null, data_loss_bytes: null, data_loss_window_ms: null });
   });
 
   it('is unknown when the old primary’s heartbeat carries no LSN or no server at all', () => {
@@ -82,7 +88,7 @@ describe('measureDataLoss', () => {
   });
 
   it('never reports a negative window when the old primary’s clock ran ahead of the controller’s', () => {
-    const record = measure(cluster().setLsn(1, '0/5000060').setLsn(2, '0/5000000').heartbeat(1, { sent_at: FAILOVER_AT + 5000 }).build());
+    const record = measure(cluster().setLsn(1, '0/5000060').setLsn(2, '0/5000000').server(1, { last_accepting_at: FAILOVER_AT + 5000 }).heartbeat(1, { sent_at: FAILOVER_AT + 5000 }).build());
     expect(record).toMatchObject({ data_loss_bytes: 0x60, data_loss_window_ms: 0 });
   });
 });
@@ -100,7 +106,7 @@ describe('readDataLoss', () => {
 describe('describeDataLoss', () => {
   it('says how far behind the candidate was, from what, and how long before the failover', () => {
     const record = measure(cluster().setLsn(1, '0/5000060').setLsn(2, '0/5000000').build());
-    expect(describeDataLoss(record, 2)).toBe("data loss: node 2 was 96 bytes behind the old primary's last reported LSN 0/5000060 (reported 20.5 s before the failover)");
+    expect(describeDataLoss(record, 2)).toBe("data loss: node 2 was 96 bytes behind the old primary's last reported LSN 0/5000060 (read 24.5 s before the failover)");
   });
 
   it('says there was no loss, and why, for a level or synchronous candidate', () => {
