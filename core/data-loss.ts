@@ -1,7 +1,7 @@
 /**
  * The data-loss record of a failover (docs/controller.md, "The data-loss record"): how much WAL the
  * old primary last reported that the promoted standby had not received, and how long before the
- * failover that position was reported. Measured once, when the failover settles on its candidate
+ * failover its agent read that position. Measured once, when the failover settles on its candidate
  * (the re-ranking, after the old primary is fenced), from the heartbeats in the snapshot.
  */
 import { lsnDiff } from './lsn.js';
