@@ -81,6 +81,15 @@ export interface PgvigilClusterProps {
    * @default a new secret, named `<documentPrefix>/<clusterId>/agent-api`
    */
   readonly agentApiSecret?: secretsmanager.ISecret;
+  /**
+   * The failover data-loss budget, in bytes of WAL: an alarm (`FailoverDataLoss<cluster>`) when a
+   * failover's data-loss record (metric `FailoverDataLossBytes`, docs/operations.md) exceeds it.
+   * `null` creates no such alarm.
+   * @default 0 — any loss alarms: a failover with synchronous replication records 0 by construction,
+   * so a breach means the guarantee did not hold; with asynchronous replication it tells whenever a
+   * failover lost writes (raise the budget to what the cluster accepts)
+   */
+  readonly failoverDataLossBudgetBytes?: number | null;
 }
 
 /** A record in a (private) hosted zone that the controller points at the primary's private address. */
@@ -168,6 +177,7 @@ interface ClusterResources {
   readonly vipArn?: string;
   readonly agentApiSecret: secretsmanager.ISecret;
   readonly route53Record?: PgvigilRoute53RecordProps;
+  readonly failoverDataLossBudgetBytes: number | null;
   readonly alarms: cloudwatch.Alarm[];
 }
 
@@ -293,6 +303,7 @@ export class PgvigilControlPlane extends Construct {
           : {}),
         agentApiSecret,
         ...(cluster.route53Record ? { route53Record: cluster.route53Record } : {}),
+        failoverDataLossBudgetBytes: cluster.failoverDataLossBudgetBytes === undefined ? 0 : cluster.failoverDataLossBudgetBytes,
         alarms: [],
       });
     }
@@ -579,6 +590,18 @@ export class PgvigilControlPlane extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
+      if (c.failoverDataLossBudgetBytes !== null) {
+        c.alarms.push(
+          alarm(`FailoverDataLoss${suffix}`, {
+            alarmDescription: `pgvigil ${c.clusterId}: a failover's new primary lacked more than ${c.failoverDataLossBudgetBytes} bytes of the old primary's WAL (see the repmgrd_failover_promote event)`,
+            metric: alarmMetric(METRICS.failoverDataLoss, 'Maximum'),
+            threshold: c.failoverDataLossBudgetBytes,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
+        );
+      }
       widgets.push([
         new cloudwatch.TextWidget({ markdown: `## pgvigil cluster \`${c.clusterId}\``, width: 24, height: 1 }),
       ]);
@@ -595,8 +618,9 @@ export class PgvigilControlPlane extends Construct {
           width: 6,
         }),
         new cloudwatch.GraphWidget({
-          title: `${c.clusterId}: failovers, split brains, saga step failures`,
+          title: `${c.clusterId}: failovers, split brains, saga step failures / failover data loss (bytes)`,
           left: [m(METRICS.failovers, 'Sum'), m(METRICS.splitBrains, 'Sum'), m(METRICS.sagaStepFailures, 'Sum')],
+          right: [m(METRICS.failoverDataLoss, 'Maximum')],
           width: 6,
         }),
         new cloudwatch.GraphWidget({
@@ -646,7 +670,7 @@ export class PgvigilControlPlane extends Construct {
     return this.cluster(clusterId).agentApiSecret;
   }
 
-  /** The alarms of one cluster (stale primary heartbeat, critical lag, failover, split brain). */
+  /** The alarms of one cluster (stale primary heartbeat, critical lag, failover, split brain, failover data loss). */
   clusterAlarms(clusterId: string): cloudwatch.Alarm[] {
     return [...this.cluster(clusterId).alarms];
   }
@@ -790,6 +814,10 @@ function validateProps(props: PgvigilControlPlaneProps): void {
     }
     if (c.elasticIp === false && c.vipAllocationId !== undefined) {
       problems.push(`clusters[${i}]: vipAllocationId "${c.vipAllocationId}" given with elasticIp: false`);
+    }
+    const budget = c.failoverDataLossBudgetBytes;
+    if (budget !== undefined && budget !== null && !(Number.isSafeInteger(budget) && budget >= 0)) {
+      problems.push(`clusters[${i}].failoverDataLossBudgetBytes ${budget} is not a whole number of bytes >= 0 (null: no alarm)`);
     }
     const record = c.route53Record;
     if (record && (Token.isUnresolved(record.recordName) || !isDnsName(record.recordName))) {

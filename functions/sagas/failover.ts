@@ -31,6 +31,7 @@ import { rerankCandidates } from '../../core/engine/rerank.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { measureFailoverDataLoss, putDataLossMetric } from '../data-loss.js';
 import { withdrawRoutesFrom } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
@@ -239,12 +240,12 @@ async function rerank(state: SagaState): Promise<StepResult> {
   const { op, deps } = state;
   const reranking = rerankCandidates(state.snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
   if (reranking.kind === 'abort') return { next: 'abort', data: { abort_reason: reranking.reason } };
-  if (reranking.kind === 'keep') return { next: 'promote' };
+  if (reranking.kind === 'keep') return { next: 'promote', data: measureFailoverDataLoss(state.snapshot, op, op.candidate_node_id, deps.clock.now()) };
   const { candidate, previous } = reranking;
   if (previous !== null && previous !== candidate) {
     deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen: candidate });
   }
-  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous } };
+  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous, ...measureFailoverDataLoss(state.snapshot, op, candidate, deps.clock.now()) } };
 }
 
 /**
@@ -258,6 +259,7 @@ async function finish(state: SagaState): Promise<StepResult> {
   const now = deps.clock.now();
   deps.metrics.put(METRICS.failovers.name, 1, 'Count', { [CLUSTER_DIMENSION]: state.clusterId });
   deps.metrics.put(METRICS.failoverDuration.name, Math.max(0, now - op.started_at), 'Milliseconds', { [CLUSTER_DIMENSION]: state.clusterId });
+  putDataLossMetric(deps.metrics, state.clusterId, op);
   const candidate = heartbeatOf(state, op.candidate_node_id ?? 0);
   deps.log.info('failover finished', {
     cluster_id: state.clusterId,

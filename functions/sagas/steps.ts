@@ -11,6 +11,7 @@ import { PgvigilError } from '../../core/errors.js';
 import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
 import type { HostAction, HostCommandResult } from '../../core/ports.js';
 import { recordEvent, type ControllerDeps } from '../controller.js';
+import { dataLossOfPromotion } from '../data-loss.js';
 import { pointRoutesAt } from './routes.js';
 import type { SagaState, StepResult } from './runner.js';
 
@@ -308,13 +309,15 @@ export async function verifyPromotionStep(
     }
   }
   await records?.(state, now);
+  const loss = dataLossOfPromotion(op);
+  const info = { ...(op.old_primary_node_id === null ? {} : { former_primary_node_id: op.old_primary_node_id }), ...loss?.info };
   await event(
     state,
     op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',
     candidate.node_id,
     true,
-    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})`,
-    op.old_primary_node_id === null ? undefined : { former_primary_node_id: op.old_primary_node_id },
+    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})${loss ? `; ${loss.sentence}` : ''}`,
+    Object.keys(info).length > 0 ? info : undefined,
   );
   return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }

@@ -38,7 +38,7 @@ beforeAll(() => {
   stack.controlPlane.agentPolicy('main');
   const customStack = new Stack(app, 'custom');
   new PgvigilControlPlane(customStack, 'cp', {
-    clusters: [{ clusterId: 'x' }],
+    clusters: [{ clusterId: 'x', failoverDataLossBudgetBytes: 16 * 1024 ** 2 }],
     documentPrefix: 'acme-pg',
     evaluatorReservedConcurrency: 5,
     alarmThresholds: { staleHeartbeatSeconds: 12, replicationLagCriticalBytes: 4096 },
@@ -57,7 +57,7 @@ beforeAll(() => {
           encryptionKey: kms.Key.fromKeyArn(routedStack, 'PayKey', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
         }),
       },
-      { clusterId: 'logs', agentApiSecret: secretsmanager.Secret.fromSecretNameV2(routedStack, 'LogsSecret', 'logs/api') },
+      { clusterId: 'logs', agentApiSecret: secretsmanager.Secret.fromSecretNameV2(routedStack, 'LogsSecret', 'logs/api'), failoverDataLossBudgetBytes: null },
     ],
   });
   for (const id of ['pay', 'logs']) routedPlane.agentPolicy(id);
@@ -284,7 +284,7 @@ describe('alarms and dashboard', () => {
     OKActions: [{ Ref: ids.topic }],
   });
 
-  it.each(['main', 'b.2'])('alarms on a stale primary heartbeat, critical lag, a failover and a split brain of cluster %s', (clusterId) => {
+  it.each(['main', 'b.2'])('alarms on a stale primary heartbeat, critical lag, a failover, a split brain and any failover data loss of cluster %s', (clusterId) => {
     template.hasResourceProperties(
       'AWS::CloudWatch::Alarm',
       clusterAlarm(clusterId, METRICS.heartbeatAge.name, 'Maximum', 30, 'GreaterThanThreshold', 'missing'),
@@ -300,6 +300,11 @@ describe('alarms and dashboard', () => {
     template.hasResourceProperties(
       'AWS::CloudWatch::Alarm',
       clusterAlarm(clusterId, METRICS.splitBrains.name, 'Sum', 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'),
+    );
+    // The default budget is 0 bytes: any failover that lost WAL alarms.
+    template.hasResourceProperties(
+      'AWS::CloudWatch::Alarm',
+      clusterAlarm(clusterId, METRICS.failoverDataLoss.name, 'Maximum', 0, 'GreaterThanThreshold', 'notBreaching'),
     );
   });
 
@@ -319,7 +324,7 @@ describe('alarms and dashboard', () => {
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [ids.dlq, 'QueueName'] } }],
       AlarmActions: [{ Ref: ids.topic }],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 4 * 2);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 5 * 2);
   });
 
   it('has a dashboard graphing every pgvigil metric of every cluster', () => {
@@ -747,6 +752,16 @@ describe('construct props', () => {
     custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.replicationLag.name, Threshold: 4096 });
   });
 
+  it('alarms on failover data loss over a cluster’s own budget, and not at all for a cluster whose budget is null', () => {
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.failoverDataLoss.name, Threshold: 16 * 1024 ** 2 });
+    const lossAlarms = Object.values(routed.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: METRICS.failoverDataLoss.name } }));
+    const clustersAlarmed = lossAlarms.map((a) => (a.Properties.Dimensions as { Value: string }[])[0]?.Value).sort();
+    expect(clustersAlarmed).toEqual(['orders', 'pay']);
+    // The cluster without the alarm keeps its other four.
+    const logsAlarms = Object.values(routed.findResources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a.Properties.Dimensions ?? []).includes('"logs"'));
+    expect(logsAlarms).toHaveLength(4);
+  });
+
   it('publishes to an EventBridge bus when given one: environment and a PutEvents grant on that bus only', () => {
     const bus = logicalIdOf(custom, 'AWS::Events::EventBus', 'Bus');
     custom.hasResourceProperties('AWS::Lambda::Function', {
@@ -784,6 +799,11 @@ describe('construct props', () => {
     expect(make({ clusters: [{ clusterId: 'bad id;rm' }, { clusterId: 'a' }, { clusterId: 'a', vipAllocationId: 'eip-1' }] })).toThrow(
       /clusters\[0\]\.clusterId "bad id;rm" does not match[\s\S]*clusters\[2\]\.clusterId "a" is listed twice[\s\S]*clusters\[2\]\.vipAllocationId "eip-1" is not an allocation id/,
     );
+  });
+
+  it('refuses a failover data-loss budget that is not a whole number of bytes, naming the cluster', () => {
+    expect(make({ clusters: [{ clusterId: 'a', failoverDataLossBudgetBytes: -1 }] })).toThrow(/clusters\[0\]\.failoverDataLossBudgetBytes -1 is not a whole number of bytes >= 0 \(null: no alarm\)/);
+    expect(make({ clusters: [{ clusterId: 'a' }, { clusterId: 'b', failoverDataLossBudgetBytes: 1.5 }] })).toThrow(/clusters\[1\]\.failoverDataLossBudgetBytes 1\.5 is not/);
   });
 
   it('parses the clusters context value into ids and imported allocation ids', () => {

@@ -31,9 +31,14 @@ beforeAll(async () => {
       clusters: [
         // A Route 53 record: the controller policy's route53 condition keys must be accepted too.
         { clusterId: 'main', route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.main.internal' } },
-        { clusterId: 'other', vipAllocationId: importedAllocationId },
-        // Hosts in private subnets: the Route 53 record is its only moved route.
-        { clusterId: 'private', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.private.internal' } },
+        { clusterId: 'other', vipAllocationId: importedAllocationId, failoverDataLossBudgetBytes: 16 * 1024 ** 2 },
+        // Hosts in private subnets: the Route 53 record is its only moved route. No data-loss alarm.
+        {
+          clusterId: 'private',
+          elasticIp: false,
+          route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.private.internal' },
+          failoverDataLossBudgetBytes: null,
+        },
       ],
     },
   });
@@ -65,8 +70,9 @@ describe('deployToEmulator', () => {
     const cloudwatch = new CloudWatchClient(moto.clientConfig);
     const { MetricAlarms } = await cloudwatch.send(new DescribeAlarmsCommand({ AlarmNamePrefix: 'pgvigil-test-' }));
     cloudwatch.destroy();
-    // Two for the control plane, four per cluster (main, other, private).
-    expect(Object.keys(deployment.alarmNames)).toHaveLength(2 + 4 * 3);
+    // Two for the control plane, four per cluster (main, other, private), and the data-loss alarm
+    // of the two clusters with a budget (main, other).
+    expect(Object.keys(deployment.alarmNames)).toHaveLength(2 + 4 * 3 + 2);
     expect(MetricAlarms?.map((a) => a.AlarmName).sort()).toEqual(Object.values(deployment.alarmNames).sort());
     const byMetric = new Map(MetricAlarms?.map((a) => [`${a.MetricName} ${a.Dimensions?.[0]?.Value ?? ''}`, a]));
     expect(byMetric.get(`Errors ${deployment.evaluatorFunctionName}`)).toMatchObject({ Namespace: 'AWS/Lambda', Period: 300 });
@@ -79,6 +85,15 @@ describe('deployToEmulator', () => {
       OKActions: [deployment.topicArn],
       StateValue: 'INSUFFICIENT_DATA',
     });
+    expect(byMetric.get('FailoverDataLossBytes other')).toMatchObject({
+      Namespace: 'pgvigil',
+      Statistic: 'Maximum',
+      Threshold: 16 * 1024 ** 2,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [deployment.topicArn],
+    });
+    expect(byMetric.get('FailoverDataLossBytes main')).toMatchObject({ Threshold: 0, AlarmActions: [deployment.topicArn] });
+    expect(byMetric.has('FailoverDataLossBytes private')).toBe(false);
   });
 
   it('creates the encrypted topic', async () => {
