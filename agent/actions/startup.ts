@@ -12,6 +12,7 @@ import { attemptWithin } from '../attempt.js';
 import { leaseTimings, startupFenceReason } from '../daemon/policy.js';
 import { readFence } from '../fence.js';
 import { exists } from '../host.js';
+import { stateFilePath } from '../daemon/state-file.js';
 import { postmasterStatus } from '../pg/local.js';
 import { hasStandbySignal } from '../pg/recovery.js';
 import { recordEvent, type ActionContext, type ActionResult } from './context.js';
@@ -51,11 +52,21 @@ export async function nodeStartup(ctx: ActionContext): Promise<ActionResult> {
   const why = startupFenceReason(marker, cluster, c);
   if (why === null) {
     if (!read.ok) {
-      ctx.out.warning(
-        `unable to read cluster "${c.cluster_id}" within ${STARTUP_READ_MS / 1000} s (${read.error}); node ${c.node_id} starts unchanged. ` +
-          'If it comes up as a primary the cluster has replaced, its agent fences it when it cannot renew its lease',
-      );
-      return { changed: false, message: 'cluster not read' };
+      const unread = `unable to read cluster "${c.cluster_id}" within ${STARTUP_READ_MS / 1000} s (${read.error})`;
+      // First boot (the agent has never run here: no state file): the node is being installed, and
+      // holding it read-only would only break its registration.
+      const file = stateFilePath(c);
+      if (file === undefined || !(await exists(file))) {
+        ctx.out.warning(`${unread}; node ${c.node_id} starts unchanged: its agent has never run here (no state file), so it is being installed, not replaced`);
+        return { changed: false, message: 'cluster not read' };
+      }
+      // A primary that cannot confirm the cluster still names it takes no writes, as a Patroni
+      // member without the leader key starts as a replica: it may have been replaced meanwhile.
+      // Once the cluster can be read, the controller restarts it in place if it still is the
+      // primary and no standby can take over, or fails over (docs/agent.md, "The boot guard").
+      await applyFence(ctx, 'superseded', marker?.term ?? 0);
+      ctx.out.warning(`${unread}; node ${c.node_id} will start read-only (standby.signal): it cannot confirm it is still the primary`);
+      return { changed: true, message: 'cluster not read: held read-only' };
     }
     if (!cluster) return nothingToDo(ctx, `cluster "${c.cluster_id}" has no record yet`);
     return nothingToDo(ctx, cluster.primary_node_id === null ? `cluster "${c.cluster_id}" has no primary at term ${cluster.term}` : `cluster "${c.cluster_id}" has node ${cluster.primary_node_id} as primary at term ${cluster.term}`);

@@ -63,7 +63,7 @@ describe('node startup, before PostgreSQL starts at boot', () => {
     await server.stop('fast');
   });
 
-  it('changes nothing when the cluster cannot be read, says so and exits 0', async () => {
+  it('changes nothing when the cluster cannot be read on a first boot (its agent never ran here), says so and exits 0', async () => {
     // From here on the cluster has moved on to node 2: a read would fence node 1.
     const cluster = (await store.load(CLUSTER))?.snapshot.cluster;
     expect((await store.updateCluster(CLUSTER, cluster?.version ?? 0, { term: 2, primary_node_id: 2 }, Date.now())).ok).toBe(true);
@@ -71,10 +71,29 @@ describe('node startup, before PostgreSQL starts at boot', () => {
     const closed = { ...env, AWS_ENDPOINT_URL: `http://127.0.0.1:${await freePort()}` };
     const r = await startup(configFile, closed);
     expect(r.code, r.text).toBe(0);
-    expect(r.text).toMatch(/WARNING: unable to read cluster "agent-test" within 10 s .*; node 1 starts unchanged/);
-    expect(r.text).toContain('its agent fences it when it cannot renew its lease');
+    expect(r.text).toMatch(/WARNING: unable to read cluster "agent-test" within 10 s .*; node 1 starts unchanged: its agent has never run here/);
     expect(existsSync(marker())).toBe(false);
     expect(existsSync(standbySignal())).toBe(false);
+  });
+
+  it('holds a node whose agent has run here read-only when the cluster cannot be read: it cannot confirm it is still the primary', async () => {
+    const state = join(dir, 'agent-1.json');
+    await writeFile(state, JSON.stringify({ seq: 7, events: [] }));
+    try {
+      const closed = { ...env, AWS_ENDPOINT_URL: `http://127.0.0.1:${await freePort()}` };
+      const r = await startup(configFile, closed);
+      expect(r.code, r.text).toBe(0);
+      expect(r.text).toMatch(/WARNING: unable to read cluster "agent-test" within 10 s .*; node 1 will start read-only \(standby.signal\)/);
+      expect(existsSync(marker())).toBe(true);
+      expect(existsSync(standbySignal())).toBe(true);
+      await server.start();
+      expect(await inRecovery()).toBe(true);
+      await server.stop('fast');
+    } finally {
+      await rm(state, { force: true });
+      await rm(marker(), { force: true });
+      await rm(standbySignal(), { force: true });
+    }
   });
 
   it('changes nothing when standby.signal is present: the server starts as a standby', async () => {
