@@ -1,12 +1,14 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ClusterListRow } from '../../cli/render/cluster-list.js';
 import { CLUSTERS_INDEX_PK, CLUSTERS_INDEX_PK_VALUE, keys } from '../../core/table.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import {
   NOW,
   cliHarness,
   clusterRecord,
+  golden,
   heartbeat,
   nodeRecord,
   primaryServer,
@@ -68,17 +70,6 @@ function pausedInSwitchover(id: string): ClusterState {
   return state;
 }
 
-interface ListedCluster {
-  cluster_id: string;
-  selected: boolean;
-  term: number | null;
-  primary_node_id: number | null;
-  primary_node_name: string | null;
-  health: string;
-  issues: string[];
-  paused: boolean | null;
-  operation: { kind: string; step: string } | null;
-}
 
 describe('pgvigil cluster list', () => {
   let moto: Moto;
@@ -110,10 +101,12 @@ describe('pgvigil cluster list', () => {
     expect(result.stdout).toContainEqual(expect.stringMatching(/^ {2}- cluster "billing": node "node1" \(ID: 1\)/));
     expect(result.stderr).toContain('WARNING: following issues were detected');
     expect(result.code).toBe(25);
+    const { actual, expected } = golden('cluster-list/three-clusters.txt', result);
+    expect(actual).toBe(expected);
   });
 
   it('judges health as cluster show does: ok exactly when cluster show exits 0', async () => {
-    const listed = JSON.parse((await h.run('orders', ['cluster', 'list', '--json'])).stdout.join('\n')) as { clusters: ListedCluster[] };
+    const listed = JSON.parse((await h.run('orders', ['cluster', 'list', '--json'])).stdout.join('\n')) as { clusters: ClusterListRow[] };
     for (const c of listed.clusters) {
       const show = await h.run(c.cluster_id, ['cluster', 'show', '--json']);
       const shown = JSON.parse(show.stdout.join('\n')) as { issues: string[] };
@@ -124,7 +117,7 @@ describe('pgvigil cluster list', () => {
   it('prints --json that parses, with every cluster and the table it read', async () => {
     const result = await h.run('reports', ['cluster', 'list', '--json']);
     expect(result.code).toBe(25);
-    const parsed = JSON.parse(result.stdout.join('\n')) as { table: string; clusters: ListedCluster[] };
+    const parsed = JSON.parse(result.stdout.join('\n')) as { table: string; clusters: ClusterListRow[] };
     expect(parsed.table).toBe('pgvigil-many');
     expect(parsed.clusters.map((c) => [c.cluster_id, c.selected, c.term, c.primary_node_id, c.primary_node_name, c.health, c.paused, c.operation?.kind ?? null])).toEqual([
       ['billing', false, 2, 2, 'db-b', '1 issue', false, null],
@@ -160,7 +153,7 @@ describe('pgvigil cluster list', () => {
     );
     const result = await other.run('fine', ['cluster', 'list', '--json']);
     expect(result.code).toBe(25);
-    const parsed = JSON.parse(result.stdout.join('\n')) as { clusters: ListedCluster[] };
+    const parsed = JSON.parse(result.stdout.join('\n')) as { clusters: ClusterListRow[] };
     expect(parsed.clusters.map((c) => [c.cluster_id, c.health])).toEqual([
       ['broken', 'unreadable'],
       ['fine', 'ok'],
@@ -175,7 +168,7 @@ describe('pgvigil cluster list', () => {
     const status = await h.run('orders', ['service', 'status', '--cluster', 'reports', '--json']);
     expect(JSON.parse(status.stdout.join('\n'))).toMatchObject({ cluster_id: 'reports', paused: true });
     const list = await h.run('orders', ['cluster', 'list', '--cluster', 'billing', '--json']);
-    const marked = (JSON.parse(list.stdout.join('\n')) as { clusters: ListedCluster[] }).clusters.filter((c) => c.selected);
+    const marked = (JSON.parse(list.stdout.join('\n')) as { clusters: ClusterListRow[] }).clusters.filter((c) => c.selected);
     expect(marked.map((c) => c.cluster_id)).toEqual(['billing']);
   });
 
