@@ -99,6 +99,8 @@ export class DynamoStateStore implements ClusterStateStore {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
+    /** Items per page of {@link listClusters} (DynamoDB's own 1 MB page when unset); tests lower it to cross page boundaries. */
+    private readonly options: { listPageSize?: number } = {},
   ) {}
 
   async load(clusterId: string, options: RequestOptions = {}): Promise<LoadedCluster | undefined> {
@@ -149,9 +151,12 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async listClusters(): Promise<string[]> {
+    // The sparse index holds only cluster records (keys only), so this reads no node, heartbeat or
+    // event; every page is followed (queryAll).
     const items = await this.queryAll({
       TableName: this.tableName,
       IndexName: CLUSTERS_INDEX,
+      ...(this.options.listPageSize !== undefined ? { Limit: this.options.listPageSize } : {}),
       KeyConditionExpression: '#g = :g',
       ExpressionAttributeNames: { '#g': CLUSTERS_INDEX_PK },
       ExpressionAttributeValues: marshall({ ':g': CLUSTERS_INDEX_PK_VALUE }),

@@ -6,6 +6,7 @@ import type { Command } from '../../shell/framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
+import { clusterListCommand } from './cluster-list.js';
 import { clusterUriCommand } from './cluster-uri.js';
 import { clusterEventCommand } from './cluster-event.js';
 import { clusterCleanupCommand } from './cluster-cleanup.js';
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,
+  clusterListCommand,
   clusterUriCommand,
   clusterEventCommand,
   clusterMatrixCommand,

@@ -8,7 +8,7 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
-import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
+import { clusterOption, findNode, jsonOption, loadCluster, openTarget, thisNodeId } from '../context.js';
 
 const options = {
   force: { type: 'boolean', description: 'promote even though the primary serves and holds its lease: it is fenced, and WAL the candidate has not received is lost' },
@@ -26,15 +26,17 @@ async function runPromotion(ctx: CommandContext, candidateArg: string | undefine
   const json = opt.flag(ctx, 'json');
   const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
   const target = await openTarget(ctx);
-  const { snapshot } = await loadCluster(target);
-  let candidate;
-  if (candidateArg !== undefined) {
-    candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
-  } else if (target.fileNodeId !== undefined) {
-    candidate = findNode(snapshot, { nodeId: target.fileNodeId });
-  } else {
+  const self = candidateArg === undefined ? thisNodeId(target) : undefined;
+  if (candidateArg === undefined && self === undefined) {
     throw new PgvigilError('BAD_ARGUMENT', 'which standby to promote? give --candidate NODE, or -f with the standby\'s own repmgr.conf');
   }
+  const { snapshot } = await loadCluster(target);
+  const candidate =
+    candidateArg === undefined
+      ? findNode(snapshot, { nodeId: self })
+      : /^\d+$/.test(candidateArg)
+        ? findNode(snapshot, { nodeId: Number(candidateArg) })
+        : findNode(snapshot, { nodeName: candidateArg });
   const request = { cluster_id: target.clusterId, candidate_node_id: candidate.node_id, siblings_follow: true, dry_run: dryRun, failover: true, force };
   const invoker = switchoverInvoker(target, target.env);
   const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;

@@ -1,7 +1,7 @@
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { Heartbeat } from '../../core/model.js';
 import { clusterRecord, nodeRecord } from '../support/cli-cluster.js';
 import { keys } from '../../core/table.js';
@@ -83,6 +83,20 @@ describe('DynamoStateStore against the moto server', () => {
   it('lists every cluster through the sparse index', async () => {
     const ids = await store.listClusters();
     expect(ids).toEqual(expect.arrayContaining(['c-create', 'c-read', 'c-other']));
+  });
+
+  it('follows every page of the index when listing clusters, one cluster per page', async () => {
+    const whole = await store.listClusters();
+    expect(whole.length).toBeGreaterThanOrEqual(3);
+    const paged = new DynamoStateStore(client, table, { listPageSize: 1 });
+    const send = vi.spyOn(client, 'send');
+    try {
+      expect(await paged.listClusters()).toEqual(whole);
+      // One page per cluster, and one more that finds the end.
+      expect(send.mock.calls.length).toBeGreaterThanOrEqual(whole.length);
+    } finally {
+      send.mockRestore();
+    }
   });
 
   it('moves the cluster record forward only from the expected version', async () => {

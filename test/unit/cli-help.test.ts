@@ -5,6 +5,7 @@ import { memoryOutput } from '../../shell/output.js';
 
 const operatorCommands = [
   'cluster show',
+  'cluster list',
   'cluster uri',
   'cluster event',
   'cluster matrix',
