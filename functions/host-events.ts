@@ -19,7 +19,7 @@ export interface HostEventOutcome {
   cluster_id: string;
   node_id: number;
   instance_id: string;
-  /** switched_over | switchover_started (the evaluator carries it on) | checks_failed | switchover_failed | no_candidate | paused | manual | closed | noted */
+  /** switched_over | switchover_started (the evaluator carries it on) | checks_failed | switchover_failed | no_candidate | paused | manual | closed | noted | error (logged, not recorded) */
   action: string;
   message: string;
   candidate_node_id?: number;
@@ -55,7 +55,7 @@ export async function handleHostEvent(deps: ControllerDeps, inv: Invocation, not
   return { aws_event: notice.aws_event, outcomes, unmatched: notice.instance_ids.filter((id) => !matched.has(id)) };
 }
 
-function describe(notice: HostEventNotice, node: NodeRecord, role: string): string {
+function noticeText(notice: HostEventNotice, node: NodeRecord, role: string): string {
   const when = notice.deadline === null ? '' : ` for ${new Date(notice.deadline).toISOString()}`;
   const what = notice.closed ? `AWS closed ${notice.aws_event}${when}` : `AWS ${notice.event === 'spot_interruption' ? 'sent' : 'scheduled'} ${notice.aws_event}${when}`;
   return `${what} on instance ${node.instance_id} of ${role} node "${node.node_name}" (ID: ${node.node_id})`;
@@ -77,7 +77,7 @@ async function actOn(deps: ControllerDeps, inv: Invocation, notice: HostEventNot
       node_id: node.node_id,
       event: notice.event,
       successful,
-      details: `${describe(notice, node, role)}: ${message}`,
+      details: `${noticeText(notice, node, role)}: ${message}`,
       term: cluster.term,
       info: { ...info },
     });
