@@ -65,6 +65,10 @@ export const PGVIGIL_EVENTS = [
   'switchover_schedule_failed',
   /** The controller started an instance that a fence had stopped, so that auto_rejoin can rewind and rejoin it. */
   'instance_started',
+  /** AWS Health scheduled a change of a node's instance (retirement, maintenance reboot): which, when, what pgvigil did. */
+  'aws_scheduled_event',
+  /** EC2 warned that it interrupts a node's Spot instance, or recommended rebalancing it: what pgvigil did. */
+  'spot_interruption',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

@@ -33,6 +33,7 @@ import {
 import { Construct } from 'constructs';
 import { LAMBDA_NODE_MAJOR, lambdaCodeDir, type LambdaHandler } from '../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE, type MetricDefinition } from '../core/metrics.js';
+import { HOST_EVENT_PATTERNS } from '../core/host-events.js';
 import { isDnsName, normalizeRecordName } from '../core/routes.js';
 import { STREAM_FILTER_PATTERNS } from '../core/stream-filter.js';
 import { TABLE_DEFINITION, keys } from '../core/table.js';
@@ -200,6 +201,10 @@ export class PgvigilControlPlane extends Construct {
   readonly commandDocumentNames: Readonly<Record<SsmAction, string>>;
   readonly switchoverDocumentName: string;
   readonly switchoverAutomationRole: iam.Role;
+  /** Moves a primary off an instance AWS means to take (docs/operations.md, "When AWS takes the host"). */
+  readonly hostEvents: lambda.Function;
+  /** AWS Health scheduled changes of EC2 instances; EC2 Spot interruption warnings and rebalance recommendations. */
+  readonly hostEventRules: events.Rule[];
   readonly dashboard: cloudwatch.Dashboard;
   /** Evaluator errors and records given up, plus every cluster's alarms. */
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -510,6 +515,27 @@ export class PgvigilControlPlane extends Construct {
       updateMethod: 'NewVersion',
       content: switchoverAutomationContent(this.switchover.functionName, this.switchoverAutomationRole.roleArn),
     });
+
+    // ---- host events: AWS announces it takes an instance; a primary on it is switched over first
+    this.hostEvents = this.controllerFunction('HostEvents', {
+      handler: 'host-events',
+      description: 'pgvigil host events: moves a primary off an instance AWS retires, reboots or interrupts',
+      // It runs the switchover in-process, with the switchover function's bound.
+      timeout: Duration.minutes(15),
+      environment,
+      logRetention: props.logRetention,
+      removalPolicy,
+    });
+    // Instance ids are not known at deployment (hosts come and go): the rules take every EC2
+    // instance of the account and region, and the function ignores those no node runs on.
+    this.hostEventRules = Object.entries(HOST_EVENT_PATTERNS).map(
+      ([name, pattern]) =>
+        new events.Rule(this, `HostEvents${name[0]?.toUpperCase()}${name.slice(1)}Rule`, {
+          description: `pgvigil host events (${name}): moves a primary off an instance AWS takes`,
+          eventPattern: { source: [...pattern.source], detailType: [...pattern['detail-type']], ...('detail' in pattern ? { detail: pattern.detail } : {}) },
+          targets: [new targets.LambdaFunction(this.hostEvents, { retryAttempts: 2, maxEventAge: Duration.hours(1) })],
+        }),
+    );
 
     // ---- alarms and dashboard
     const thresholds = {

@@ -8,6 +8,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaCodeDir } from '../../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/metrics.js';
+import { HOST_EVENT_PATTERNS } from '../../core/host-events.js';
 import { STREAM_FILTER_PATTERNS } from '../../core/stream-filter.js';
 import { SSM_DOCUMENT_ACTIONS } from '../../core/ssm-parameters.js';
 import { TABLE_DEFINITION } from '../../core/table.js';
@@ -240,6 +241,36 @@ describe('the switchover function', () => {
   });
 });
 
+describe('the host-events function', () => {
+  it('runs the bundled host-events handler with the controller environment and policy, and the switchover’s 15-minute ceiling', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('host events'),
+      Runtime: 'nodejs24.x',
+      Handler: 'index.handler',
+      Timeout: 900,
+      Role: arnOf(logicalIdOf(template, 'AWS::IAM::Role', 'ControlPlaneHostEventsRole')),
+      Environment: { Variables: Match.objectLike({ PGVIGIL_TABLE: { Ref: ids.table }, PGVIGIL_TOPIC_ARN: { Ref: ids.topic } }) },
+    });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      Description: 'pgvigil hostevents function',
+      ManagedPolicyArns: [{ Ref: ids.controller }],
+    });
+  });
+
+  it('is the target of one rule per event pattern of core/host-events.ts, retried twice within an hour', () => {
+    const fn = logicalIdOf(template, 'AWS::Lambda::Function', 'ControlPlaneHostEvents');
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) =>
+      (r.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(arnOf(fn))),
+    );
+    expect(rules.map((r) => r.Properties.EventPattern)).toEqual(Object.values(HOST_EVENT_PATTERNS));
+    for (const r of rules) {
+      expect(r.Properties.State).toBe('ENABLED');
+      expect(r.Properties.Targets).toEqual([expect.objectContaining({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 } })]);
+    }
+    template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', FunctionName: arnOf(fn), Principal: 'events.amazonaws.com' });
+  });
+});
+
 describe('the notification topic', () => {
   it('is encrypted with a rotating customer managed key that CloudWatch alarms may use', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(ids.key) });
@@ -460,8 +491,8 @@ describe("the controller's IAM policy", () => {
     s = statementsBySid(template, ids.controller);
   });
 
-  it('is the only policy of both function roles besides their own log group (no AWS managed policy)', () => {
-    for (const prefix of ['ControlPlaneEvaluatorRole', 'ControlPlaneSwitchoverRole']) {
+  it('is the only policy of the function roles besides their own log group (no AWS managed policy)', () => {
+    for (const prefix of ['ControlPlaneEvaluatorRole', 'ControlPlaneSwitchoverRole', 'ControlPlaneHostEventsRole']) {
       const role = template.findResources('AWS::IAM::Role')[logicalIdOf(template, 'AWS::IAM::Role', prefix)]!;
       expect(role.Properties.ManagedPolicyArns).toEqual([{ Ref: ids.controller }]);
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
@@ -496,6 +527,7 @@ describe("the controller's IAM policy", () => {
     });
     const stmts = (id: string) => identityStatements(template).filter((x) => x.logicalId === id).map((x) => x.statement);
     expect(stmts(switchoverPolicy)).toEqual([logs('ControlPlaneSwitchoverLogs')]);
+    expect(stmts(logicalIdOf(template, 'AWS::IAM::Policy', 'ControlPlaneHostEventsRoleDefaultPolicy'))).toEqual([logs('ControlPlaneHostEventsLogs')]);
     expect(stmts(evaluatorPolicy)).toEqual([
       logs('ControlPlaneEvaluatorLogs'),
       { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: arnOf(ids.dlq) },
@@ -775,12 +807,12 @@ describe('construct props', () => {
       Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
     });
     expect(statementsBySid(template, ids.controller).EventBus).toBeUndefined();
-    // Only the evaluator's and the switchover function's roles hold that policy, and no other
+    // Only the controller functions' roles hold that policy, and no other
     // statement anywhere lets anything put events (not the agents, not the Automation role).
     const holders = Object.entries(custom.findResources('AWS::IAM::Role'))
       .filter(([, r]) => JSON.stringify(r.Properties.ManagedPolicyArns ?? []).includes(`"${policy}"`))
       .map(([id]) => id);
-    expect(holders.sort()).toEqual([logicalIdOf(custom, 'AWS::IAM::Role', 'cpEvaluatorRole'), logicalIdOf(custom, 'AWS::IAM::Role', 'cpSwitchoverRole')].sort());
+    expect(holders.sort()).toEqual(['cpEvaluatorRole', 'cpSwitchoverRole', 'cpHostEventsRole'].map((r) => logicalIdOf(custom, 'AWS::IAM::Role', r)).sort());
     expect(custom.findResources('AWS::IAM::ManagedPolicy')[policy]?.Properties).not.toHaveProperty('Roles');
     const putters = identityStatements(custom).filter(({ statement }) => actionsOf(statement).some((a) => /^(events:(PutEvents|\*)|\*)$/.test(a)));
     expect(putters.map((p) => [p.logicalId, p.statement.Sid])).toEqual([[policy, 'EventBus']]);

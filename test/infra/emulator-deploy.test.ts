@@ -6,11 +6,13 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { AllocateAddressCommand, DescribeAddressesCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CloudWatchClient, DescribeAlarmsCommand } from '@aws-sdk/client-cloudwatch';
+import { EventBridgeClient, ListRulesCommand, ListTargetsByRuleCommand } from '@aws-sdk/client-eventbridge';
 import { GetFunctionConfigurationCommand, LambdaClient, ListEventSourceMappingsCommand } from '@aws-sdk/client-lambda';
 import { DescribeSecretCommand, GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { GetTopicAttributesCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DescribeDocumentCommand, GetDocumentCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HOST_EVENT_PATTERNS } from '../../core/host-events.js';
 import { commandDocuments, SSM_ACTIONS } from '../../infra/ssm-documents.js';
 import { deployToEmulator, forEmulator, type EmulatorDeployment } from '../../infra/deploy-to-emulator.js';
 import { startMoto, type Moto } from '../support/moto.js';
@@ -165,6 +167,24 @@ describe('deployToEmulator', () => {
     }
     const { EventSourceMappings } = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName: deployment.evaluatorFunctionName }));
     expect(EventSourceMappings?.map((m) => m.EventSourceArn)).toEqual([deployment.tableStreamArn]);
+    lambda.destroy();
+  });
+
+  it('creates the host-event rules with their patterns, each targeting the host-events function', async () => {
+    const bridge = new EventBridgeClient(moto.clientConfig);
+    const lambda = new LambdaClient(moto.clientConfig);
+    const { Rules } = await bridge.send(new ListRulesCommand({}));
+    const wanted = Object.values(HOST_EVENT_PATTERNS).map((p) => JSON.stringify(p));
+    const rules = (Rules ?? []).filter((r) => r.EventPattern !== undefined && wanted.includes(JSON.stringify(JSON.parse(r.EventPattern))));
+    expect(rules).toHaveLength(wanted.length);
+    for (const rule of rules) {
+      const { Targets } = await bridge.send(new ListTargetsByRuleCommand({ Rule: rule.Name }));
+      expect(Targets).toHaveLength(1);
+      const fn = await lambda.send(new GetFunctionConfigurationCommand({ FunctionName: Targets?.[0]?.Arn }));
+      expect(fn.Description).toMatch(/^pgvigil host events: /);
+      expect(fn.Environment?.Variables).toMatchObject({ PGVIGIL_TABLE: deployment.tableName, PGVIGIL_TOPIC_ARN: deployment.topicArn });
+    }
+    bridge.destroy();
     lambda.destroy();
   });
 });
