@@ -46,9 +46,10 @@ export function primaryServes(primary: NodeView): boolean {
  * Standbys streaming from the wrong node. A standby registered under another active standby is a
  * cascaded standby: its upstream is that standby, and it is left there. Every other standby should
  * stream from the term's primary; one whose WAL receiver reports another upstream, or whose record
- * names an upstream that is neither the primary nor a standby, is told to follow the primary.
- * A standby with no WAL receiver at all is a replication alarm, not a follow: the engine does not
- * know where it would stream from, and the agent reconnects by itself.
+ * names an upstream that is neither the primary nor a standby, is told to follow the primary; so is
+ * a cascaded standby that receives no WAL at all (its upstream cannot serve it). A standby of the
+ * primary with no WAL receiver is a replication alarm, not a follow: it is where it should be, and
+ * PostgreSQL reconnects by itself.
  */
 export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
@@ -72,6 +73,13 @@ export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
     } else if (!cascade && registered !== null && registered !== pid) {
       out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
       out.reasons.push(`${label(v.node)} is registered under node ${registered}, which is not the current primary ${label(primary.node)}: make it follow the primary`);
+    } else if (cascade && actual === null && s.wal_receiver_status !== 'streaming') {
+      // Registered under a standby it does not stream from: often a sibling left under a failed
+      // primary that has since rejoined as a standby, whose rewound server holds no replication
+      // slot for it. Its upstream cannot give it WAL; the primary can (as repmgrd does when an
+      // upstream fails).
+      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
+      out.reasons.push(`${label(v.node)} is registered under standby node ${registered} but receives no WAL (no WAL receiver running): make it follow the primary ${label(primary.node)}`);
     }
   }
   return out;

@@ -527,6 +527,21 @@ const scenarios: Record<string, Scenario[]> = {
       reason: 'nothing to do',
     },
     {
+      name: 'tells a cascaded standby that receives no WAL from its registered upstream to follow the primary',
+      given: () => c().node(3, { upstream_node_id: 2 }).server(3, { wal_receiver_status: null, wal_receiver_upstream_node_id: null }),
+      code: 'follow',
+      candidate: null,
+      reason: 'is registered under standby node 2 but receives no WAL (no WAL receiver running): make it follow the primary',
+      action: { kind: 'follow', node_id: 3, upstream_node_id: 1 },
+    },
+    {
+      name: 'leaves a standby of the primary with no WAL receiver where it is (PostgreSQL reconnects by itself)',
+      given: () => c().server(3, { wal_receiver_status: null, wal_receiver_upstream_node_id: null }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
+    {
       name: 'returns a cascaded standby to its registered upstream',
       given: () => c().node(3, { upstream_node_id: 2 }),
       code: 'follow',
