@@ -325,6 +325,8 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
   const upstream = resolveUpstream(loaded, opts.upstreamNodeId);
   if (upstream.node_id === c.node_id) throw new PgvigilError('REJOIN_FAIL', 'this node is the cluster primary; there is nothing to rejoin', { hint: 'supply --upstream-node-id of another node' });
   const nodes = loaded.snapshot.nodes;
+  // A dead postmaster's lock file whose pid another process now has would read as "running".
+  await removeStaleLockFile(c.data_directory);
   const pm = await postmasterStatus(c.data_directory);
   if (pm.running) {
     const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });

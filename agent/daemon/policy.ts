@@ -187,13 +187,18 @@ export function steadyTimeline(now: Pick<LocalProbe, 'timeline' | 'system_identi
  */
 export function serverState(probe: LocalProbe, prev: ServerState | null, before: ServerState | null, now: number, fenced: boolean): ServerState {
   const accepting = probe.accepting_connections;
-  const known = accepting || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
+  // Connected but the state query failed (timed out on a loaded host): nothing new was learned, and
+  // losing the last known facts would leave the controller unable to compare standbys with this
+  // primary (no system identifier, no timeline) should it fail next.
+  const queried = accepting && probe.error === null;
+  const known = queried || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
   return {
     postmaster_running: probe.postmaster_running,
     accepting_connections: accepting,
     last_accepting_at: accepting ? now : (prev?.last_accepting_at ?? null),
     down_since: accepting ? null : (prev?.down_since ?? now),
-    in_recovery: probe.in_recovery,
+    // A server that accepts connections keeps its role until we change it (promote, demote).
+    in_recovery: accepting && !queried && probe.in_recovery === null ? (before?.in_recovery ?? null) : probe.in_recovery,
     system_identifier: known.system_identifier,
     timeline: steadyTimeline(known, before),
     current_lsn: known.current_lsn,

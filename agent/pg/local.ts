@@ -22,18 +22,18 @@ export async function postmasterStatus(dataDir: string): Promise<{ running: bool
   } catch (error) {
     return { running: (error as NodeJS.ErrnoException).code === 'EPERM', pid };
   }
-  return { running: !(await isZombie(pid)) && !(await runsElsewhere(pid, dataDir)), pid };
+  return { running: !(await isZombie(pid)), pid };
 }
 
 /**
- * A postmaster's working directory is its data directory. A live pid whose working directory can be
- * read and is another one is not this data directory's postmaster: the postmaster died and its pid
- * went to another process (pids wrap at 32768 on many hosts). When it cannot be read (another
- * user's process), the pid is taken to be the postmaster.
+ * A live pid that is not this data directory's postmaster: the postmaster died and its pid went to
+ * another process (pids wrap at 32768 on many hosts). Only a process known to be something else
+ * counts — not a postgres process, working in another directory; one whose /proc entries cannot be
+ * read (another user's) is taken to be the postmaster.
  */
-async function runsElsewhere(pid: number, dataDir: string): Promise<boolean> {
-  const cwd = await readlink(`/proc/${pid}/cwd`).catch(() => undefined);
-  if (cwd === undefined) return false;
+async function pidReused(pid: number, dataDir: string): Promise<boolean> {
+  const [comm, cwd] = await Promise.all([readFile(`/proc/${pid}/comm`, 'utf8').catch(() => undefined), readlink(`/proc/${pid}/cwd`).catch(() => undefined)]);
+  if (comm === undefined || cwd === undefined || comm.startsWith('postgres')) return false;
   return cwd !== (await realpath(dataDir).catch(() => dataDir));
 }
 
@@ -44,7 +44,7 @@ async function runsElsewhere(pid: number, dataDir: string): Promise<boolean> {
  */
 export async function removeStaleLockFile(dataDir: string): Promise<number | null> {
   const status = await postmasterStatus(dataDir);
-  if (status.running || status.pid === null) return null;
+  if (status.pid === null || (status.running && !(await pidReused(status.pid, dataDir)))) return null;
   return (await removeDataFile(dataDir, 'postmaster.pid')) ? status.pid : null;
 }
 

@@ -34,8 +34,8 @@ export class LocalService {
 
   /** Starts the server and waits until pg_ctl reports it started (or the start command returns). */
   async start(timeoutSecs = 60): Promise<void> {
-    if (await this.running()) return;
     await removeStaleLockFile(this.config.data_directory);
+    if (await this.running()) return;
     const r = this.config.service_start_command
       ? await runShell(this.config.service_start_command, timeoutSecs * 1000 + 10_000)
       : await runPgBinary(this.config.pg_bindir, this.config.data_directory, 'pg_ctl', ['-D', this.config.data_directory, '-l', this.logFile, '-w', '-t', String(timeoutSecs), 'start'], timeoutSecs * 1000 + 10_000);

@@ -172,6 +172,15 @@ describe('serverState', () => {
     expect(serverState(down, first, first, NOW + 5000, false).down_since).toBe(NOW);
   });
 
+  it('keeps what a primary last said of itself when it accepts a connection but its state query fails (a loaded host)', () => {
+    const before = serverState(probe(), null, null, NOW, false);
+    const slow: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: true, accepting_connections: true, data_directory_writable: true, error: 'reading the server state: timeout' };
+    const s = serverState(slow, before, before, NOW + 1000, false);
+    expect(s).toMatchObject({ accepting_connections: true, in_recovery: false, system_identifier: '7300000000000000001', timeline: 2, current_lsn: '0/6000000' });
+    // With nothing known before, nothing is made up.
+    expect(serverState(slow, null, null, NOW, false)).toMatchObject({ in_recovery: null, system_identifier: null });
+  });
+
   it('reports a running server as it answers, and the fence as the daemon knows it', () => {
     const s = serverState(probe(), null, null, NOW, true);
     expect(s).toMatchObject({ accepting_connections: true, last_accepting_at: NOW, down_since: null, in_recovery: false, timeline: 2, fenced: true });

@@ -58,10 +58,9 @@ describe('postmasterStatus', () => {
     expect(existsSync(join(dir, 'postmaster.pid'))).toBe(true);
   });
 
-  it('reads a live process working elsewhere as not running: the dead postmaster\'s pid went to another process', async () => {
+  it("removes the lock file whose pid another process (not postgres, working elsewhere) now has: the dead postmaster's pid was reused", async () => {
     const { child } = await unreapedChild();
     const dir = dataDirWithPid(child);
-    await expect(postmasterStatus(dir)).resolves.toEqual({ running: false, pid: child });
     // PostgreSQL would refuse to start on this lock file (kill(pid, 0) succeeds): it is removed.
     await expect(removeStaleLockFile(dir)).resolves.toBe(child);
     expect(existsSync(join(dir, 'postmaster.pid'))).toBe(false);
