@@ -325,8 +325,10 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
   const upstream = resolveUpstream(loaded, opts.upstreamNodeId);
   if (upstream.node_id === c.node_id) throw new PgvigilError('REJOIN_FAIL', 'this node is the cluster primary; there is nothing to rejoin', { hint: 'supply --upstream-node-id of another node' });
   const nodes = loaded.snapshot.nodes;
-  // A dead postmaster's lock file whose pid another process now has would read as "running".
-  await removeStaleLockFile(c.data_directory);
+  // A dead postmaster's lock file (a zombie, or a pid another process now has) would read as
+  // "running", and PostgreSQL refuses to start on it (single-user crash recovery, the final start).
+  const dead = await removeStaleLockFile(c.data_directory);
+  if (dead !== null) out.info(`removed the postmaster.pid of the dead postmaster (pid ${dead})`);
   const pm = await postmasterStatus(c.data_directory);
   if (pm.running) {
     const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
@@ -365,8 +367,6 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
     const state = (await controlData(c.pg_bindir, c.data_directory).catch(() => ({}) as Record<string, string>))['Database cluster state'] ?? '';
     if (state !== '' && state !== 'shut down' && state !== 'shut down in recovery') {
       out.notice(`the server was not shut down cleanly (${state}): completing crash recovery in single-user mode`);
-      const dead = await removeStaleLockFile(c.data_directory);
-      if (dead !== null) out.info(`removed the postmaster.pid of the dead postmaster (pid ${dead})`);
       const single = await runPgBinary(c.pg_bindir, c.data_directory, 'postgres', ['--single', '-F', '-D', c.data_directory, 'template1'], 600_000);
       if (single.code !== 0) {
         throw new PgvigilError('REJOIN_FAIL', 'crash recovery of this node in single-user mode failed', { detail: single.stderr.trim().slice(-2000) });

@@ -72,6 +72,8 @@ export class LocalService {
       for (let i = 0; i < 100 && (await this.running()); i++) await new Promise((r) => setTimeout(r, 50));
     }
     if (await this.running()) throw new PgvigilError('LOCAL_COMMAND', 'unable to stop the local PostgreSQL server');
+    // A postmaster ended by SIGKILL leaves its lock file behind, which blocks the next start.
+    await removeStaleLockFile(this.config.data_directory);
   }
 
   async restart(timeoutSecs = 60): Promise<void> {
