@@ -338,15 +338,22 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
       await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
       return { changed: false, message: 'already rejoined' };
     }
-    if (probe.in_recovery !== true) {
+    // Only a server that may take writes is refused: one that answers and is not (known to be) in
+    // recovery, or the node the cluster record names as its primary.
+    if ((probe.accepting_connections && probe.in_recovery !== true) || loaded.snapshot.cluster.primary_node_id === c.node_id) {
       throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
         hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
       });
     }
     // A read-only server (a fenced former primary held as a standby and started again, or a standby
-    // attached elsewhere) accepts no writes, so stopping it loses nothing: refusing would leave an
-    // automatic rejoin failing forever on a node that a restart brought back (docs/controller.md).
-    out.notice(`the local server is running in recovery, not streaming from node ${upstream.node_id}: stopping it to rejoin`);
+    // attached elsewhere), or one that accepts no connections at all (hung, or still starting up),
+    // takes no writes, so stopping it loses nothing: refusing would leave an automatic rejoin failing
+    // forever on a node that a restart brought back (docs/controller.md).
+    out.notice(
+      probe.accepting_connections
+        ? `the local server is running in recovery, not streaming from node ${upstream.node_id}: stopping it to rejoin`
+        : `the local server is running but accepts no connections (${probe.error ?? 'no answer'}): it takes no writes; stopping it to rejoin`,
+    );
     await service(ctx).stop('fast');
   }
   // Does this node's history diverge from the upstream's? pg_rewind --dry-run answers exactly that.
