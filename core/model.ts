@@ -112,6 +112,12 @@ export const ServerStateSchema = object('server state', {
   wal_receiver_status: nullable(string({ max: 32 })),
   /** The node the WAL receiver streams from, when the agent could match its host to a node. */
   wal_receiver_upstream_node_id: nullable(nodeId),
+  /**
+   * Agent time since which this running standby has not been streaming (its WAL receiver absent or
+   * in another state), null while it streams or when it is not a standby that answers. Optional:
+   * agents that do not report it are never judged stranded (docs/decision-engine.md).
+   */
+  not_streaming_since: optional(nullable(epochMs)),
   replication: array(ReplicationRowSchema, 1000),
   /** The primary's `synchronous_standby_names` (empty = asynchronous replication). */
   synchronous_standby_names: nullable(string({ max: 4096 })),

@@ -206,6 +206,7 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
     replay_lsn: known.replay_lsn,
     wal_receiver_status: probe.wal_receiver_status,
     wal_receiver_upstream_node_id: probe.wal_receiver_upstream_node_id,
+    not_streaming_since: notStreamingSince(probe, queried, prev, now),
     replication: known.replication,
     synchronous_standby_names: known.synchronous_standby_names,
     data_directory_writable: probe.data_directory_writable,
@@ -213,6 +214,18 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
     pending_restart: probe.pending_restart,
     fenced,
   };
+}
+
+/**
+ * Since when this standby has not been streaming: set when a running standby that answers is first
+ * seen without a streaming WAL receiver, kept while that lasts (and while the server cannot be
+ * asked), cleared once it streams or is not a standby. The controller rejoins a standby left on an
+ * older timeline than the primary's for too long (docs/decision-engine.md, "Follow and rejoin").
+ */
+export function notStreamingSince(probe: LocalProbe, queried: boolean, prev: ServerState | null, now: number): number | null {
+  if (!queried) return probe.postmaster_running ? (prev?.not_streaming_since ?? null) : null;
+  if (probe.in_recovery !== true || probe.wal_receiver_status === 'streaming') return null;
+  return prev?.not_streaming_since ?? now;
 }
 
 /** The local server answers as a primary (the only state in which the lease is renewed). */

@@ -3,7 +3,8 @@
  * wrong upstream, fenced former primaries coming back (SPEC §6 "other decisions", §7.3).
  */
 import type { Action, DecisionEvent } from '../decision.js';
-import { label, type EngineContext, type NodeView } from './freshness.js';
+import type { ServerState } from '../model.js';
+import { formatDuration, label, type EngineContext, type NodeView } from './freshness.js';
 
 export interface Finding {
   actions: Action[];
@@ -44,12 +45,13 @@ export function primaryServes(primary: NodeView): boolean {
 
 /**
  * Standbys streaming from the wrong node. A standby registered under another active standby is a
- * cascaded standby: its upstream is that standby, and it is left there. Every other standby should
- * stream from the term's primary; one whose WAL receiver reports another upstream, or whose record
- * names an upstream that is neither the primary nor a standby, is told to follow the primary; so is
- * a cascaded standby that receives no WAL at all (its upstream cannot serve it). A standby of the
- * primary with no WAL receiver is a replication alarm, not a follow: it is where it should be, and
- * PostgreSQL reconnects by itself.
+ * cascaded standby: its upstream is that standby, and it is left there — or at the primary, if it
+ * streams from it: a follow goes only toward the primary (the saga re-checks that its upstream is
+ * the live primary of the term). Every other standby should stream from the term's primary; one
+ * whose WAL receiver reports another upstream, or whose record names an upstream that is neither
+ * the primary nor a standby, is told to follow the primary; so is a cascaded standby that receives
+ * no WAL at all (its upstream cannot serve it). A standby of the primary with no WAL receiver is a
+ * replication alarm, not a follow: it is where it should be, and PostgreSQL reconnects by itself.
  */
 export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
@@ -61,13 +63,12 @@ export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
     const registered = v.node.upstream_node_id;
     const up = registered === null ? undefined : ctx.byId.get(registered);
     const cascade = up !== undefined && up !== primary && up !== v && up.node.type === 'standby' && up.node.active && !up.node.fenced;
-    const desired = cascade && registered !== null ? registered : pid;
     const actual = s.wal_receiver_upstream_node_id;
-    if (actual !== null && actual !== desired) {
-      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: desired });
+    if (actual !== null && actual !== pid && !(cascade && actual === registered)) {
+      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
       out.reasons.push(
         cascade
-          ? `${label(v.node)} streams from node ${actual}, not from its registered upstream node ${desired}: make it follow node ${desired}`
+          ? `${label(v.node)} streams from node ${actual}, neither its registered upstream node ${registered} nor the current primary ${label(primary.node)}: make it follow the primary`
           : `${label(v.node)} streams from node ${actual}, not from the current primary ${label(primary.node)}: make it follow the primary`,
       );
     } else if (!cascade && registered !== null && registered !== pid) {
@@ -125,5 +126,34 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
       out.reasons.push(`${label(n)} is fenced; auto_rejoin=false, so it stays fenced until "pgvigil node rejoin" is run on it`);
     }
   }
+  for (const v of strandedStandbys(ctx, primary)) {
+    const s = v.server as ServerState;
+    const what = `${label(v.node)} has not streamed for ${formatDuration((v.heartbeat?.sent_at ?? 0) - (s.not_streaming_since ?? 0))} (more than primary_follow_timeout=${ctx.settings.primary_follow_timeout} s) and is on timeline ${s.timeline}, behind the primary's ${primary.server?.timeline}: it may hold WAL the new timeline never had, which no follow can stream past`;
+    if (ctx.settings.auto_rejoin) {
+      out.actions.push({ kind: 'rejoin', node_id: v.node.node_id, upstream_node_id: pid, force_rewind: true });
+      out.reasons.push(`${what}; auto_rejoin=true: rejoin it to ${label(primary.node)} (pg_rewind --dry-run decides whether anything must be rewound)`);
+    } else {
+      out.reasons.push(`${what}; auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it`);
+    }
+  }
   return out;
+}
+
+/**
+ * Running standbys left behind by a timeline switch: on an older timeline than the primary's and
+ * not streaming for longer than `primary_follow_timeout`, both on the agent's own clock. A standby
+ * that received WAL the promoted node never had cannot follow it (PostgreSQL refuses a timeline that
+ * forked before its own position), and a follow toward it only waits out its timeout again; a rejoin
+ * stops it and lets pg_rewind compare the histories.
+ */
+export function strandedStandbys(ctx: EngineContext, primary: NodeView): NodeView[] {
+  const primaryTimeline = primary.server?.timeline ?? null;
+  if (primaryTimeline === null) return [];
+  return ctx.views.filter((v) => {
+    const s = v.server;
+    if (v === primary || v.node.type !== 'standby' || !v.node.active || v.node.fenced || !v.heartbeat) return false;
+    if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced || s.wal_receiver_status === 'streaming') return false;
+    if (s.not_streaming_since == null || s.timeline === null || s.timeline >= primaryTimeline) return false;
+    return v.heartbeat.sent_at - s.not_streaming_since > ctx.settings.primary_follow_timeout * 1000;
+  });
 }

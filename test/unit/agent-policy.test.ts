@@ -186,6 +186,20 @@ describe('serverState', () => {
     expect(s).toMatchObject({ accepting_connections: true, last_accepting_at: NOW, down_since: null, in_recovery: false, timeline: 2, fenced: true });
   });
 
+  it('says since when a running standby has not streamed, keeps it while that lasts, and clears it once it streams', () => {
+    const standby = (status: string | null): LocalProbe => probe({ in_recovery: true, wal_receiver_status: status });
+    const first = serverState(standby('waiting'), null, null, NOW, false);
+    expect(first.not_streaming_since).toBe(NOW);
+    const still = serverState(standby(null), first, first, NOW + 30_000, false);
+    expect(still.not_streaming_since).toBe(NOW);
+    // A probe that could not ask the server keeps the stretch going; a stopped server ends it.
+    const slow: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: true, accepting_connections: false, data_directory_writable: true, error: 'timeout' };
+    expect(serverState(slow, still, still, NOW + 31_000, false).not_streaming_since).toBe(NOW);
+    expect(serverState(down, still, still, NOW + 31_000, false).not_streaming_since).toBeNull();
+    expect(serverState(standby('streaming'), still, still, NOW + 32_000, false).not_streaming_since).toBeNull();
+    expect(serverState(probe(), still, still, NOW + 32_000, false).not_streaming_since).toBeNull();
+  });
+
   it('names the local server events only when availability changes', () => {
     const up = serverState(probe(), null, null, NOW, false);
     const gone = serverState(down, up, up, NOW, false);

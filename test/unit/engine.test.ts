@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Action, AlarmKind, Decision, DecisionCode } from '../../core/decision.js';
 import type { EventName } from '../../core/events.js';
 import { decide, NO_LEASE_RVN } from '../../core/engine/index.js';
-import { clusterSnapshot, type SnapshotBuilder } from '../support/snapshot-builder.js';
+import { BUILDER_NOW, clusterSnapshot, type SnapshotBuilder } from '../support/snapshot-builder.js';
 
 /**
  * Table-driven scenarios for SPEC §6: every rule has a case where it lets the engine act and one
@@ -542,12 +542,19 @@ const scenarios: Record<string, Scenario[]> = {
       reason: 'nothing to do',
     },
     {
-      name: 'returns a cascaded standby to its registered upstream',
+      name: 'leaves a cascaded standby that streams from the primary there (a follow goes only toward the primary)',
       given: () => c().node(3, { upstream_node_id: 2 }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
+    {
+      name: 'tells a cascaded standby streaming from a third node to follow the primary, never another standby',
+      given: () => c({ standbys: 3 }).node(3, { upstream_node_id: 2 }).server(3, { wal_receiver_upstream_node_id: 5 }),
       code: 'follow',
       candidate: null,
-      reason: 'not from its registered upstream node 2',
-      action: { kind: 'follow', node_id: 3, upstream_node_id: 2 },
+      reason: 'streams from node 5, neither its registered upstream node 2 nor the current primary node 1 (pg1): make it follow the primary',
+      action: { kind: 'follow', node_id: 3, upstream_node_id: 1 },
     },
     {
       name: 'tells a standby registered under the former primary to follow the new one',
@@ -610,6 +617,35 @@ const scenarios: Record<string, Scenario[]> = {
   ],
 
   rejoin: [
+    {
+      name: 'rejoins a standby stranded on an older timeline, not streaming for longer than primary_follow_timeout, when auto_rejoin is on',
+      given: () => c().node(3, { upstream_node_id: 2 }).server(3, { timeline: 1, wal_receiver_status: null, wal_receiver_upstream_node_id: 1, not_streaming_since: BUILDER_NOW - 1000 - 61_000 }).settings({ auto_rejoin: true }),
+      code: 'rejoin',
+      candidate: null,
+      reason: 'node 3 (pg3) has not streamed for 61 s (more than primary_follow_timeout=60 s) and is on timeline 1, behind the primary\'s 2',
+      action: { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true },
+    },
+    {
+      name: 'says how to rejoin a stranded standby when auto_rejoin is off, and acts on nothing',
+      given: () => c().server(3, { timeline: 1, wal_receiver_status: null, wal_receiver_upstream_node_id: null, not_streaming_since: BUILDER_NOW - 1000 - 61_000 }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it',
+    },
+    {
+      name: 'gives a standby on an older timeline primary_follow_timeout to stream before it is rejoined',
+      given: () => c().server(3, { timeline: 1, wal_receiver_status: 'waiting', wal_receiver_upstream_node_id: 1, not_streaming_since: BUILDER_NOW - 1000 - 59_000 }).settings({ auto_rejoin: true }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
+    {
+      name: 'does not rejoin a standby on the primary\'s timeline that has not streamed for long (PostgreSQL reconnects by itself)',
+      given: () => c().server(3, { wal_receiver_status: null, wal_receiver_upstream_node_id: null, not_streaming_since: BUILDER_NOW - 600_000 }).settings({ auto_rejoin: true }),
+      code: 'healthy',
+      candidate: null,
+      reason: 'nothing to do',
+    },
     {
       name: 'rejoins a fenced former primary when auto_rejoin is on',
       given: () => c().addStandby(5).node(5, { type: 'primary', fenced: true, upstream_node_id: null }).server(5, { fenced: true, postmaster_running: false, accepting_connections: false }).settings({ auto_rejoin: true }),
