@@ -43,7 +43,7 @@ import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } fro
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
 import { LocalServerWatch } from './local-watch.js';
-import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, type LeaseTimings } from './policy.js';
+import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, type LeaseTimings, type SyncProgress } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
 import { loadAgentState, saveAgentState } from './state-file.js';
 
@@ -127,6 +127,8 @@ export class AgentDaemon {
   private fencing = false;
   private fenced = false;
   private noSyncSinceMono: number | null = null;
+  /** The synchronous standbys' flush progress (judgeSync). */
+  private syncProgress: SyncProgress = new Map();
   /** Set on the tick that saw the local server leave recovery (a promotion): see judgeSync. */
   private promotedAtMono: number | null = null;
 
@@ -541,10 +543,12 @@ export class AgentDaemon {
       saved: primary ? await savedSyncNames(this.config.data_directory) : undefined,
       justPromoted,
       noSyncSinceMono: this.noSyncSinceMono,
+      progress: this.syncProgress,
       nowMono: mono,
       downgradeAfterMs: this.config.sync_downgrade_after_secs * 1000,
     });
     this.noSyncSinceMono = decision.noSyncSinceMono;
+    this.syncProgress = decision.progress;
     if (decision.action === 'restore') {
       await restoreSync(this.config.conninfo, this.config.data_directory, decision.names, this.checkTimeoutMs());
       this.log.log('NOTICE', 'synchronous replication restored', { synchronous_standby_names: decision.names });
@@ -557,7 +561,7 @@ export class AgentDaemon {
         true,
         decision.justPromoted
           ? `promoted with no synchronous standby following yet; synchronous_standby_names "${decision.names}" cleared until one has caught up`
-          : `no synchronous standby connected for ${this.config.sync_downgrade_after_secs} s; synchronous_standby_names "${decision.names}" cleared`,
+          : `no synchronous standby connected and acknowledging for ${this.config.sync_downgrade_after_secs} s; synchronous_standby_names "${decision.names}" cleared`,
       );
     }
   }

@@ -358,6 +358,38 @@ export function caughtUp(rows: readonly ReplicationRow[], names: readonly string
   );
 }
 
+/** Per synchronous standby (application_name): the flush LSN last seen, and since when it stands (agent monotonic clock). */
+export type SyncProgress = ReadonlyMap<string, { flush: string | null; sinceMono: number }>;
+
+/**
+ * Which synchronous standbys acknowledge commits: connected as `sync`/`quorum` and either caught up
+ * with the primary's current LSN or flushing further within `stallMs`. A frozen standby (its
+ * processes stopped, its host hung) stays connected until `wal_sender_timeout` while acknowledging
+ * nothing, and every commit waits on it meanwhile; connected is not enough. Returns the progress to
+ * keep for the next tick and, when none acknowledges, since when none has (the latest stand still).
+ */
+export function syncAcknowledgement(
+  rows: readonly ReplicationRow[],
+  currentLsn: string | null,
+  prev: SyncProgress,
+  nowMono: number,
+  stallMs: number,
+): { acknowledging: number; lastAckMono: number | null; progress: SyncProgress } {
+  const progress = new Map<string, { flush: string | null; sinceMono: number }>();
+  let acknowledging = 0;
+  let lastAckMono: number | null = null;
+  for (const r of rows) {
+    if (r.sync_state !== 'sync' && r.sync_state !== 'quorum') continue;
+    const before = prev.get(r.application_name);
+    const caught = currentLsn !== null && r.flush_lsn !== null && lsnDiff(currentLsn, r.flush_lsn) <= 0n;
+    const sinceMono = caught || before === undefined || before.flush !== r.flush_lsn ? nowMono : before.sinceMono;
+    progress.set(r.application_name, { flush: r.flush_lsn, sinceMono });
+    if (nowMono - sinceMono < stallMs) acknowledging += 1;
+    lastAckMono = Math.max(lastAckMono ?? sinceMono, sinceMono);
+  }
+  return { acknowledging, lastAckMono, progress };
+}
+
 export interface SyncFacts {
   server: ServerState | null;
   fenced: boolean;
@@ -365,37 +397,45 @@ export interface SyncFacts {
   saved: string | undefined;
   /** The server left recovery on the tick that gathered these facts (a promotion). */
   justPromoted: boolean;
-  /** Since when no synchronous standby has been connected, null when one is (or not a primary). */
+  /** Since when no synchronous standby has been acknowledging, null when one is (or not a primary). */
   noSyncSinceMono: number | null;
+  /** What {@link syncAcknowledgement} kept at the previous tick. */
+  progress: SyncProgress;
   nowMono: number;
   downgradeAfterMs: number;
 }
 
+type SyncState = { noSyncSinceMono: number | null; progress: SyncProgress };
 export type SyncDecision =
-  | { action: 'none'; noSyncSinceMono: number | null }
-  | { action: 'restore'; names: string; noSyncSinceMono: null }
-  | { action: 'downgrade'; names: string; justPromoted: boolean; noSyncSinceMono: null };
+  | ({ action: 'none' } & SyncState)
+  | ({ action: 'restore'; names: string } & SyncState)
+  | ({ action: 'downgrade'; names: string; justPromoted: boolean } & SyncState);
+
+const NO_PROGRESS: SyncProgress = new Map();
 
 /**
- * A primary whose synchronous standbys have all been gone for `sync_downgrade_after_secs` switches
- * to asynchronous replication so writes stop hanging, and switches back once a standby named in the
- * saved setting is streaming and caught up.
+ * A primary whose synchronous standbys have all been gone — disconnected, or connected but
+ * acknowledging nothing (frozen) — for `sync_downgrade_after_secs` switches to asynchronous
+ * replication so writes stop hanging, and switches back once a standby named in the saved setting
+ * is streaming and caught up.
  */
 export function judgeSync(f: SyncFacts): SyncDecision {
   const s = f.server;
-  if (!s?.accepting_connections || s.in_recovery !== false || f.fenced) return { action: 'none', noSyncSinceMono: null };
+  if (!s?.accepting_connections || s.in_recovery !== false || f.fenced) return { action: 'none', noSyncSinceMono: null, progress: NO_PROGRESS };
   if (f.saved !== undefined) {
-    if (caughtUp(s.replication, syncStandbyNames(f.saved), s.current_lsn)) return { action: 'restore', names: f.saved, noSyncSinceMono: null };
-    return { action: 'none', noSyncSinceMono: f.noSyncSinceMono };
+    if (caughtUp(s.replication, syncStandbyNames(f.saved), s.current_lsn)) return { action: 'restore', names: f.saved, noSyncSinceMono: null, progress: NO_PROGRESS };
+    return { action: 'none', noSyncSinceMono: f.noSyncSinceMono, progress: NO_PROGRESS };
   }
   const names = s.synchronous_standby_names ?? '';
-  if (names === '' || s.replication.some((r) => r.sync_state === 'sync' || r.sync_state === 'quorum')) return { action: 'none', noSyncSinceMono: null };
-  const since = f.noSyncSinceMono ?? f.nowMono;
+  if (names === '') return { action: 'none', noSyncSinceMono: null, progress: NO_PROGRESS };
+  const ack = syncAcknowledgement(s.replication, s.current_lsn, f.progress, f.nowMono, f.downgradeAfterMs);
+  if (ack.acknowledging > 0) return { action: 'none', noSyncSinceMono: null, progress: ack.progress };
+  const since = f.noSyncSinceMono ?? ack.lastAckMono ?? f.nowMono;
   // A server that has just been promoted has no standby following it yet by construction (they
   // follow it after the Elastic IP moves): waiting sync_downgrade_after_secs would only hold
   // every write of the new primary until the first follower is back. The operator has accepted
   // asynchronous replication while no synchronous standby is connected; the promoted candidate
   // was itself synchronous, so every write acknowledged before the failover is on it.
-  if (!f.justPromoted && f.nowMono - since < f.downgradeAfterMs) return { action: 'none', noSyncSinceMono: since };
-  return { action: 'downgrade', names, justPromoted: f.justPromoted, noSyncSinceMono: null };
+  if (!f.justPromoted && f.nowMono - since < f.downgradeAfterMs) return { action: 'none', noSyncSinceMono: since, progress: ack.progress };
+  return { action: 'downgrade', names, justPromoted: f.justPromoted, noSyncSinceMono: null, progress: NO_PROGRESS };
 }

@@ -361,7 +361,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   },
   auto_rejoin: bool("rewind a fenced former primary that comes back and make it follow the new primary (on in the sandbox and the example stack; a switchover's demoted primary rejoins either way)", false, 'pgvigil'),
   failover_on_location_loss: bool('fail over when the primary\'s whole location is dark, once its lease has expired (false = repmgr\'s behaviour: cancel)', true, 'pgvigil'),
-  sync_downgrade_after_secs: secs('switch the primary to asynchronous replication when no synchronous standby has been connected this long; 0 = never', 0, 0, DAY, 'pgvigil'),
+  sync_downgrade_after_secs: secs('switch the primary to asynchronous replication when no synchronous standby has been connected and acknowledging (flushing, or caught up) this long; 0 = never', 0, 0, DAY, 'pgvigil'),
   rest_api_listen: {
     type: 'string', default: '', origin: 'pgvigil', check: hostPort(true),
     description: 'address:port of the agent\'s HTTP API (health endpoints for load balancers, failsafe confirmations); empty = off; the example stack uses port 8008',

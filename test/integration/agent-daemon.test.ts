@@ -5,7 +5,8 @@
  * SIGTERM shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -159,6 +160,37 @@ describe('AgentDaemon', () => {
       await node(2).server.start();
       await waitFor(async () => (await ssn()) === 'd2');
       await waitFor(async () => (await eventsOf('sync_restored')).length === 1);
+    } finally {
+      await d.stop('test');
+      await primary.query('ALTER SYSTEM RESET synchronous_standby_names');
+      await primary.query('SELECT pg_reload_conf()');
+    }
+  });
+
+  it('counts a frozen synchronous standby (connected, acknowledging nothing) as gone: commits flow again after sync_downgrade_after_secs', async () => {
+    const primary = node(1).server;
+    const ssn = async (): Promise<string> => (await primary.query<{ v: string }>("SELECT current_setting('synchronous_standby_names') AS v"))[0]?.v ?? '?';
+    await primary.query("ALTER SYSTEM SET synchronous_standby_names = 'd2'");
+    await primary.query('SELECT pg_reload_conf()');
+    await waitFor(async () => (await primary.query("SELECT 1 FROM pg_stat_replication WHERE application_name = 'd2' AND sync_state = 'sync'")).length === 1);
+    const downgrades = (await eventsOf('sync_downgraded')).length;
+    const d = new AgentDaemon({ config: { ...node(1).config, sync_downgrade_after_secs: 2 }, store, log: jsonLogger({ level: 'ERROR' }) });
+    await d.start();
+    // Every process of the standby stops (a hung host): its connection stays up, nothing is acknowledged.
+    const postmaster = Number(readFileSync(join(node(2).server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    const pids = [postmaster, ...execFileSync('pgrep', ['-P', String(postmaster)], { encoding: 'utf8' }).split('\n').filter(Boolean).map(Number)];
+    for (const pid of pids) process.kill(pid, 'SIGSTOP');
+    try {
+      // This commit waits on the frozen standby until the agent switches to asynchronous replication.
+      await primary.query("SET statement_timeout = '60s'; CREATE TABLE written_while_frozen (x int)");
+      expect(await ssn()).toBe('');
+      expect((await primary.query("SELECT sync_state FROM pg_stat_replication WHERE application_name = 'd2'")).length).toBe(1);
+      await waitFor(async () => (await eventsOf('sync_downgraded')).length === downgrades + 1);
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+    }
+    try {
+      await waitFor(async () => (await ssn()) === 'd2');
     } finally {
       await d.stop('test');
       await primary.query('ALTER SYSTEM RESET synchronous_standby_names');

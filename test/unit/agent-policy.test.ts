@@ -284,6 +284,7 @@ describe('judgeSync', () => {
     saved: undefined,
     justPromoted: false,
     noSyncSinceMono: null,
+    progress: new Map(),
     nowMono: 100_000,
     downgradeAfterMs: 10_000,
     ...overrides,
@@ -291,29 +292,46 @@ describe('judgeSync', () => {
 
   it('waits sync_downgrade_after_secs with no synchronous standby before switching to asynchronous replication', () => {
     const first = judgeSync(facts());
-    expect(first).toEqual({ action: 'none', noSyncSinceMono: 100_000 });
-    expect(judgeSync(facts({ noSyncSinceMono: 100_000, nowMono: 109_999 }))).toEqual({ action: 'none', noSyncSinceMono: 100_000 });
-    expect(judgeSync(facts({ noSyncSinceMono: 100_000, nowMono: 110_000 }))).toEqual({ action: 'downgrade', names: 'ANY 1 (node2, node3)', justPromoted: false, noSyncSinceMono: null });
+    expect(first).toMatchObject({ action: 'none', noSyncSinceMono: 100_000 });
+    expect(judgeSync(facts({ noSyncSinceMono: 100_000, nowMono: 109_999 }))).toMatchObject({ action: 'none', noSyncSinceMono: 100_000 });
+    expect(judgeSync(facts({ noSyncSinceMono: 100_000, nowMono: 110_000 }))).toMatchObject({ action: 'downgrade', names: 'ANY 1 (node2, node3)', justPromoted: false, noSyncSinceMono: null });
   });
 
   it('switches a just-promoted primary at once: nothing can follow it yet', () => {
-    expect(judgeSync(facts({ justPromoted: true }))).toEqual({ action: 'downgrade', names: 'ANY 1 (node2, node3)', justPromoted: true, noSyncSinceMono: null });
+    expect(judgeSync(facts({ justPromoted: true }))).toMatchObject({ action: 'downgrade', names: 'ANY 1 (node2, node3)', justPromoted: true, noSyncSinceMono: null });
   });
 
   it('does nothing while a synchronous standby is connected, on a standby, on a fenced server, or with asynchronous replication configured', () => {
     const withSync = primaryServer({ synchronous_standby_names: 'ANY 1 (node2, node3)', replication: [row('node2', 'quorum')] });
-    expect(judgeSync(facts({ server: withSync, noSyncSinceMono: 1 }))).toEqual({ action: 'none', noSyncSinceMono: null });
-    expect(judgeSync(facts({ server: standbyServer(1), noSyncSinceMono: 1 }))).toEqual({ action: 'none', noSyncSinceMono: null });
-    expect(judgeSync(facts({ fenced: true, justPromoted: true }))).toEqual({ action: 'none', noSyncSinceMono: null });
-    expect(judgeSync(facts({ server: primaryServer({ synchronous_standby_names: '' }), justPromoted: true }))).toEqual({ action: 'none', noSyncSinceMono: null });
+    expect(judgeSync(facts({ server: withSync, noSyncSinceMono: 1 }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    expect(judgeSync(facts({ server: standbyServer(1), noSyncSinceMono: 1 }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    expect(judgeSync(facts({ fenced: true, justPromoted: true }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    expect(judgeSync(facts({ server: primaryServer({ synchronous_standby_names: '' }), justPromoted: true }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
   });
 
   it('restores the saved setting once a standby it names is streaming and caught up, not before', () => {
     const behind = primaryServer({ synchronous_standby_names: '', current_lsn: '0/9000000', replication: [row('node2', 'async', '0/6000000')] });
-    expect(judgeSync(facts({ server: behind, saved: 'ANY 1 (node2, node3)', noSyncSinceMono: 5 }))).toEqual({ action: 'none', noSyncSinceMono: 5 });
+    expect(judgeSync(facts({ server: behind, saved: 'ANY 1 (node2, node3)', noSyncSinceMono: 5 }))).toMatchObject({ action: 'none', noSyncSinceMono: 5 });
     const other = primaryServer({ synchronous_standby_names: '', current_lsn: '0/6000000', replication: [row('node4', 'async')] });
     expect(judgeSync(facts({ server: other, saved: 'ANY 1 (node2, node3)' }))).toMatchObject({ action: 'none' });
     const caught = primaryServer({ synchronous_standby_names: '', current_lsn: '0/6000000', replication: [row('node3', 'async')] });
-    expect(judgeSync(facts({ server: caught, saved: 'ANY 1 (node2, node3)' }))).toEqual({ action: 'restore', names: 'ANY 1 (node2, node3)', noSyncSinceMono: null });
+    expect(judgeSync(facts({ server: caught, saved: 'ANY 1 (node2, node3)' }))).toMatchObject({ action: 'restore', names: 'ANY 1 (node2, node3)', noSyncSinceMono: null });
+  });
+
+  it('counts a synchronous standby that stays connected but acknowledges nothing as gone (a frozen standby holds every commit)', () => {
+    // node3 is connected as a quorum standby, behind the primary, its flush LSN standing still.
+    const stalled = primaryServer({ synchronous_standby_names: 'ANY 1 (node2, node3)', current_lsn: '0/6100000', replication: [row('node3', 'quorum', '0/6000000')] });
+    const t0 = judgeSync(facts({ server: stalled }));
+    expect(t0).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    const t5 = judgeSync(facts({ server: stalled, progress: t0.progress, nowMono: 105_000 }));
+    expect(t5).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    // Ten seconds after its flush LSN last moved: gone, and gone since then, so no second wait.
+    const t10 = judgeSync(facts({ server: stalled, progress: t5.progress, nowMono: 110_000 }));
+    expect(t10).toMatchObject({ action: 'downgrade', names: 'ANY 1 (node2, node3)', justPromoted: false });
+    // Flushing further, or caught up with the primary, is acknowledging.
+    const moving = primaryServer({ synchronous_standby_names: 'ANY 1 (node2, node3)', current_lsn: '0/6100000', replication: [row('node3', 'quorum', '0/6080000')] });
+    expect(judgeSync(facts({ server: moving, progress: t5.progress, nowMono: 110_000 }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
+    const idle = primaryServer({ synchronous_standby_names: 'ANY 1 (node2, node3)', current_lsn: '0/6000000', replication: [row('node3', 'quorum', '0/6000000')] });
+    expect(judgeSync(facts({ server: idle, progress: t5.progress, nowMono: 500_000 }))).toMatchObject({ action: 'none', noSyncSinceMono: null });
   });
 });
