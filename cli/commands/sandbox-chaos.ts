@@ -7,7 +7,7 @@
  * the seed and the timeline of every failing window.
  */
 import { randomInt } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
@@ -114,7 +114,7 @@ export const sandboxChaosCommand = defineCommand({
     const dir = sandboxDir(ctx);
     const { readSandboxState, Sandbox } = await loadSandbox(() => import('../../sandbox/index.js'));
     const state = readSandboxState(dir);
-    let result: CampaignResult;
+    let result: CampaignResult | undefined;
     if (state?.ready) {
       const { requestChaos } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
       say(`running the campaign on the sandbox in ${dir}`);
@@ -138,11 +138,26 @@ export const sandboxChaosCommand = defineCommand({
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
         await sandbox.down();
+        // The sandbox goes with the campaign; a failed campaign's logs (controller, agents,
+        // PostgreSQL) are what explains its violations, so they are kept.
+        if (result === undefined || !result.ok) keepLogs(sandbox.supervisor.logDir, seed, say);
         rmSync(parent, { recursive: true, force: true });
       }
     }
+    if (result === undefined) throw new PgvigilError('INTERNAL', 'the chaos campaign returned no result');
     if (json) ctx.out.print(JSON.stringify(result));
     else printCampaign(ctx.out, result);
     return result.ok ? ExitCode.SUCCESS : ExitCode.ERR_FAILOVER_FAIL;
   },
 });
+
+/** Copies a campaign sandbox's logs to a directory of their own that outlives the sandbox. */
+function keepLogs(logDir: string, seed: number, say: (line: string) => void): void {
+  const kept = mkdtempSync(join(tmpdir(), `pgvigil-chaos-${seed}-logs-`));
+  try {
+    cpSync(logDir, kept, { recursive: true });
+    say(`the sandbox's logs (controller, agents, PostgreSQL) are kept in ${kept}`);
+  } catch (error) {
+    say(`could not keep the sandbox's logs: ${(error as Error).message}`);
+  }
+}
