@@ -7,10 +7,16 @@ import { compareLsn } from '../lsn.js';
 import type { ClusterSnapshot } from '../model.js';
 import { selectCandidate } from './candidates.js';
 import { buildContext } from './freshness.js';
+import { silenceLimitMs } from './operation.js';
 
 export type Reranking =
   /** Nobody can be promoted: the failover aborts for `reason`. */
   | { kind: 'abort'; reason: string }
+  /**
+   * Nobody can be promoted yet, but a standby is held back only by a heartbeat that is late, not
+   * by far (under {@link silenceLimitMs}): ask again once it has reported, until `until`.
+   */
+  | { kind: 'wait'; reason: string; until: number }
   /** The claimed candidate is still as good as the best (same receive LSN): no needless switch. */
   | { kind: 'keep' }
   /** Promote `candidate`; `previous` is the one claimed before (null when none was). */
@@ -34,7 +40,17 @@ export function rerankCandidates(snapshot: ClusterSnapshot, now: number, oldPrim
   const best = selection.best;
   if (!best) {
     const why = selection.assessments.filter((a) => !a.eligible).map((a) => `node ${a.node_id}: ${a.reasons.join('; ')}`);
-    return { kind: 'abort', reason: `no eligible candidate after fencing: ${why.join(' | ')}` };
+    const reason = `no eligible candidate after fencing: ${why.join(' | ')}`;
+    // A loaded host sends a heartbeat a second late; aborting the round for that costs a whole
+    // election_rerun_interval with no primary. A standby whose only fault is a heartbeat younger
+    // than the silence limit is waited for (its other checks run once it has reported).
+    const late = ctx.views.filter((v) => {
+      const a = selection.assessments.find((x) => x.node_id === v.node.node_id);
+      return a !== undefined && v.node.type === 'standby' && !v.fresh && !v.skewed && v.heartbeat !== null && a.reasons.length === 1;
+    });
+    const waits = late.map((v) => (v.heartbeat?.sent_at ?? 0) + silenceLimitMs(ctx.settings)).filter((until) => until > now);
+    if (waits.length > 0) return { kind: 'wait', reason, until: Math.max(...waits) };
+    return { kind: 'abort', reason };
   }
   const chosen = best.node.node_id;
   if (claimed !== null && claimed !== chosen) {

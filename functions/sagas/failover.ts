@@ -27,6 +27,7 @@
 import type { Action, Decision } from '../../core/decision.js';
 import { buildContext } from '../../core/engine/index.js';
 import { observeLease } from '../../core/engine/lease.js';
+import { silenceLimitMs } from '../../core/engine/operation.js';
 import { rerankCandidates } from '../../core/engine/rerank.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
@@ -86,6 +87,8 @@ export const failoverSaga: SagaDefinition = {
       case 'promote':
       case 'verify_promotion':
         return promoteTimeoutMs(state) + 10_000;
+      case 'rerank':
+        return silenceLimitMs(s) + 15_000; // it may wait for a late heartbeat that long
       default:
         return 15_000;
     }
@@ -238,14 +241,21 @@ async function disconnectWalReceivers(state: SagaState): Promise<StepResult> {
 /** Ranks the candidates again now that the old primary is fenced (core/engine/rerank.ts). */
 async function rerank(state: SagaState): Promise<StepResult> {
   const { op, deps } = state;
-  const reranking = rerankCandidates(state.snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
-  if (reranking.kind === 'abort') return { next: 'abort', data: { abort_reason: reranking.reason } };
-  if (reranking.kind === 'keep') return { next: 'promote', data: measureFailoverDataLoss(state.snapshot, op, op.candidate_node_id, deps.clock.now()) };
+  let snapshot = state.snapshot;
+  let reranking = rerankCandidates(snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
+  // A standby held back only by a late heartbeat is waited for, up to the silence limit (core/engine/rerank.ts).
+  while (reranking.kind === 'wait' && deps.clock.now() < reranking.until) {
+    await deps.clock.sleep(Math.min(deps.timings.pollIntervalMs, reranking.until - deps.clock.now()));
+    snapshot = (await deps.store.load(state.clusterId))?.snapshot ?? snapshot;
+    reranking = rerankCandidates(snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
+  }
+  if (reranking.kind === 'abort' || reranking.kind === 'wait') return { next: 'abort', data: { abort_reason: reranking.reason } };
+  if (reranking.kind === 'keep') return { next: 'promote', data: measureFailoverDataLoss(snapshot, op, op.candidate_node_id, deps.clock.now()) };
   const { candidate, previous } = reranking;
   if (previous !== null && previous !== candidate) {
     deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen: candidate });
   }
-  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous, ...measureFailoverDataLoss(state.snapshot, op, candidate, deps.clock.now()) } };
+  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous, ...measureFailoverDataLoss(snapshot, op, candidate, deps.clock.now()) } };
 }
 
 /**

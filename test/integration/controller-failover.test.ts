@@ -260,6 +260,40 @@ describe('re-ranking after the fence', () => {
   });
 });
 
+describe('the re-ranking after the fence', () => {
+  it('waits for a candidate whose heartbeat is only late (a loaded host), then promotes it: the round is not aborted', async () => {
+    const { id, snapshot } = await crashedCluster();
+    const s = snapshot.cluster.settings;
+    let armed = false;
+    let refreshed = false;
+    const deps = f.deps();
+    deps.clock = {
+      now: () => f.clock.now(),
+      async sleep(ms) {
+        // The candidates' agents report again a moment into the re-ranking's wait.
+        if (armed && !refreshed) {
+          refreshed = true;
+          for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => hb);
+        }
+        await f.clock.sleep(ms);
+      },
+    };
+    const late = invocation({
+      crashAfter: async (step) => {
+        if (step !== 'disconnect_wal_receivers') return;
+        // Both standbys' last heartbeats are a second past node_timeout_secs, within the silence limit.
+        for (const n of [2, 3]) await f.patchHeartbeat(id, n, (hb) => ({ ...hb, sent_at: f.clock.now() - (s.node_timeout_secs * 1000 + s.clock_skew_margin_ms + 1000) }));
+        armed = true;
+      },
+    });
+    const result = await evaluateCluster(deps, late, id);
+    expect(result.saga).toBe('completed');
+    expect(refreshed).toBe(true);
+    expect((await f.store.load(id))?.snapshot.cluster.primary_node_id).toBe(2);
+    expect(await f.store.listEvents(id, { event: 'repmgrd_failover_aborted' })).toEqual([]);
+  });
+});
+
 describe('standby_disconnect_on_failover', () => {
   it('stops every standby\'s WAL receiver and waits for the LSNs to settle before re-ranking and promoting', async () => {
     const { id } = await crashedCluster((b) => b.settings({ standby_disconnect_on_failover: true, sibling_nodes_disconnect_timeout: 5 }));

@@ -27,6 +27,20 @@ describe('re-ranking the candidates after the fence', () => {
     expect(rerankCandidates(snapshot, BUILDER_NOW, 9, 2)).toEqual({ kind: 'abort', reason: 'the old primary node 9 is no longer registered' });
   });
 
+  it('waits for a standby held back only by a heartbeat that is late by less than the silence limit, and aborts past it', () => {
+    const settings = clusterSnapshot().build().cluster.settings;
+    const age = settings.node_timeout_secs * 1000 + settings.clock_skew_margin_ms + 1000;
+    const limit = (settings.node_timeout_secs + settings.lease_secs) * 1000 + settings.clock_skew_margin_ms;
+    const late = clusterSnapshot().crashPrimary().silence(2, age).silence(3, age).build();
+    const reranking = rerankCandidates(late, BUILDER_NOW, 1, 2);
+    expect(reranking).toMatchObject({ kind: 'wait', until: BUILDER_NOW - age + limit });
+    expect(reranking.kind === 'wait' && reranking.reason).toMatch(/^no eligible candidate after fencing: node 2: last sent a heartbeat/);
+    expect(rerankCandidates(late, BUILDER_NOW - age + limit, 1, 2).kind).toBe('abort');
+    // A standby with another fault as well is not waited for.
+    const otherwise = clusterSnapshot().crashPrimary().node(2, { priority: 0 }).silence(3, age).node(3, { fenced: true }).build();
+    expect(rerankCandidates(otherwise, BUILDER_NOW, 1, 2).kind).toBe('abort');
+  });
+
   it('aborts naming why each standby cannot be promoted when none can', () => {
     const snapshot = clusterSnapshot().crashPrimary().silence(2).silence(3).build();
     const reranking = rerankCandidates(snapshot, BUILDER_NOW, 1, 2);
