@@ -177,8 +177,9 @@ describe('the example stack’s hosts, booted from their user data', () => {
     expect(heartbeatOf(s, 1)?.server?.replication.length).toBe(1);
   });
 
-  it('need nothing from the internet: every package comes from the distribution and the boot logs no error', () => {
+  it('need nothing from the internet: they have no route to it, every package comes from the distribution and the boot logs no error', async () => {
     for (const host of Object.values(booted)) {
+      expect((await hosts.network.exec(host.instance.name, 'ip', ['route', 'show', 'default'])).stdout.trim(), host.instance.name).toBe('');
       expect(host.file('var/log/dnf.log')?.split('\n').filter(Boolean).sort()).toEqual(
         ['installed nodejs22', 'installed postgresql15', 'installed postgresql15-contrib', 'installed postgresql15-server', 'installed unzip'],
       );
