@@ -439,8 +439,10 @@ export function hostUserData(o: HostOptions): string {
     lines.push(
       '# standby: wait for the registered primary, clone, start, register',
       'until /usr/bin/pg_isready -h "$PRIMARY_IP" -p 5432; do sleep 5; done',
-      `until ${agent} standby clone --dry-run -f ${DEFAULT_CONFIG_FILE}; do sleep 10; done`,
-      `${agent} standby clone -f ${DEFAULT_CONFIG_FILE}`,
+      `until ${agent} standby clone --dry-run --fast-checkpoint -f ${DEFAULT_CONFIG_FILE}; do sleep 10; done`,
+      // A fast checkpoint: the new primary is idle, so a spread one (pg_basebackup's default) makes
+      // the clone wait most of checkpoint_timeout × checkpoint_completion_target (minutes) for nothing.
+      `${agent} standby clone --fast-checkpoint -f ${DEFAULT_CONFIG_FILE}`,
       'systemctl enable --now postgresql',
       `${agent} standby register -f ${DEFAULT_CONFIG_FILE}`,
     );

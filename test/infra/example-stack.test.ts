@@ -173,7 +173,7 @@ describe('the example stack', () => {
       expect(ud.indexOf('systemctl daemon-reload')).toBeLessThan(ud.indexOf('systemctl enable --now postgresql'));
     }
     expect(witness).not.toContain('postgresql.service.d');
-    expect(standby).toContain('standby clone -f /etc/pgvigil/repmgr.conf');
+    expect(standby).toContain('standby clone --fast-checkpoint -f /etc/pgvigil/repmgr.conf');
     expect(standby).toContain('standby register -f /etc/pgvigil/repmgr.conf');
     expect(witness).toContain('witness register -f /etc/pgvigil/repmgr.conf');
     // The standby learns the primary's address from CloudFormation.

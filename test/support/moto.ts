@@ -33,9 +33,11 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startMoto(options: { env?: Record<string, string> } = {}): Promise<Moto> {
+export async function startMoto(options: { env?: Record<string, string>; host?: string } = {}): Promise<Moto> {
+  // Another address than loopback (a sandbox network's gateway) lets network namespaces reach it.
+  const host = options.host ?? '127.0.0.1';
   const port = await freePort();
-  const child: ChildProcess = spawn('python3', motoServerArgs('127.0.0.1', port), {
+  const child: ChildProcess = spawn('python3', motoServerArgs(host, port), {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', ...options.env },
   });
@@ -43,7 +45,7 @@ export async function startMoto(options: { env?: Record<string, string> } = {}):
   child.stderr?.on('data', (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4000);
   });
-  const endpoint = `http://127.0.0.1:${port}`;
+  const endpoint = `http://${host}:${port}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`moto server exited (${child.exitCode}): ${stderr}`);
