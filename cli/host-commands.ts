@@ -1,0 +1,86 @@
+/**
+ * How operator commands carry out a host action on another node: the same SSM Run Command adapter
+ * (adapters/ssm-host-commands.ts) and documents the controller's sagas use, with the command's AWS
+ * settings. Tests and the sandbox replace it (moto's SendCommand runs nothing) with
+ * {@link setHostCommandsFactory}, e.g. with the sandbox's SSM runner.
+ */
+import { SSMClient } from '@aws-sdk/client-ssm';
+import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
+import { PgvigilError } from '../core/errors.js';
+import type { NodeRecord } from '../core/model.js';
+import type { HostAction, HostCommandResult, HostCommands } from '../core/ports.js';
+import { nodeLabel } from '../core/node-status.js';
+import type { Output } from '../shell/output.js';
+import type { CliTarget } from './context.js';
+
+export type HostCommandsFactory = (target: CliTarget, env: NodeJS.ProcessEnv) => HostCommands;
+
+export const defaultHostCommandsFactory: HostCommandsFactory = (target, env) =>
+  new SsmHostCommands(new SSMClient(target.awsConfig), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' });
+
+let factory: HostCommandsFactory = defaultHostCommandsFactory;
+
+/** Replaces how commands reach the hosts. Returns the previous factory. */
+export function setHostCommandsFactory(next: HostCommandsFactory): HostCommandsFactory {
+  const previous = factory;
+  factory = next;
+  return previous;
+}
+
+export function hostCommands(target: CliTarget, env: NodeJS.ProcessEnv): HostCommands {
+  return factory(target, env);
+}
+
+/** Relays the agent's own repmgr-style lines (`NOTICE: …`) at their level; other lines as DETAIL. */
+export function relayAgentOutput(out: Output, output: string): void {
+  for (const line of output.split('\n')) {
+    if (line.trim() === '') continue;
+    const m = /^(INFO|NOTICE|WARNING|ERROR|DETAIL|HINT|DEBUG): (.*)$/.exec(line);
+    const text = m?.[2] ?? line;
+    switch (m?.[1]) {
+      case 'INFO':
+        out.info(text);
+        break;
+      case 'NOTICE':
+        out.notice(text);
+        break;
+      case 'WARNING':
+        out.warning(text);
+        break;
+      case 'ERROR':
+        out.error(text);
+        break;
+      case 'HINT':
+        out.hint(text);
+        break;
+      case 'DEBUG':
+        out.debug(text);
+        break;
+      default:
+        out.detail(text);
+    }
+  }
+}
+
+/**
+ * Sends one host action to a node's instance and waits for its end. Throws LOCAL_COMMAND (exit 5,
+ * repmgr's ERR_LOCAL_COMMAND) naming the node, the SSM status and the agent's exit code when it did
+ * not succeed; the agent's output is relayed either way.
+ */
+export async function runOnNode(hosts: HostCommands, out: Output, node: NodeRecord, action: HostAction, timeoutMs: number): Promise<HostCommandResult> {
+  if (!node.instance_id) {
+    throw new PgvigilError('BAD_ARGUMENT', `${nodeLabel(node)} has no EC2 instance registered: SSM Run Command cannot reach it`, {
+      hint: 'run the command on the node itself with -f CONFIG and no --node-id',
+    });
+  }
+  const id = await hosts.send(node.instance_id, action);
+  out.info(`sent "${action.action}" to ${nodeLabel(node)} on ${node.instance_id} (SSM command ${id})`);
+  const result = await hosts.wait(id, node.instance_id, timeoutMs);
+  relayAgentOutput(out, result.output);
+  if (result.status !== 'Success') {
+    throw new PgvigilError('LOCAL_COMMAND', `"${action.action}" on ${nodeLabel(node)} did not succeed: SSM status ${result.status}${result.exitCode === null ? '' : `, exit code ${result.exitCode}`}`, {
+      detail: result.output.trim().split('\n').slice(-3).join('\n') || undefined,
+    });
+  }
+  return result;
+}
