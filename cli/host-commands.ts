@@ -63,9 +63,8 @@ export function relayAgentOutput(out: Output, output: string): void {
 }
 
 /**
- * Sends one host action to a node's instance and waits for its end. Throws LOCAL_COMMAND (exit 5,
- * repmgr's ERR_LOCAL_COMMAND) naming the node, the SSM status and the agent's exit code when it did
- * not succeed; the agent's output is relayed either way.
+ * Sends one host action to a node's instance and waits for its end, relaying the agent's output.
+ * Resolves with the result whatever its status; {@link requireSuccess} turns a failure into an error.
  */
 export async function runOnNode(hosts: HostCommands, out: Output, node: NodeRecord, action: HostAction, timeoutMs: number): Promise<HostCommandResult> {
   if (!node.instance_id) {
@@ -77,10 +76,13 @@ export async function runOnNode(hosts: HostCommands, out: Output, node: NodeReco
   out.info(`sent "${action.action}" to ${nodeLabel(node)} on ${node.instance_id} (SSM command ${id})`);
   const result = await hosts.wait(id, node.instance_id, timeoutMs);
   relayAgentOutput(out, result.output);
-  if (result.status !== 'Success') {
-    throw new PgvigilError('LOCAL_COMMAND', `"${action.action}" on ${nodeLabel(node)} did not succeed: SSM status ${result.status}${result.exitCode === null ? '' : `, exit code ${result.exitCode}`}`, {
-      detail: result.output.trim().split('\n').slice(-3).join('\n') || undefined,
-    });
-  }
   return result;
+}
+
+/** LOCAL_COMMAND (exit 5, repmgr's ERR_LOCAL_COMMAND) naming the node, SSM's status and the agent's exit code, unless it succeeded. */
+export function requireSuccess(result: HostCommandResult, node: NodeRecord, what: string): void {
+  if (result.status === 'Success') return;
+  throw new PgvigilError('LOCAL_COMMAND', `${what} on ${nodeLabel(node)} did not succeed: SSM status ${result.status}${result.exitCode === null ? '' : `, exit code ${result.exitCode}`}`, {
+    detail: result.output.trim().split('\n').slice(-3).join('\n') || 'no output',
+  });
 }
