@@ -33,32 +33,20 @@ export function hostCommands(target: CliTarget, env: NodeJS.ProcessEnv): HostCom
 
 /** Relays the agent's own repmgr-style lines (`NOTICE: …`) at their level; other lines as DETAIL. */
 export function relayAgentOutput(out: Output, output: string): void {
+  const levels: Record<string, (message: string) => void> = {
+    DEBUG: out.debug,
+    INFO: out.info,
+    NOTICE: out.notice,
+    WARNING: out.warning,
+    ERROR: out.error,
+    DETAIL: out.detail,
+    HINT: out.hint,
+  };
   for (const line of output.split('\n')) {
     if (line.trim() === '') continue;
-    const m = /^(INFO|NOTICE|WARNING|ERROR|DETAIL|HINT|DEBUG): (.*)$/.exec(line);
-    const text = m?.[2] ?? line;
-    switch (m?.[1]) {
-      case 'INFO':
-        out.info(text);
-        break;
-      case 'NOTICE':
-        out.notice(text);
-        break;
-      case 'WARNING':
-        out.warning(text);
-        break;
-      case 'ERROR':
-        out.error(text);
-        break;
-      case 'HINT':
-        out.hint(text);
-        break;
-      case 'DEBUG':
-        out.debug(text);
-        break;
-      default:
-        out.detail(text);
-    }
+    const m = /^([A-Z]+): (.*)$/.exec(line);
+    const print = (m && levels[m[1] ?? '']) || out.detail;
+    print(m && levels[m[1] ?? ''] ? (m[2] ?? '') : line);
   }
 }
 

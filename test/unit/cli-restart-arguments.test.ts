@@ -52,3 +52,12 @@ describe('node service arguments', () => {
     expect(bad.stderr[0]).toBe('ERROR: option --node-id expects a node id (a positive integer), got 0');
   });
 });
+
+describe('relayAgentOutput', () => {
+  it("prints the agent's lines at their own level and anything else as DETAIL", async () => {
+    const { relayAgentOutput } = await import('../../cli/host-commands.js');
+    const out = memoryOutput();
+    relayAgentOutput(out, 'NOTICE: node service --action restart completed\nWARNING: slow\n\nwaiting for server to shut down.... done\nHINT: see the log\n');
+    expect(out.stderr).toEqual(['NOTICE: node service --action restart completed', 'WARNING: slow', 'DETAIL: waiting for server to shut down.... done', 'HINT: see the log']);
+  });
+});
