@@ -141,8 +141,9 @@ describe('rolling restart of a real cluster', () => {
       close();
     }
 
-    // Nothing waits for a restart any more: --pending says so and does nothing.
+    // Nothing waits for a restart any more (and the switchover's follow-ups are done): --pending says so and does nothing.
     await expect.poll(pendingInHeartbeats, { timeout: 60_000, interval: 500 }).toEqual({ 1: [], 2: [], 3: [] });
+    await expect.poll(async () => (await snapshot()).cluster.operation, { timeout: 120_000, interval: 500 }).toBeNull();
     const again = await pgvigil(['cluster', 'restart', '--rolling', '--pending']);
     expect(again.code, again.why).toBe(0);
     expect(again.stderr).toContain(`NOTICE: no node of cluster "${sandbox.state.clusterId}" has settings waiting for a restart: nothing to do`);
