@@ -90,7 +90,7 @@ describe('rolling restart of a real cluster', () => {
 
   it('restarts every node with a pending setting, standbys first, moves the primary, and leaves a writable primary', async () => {
     // A setting that takes effect only at a restart, raised on every node (a standby needs at least the primary's value).
-    const [{ v } = { v: '100' }] = await sandbox.server('node1').query<{ v: string }>('SHOW max_connections');
+    const [{ v } = { v: '100' }] = await sandbox.server('node1').query<{ v: string }>("SELECT current_setting('max_connections') AS v");
     const raised = Number(v) + 7;
     for (const name of NODES) {
       await sandbox.server(name).query(`ALTER SYSTEM SET max_connections = ${raised}`);
