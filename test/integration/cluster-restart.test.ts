@@ -98,6 +98,11 @@ describe('rolling restart of a real cluster', () => {
     }
     await expect.poll(pendingInHeartbeats, { timeout: 60_000, interval: 500 }).toEqual({ 1: ['max_connections'], 2: ['max_connections'], 3: ['max_connections'] });
     const started = Object.fromEntries(await Promise.all(NODES.map(async (n) => [n, await startTime(n)] as const)));
+    const dry = await pgvigil(['cluster', 'restart', '--rolling', '--pending', '--dry-run']);
+    expect(dry.code, dry.why).toBe(0);
+    expect(dry.stderr.at(-1), dry.why).toBe('INFO: prerequisites for executing CLUSTER RESTART are met');
+    expect(await startTime('node2')).toBe(started.node2);
+    expect((await snapshot()).cluster.primary_node_id).toBe(1);
     const since = Date.now();
 
     const r = await pgvigil(['cluster', 'restart', '--rolling', '--pending', '--wait-timeout', '240']);
