@@ -15,6 +15,7 @@ type Actions = typeof import('./actions/clone.js') &
   typeof import('./actions/node.js') &
   typeof import('./actions/register.js') &
   typeof import('./actions/roles.js') &
+  typeof import('./actions/service.js') &
   typeof import('./actions/startup.js');
 
 /**
@@ -22,7 +23,7 @@ type Actions = typeof import('./actions/clone.js') &
  * `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
  */
 async function actions(): Promise<Actions> {
-  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js'), import('./actions/startup.js')]);
+  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js'), import('./actions/service.js'), import('./actions/startup.js')]);
   return Object.assign({}, ...modules) as Actions;
 }
 
@@ -256,6 +257,28 @@ export const nodeStartupCommand = defineCommand({
   },
 });
 
+export const nodeServiceCommand = defineCommand({
+  words: ['node', 'service'],
+  summary: "reload, restart, stop or start the local PostgreSQL server (repmgr's node service)",
+  usage: 'node service -f CONFIG --action reload|restart|stop|start [--checkpoint] [--dry-run] [-F] [--term T]',
+  examples: [`${A} node service -f /etc/pgvigil/repmgr.conf --action reload`, `${A} node service -f /etc/pgvigil/repmgr.conf --action restart --checkpoint`],
+  options: {
+    ...hostClusterOption,
+    ...termOption,
+    action: { type: 'string', description: 'reload, restart, stop or start' },
+    checkpoint: { type: 'boolean', description: 'CHECKPOINT before a stop or restart' },
+    'dry-run': { type: 'boolean', description: 'check and say what would be done; change nothing' },
+    force: { type: 'boolean', short: 'F', description: 'stop or restart even the primary (automatic failover is paused meanwhile)' },
+  },
+  async run(ctx) {
+    const options = { action: opt.requiredString(ctx, 'action'), checkpoint: opt.flag(ctx, 'checkpoint'), dryRun: opt.flag(ctx, 'dry-run'), force: opt.flag(ctx, 'force') };
+    const a = await actions();
+    a.checkServiceOptions(options); // bad arguments are refused before the configuration is read
+    await a.nodeService(await actionContext(ctx), options);
+    return 0;
+  },
+});
+
 /** Every host action; `pgvigil` lists the same objects. */
 export const hostActionCommands: Command[] = [
   primaryRegisterCommand,
@@ -279,4 +302,5 @@ export const hostActionCommands: Command[] = [
   nodeStatusCommand,
   nodeCheckCommand,
   nodeStartupCommand,
+  nodeServiceCommand,
 ];

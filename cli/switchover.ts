@@ -13,11 +13,9 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
@@ -30,6 +28,7 @@ import { switchoverEntry } from '../functions/switchover-entry.js';
 import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
 import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
+import { hostCommands } from './host-commands.js';
 
 /** Starts the switchover (or its dry run) and resolves with the entry point's response. */
 export interface SwitchoverInvoker {
@@ -125,7 +124,7 @@ export function inProcessDeps(target: CliTarget, env: NodeJS.ProcessEnv): Contro
   const bus = env.PGVIGIL_EVENT_BUS?.trim();
   return {
     store: new DynamoStateStore(new DynamoDBClient(config), target.tableName),
-    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' }),
+    hosts: hostCommands(target, env),
     vip: new Ec2VipMover(new EC2Client(config)),
     fencer: new Ec2InstanceFencer(new EC2Client(config)),
     // The same destinations as the deployed functions: the topic and the optional bus.

@@ -69,6 +69,16 @@ export const PGVIGIL_EVENTS = [
   'aws_scheduled_event',
   /** EC2 warned that it interrupts a node's Spot instance, or recommended rebalancing it: what pgvigil did. */
   'spot_interruption',
+  /** `node service --action …` acted on a node's PostgreSQL server (which action, with or without a checkpoint), or failed to. */
+  'node_service',
+  /** `cluster restart --rolling`: the plan (which nodes, in which order, the switchover candidate). */
+  'cluster_restart_started',
+  /** One node of a rolling restart was restarted and streams (or serves) again. */
+  'cluster_restart_node',
+  /** Every node of the plan was restarted; the primary named in the details serves. */
+  'cluster_restart_completed',
+  /** The rolling restart stopped at its first failure: which step, why, what was done before it. */
+  'cluster_restart_failed',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

@@ -12,7 +12,12 @@ export type HostActionName =
   | 'disconnect-wal-receiver'
   | 'reconnect-wal-receiver'
   | 'node-check'
-  | 'unfence-primary';
+  | 'unfence-primary'
+  | 'node-service';
+
+/** repmgr's `node service --action`: what to do with the local PostgreSQL server. */
+export const SERVICE_ACTIONS = ['reload', 'restart', 'stop', 'start'] as const;
+export type ServiceAction = (typeof SERVICE_ACTIONS)[number];
 
 export interface HostAction {
   action: HostActionName;
@@ -22,6 +27,12 @@ export interface HostAction {
   /** For follow/rejoin: the node to stream from. */
   upstreamNodeId?: number;
   forceRewind?: boolean;
+  /** For node-service: what to do with the server. */
+  serviceAction?: ServiceAction;
+  /** For node-service: CHECKPOINT before a stop or restart. */
+  checkpoint?: boolean;
+  /** For node-service: stop or restart even the primary (automatic failover is paused meanwhile). */
+  force?: boolean;
   /** The agent's repmgr.conf on that host (the node record's `config_file`); the document's default when absent. */
   configFile?: string;
 }

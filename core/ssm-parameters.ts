@@ -17,6 +17,9 @@ export const SSM_PARAMETER_PATTERNS = {
   UpstreamNodeId: '^[0-9]{1,10}$',
   ForceRewind: '^(true|false)$',
   ConfigFile: '^/[A-Za-z0-9_./-]{1,255}$',
+  ServiceAction: '^(reload|restart|stop|start)$',
+  Checkpoint: '^(true|false)$',
+  Force: '^(true|false)$',
 } as const;
 
 export type SsmParameterName = keyof typeof SSM_PARAMETER_PATTERNS;
@@ -35,6 +38,7 @@ export const SSM_DOCUMENT_ACTIONS: Record<HostActionName, string> = {
   'disconnect-wal-receiver': 'DisconnectWalReceiver',
   'reconnect-wal-receiver': 'ReconnectWalReceiver',
   'node-check': 'NodeCheck',
+  'node-service': 'NodeService',
 };
 
 /** The agent command line each document runs (`pgvigil-agent <words> -f {{ConfigFile}} …`). */
@@ -48,6 +52,7 @@ export const SSM_AGENT_COMMANDS: Record<HostActionName, string> = {
   'disconnect-wal-receiver': 'disconnect-wal-receiver',
   'reconnect-wal-receiver': 'reconnect-wal-receiver',
   'node-check': 'node check',
+  'node-service': 'node service',
 };
 
 /** Which parameters each document declares (all required unless listed in {@link SSM_OPTIONAL_PARAMETERS}). */
@@ -61,12 +66,15 @@ export const SSM_DOCUMENT_PARAMETERS: Record<HostActionName, readonly SsmParamet
   'disconnect-wal-receiver': ['ClusterId', 'NodeId', 'Term', 'ConfigFile'],
   'reconnect-wal-receiver': ['ClusterId', 'NodeId', 'Term', 'ConfigFile'],
   'node-check': ['ClusterId', 'NodeId', 'Term', 'ConfigFile'],
+  'node-service': ['ClusterId', 'NodeId', 'Term', 'ServiceAction', 'Checkpoint', 'Force', 'ConfigFile'],
 };
 
 /** Parameters with a document default (the controller may leave them out). */
 export const SSM_OPTIONAL_PARAMETERS: Readonly<Partial<Record<SsmParameterName, string>>> = {
   ConfigFile: DEFAULT_CONFIG_FILE,
   ForceRewind: 'false',
+  Checkpoint: 'false',
+  Force: 'false',
 };
 
 /** `<prefix>-<Action>`, e.g. `pgvigil-Promote`. */
@@ -87,6 +95,9 @@ export function ssmParameters(action: HostAction): Record<string, string[]> {
   };
   if (action.upstreamNodeId !== undefined) raw.UpstreamNodeId = String(action.upstreamNodeId);
   if (action.forceRewind !== undefined) raw.ForceRewind = String(action.forceRewind);
+  if (action.serviceAction !== undefined) raw.ServiceAction = action.serviceAction;
+  if (action.checkpoint !== undefined) raw.Checkpoint = String(action.checkpoint);
+  if (action.force !== undefined) raw.Force = String(action.force);
 
   const wanted = SSM_DOCUMENT_PARAMETERS[action.action];
   const problems: string[] = [];

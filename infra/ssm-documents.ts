@@ -31,6 +31,7 @@ export const SSM_ACTIONS = [
   'DisconnectWalReceiver',
   'ReconnectWalReceiver',
   'NodeCheck',
+  'NodeService',
 ] as const;
 export type SsmAction = (typeof SSM_ACTIONS)[number];
 
@@ -62,6 +63,7 @@ export const HOST_ACTIONS: Readonly<Record<SsmAction, HostActionName>> = {
   DisconnectWalReceiver: 'disconnect-wal-receiver',
   ReconnectWalReceiver: 'reconnect-wal-receiver',
   NodeCheck: 'node-check',
+  NodeService: 'node-service',
 };
 
 export interface DocumentParameter {
@@ -98,6 +100,9 @@ const PARAMETER_DESCRIPTIONS: Record<SsmParameterName, string> = {
   UpstreamNodeId: 'node_id of the node to stream from',
   ForceRewind: 'run pg_rewind first when this node has diverged (true|false)',
   ConfigFile: 'path of the repmgr.conf-format file of the agent',
+  ServiceAction: 'what to do with the local PostgreSQL server (reload|restart|stop|start)',
+  Checkpoint: 'CHECKPOINT before a stop or restart (true|false)',
+  Force: 'stop or restart even the primary, with automatic failover paused (true|false)',
 };
 
 const ACTION_TEXT: Record<SsmAction, { description: string; timeoutSeconds: number }> = {
@@ -110,6 +115,7 @@ const ACTION_TEXT: Record<SsmAction, { description: string; timeoutSeconds: numb
   DisconnectWalReceiver: { description: 'Stop the WAL receiver of this standby.', timeoutSeconds: 120 },
   ReconnectWalReceiver: { description: 'Restart the WAL receiver of this standby.', timeoutSeconds: 120 },
   NodeCheck: { description: "Run repmgr's node check on this host.", timeoutSeconds: 120 },
+  NodeService: { description: "Reload, restart, stop or start the local PostgreSQL server (repmgr's node service).", timeoutSeconds: 600 },
 };
 
 /**
@@ -169,6 +175,15 @@ export function commandDocuments(options: CommandDocumentOptions = {}): Record<S
     if (names.includes('ForceRewind')) {
       prelude.push('rewind=', "if [ '{{ForceRewind}}' = 'true' ]; then rewind=--force-rewind; fi");
       args.push('$rewind');
+    }
+    if (names.includes('ServiceAction')) args.push("--action '{{ServiceAction}}'");
+    if (names.includes('Checkpoint')) {
+      prelude.push('checkpoint=', "if [ '{{Checkpoint}}' = 'true' ]; then checkpoint=--checkpoint; fi");
+      args.push('$checkpoint');
+    }
+    if (names.includes('Force')) {
+      prelude.push('force=', "if [ '{{Force}}' = 'true' ]; then force=--force; fi");
+      args.push('$force');
     }
     const text = ACTION_TEXT[action];
     result[action] = {

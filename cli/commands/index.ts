@@ -13,6 +13,8 @@ import { clusterCleanupCommand } from './cluster-cleanup.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
 import { clusterExplainCommand } from './cluster-explain.js';
 import { nodeCheckCommand, nodeStatusCommand } from './node.js';
+import { nodeServiceCommand } from './node-service.js';
+import { clusterRestartCommand } from './cluster-restart.js';
 import { standbySwitchoverCommand } from './standby-switchover.js';
 import { clusterFailoverCommand, standbyPromoteCommand } from './standby-promote.js';
 import { clusterCancelSwitchoverCommand } from './switchover-schedule.js';
@@ -33,8 +35,10 @@ export const commands: Command[] = [
   clusterCrosscheckCommand,
   clusterCleanupCommand,
   clusterExplainCommand,
+  clusterRestartCommand,
   nodeStatusCommand,
   nodeCheckCommand,
+  nodeServiceCommand,
   standbySwitchoverCommand,
   standbyPromoteCommand,
   clusterFailoverCommand,

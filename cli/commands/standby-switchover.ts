@@ -4,8 +4,9 @@
  */
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt } from '../../shell/framework.js';
-import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
+import type { NodeRecord } from '../../core/model.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
+import { clusterOption, findNode, jsonOption, loadCluster, openTarget, type CliTarget } from '../context.js';
 import { cancelScheduledSwitchover, scheduleSwitchover } from './switchover-schedule.js';
 
 export const standbySwitchoverCommand = defineCommand({
@@ -35,69 +36,85 @@ export const standbySwitchoverCommand = defineCommand({
     if (waitSecs < 1) throw new PgvigilError('BAD_ARGUMENT', `option --wait-timeout expects seconds (1 or more), got ${waitSecs}`);
     const dryRun = opt.flag(ctx, 'dry-run');
     const json = opt.flag(ctx, 'json');
-    // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
-    const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
     const scheduled = opt.string(ctx, 'scheduled');
     if (scheduled !== undefined) return scheduleSwitchover(ctx, target, snapshot, candidate, scheduled);
-    const request = {
-      cluster_id: target.clusterId,
-      candidate_node_id: candidate.node_id,
-      siblings_follow: opt.flag(ctx, 'siblings-follow'),
-      dry_run: dryRun,
-    };
-    const invoker = switchoverInvoker(target, target.env);
-    const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
-    ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
-    const startedAt = target.now();
-    const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
-      candidateId: candidate.node_id,
-      sinceMs: startedAt - 1000,
-      pollMs: 500,
-      timeoutMs: waitSecs * 1000,
-      now: target.now,
-    });
-    const response = result.response;
-    if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
-    if (response && (dryRun || response.operation_id === undefined)) {
-      if (!json) {
-        for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
-      }
-      if (response.ok) {
-        ctx.out.info(dryRun ? 'prerequisites for executing STANDBY SWITCHOVER are met' : response.message);
-        return ExitCode.SUCCESS;
-      }
-      ctx.out.error(response.message);
-      return ExitCode.ERR_SWITCHOVER_FAIL;
-    }
-    switch (result.outcome) {
-      case 'completed': {
-        // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a
-        // pending one is carried on by the controller.
-        for (const f of response?.follow_ups ?? []) {
-          if (f.state === 'done') ctx.out.info(`follow-up ${f.action} of node ${f.node_id}: done (${f.detail})`);
-          else ctx.out.warning(`follow-up ${f.action} of node ${f.node_id}: pending (${f.detail}); the controller carries it on`);
-        }
-        ctx.out.notice(`STANDBY SWITCHOVER has completed successfully: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}`);
-        return ExitCode.SUCCESS;
-      }
-      case 'rolled_back':
-        ctx.out.error('switchover failed and was rolled back: the old primary is the primary again');
-        ctx.out.hint('see "pgvigil cluster event --event=switchover_rolled_back" for the reason');
-        return ExitCode.ERR_SWITCHOVER_FAIL;
-      case 'failed':
-        ctx.out.error(response?.message ?? 'switchover failed');
-        return ExitCode.ERR_SWITCHOVER_FAIL;
-      case 'incomplete':
-        ctx.out.error('switchover incomplete: the candidate was promoted but not every step finished');
-        ctx.out.hint('check "pgvigil cluster show"; the controller decides from here');
-        return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
-      case 'timed_out':
-        ctx.out.warning(`stopped following after ${waitSecs} s; the switchover continues in the controller`);
-        ctx.out.hint('follow it with "pgvigil cluster event" and "pgvigil cluster show"');
-        return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
-    }
+    return runSwitchover(ctx, target, candidate, { siblingsFollow: opt.flag(ctx, 'siblings-follow'), dryRun, waitSecs, json });
   },
 });
+
+export interface SwitchoverRun {
+  siblingsFollow: boolean;
+  dryRun: boolean;
+  /** Stop following after this many seconds (the saga carries on). */
+  waitSecs: number;
+  json: boolean;
+}
+
+/**
+ * Runs the controller's switchover to `candidate` (or its dry run) and follows it step by step;
+ * returns repmgr's exit code. Also the switchover step of `cluster restart --rolling`.
+ */
+export async function runSwitchover(ctx: CommandContext, target: CliTarget, candidate: NodeRecord, run: SwitchoverRun): Promise<number> {
+  const { siblingsFollow, dryRun, waitSecs, json } = run;
+  const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
+  const request = {
+    cluster_id: target.clusterId,
+    candidate_node_id: candidate.node_id,
+    siblings_follow: siblingsFollow,
+    dry_run: dryRun,
+  };
+  const invoker = switchoverInvoker(target, target.env);
+  const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
+  ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
+  const startedAt = target.now();
+  const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
+    candidateId: candidate.node_id,
+    sinceMs: startedAt - 1000,
+    pollMs: 500,
+    timeoutMs: waitSecs * 1000,
+    now: target.now,
+  });
+  const response = result.response;
+  if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
+  if (response && (dryRun || response.operation_id === undefined)) {
+    if (!json) {
+      for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
+    }
+    if (response.ok) {
+      ctx.out.info(dryRun ? 'prerequisites for executing STANDBY SWITCHOVER are met' : response.message);
+      return ExitCode.SUCCESS;
+    }
+    ctx.out.error(response.message);
+    return ExitCode.ERR_SWITCHOVER_FAIL;
+  }
+  switch (result.outcome) {
+    case 'completed': {
+      // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a
+      // pending one is carried on by the controller.
+      for (const f of response?.follow_ups ?? []) {
+        if (f.state === 'done') ctx.out.info(`follow-up ${f.action} of node ${f.node_id}: done (${f.detail})`);
+        else ctx.out.warning(`follow-up ${f.action} of node ${f.node_id}: pending (${f.detail}); the controller carries it on`);
+      }
+      ctx.out.notice(`STANDBY SWITCHOVER has completed successfully: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}`);
+      return ExitCode.SUCCESS;
+    }
+    case 'rolled_back':
+      ctx.out.error('switchover failed and was rolled back: the old primary is the primary again');
+      ctx.out.hint('see "pgvigil cluster event --event=switchover_rolled_back" for the reason');
+      return ExitCode.ERR_SWITCHOVER_FAIL;
+    case 'failed':
+      ctx.out.error(response?.message ?? 'switchover failed');
+      return ExitCode.ERR_SWITCHOVER_FAIL;
+    case 'incomplete':
+      ctx.out.error('switchover incomplete: the candidate was promoted but not every step finished');
+      ctx.out.hint('check "pgvigil cluster show"; the controller decides from here');
+      return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
+    case 'timed_out':
+      ctx.out.warning(`stopped following after ${waitSecs} s; the switchover continues in the controller`);
+      ctx.out.hint('follow it with "pgvigil cluster event" and "pgvigil cluster show"');
+      return ExitCode.ERR_SWITCHOVER_INCOMPLETE;
+  }
+}

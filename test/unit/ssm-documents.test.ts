@@ -49,6 +49,11 @@ describe('renderCommandScript', () => {
     const rejoin = renderCommandScript(docs.Rejoin.content, { ...params, UpstreamNodeId: '1', ForceRewind: 'true' });
     expect(rejoin).toContain("if [ 'true' = 'true' ]; then rewind=--force-rewind; fi");
     expect(rejoin).toMatch(/^exec pgvigil-agent rejoin -f "\$conf" --term '7' --upstream-node-id '1' \$rewind$/m);
+    const service = renderCommandScript(docs.NodeService.content, { ...params, ServiceAction: 'restart', Checkpoint: 'true' });
+    expect(service).toContain("if [ 'true' = 'true' ]; then checkpoint=--checkpoint; fi");
+    expect(service).toContain("if [ 'false' = 'true' ]; then force=--force; fi");
+    expect(service).toMatch(/^exec pgvigil-agent node service -f "\$conf" --term '7' --action 'restart' \$checkpoint \$force$/m);
+    expect(() => renderCommandScript(docs.NodeService.content, { ...params, ServiceAction: 'restart;reboot' })).toThrow(/ServiceAction value .* does not match/);
   });
 
   it('applies defaults the way SSM does', () => {
