@@ -11,20 +11,11 @@
  * the events the saga records, polled until the operation is gone.
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { SSMClient } from '@aws-sdk/client-ssm';
-import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
-import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
-import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
-import { systemClock } from '../adapters/system-clock.js';
-import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import type { EventRecord } from '../core/model.js';
 import type { Metrics } from '../core/ports.js';
-import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js';
-import { invocationFrom, notifierFor } from '../functions/environment.js';
+import type { ControllerDeps } from '../functions/controller.js';
+import { buildDeps, invocationFrom } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
 import { switchoverEntry } from '../functions/switchover-entry.js';
 import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
@@ -119,23 +110,15 @@ export class InProcessSwitchoverInvoker implements SwitchoverInvoker {
   }
 }
 
+/**
+ * The controller's adapters on the command's AWS settings: the deployed functions' own
+ * (functions/environment.ts), with no metrics (the EMF lines would land in the command's output).
+ */
 export function inProcessDeps(target: CliTarget, env: NodeJS.ProcessEnv): ControllerDeps {
-  const config = target.awsConfig;
   const topic = env.PGVIGIL_TOPIC_ARN?.trim() || null;
   const bus = env.PGVIGIL_EVENT_BUS?.trim();
-  return {
-    store: new DynamoStateStore(new DynamoDBClient(config), target.tableName),
-    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' }),
-    vip: new Ec2VipMover(new EC2Client(config)),
-    fencer: new Ec2InstanceFencer(new EC2Client(config)),
-    // The same destinations as the deployed functions: the topic and the optional bus.
-    notifier: notifierFor({ table: target.tableName, topicArn: topic, documentPrefix: 'pgvigil', ...(bus ? { eventBus: bus } : {}) }, config),
-    metrics: noMetrics,
-    clock: systemClock,
-    log: silentLogger,
-    decide,
-    timings: DEFAULT_TIMINGS,
-  };
+  const environment = { table: target.tableName, topicArn: topic, documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil', ...(bus ? { eventBus: bus } : {}) };
+  return buildDeps(environment, { clientConfig: target.awsConfig, log: silentLogger, overrides: { metrics: noMetrics } });
 }
 
 export type InvokerFactory = (target: CliTarget, env: NodeJS.ProcessEnv) => SwitchoverInvoker;
