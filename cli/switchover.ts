@@ -21,13 +21,7 @@ import { switchoverEntry } from '../functions/switchover-entry.js';
 import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
 import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
-
-/** Starts the switchover (or its dry run) and resolves with the entry point's response. */
-export interface SwitchoverInvoker {
-  /** How the switchover is run, for the progress display ("in this process", "Lambda f"). */
-  readonly description: string;
-  invoke(request: SwitchoverRequest): Promise<SwitchoverResponse>;
-}
+import type { InvokerFactory, SwitchoverInvoker } from './deps.js';
 
 /** Invokes the deployed switchover Lambda and waits for its answer. */
 export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
@@ -121,26 +115,12 @@ export function inProcessDeps(target: CliTarget, env: NodeJS.ProcessEnv): Contro
   return buildDeps(environment, { clientConfig: target.awsConfig, log: silentLogger, overrides: { metrics: noMetrics } });
 }
 
-export type InvokerFactory = (target: CliTarget, env: NodeJS.ProcessEnv) => SwitchoverInvoker;
-
+/** The deployed switchover function when PGVIGIL_SWITCHOVER_FUNCTION names one, else this process. */
 export const defaultInvokerFactory: InvokerFactory = (target, env) => {
   const fn = env.PGVIGIL_SWITCHOVER_FUNCTION?.trim();
   if (fn) return new LambdaSwitchoverInvoker(new LambdaClient({ ...target.awsConfig, ...(env.AWS_ENDPOINT_URL_LAMBDA ? { endpoint: env.AWS_ENDPOINT_URL_LAMBDA } : {}) }), fn);
   return new InProcessSwitchoverInvoker(inProcessDeps(target, env));
 };
-
-let invokerFactory: InvokerFactory = defaultInvokerFactory;
-
-/** Replaces how the command reaches the switchover (tests, the sandbox). Returns the previous factory. */
-export function setSwitchoverInvokerFactory(factory: InvokerFactory): InvokerFactory {
-  const previous = invokerFactory;
-  invokerFactory = factory;
-  return previous;
-}
-
-export function switchoverInvoker(target: CliTarget, env: NodeJS.ProcessEnv): SwitchoverInvoker {
-  return invokerFactory(target, env);
-}
 
 /** What each saga step means, for the progress display. */
 export const STEP_TEXT: Record<string, string> = {

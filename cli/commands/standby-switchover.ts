@@ -6,9 +6,10 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { defineCommand, opt } from '../../shell/framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
+import type { CliDeps } from '../deps.js';
 import { cancelScheduledSwitchover, scheduleSwitchover } from './switchover-schedule.js';
 
-export const standbySwitchoverCommand = defineCommand({
+export const standbySwitchoverCommand = defineCommand<CliDeps>({
   words: ['standby', 'switchover'],
   summary: 'promote a standby and demote the primary in a controlled way (no data loss)',
   usage: 'standby switchover (--candidate NODE [--scheduled ISO-TIME] | --cancel) [--siblings-follow] [--dry-run] [--json] [--wait-timeout SECS] [--cluster ID]',
@@ -36,7 +37,7 @@ export const standbySwitchoverCommand = defineCommand({
     const dryRun = opt.flag(ctx, 'dry-run');
     const json = opt.flag(ctx, 'json');
     // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
-    const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
+    const { followSwitchover } = await import('../switchover.js');
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
@@ -48,7 +49,7 @@ export const standbySwitchoverCommand = defineCommand({
       siblings_follow: opt.flag(ctx, 'siblings-follow'),
       dry_run: dryRun,
     };
-    const invoker = switchoverInvoker(target, target.env);
+    const invoker = await ctx.deps.switchover(target, target.env);
     const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
     ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
     const startedAt = target.now();
