@@ -12,6 +12,7 @@
  */
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { PgvigilError } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
 import type { EventRecord } from '../core/model.js';
 import type { Metrics } from '../core/ports.js';
 import type { ControllerDeps } from '../functions/controller.js';
@@ -220,6 +221,48 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
     if (options.now() >= deadline) return { outcome: 'timed_out', response, events, primaryNodeId };
     await Promise.race([done, new Promise((resolve) => setTimeout(resolve, options.pollMs))]);
   }
+}
+
+/** How {@link followAndReport} reports an answer that started no saga (a dry run, failed checks). */
+export interface ReportOptions {
+  /** --json: the whole answer on stdout instead of the checks on stderr. */
+  json: boolean;
+  /** --dry-run: only the checks were asked for, so the answer is the whole outcome. */
+  dryRun: boolean;
+  /** The exit code when the checks failed. */
+  refusedCode: number;
+  /** The line printed when every check passed. @default the entry point's message */
+  passed?: string;
+  /** A hint after a refusal, when the answer calls for one. */
+  refusedHint?(response: SwitchoverResponse): string | undefined;
+}
+
+/**
+ * Starts the request, follows it ({@link followSwitchover}) and prints the answer as JSON with
+ * --json. When the entry point answered without starting a saga (a dry run, or checks that failed)
+ * it prints each check and returns the exit code; otherwise the saga's result, for the command to
+ * report in its own words.
+ */
+export async function followAndReport(
+  target: CliTarget,
+  out: Output,
+  invocation: Promise<SwitchoverResponse>,
+  follow: FollowOptions,
+  report: ReportOptions,
+): Promise<{ exitCode: number } | FollowResult> {
+  const result = await followSwitchover(target, out, invocation, follow);
+  const response = result.response;
+  if (report.json) out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
+  if (!response || (!report.dryRun && response.operation_id !== undefined)) return result;
+  if (!report.json) for (const c of response.checks) (c.passed ? out.info : out.error)(`${c.name}: ${c.detail}`);
+  if (response.ok) {
+    out.info(report.passed ?? response.message);
+    return { exitCode: ExitCode.SUCCESS };
+  }
+  out.error(response.message);
+  const hint = report.refusedHint?.(response);
+  if (hint) out.hint(hint);
+  return { exitCode: report.refusedCode };
 }
 
 function judge(response: SwitchoverResponse | null, events: readonly EventRecord[], primary: number | null, candidate: number): SwitchoverOutcome {

@@ -25,7 +25,7 @@ async function runPromotion(ctx: CommandContext<CliDeps>, candidateArg: string |
   const dryRun = opt.flag(ctx, 'dry-run');
   const force = opt.flag(ctx, 'force');
   const json = opt.flag(ctx, 'json');
-  const { followSwitchover } = await import('../switchover.js');
+  const { followAndReport } = await import('../switchover.js');
   const target = await openTarget(ctx);
   const self = candidateArg === undefined ? thisNodeId(target) : undefined;
   if (candidateArg === undefined && self === undefined) {
@@ -43,28 +43,23 @@ async function runPromotion(ctx: CommandContext<CliDeps>, candidateArg: string |
   const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
   ctx.out.notice(dryRun ? `checking promotion of ${who} in --dry-run mode (${invoker.description})` : `promoting ${who} through the failover saga (${invoker.description})`);
   if (force && !dryRun) ctx.out.warning('--force: a primary that still serves is fenced, and every transaction the candidate has not received is lost');
-  const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
-    candidateId: candidate.node_id,
-    kind: 'failover',
-    sinceMs: target.now() - 1000,
-    pollMs: 500,
-    timeoutMs: waitSecs * 1000,
-    now: target.now,
-  });
+  const result = await followAndReport(
+    target,
+    ctx.out,
+    invoker.invoke(request),
+    { candidateId: candidate.node_id, kind: 'failover', sinceMs: target.now() - 1000, pollMs: 500, timeoutMs: waitSecs * 1000, now: target.now },
+    {
+      json,
+      dryRun,
+      refusedCode: ExitCode.ERR_PROMOTION_FAIL,
+      refusedHint: (r) =>
+        r.checks.some((c) => c.name === 'primary_not_healthy' && !c.passed)
+          ? 'the primary is healthy: use "pgvigil standby switchover" (no data loss); --force fences it and loses what the candidate has not received'
+          : undefined,
+    },
+  );
+  if ('exitCode' in result) return result.exitCode;
   const response = result.response;
-  if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
-  if (response && (dryRun || response.operation_id === undefined)) {
-    if (!json) for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
-    if (response.ok) {
-      ctx.out.info(response.message);
-      return ExitCode.SUCCESS;
-    }
-    ctx.out.error(response.message);
-    if (response.checks.some((c) => c.name === 'primary_not_healthy' && !c.passed)) {
-      ctx.out.hint('the primary is healthy: use "pgvigil standby switchover" (no data loss); --force fences it and loses what the candidate has not received');
-    }
-    return ExitCode.ERR_PROMOTION_FAIL;
-  }
   switch (result.outcome) {
     case 'completed':
       ctx.out.notice(`STANDBY PROMOTE successful: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}; the other standbys follow it as the controller's follow-ups`);

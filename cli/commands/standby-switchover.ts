@@ -37,7 +37,7 @@ export const standbySwitchoverCommand = defineCommand<CliDeps>({
     const dryRun = opt.flag(ctx, 'dry-run');
     const json = opt.flag(ctx, 'json');
     // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
-    const { followSwitchover } = await import('../switchover.js');
+    const { followAndReport } = await import('../switchover.js');
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
@@ -53,26 +53,15 @@ export const standbySwitchoverCommand = defineCommand<CliDeps>({
     const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
     ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
     const startedAt = target.now();
-    const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
-      candidateId: candidate.node_id,
-      sinceMs: startedAt - 1000,
-      pollMs: 500,
-      timeoutMs: waitSecs * 1000,
-      now: target.now,
-    });
+    const result = await followAndReport(
+      target,
+      ctx.out,
+      invoker.invoke(request),
+      { candidateId: candidate.node_id, sinceMs: startedAt - 1000, pollMs: 500, timeoutMs: waitSecs * 1000, now: target.now },
+      { json, dryRun, refusedCode: ExitCode.ERR_SWITCHOVER_FAIL, ...(dryRun ? { passed: 'prerequisites for executing STANDBY SWITCHOVER are met' } : {}) },
+    );
+    if ('exitCode' in result) return result.exitCode;
     const response = result.response;
-    if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
-    if (response && (dryRun || response.operation_id === undefined)) {
-      if (!json) {
-        for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
-      }
-      if (response.ok) {
-        ctx.out.info(dryRun ? 'prerequisites for executing STANDBY SWITCHOVER are met' : response.message);
-        return ExitCode.SUCCESS;
-      }
-      ctx.out.error(response.message);
-      return ExitCode.ERR_SWITCHOVER_FAIL;
-    }
     switch (result.outcome) {
       case 'completed': {
         // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a
