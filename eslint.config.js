@@ -25,7 +25,6 @@ const adapterOnly = 'Only adapters/ send AWS SDK commands or open PostgreSQL cli
  */
 const EXEMPT = {
   infra: ['infra/deploy-to-emulator.ts', 'infra/emulator-alarms.ts'],
-  cli: ['cli/switchover.ts'],
   agent: [
     'agent/actions/clone.ts',
     'agent/host.ts',

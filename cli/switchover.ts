@@ -1,16 +1,17 @@
 /**
  * How `pgvigil standby switchover` reaches the controller's switchover entry point
- * (functions/switchover.ts, SPEC §7.2), and how it follows the saga until it is done.
+ * (functions/switchover.ts; docs/cli.md), and how it follows the saga until it is done.
  *
  * - PGVIGIL_SWITCHOVER_FUNCTION set: the deployed Lambda is invoked (the same entry point the SSM
- *   Automation document uses).
+ *   Automation document uses) through adapters/lambda-invoke.ts.
  * - unset: the entry point runs in this process with adapters built from the command's AWS
  *   settings (DynamoDB, SSM Run Command, EC2, and SNS when PGVIGIL_TOPIC_ARN is set).
  *
  * Either way the CLI follows progress the same way: the operation's step in the cluster record and
  * the events the saga records, polled until the operation is gone.
  */
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { invokeFunction } from '../adapters/lambda-invoke.js';
 import { PgvigilError } from '../core/errors.js';
 import { ExitCode } from '../core/exit-codes.js';
 import type { EventRecord } from '../core/model.js';
@@ -35,16 +36,14 @@ export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
   }
 
   async invoke(request: SwitchoverRequest): Promise<SwitchoverResponse> {
-    let result;
+    let answer;
     try {
-      result = await this.lambda.send(
-        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(request)) }),
-      );
+      answer = await invokeFunction(this.lambda, this.functionName, request);
     } catch (error) {
       throw await this.describeInvokeError(error);
     }
-    const text = result.Payload ? new TextDecoder().decode(result.Payload) : '';
-    if (result.FunctionError) {
+    const text = answer.payload;
+    if (answer.functionError) {
       let message = text;
       try {
         const parsed = JSON.parse(text) as { errorMessage?: string; errorType?: string };
