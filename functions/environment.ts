@@ -1,5 +1,6 @@
 /**
- * Builds the controller's adapters from the Lambda environment, once per cold start:
+ * Builds the controller's adapters ({@link buildDeps}; the CLI's in-process switchover and the
+ * sandbox build theirs with it too) from the Lambda environment, once per cold start:
  * PGVIGIL_TABLE (required), PGVIGIL_TOPIC_ARN (optional: no topic, no notifications),
  * PGVIGIL_SSM_DOCUMENT_PREFIX (default `pgvigil`), PGVIGIL_EVENT_BUS (optional: an EventBridge bus
  * that gets every notified event too, next to the topic). The AWS SDK reads the region and any
