@@ -113,7 +113,7 @@ export type Handler<R> = (event: unknown, context?: Context) => Promise<R>;
  */
 export function fromEnvironment<R>(make: (deps: ControllerDeps) => Handler<R>): Handler<R> {
   let built: Handler<R> | undefined;
-  return (event, context) => {
+  return async (event, context) => {
     built ??= make(buildDeps(readEnvironment()));
     return built(event, context);
   };
