@@ -25,13 +25,25 @@ const adapterOnly = 'Only adapters/ send AWS SDK commands or open PostgreSQL cli
  */
 const EXEMPT = {
   infra: ['infra/deploy-to-emulator.ts', 'infra/emulator-alarms.ts'],
-  cli: ['cli/switchover.ts'],
   agent: [
     'agent/actions/clone.ts',
     'agent/host.ts',
     'agent/pg/session.ts',
   ],
 };
+
+/*
+ * One composition root per process (docs/architecture.md, "Composition roots"): the entry points
+ * build the dependencies and pass them down, so the layers below hold no module-level variable a
+ * test or another program could swap (`let deps; export function setDeps(…)`).
+ */
+const rooted = 'No module-level mutable state or setters for injection: the entry point builds the dependencies and passes them down (docs/architecture.md, "Composition roots").';
+const ROOTED_FOLDERS = ['core', 'adapters', 'shell', 'agent', 'functions', 'cli', 'infra'];
+const moduleState = [
+  { selector: "Program > VariableDeclaration[kind!='const']", message: rooted },
+  { selector: "Program > ExportNamedDeclaration > VariableDeclaration[kind!='const']", message: rooted },
+  { selector: 'Program > ExportNamedDeclaration > FunctionDeclaration[id.name=/^set[A-Z]/]', message: rooted },
+];
 
 /** A folder's import restrictions: the folders above it, and the SDK commands and pg clients below. */
 function layer(folder, forbidden) {
@@ -101,10 +113,16 @@ export default tseslint.config(
         { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: impure },
         { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: impure },
         { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: impure },
+        ...moduleState,
       ],
     },
   },
   ...Object.entries(LAYERS).map(([folder, forbidden]) => layer(folder, forbidden)),
+  {
+    // core/ has the same selectors in its own list above (a later list would replace it).
+    files: ROOTED_FOLDERS.filter((f) => f !== 'core').map((f) => `${f}/**/*.ts`),
+    rules: { 'no-restricted-syntax': ['error', ...moduleState] },
+  },
   {
     files: ['test/**/*.ts'],
     rules: {

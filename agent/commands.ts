@@ -28,26 +28,26 @@ async function actions(): Promise<Actions> {
 }
 
 /**
- * Where a command's store comes from. The program sets it (agent/main.ts: DynamoDB; cli/main.ts:
- * the same, loaded when a host action runs); tests may replace it. The store is not imported here:
- * a lazily loaded store would keep the whole DynamoDB client in the agent's bundle (esbuild cannot
- * tree-shake what is loaded lazily), and a static one would load it at every `pgvigil` start.
+ * Where a command's store comes from: the program's entry point builds it (agent/main.ts: DynamoDB;
+ * cli/main.ts: the same, loaded when a host action runs). The store is not imported here: a lazily
+ * loaded store would keep the whole DynamoDB client in the agent's bundle (esbuild cannot tree-shake
+ * what is loaded lazily), and a static one would load it at every `pgvigil` start.
  */
 export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore | Promise<ClusterStateStore>;
-let storeFactory: StoreFactory | undefined;
 
-/** Replaces how commands build their ClusterStateStore. Returns the previous one. */
-export function setStoreFactory(factory: StoreFactory | undefined): StoreFactory | undefined {
-  const previous = storeFactory;
-  storeFactory = factory;
-  return previous;
+/** What the host actions need of their program (its `deps`). */
+export interface HostActionDeps {
+  store: StoreFactory;
 }
+
+/** A host action: a command that needs {@link HostActionDeps}. */
+export type HostCommand = Command<HostActionDeps>;
 
 export function configFileOf(ctx: CommandContext): string {
   return opt.string(ctx, 'config-file') ?? ctx.env.PGVIGIL_CONFIG ?? DEFAULT_CONFIG_FILE;
 }
 
-export async function actionContext(ctx: CommandContext): Promise<ActionContext> {
+export async function actionContext(ctx: CommandContext<HostActionDeps>): Promise<ActionContext> {
   const file = configFileOf(ctx);
   const { loadAgentConfig } = await import('./config.js');
   const { config, notices } = loadAgentConfig(file, ctx.env);
@@ -61,8 +61,7 @@ export async function actionContext(ctx: CommandContext): Promise<ActionContext>
   for (const n of notices) ctx.out.notice(n);
   const term = opt.integer(ctx, 'term');
   if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
-  if (!storeFactory) throw new PgvigilError('INTERNAL', 'no state store: the program did not set one (setStoreFactory)');
-  return { config, store: await storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
+  return { config, store: await ctx.deps.store(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
 }
 
 /**
@@ -87,7 +86,7 @@ function positiveId(ctx: CommandContext, name: string): number | undefined {
 
 const A = 'pgvigil-agent';
 
-export const primaryRegisterCommand = defineCommand({
+export const primaryRegisterCommand = defineCommand<HostActionDeps>({
   words: ['primary', 'register'],
   summary: 'register this node as the primary (creates the cluster record on first use)',
   usage: 'primary register -f CONFIG [-F]',
@@ -99,8 +98,8 @@ export const primaryRegisterCommand = defineCommand({
   },
 });
 
-function unregisterCommand(type: 'primary' | 'standby' | 'witness'): Command {
-  return defineCommand({
+function unregisterCommand(type: 'primary' | 'standby' | 'witness'): HostCommand {
+  return defineCommand<HostActionDeps>({
     words: [type, 'unregister'],
     summary: `remove a ${type} node record`,
     usage: `${type} unregister -f CONFIG [--node-id N] [-F]`,
@@ -113,7 +112,7 @@ function unregisterCommand(type: 'primary' | 'standby' | 'witness'): Command {
   });
 }
 
-export const standbyRegisterCommand = defineCommand({
+export const standbyRegisterCommand = defineCommand<HostActionDeps>({
   words: ['standby', 'register'],
   summary: 'register this node as a standby',
   usage: 'standby register -f CONFIG [--upstream-node-id N] [-F]',
@@ -125,7 +124,7 @@ export const standbyRegisterCommand = defineCommand({
   },
 });
 
-export const witnessRegisterCommand = defineCommand({
+export const witnessRegisterCommand = defineCommand<HostActionDeps>({
   words: ['witness', 'register'],
   summary: 'register this host as a witness',
   usage: 'witness register -f CONFIG',
@@ -137,7 +136,7 @@ export const witnessRegisterCommand = defineCommand({
   },
 });
 
-export const standbyCloneCommand = defineCommand({
+export const standbyCloneCommand = defineCommand<HostActionDeps>({
   words: ['standby', 'clone'],
   summary: 'clone this standby from its upstream with pg_basebackup',
   usage: 'standby clone -f CONFIG [--dry-run] [-c] [--upstream-conninfo CONNINFO] [--upstream-node-id N] [-F]',
@@ -163,8 +162,8 @@ export const standbyCloneCommand = defineCommand({
   },
 });
 
-function promoteCommand(words: string[]): Command {
-  return defineCommand({
+function promoteCommand(words: string[]): HostCommand {
+  return defineCommand<HostActionDeps>({
     words,
     summary: 'promote this standby to primary (idempotent)',
     usage: `${words.join(' ')} -f CONFIG [--term T]`,
@@ -177,8 +176,8 @@ function promoteCommand(words: string[]): Command {
   });
 }
 
-function followCommand(words: string[]): Command {
-  return defineCommand({
+function followCommand(words: string[]): HostCommand {
+  return defineCommand<HostActionDeps>({
     words,
     summary: 'make this standby stream from another node',
     usage: `${words.join(' ')} -f CONFIG --upstream-node-id N [--term T]`,
@@ -191,8 +190,8 @@ function followCommand(words: string[]): Command {
   });
 }
 
-function rejoinCommand(words: string[]): Command {
-  return defineCommand({
+function rejoinCommand(words: string[]): HostCommand {
+  return defineCommand<HostActionDeps>({
     words,
     summary: 'bring a stopped former primary back as a standby (pg_rewind with --force-rewind)',
     usage: `${words.join(' ')} -f CONFIG [--force-rewind] [--upstream-node-id N] [--term T]`,
@@ -205,8 +204,8 @@ function rejoinCommand(words: string[]): Command {
   });
 }
 
-function simple(words: string[], summary: string, action: 'fence' | 'unfence' | 'demote' | 'disconnectWalReceiver' | 'reconnectWalReceiver'): Command {
-  return defineCommand({
+function simple(words: string[], summary: string, action: 'fence' | 'unfence' | 'demote' | 'disconnectWalReceiver' | 'reconnectWalReceiver'): HostCommand {
+  return defineCommand<HostActionDeps>({
     words,
     summary,
     usage: `${words.join(' ')} -f CONFIG [--term T]`,
@@ -221,7 +220,7 @@ function simple(words: string[], summary: string, action: 'fence' | 'unfence' | 
 
 const checkOptions: Record<string, OptionSpec> = Object.fromEntries(LOCAL_CHECKS.map((d) => [d.option, { type: 'boolean', description: `only the "${d.label}" check` } satisfies OptionSpec]));
 
-export const nodeCheckCommand = defineCommand({
+export const nodeCheckCommand = defineCommand<HostActionDeps>({
   words: ['node', 'check'],
   summary: "repmgr's node health checks (single checks, --nagios, --csv)",
   usage: 'node check -f CONFIG [--role|--replication-lag|…] [--nagios] [--csv]',
@@ -234,7 +233,7 @@ export const nodeCheckCommand = defineCommand({
   },
 });
 
-export const nodeStatusCommand = defineCommand({
+export const nodeStatusCommand = defineCommand<HostActionDeps>({
   words: ['node', 'status'],
   summary: 'show the local server as this node sees it',
   usage: 'node status -f CONFIG [--csv]',
@@ -245,7 +244,7 @@ export const nodeStatusCommand = defineCommand({
   },
 });
 
-export const nodeStartupCommand = defineCommand({
+export const nodeStartupCommand = defineCommand<HostActionDeps>({
   words: ['node', 'startup'],
   summary: 'before PostgreSQL starts at boot: hold a fenced or replaced former primary read-only',
   usage: 'node startup -f CONFIG',
@@ -257,7 +256,7 @@ export const nodeStartupCommand = defineCommand({
   },
 });
 
-export const nodeServiceCommand = defineCommand({
+export const nodeServiceCommand = defineCommand<HostActionDeps>({
   words: ['node', 'service'],
   summary: "reload, restart, stop or start the local PostgreSQL server (repmgr's node service)",
   usage: 'node service -f CONFIG --action reload|restart|stop|start [--checkpoint] [--dry-run] [-F] [--term T]',
@@ -280,7 +279,7 @@ export const nodeServiceCommand = defineCommand({
 });
 
 /** Every host action; `pgvigil` lists the same objects. */
-export const hostActionCommands: Command[] = [
+export const hostActionCommands: HostCommand[] = [
   primaryRegisterCommand,
   unregisterCommand('primary'),
   standbyRegisterCommand,

@@ -1,8 +1,8 @@
 /**
  * How operator commands carry out a host action on another node: the same SSM Run Command adapter
  * (adapters/ssm-host-commands.ts) and documents the controller's sagas use, with the command's AWS
- * settings. Tests and the sandbox replace it (moto's SendCommand runs nothing) with
- * {@link setHostCommandsFactory}, e.g. with the sandbox's SSM runner.
+ * settings. Tests replace it through the program's deps (`cliDeps({ hostCommands })`, cli/deps.ts),
+ * e.g. with the sandbox's SSM runner (moto's SendCommand runs nothing).
  */
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
@@ -13,22 +13,9 @@ import { nodeLabel } from '../core/node-status.js';
 import type { Output } from '../shell/output.js';
 import type { CliTarget } from './context.js';
 
-export type HostCommandsFactory = (target: CliTarget, env: NodeJS.ProcessEnv) => HostCommands;
-
-export const defaultHostCommandsFactory: HostCommandsFactory = (target, env) =>
-  new SsmHostCommands(new SSMClient(target.awsConfig), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' });
-
-let factory: HostCommandsFactory = defaultHostCommandsFactory;
-
-/** Replaces how commands reach the hosts. Returns the previous factory. */
-export function setHostCommandsFactory(next: HostCommandsFactory): HostCommandsFactory {
-  const previous = factory;
-  factory = next;
-  return previous;
-}
-
-export function hostCommands(target: CliTarget, env: NodeJS.ProcessEnv): HostCommands {
-  return factory(target, env);
+/** The SSM Run Command adapter on the command's AWS settings (cli/main.ts's default `hostCommands`). */
+export function ssmHostCommands(target: CliTarget, env: NodeJS.ProcessEnv): HostCommands {
+  return new SsmHostCommands(new SSMClient(target.awsConfig), { documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil' });
 }
 
 /** Relays the agent's own repmgr-style lines (`NOTICE: …`) at their level; other lines as DETAIL. */

@@ -1,41 +1,29 @@
 /**
  * How `pgvigil standby switchover` reaches the controller's switchover entry point
- * (functions/switchover.ts, SPEC §7.2), and how it follows the saga until it is done.
+ * (functions/switchover.ts; docs/cli.md), and how it follows the saga until it is done.
  *
  * - PGVIGIL_SWITCHOVER_FUNCTION set: the deployed Lambda is invoked (the same entry point the SSM
- *   Automation document uses).
+ *   Automation document uses) through adapters/lambda-invoke.ts.
  * - unset: the entry point runs in this process with adapters built from the command's AWS
  *   settings (DynamoDB, SSM Run Command, EC2, and SNS when PGVIGIL_TOPIC_ARN is set).
  *
  * Either way the CLI follows progress the same way: the operation's step in the cluster record and
  * the events the saga records, polled until the operation is gone.
  */
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EC2Client } from '@aws-sdk/client-ec2';
-import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
-import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
-import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { systemClock } from '../adapters/system-clock.js';
-import { decide } from '../core/engine/index.js';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { invokeFunction } from '../adapters/lambda-invoke.js';
 import { PgvigilError } from '../core/errors.js';
+import { ExitCode } from '../core/exit-codes.js';
 import type { EventRecord } from '../core/model.js';
 import type { Metrics } from '../core/ports.js';
-import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js';
-import { invocationFrom, notifierFor } from '../functions/environment.js';
+import type { ControllerDeps } from '../functions/controller.js';
+import { buildDeps, invocationFrom } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
 import { switchoverEntry } from '../functions/switchover-entry.js';
 import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
 import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
-import { hostCommands } from './host-commands.js';
-
-/** Starts the switchover (or its dry run) and resolves with the entry point's response. */
-export interface SwitchoverInvoker {
-  /** How the switchover is run, for the progress display ("in this process", "Lambda f"). */
-  readonly description: string;
-  invoke(request: SwitchoverRequest): Promise<SwitchoverResponse>;
-}
+import type { InvokerFactory, SwitchoverInvoker } from './deps.js';
 
 /** Invokes the deployed switchover Lambda and waits for its answer. */
 export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
@@ -48,16 +36,14 @@ export class LambdaSwitchoverInvoker implements SwitchoverInvoker {
   }
 
   async invoke(request: SwitchoverRequest): Promise<SwitchoverResponse> {
-    let result;
+    let answer;
     try {
-      result = await this.lambda.send(
-        new InvokeCommand({ FunctionName: this.functionName, InvocationType: 'RequestResponse', Payload: new TextEncoder().encode(JSON.stringify(request)) }),
-      );
+      answer = await invokeFunction(this.lambda, this.functionName, request);
     } catch (error) {
       throw await this.describeInvokeError(error);
     }
-    const text = result.Payload ? new TextDecoder().decode(result.Payload) : '';
-    if (result.FunctionError) {
+    const text = answer.payload;
+    if (answer.functionError) {
       let message = text;
       try {
         const parsed = JSON.parse(text) as { errorMessage?: string; errorType?: string };
@@ -118,45 +104,23 @@ export class InProcessSwitchoverInvoker implements SwitchoverInvoker {
   }
 }
 
+/**
+ * The controller's adapters on the command's AWS settings: the deployed functions' own
+ * (functions/environment.ts), with no metrics (the EMF lines would land in the command's output).
+ */
 export function inProcessDeps(target: CliTarget, env: NodeJS.ProcessEnv): ControllerDeps {
-  const config = target.awsConfig;
   const topic = env.PGVIGIL_TOPIC_ARN?.trim() || null;
   const bus = env.PGVIGIL_EVENT_BUS?.trim();
-  return {
-    store: new DynamoStateStore(new DynamoDBClient(config), target.tableName),
-    hosts: hostCommands(target, env),
-    vip: new Ec2VipMover(new EC2Client(config)),
-    fencer: new Ec2InstanceFencer(new EC2Client(config)),
-    // The same destinations as the deployed functions: the topic and the optional bus.
-    notifier: notifierFor({ table: target.tableName, topicArn: topic, documentPrefix: 'pgvigil', ...(bus ? { eventBus: bus } : {}) }, config),
-    metrics: noMetrics,
-    clock: systemClock,
-    log: silentLogger,
-    decide,
-    timings: DEFAULT_TIMINGS,
-  };
+  const environment = { table: target.tableName, topicArn: topic, documentPrefix: env.PGVIGIL_SSM_DOCUMENT_PREFIX?.trim() || 'pgvigil', ...(bus ? { eventBus: bus } : {}) };
+  return buildDeps(environment, { clientConfig: target.awsConfig, log: silentLogger, overrides: { metrics: noMetrics } });
 }
 
-export type InvokerFactory = (target: CliTarget, env: NodeJS.ProcessEnv) => SwitchoverInvoker;
-
+/** The deployed switchover function when PGVIGIL_SWITCHOVER_FUNCTION names one, else this process. */
 export const defaultInvokerFactory: InvokerFactory = (target, env) => {
   const fn = env.PGVIGIL_SWITCHOVER_FUNCTION?.trim();
   if (fn) return new LambdaSwitchoverInvoker(new LambdaClient({ ...target.awsConfig, ...(env.AWS_ENDPOINT_URL_LAMBDA ? { endpoint: env.AWS_ENDPOINT_URL_LAMBDA } : {}) }), fn);
   return new InProcessSwitchoverInvoker(inProcessDeps(target, env));
 };
-
-let invokerFactory: InvokerFactory = defaultInvokerFactory;
-
-/** Replaces how the command reaches the switchover (tests, the sandbox). Returns the previous factory. */
-export function setSwitchoverInvokerFactory(factory: InvokerFactory): InvokerFactory {
-  const previous = invokerFactory;
-  invokerFactory = factory;
-  return previous;
-}
-
-export function switchoverInvoker(target: CliTarget, env: NodeJS.ProcessEnv): SwitchoverInvoker {
-  return invokerFactory(target, env);
-}
 
 /** What each saga step means, for the progress display. */
 export const STEP_TEXT: Record<string, string> = {
@@ -256,6 +220,48 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
     if (options.now() >= deadline) return { outcome: 'timed_out', response, events, primaryNodeId };
     await Promise.race([done, new Promise((resolve) => setTimeout(resolve, options.pollMs))]);
   }
+}
+
+/** How {@link followAndReport} reports an answer that started no saga (a dry run, failed checks). */
+export interface ReportOptions {
+  /** --json: the whole answer on stdout instead of the checks on stderr. */
+  json: boolean;
+  /** --dry-run: only the checks were asked for, so the answer is the whole outcome. */
+  dryRun: boolean;
+  /** The exit code when the checks failed. */
+  refusedCode: number;
+  /** The line printed when every check passed. @default the entry point's message */
+  passed?: string;
+  /** A hint after a refusal, when the answer calls for one. */
+  refusedHint?(response: SwitchoverResponse): string | undefined;
+}
+
+/**
+ * Starts the request, follows it ({@link followSwitchover}) and prints the answer as JSON with
+ * --json. When the entry point answered without starting a saga (a dry run, or checks that failed)
+ * it prints each check and returns the exit code; otherwise the saga's result, for the command to
+ * report in its own words.
+ */
+export async function followAndReport(
+  target: CliTarget,
+  out: Output,
+  invocation: Promise<SwitchoverResponse>,
+  follow: FollowOptions,
+  report: ReportOptions,
+): Promise<{ exitCode: number } | FollowResult> {
+  const result = await followSwitchover(target, out, invocation, follow);
+  const response = result.response;
+  if (report.json) out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
+  if (!response || (!report.dryRun && response.operation_id !== undefined)) return result;
+  if (!report.json) for (const c of response.checks) (c.passed ? out.info : out.error)(`${c.name}: ${c.detail}`);
+  if (response.ok) {
+    out.info(report.passed ?? response.message);
+    return { exitCode: ExitCode.SUCCESS };
+  }
+  out.error(response.message);
+  const hint = report.refusedHint?.(response);
+  if (hint) out.hint(hint);
+  return { exitCode: report.refusedCode };
 }
 
 function judge(response: SwitchoverResponse | null, events: readonly EventRecord[], primary: number | null, candidate: number): SwitchoverOutcome {

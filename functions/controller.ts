@@ -50,7 +50,7 @@ export interface ControllerDeps {
   store: ClusterStateStore;
   hosts: HostCommands;
   vip: VipMover;
-  /** Moves the clusters' Route 53 records (core/routes.ts); absent where no cluster has one (the sandbox). */
+  /** Moves the clusters' Route 53 records (core/routes.ts); absent: no record is moved (the liveness model, the tests). */
   route53?: RouteMover<DnsRecord, RecordChange>;
   fencer: InstanceFencer;
   notifier: Notifier;

@@ -1,11 +1,13 @@
 /**
- * Builds the controller's adapters from the Lambda environment, once per cold start:
+ * Builds the controller's adapters ({@link buildDeps}; the CLI's in-process switchover and the
+ * sandbox build theirs with it too) from the Lambda environment, once per cold start:
  * PGVIGIL_TABLE (required), PGVIGIL_TOPIC_ARN (optional: no topic, no notifications),
  * PGVIGIL_SSM_DOCUMENT_PREFIX (default `pgvigil`), PGVIGIL_EVENT_BUS (optional: an EventBridge bus
  * that gets every notified event too, next to the topic). The AWS SDK reads the region and any
  * `AWS_ENDPOINT_URL` (moto, LocalStack) from the environment itself.
  */
 import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
@@ -59,9 +61,9 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
 const noNotifier: Notifier = { publish: async () => undefined };
 
 /** The topic and the bus, whichever are configured: every notified event goes to each. */
-export function notifierFor(environment: ControllerEnvironment, config: Record<string, unknown>): Notifier {
+function notifierFor(environment: ControllerEnvironment, config: Record<string, unknown>, sns?: SNSClient): Notifier {
   const notifiers: Notifier[] = [];
-  if (environment.topicArn) notifiers.push(new SnsNotifier(new SNSClient(config), environment.topicArn));
+  if (environment.topicArn) notifiers.push(new SnsNotifier(sns ?? new SNSClient(config), environment.topicArn));
   if (environment.eventBus) notifiers.push(new EventBridgeNotifier(new EventBridgeClient(config), environment.eventBus));
   return notifiers.length === 0 ? noNotifier : fanOutNotifier(notifiers);
 }
@@ -70,14 +72,20 @@ export interface BuildDepsOptions {
   log?: Logger;
   /** SDK client settings (endpoint, region, credentials) — the sandbox points them at moto. */
   clientConfig?: Record<string, unknown>;
+  /** Clients the caller owns (and destroys when it stops); the others are built on `clientConfig`. */
+  clients?: { dynamodb?: DynamoDBClient; ec2?: EC2Client; sns?: SNSClient };
   /** Replace any adapter (the sandbox's SSM runner and instance fencer, for example). */
   overrides?: Partial<ControllerDeps>;
 }
 
+/**
+ * The controller's adapters: the composition root of every process that runs the controller (the
+ * Lambda functions through {@link fromEnvironment}, the CLI's in-process switchover, the sandbox).
+ */
 export function buildDeps(environment: ControllerEnvironment, options: BuildDepsOptions = {}): ControllerDeps {
   const config = options.clientConfig ?? {};
-  const dynamo = new DynamoDBClient(config);
-  const ec2 = new EC2Client(config);
+  const dynamo = options.clients?.dynamodb ?? new DynamoDBClient(config);
+  const ec2 = options.clients?.ec2 ?? new EC2Client(config);
   return {
     store: new DynamoStateStore(dynamo, environment.table),
     recorder: new DynamoFlightRecorder(dynamo, environment.table),
@@ -85,13 +93,29 @@ export function buildDeps(environment: ControllerEnvironment, options: BuildDeps
     vip: new Ec2VipMover(ec2),
     route53: new Route53RecordMover(new Route53Client(config), ec2, { clock: systemClock }),
     fencer: new Ec2InstanceFencer(ec2),
-    notifier: notifierFor(environment, config),
+    notifier: notifierFor(environment, config, options.clients?.sns),
     metrics: new EmfMetrics(),
     clock: systemClock,
     log: options.log ?? jsonLogger({ service: 'pgvigil-controller' }),
     decide,
     timings: DEFAULT_TIMINGS,
     ...options.overrides,
+  };
+}
+
+/** A Lambda handler on the controller's adapters. */
+export type Handler<R> = (event: unknown, context?: Context) => Promise<R>;
+
+/**
+ * A Lambda entry point: the handler `make` builds on the adapters of the environment, built once per
+ * container at its first invocation (an environment error fails that invocation, not the import).
+ * The handler modules' only composition root; tests and the sandbox call `make` with their own.
+ */
+export function fromEnvironment<R>(make: (deps: ControllerDeps) => Handler<R>): Handler<R> {
+  let built: Handler<R> | undefined;
+  return async (event, context) => {
+    built ??= make(buildDeps(readEnvironment()));
+    return built(event, context);
   };
 }
 

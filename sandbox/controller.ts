@@ -1,8 +1,8 @@
 /**
  * The controller in the sandbox: the real evaluator handler (functions/handlers/evaluator.ts) on the
  * local Lambda runtime (sandbox/local-runtime.ts: the table's stream with the CDK filter patterns,
- * plus the sweep), built with the real DynamoDB store, EC2 Elastic IP mover and EC2 instance fencer
- * against moto, and the sandbox's SSM runner (moto's SSM runs nothing).
+ * plus the sweep), on the deployed functions' adapters (functions/environment.ts) against moto, with
+ * the sandbox's SSM runner (moto's SSM runs nothing) and metrics that reach the emulator's alarms.
  *
  * It runs as a process of its own (sandbox/controller-main.ts), like a Lambda function outside the
  * hosts: it can be stopped (SIGSTOP) or killed mid-invocation without touching the sandbox, and it
@@ -17,17 +17,11 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoFlightRecorder } from '../adapters/dynamo-flight-recorder.js';
-import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { EmfMetrics } from '../adapters/emf-metrics.js';
-import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
-import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { SnsNotifier } from '../adapters/sns-notifier.js';
-import { systemClock } from '../adapters/system-clock.js';
-import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ControllerTimings } from '../functions/controller.js';
-import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
+import { buildDeps } from '../functions/environment.js';
+import { evaluatorHandler } from '../functions/handlers/evaluator.js';
 import { LocalRuntime } from './local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
 import type { CommandDocumentContent } from '../infra/ssm-documents.js';
@@ -99,20 +93,21 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
     isStopped: (host) => readHostsDown(spec.dir).includes(host),
   });
   const emf = new EmfToCloudWatch(cloudwatch, (error) => log.warn('metrics not sent', { error: error.message }));
-  setControllerDeps({
-    store: new DynamoStateStore(dynamodb, spec.tableName),
-    recorder: new DynamoFlightRecorder(dynamodb, spec.tableName),
-    hosts,
-    vip: new Ec2VipMover(ec2),
-    fencer: new Ec2InstanceFencer(ec2),
-    notifier: new SnsNotifier(sns, spec.topicArn),
-    // The EMF lines CloudWatch would extract go to the emulator's metrics, where the alarms read them.
-    metrics: new EmfMetrics((line) => emf.write(line)),
-    clock: systemClock,
-    log,
-    decide,
-    timings: spec.timings,
-  });
+  const deps = buildDeps(
+    { table: spec.tableName, topicArn: spec.topicArn, documentPrefix: spec.documentPrefix },
+    {
+      clientConfig: spec.clientConfig,
+      clients: { dynamodb, ec2, sns },
+      log,
+      overrides: {
+        hosts,
+        // The EMF lines CloudWatch would extract go to the emulator's metrics, where the alarms read them.
+        metrics: new EmfMetrics((line) => emf.write(line)),
+        timings: spec.timings,
+      },
+    },
+  );
+  const handler = evaluatorHandler(deps);
   const runtime = new LocalRuntime({
     streams,
     dynamodb,
@@ -129,7 +124,6 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
     await runtime.stop();
     await hosts.drain();
     await emf.drain();
-    setControllerDeps(undefined);
     for (const client of [dynamodb, streams, sns, ec2, cloudwatch]) client.destroy();
   };
 }

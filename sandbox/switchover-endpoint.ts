@@ -15,13 +15,9 @@ import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
-import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
-import { Ec2VipMover } from '../adapters/ec2-vip.js';
-import { SnsNotifier } from '../adapters/sns-notifier.js';
-import { systemClock } from '../adapters/system-clock.js';
-import { decide } from '../core/engine/index.js';
 import type { HostCommands, InstanceFencer, Metrics } from '../core/ports.js';
-import { handler, setControllerDeps } from '../functions/handlers/switchover.js';
+import { buildDeps } from '../functions/environment.js';
+import { switchoverHandler } from '../functions/handlers/switchover.js';
 import { jsonLogger } from '../functions/log.js';
 import { SANDBOX_TIMINGS, type ControllerHost } from './controller.js';
 import { freePort } from './ports.js';
@@ -68,7 +64,7 @@ function lambdaError(res: ServerResponse, status: number, type: string, message:
 
 /** What the switchover function reads of the sandbox (sandbox/index.ts's `Sandbox`, which serves it). */
 export interface SwitchoverHost extends Pick<ControllerHost, 'controlPlaneConfig' | 'supervisor'> {
-  readonly deployment: { switchoverFunctionName: string; tableName: string; topicArn: string };
+  readonly deployment: { switchoverFunctionName: string; tableName: string; topicArn: string; documentPrefix: string };
   readonly hostCommands: HostCommands;
   readonly fencer: InstanceFencer;
 }
@@ -82,18 +78,17 @@ export async function serveSwitchoverFunction(sandbox: SwitchoverHost, options: 
   const ec2 = new EC2Client(sandbox.controlPlaneConfig);
   const logFile = createWriteStream(join(sandbox.supervisor.logDir, 'root.switchover.log'), { flags: 'a' });
   const log = jsonLogger({ service: 'pgvigil-switchover' }, 'INFO', (line) => logFile.write(`${line}\n`));
-  setControllerDeps({
-    store: new DynamoStateStore(dynamodb, sandbox.deployment.tableName),
-    hosts: sandbox.hostCommands,
-    vip: new Ec2VipMover(ec2),
-    fencer: sandbox.fencer,
-    notifier: new SnsNotifier(sns, sandbox.deployment.topicArn),
-    metrics: noMetrics,
-    clock: systemClock,
-    log,
-    decide,
-    timings: SANDBOX_TIMINGS,
-  });
+  const handler = switchoverHandler(
+    buildDeps(
+      { table: sandbox.deployment.tableName, topicArn: sandbox.deployment.topicArn, documentPrefix: sandbox.deployment.documentPrefix },
+      {
+        clientConfig: sandbox.controlPlaneConfig,
+        clients: { dynamodb, ec2, sns },
+        log,
+        overrides: { hosts: sandbox.hostCommands, fencer: sandbox.fencer, metrics: noMetrics, timings: SANDBOX_TIMINGS },
+      },
+    ),
+  );
 
   const invoke = async (payload: string): Promise<{ body: string; error: boolean }> => {
     const started = Date.now();
@@ -151,7 +146,6 @@ export async function serveSwitchoverFunction(sandbox: SwitchoverHost, options: 
     stop: () =>
       new Promise<void>((resolve) => {
         server.close(() => {
-          setControllerDeps(undefined);
           dynamodb.destroy();
           sns.destroy();
           ec2.destroy();

@@ -20,7 +20,7 @@ export interface OptionSpec {
 
 export type OptionValues = Record<string, string | boolean | number | string[] | undefined>;
 
-export interface CommandContext {
+export interface CommandContext<D = unknown> {
   /** Parsed options, keyed by long name (`config-file` stays `config-file`). */
   options: OptionValues;
   positionals: string[];
@@ -28,6 +28,8 @@ export interface CommandContext {
   env: NodeJS.ProcessEnv;
   /** The clock commands read (milliseconds since the epoch); tests pass a fixed one. Default Date.now. */
   now?: () => number;
+  /** What the program's entry point built for its commands ({@link Program.deps}). */
+  deps: D;
 }
 
 /** Optional extras for {@link runProgram}. */
@@ -36,7 +38,8 @@ export interface RunOptions {
   now?: () => number;
 }
 
-export interface Command {
+/** A command; `D` is what it needs of its program's dependencies (nothing, by default). */
+export interface Command<D = unknown> {
   /** The command words, e.g. `['cluster', 'show']`. */
   words: string[];
   summary: string;
@@ -50,20 +53,25 @@ export interface Command {
   /** Accept positional arguments (default: none). */
   positionals?: boolean;
   /** Returns the process exit code; throw a PgvigilError for failures. */
-  run(ctx: CommandContext): Promise<number>;
+  run: (ctx: CommandContext<D>) => Promise<number>;
 }
 
-export interface Program {
+export interface Program<D = unknown> {
   name: string;
   description: string;
   /** Printed by `--version` and `-V` as "NAME VERSION". */
   version: string;
-  commands: Command[];
+  commands: Command<D>[];
   /** Options every command accepts (e.g. `-f/--config-file`, `--log-level`). */
   globalOptions: Record<string, OptionSpec>;
+  /**
+   * The adapters (or their factories) the commands use, built by the entry point that builds the
+   * program (its composition root, docs/architecture.md); handed to every command as `ctx.deps`.
+   */
+  deps: D;
 }
 
-export function defineCommand(command: Command): Command {
+export function defineCommand<D = unknown>(command: Command<D>): Command<D> {
   return command;
 }
 
@@ -72,7 +80,7 @@ export function defineCommand(command: Command): Command {
  * the command words (`pgvigil -f repmgr.conf cluster show`, as repmgr users type it), so the value of
  * any option that takes one is skipped.
  */
-function commandWords(program: Program, argv: string[]): { words: string[]; indexes: number[] } {
+function commandWords<D>(program: Program<D>, argv: string[]): { words: string[]; indexes: number[] } {
   const valued = new Set<string>();
   for (const specs of [program.globalOptions, ...program.commands.map((c) => c.options)]) {
     for (const [name, spec] of Object.entries(specs)) {
@@ -96,9 +104,9 @@ function commandWords(program: Program, argv: string[]): { words: string[]; inde
   return { words, indexes };
 }
 
-function findCommand(program: Program, argv: string[]): { command: Command; rest: string[] } | undefined {
+function findCommand<D>(program: Program<D>, argv: string[]): { command: Command<D>; rest: string[] } | undefined {
   const { words, indexes } = commandWords(program, argv);
-  let best: Command | undefined;
+  let best: Command<D> | undefined;
   for (const c of program.commands) {
     if (c.words.every((w, i) => words[i] === w) && (!best || c.words.length > best.words.length)) best = c;
   }
@@ -107,7 +115,7 @@ function findCommand(program: Program, argv: string[]): { command: Command; rest
   return { command: best, rest: argv.filter((_, i) => !drop.has(i)) };
 }
 
-export function renderHelp(program: Program, command?: Command): string {
+export function renderHelp<D>(program: Program<D>, command?: Command<D>): string {
   const lines: string[] = [];
   if (!command) {
     lines.push(`${program.name}: ${program.description}`, '', 'Usage:', `  ${program.name} COMMAND [OPTIONS]`, `  ${program.name} --help | --version`, '', 'Commands:');
@@ -130,7 +138,7 @@ export function renderHelp(program: Program, command?: Command): string {
   return lines.join('\n');
 }
 
-function parseOptions(command: Command, program: Program, rest: string[]): { options: OptionValues; positionals: string[] } {
+function parseOptions<D>(command: Command<D>, program: Program<D>, rest: string[]): { options: OptionValues; positionals: string[] } {
   const specs: Record<string, OptionSpec> = { ...program.globalOptions, ...command.options, help: { type: 'boolean', description: '' } };
   const config: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(specs)) {
@@ -166,8 +174,8 @@ function parseOptions(command: Command, program: Program, rest: string[]): { opt
 }
 
 /** Runs a program on argv and returns the exit code. Never throws. */
-export async function runProgram(
-  program: Program,
+export async function runProgram<D>(
+  program: Program<D>,
   argv: string[],
   out: Output = streamOutput(),
   env: NodeJS.ProcessEnv = process.env,
@@ -193,7 +201,7 @@ export async function runProgram(
       out.print(renderHelp(program, found.command));
       return ExitCode.SUCCESS;
     }
-    return await found.command.run({ options, positionals, out, env, ...(runOptions.now ? { now: runOptions.now } : {}) });
+    return await found.command.run({ options, positionals, out, env, deps: program.deps, ...(runOptions.now ? { now: runOptions.now } : {}) });
   } catch (error) {
     reportError(out, error);
     return exitCodeFor(error);

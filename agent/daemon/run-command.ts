@@ -1,12 +1,12 @@
 /** `pgvigil-agent run -f repmgr.conf`: the daemon until SIGINT or SIGTERM, both through one quit path. */
 import { defineCommand } from '../../shell/framework.js';
-import { actionContext, hostClusterOption } from '../commands.js';
+import { actionContext, hostClusterOption, type HostActionDeps } from '../commands.js';
 import { jsonLogger } from '../log.js';
 import { systemdNotifier } from '../notify.js';
 import { createLeaseStore } from '../store.js';
 import { AgentDaemon } from './daemon.js';
 
-export const runCommand = defineCommand({
+export const runCommand = defineCommand<HostActionDeps>({
   words: ['run'],
   summary: 'run the agent daemon (monitoring, heartbeats, lease) until SIGINT/SIGTERM',
   usage: 'run -f CONFIG',

@@ -14,11 +14,12 @@ import type { HostCommands } from '../../core/ports.js';
 import { describePlan, planRollingRestart, type RestartTarget } from '../../core/restart-plan.js';
 import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { aws, clusterOption, findNode, loadCluster, openTarget, type CliTarget } from '../context.js';
+import type { CliDeps } from '../deps.js';
 import { runSwitchover } from './standby-switchover.js';
 
 const RESTART_COMMAND_TIMEOUT_MS = 660_000;
 
-export const clusterRestartCommand = defineCommand({
+export const clusterRestartCommand = defineCommand<CliDeps>({
   words: ['cluster', 'restart'],
   summary: 'restart every PostgreSQL server without downtime: standbys one at a time, a switchover, then the old primary',
   usage: 'cluster restart --rolling [--pending] [--candidate NODE] [--checkpoint] [--dry-run] [--wait-timeout SECS] [--cluster ID]',
@@ -68,8 +69,7 @@ export const clusterRestartCommand = defineCommand({
       return ExitCode.SUCCESS;
     }
 
-    const { hostCommands } = await import('../host-commands.js');
-    const hosts = hostCommands(target, target.env);
+    const hosts = await ctx.deps.hostCommands(target, target.env);
     await run.record('cluster_restart_started', true, plan.primary_node_id, `rolling restart: ${lines.join('; ')}`);
     let step = '';
     try {
@@ -116,7 +116,7 @@ function label(n: { node_id: number; node_name: string }): string {
 /** The steps of one rolling restart: restarts through SSM, waits on heartbeats, events. */
 class RestartRun {
   constructor(
-    private readonly ctx: CommandContext,
+    private readonly ctx: CommandContext<CliDeps>,
     private readonly target: CliTarget,
     private readonly waitSecs: number,
   ) {}

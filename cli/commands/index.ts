@@ -3,6 +3,7 @@
  * here once; the order is the order of `pgvigil --help`.
  */
 import type { Command } from '../../shell/framework.js';
+import type { CliDeps } from '../deps.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
@@ -24,7 +25,7 @@ import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sa
 import { sandboxDrillCommand } from './sandbox-drill.js';
 import { sandboxChaosCommand } from './sandbox-chaos.js';
 
-export const commands: Command[] = [
+export const commands: Command<CliDeps>[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,

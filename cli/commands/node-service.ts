@@ -11,8 +11,9 @@ import { nodeLabel } from '../../core/node-status.js';
 import { nodeServiceCommand as localNodeService } from '../../agent/commands.js';
 import { defineCommand, opt } from '../../shell/framework.js';
 import { clusterOption, configFileFor, findNode, loadCluster, nodeIdOption, openTarget } from '../context.js';
+import type { CliDeps } from '../deps.js';
 
-export const nodeServiceCommand = defineCommand({
+export const nodeServiceCommand = defineCommand<CliDeps>({
   words: ['node', 'service'],
   summary: "reload, restart, stop or start a node's PostgreSQL server: on the node, or on any node through SSM (--node-id)",
   usage: 'node service --action reload|restart|stop|start (--node-id N | -f CONFIG) [--checkpoint] [--dry-run] [-F] [--wait-timeout SECS] [--cluster ID]',
@@ -61,9 +62,9 @@ export const nodeServiceCommand = defineCommand({
       ctx.out.info(`prerequisites for executing "node service --action ${action}" are met`);
       return ExitCode.SUCCESS;
     }
-    const { hostCommands, runOnNode } = await import('../host-commands.js');
+    const { runOnNode } = await import('../host-commands.js');
     const result = await runOnNode(
-      hostCommands(target, target.env),
+      await ctx.deps.hostCommands(target, target.env),
       ctx.out,
       node,
       {

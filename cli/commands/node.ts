@@ -8,7 +8,7 @@ import { CHECKS, heartbeatCheck, nodeCheckExitCode, worstStatus } from '../../co
 import { clusterShowModel, observeCluster } from '../../core/node-status.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
-import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus } from '../../agent/commands.js';
+import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus, type HostActionDeps } from '../../agent/commands.js';
 import { defineCommand, opt, type CommandContext, type OptionSpec } from '../../shell/framework.js';
 import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget, thisNodeId, type CliTarget } from '../context.js';
 import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../../shell/render/node.js';
@@ -37,7 +37,7 @@ const checkOptions: Record<string, OptionSpec> = Object.fromEntries(
   CHECKS.map((d) => [d.option, { type: 'boolean', description: `only the "${d.label}" check${d.remote ? '' : ' (local only)'}` } satisfies OptionSpec]),
 );
 
-export const nodeCheckCommand = defineCommand({
+export const nodeCheckCommand = defineCommand<HostActionDeps>({
   words: ['node', 'check'],
   summary: "repmgr's node health checks for any node from its heartbeat (single checks, --nagios, --csv)",
   usage: 'node check (--node-id N | -f CONFIG) [--role|--replication-lag|--upstream|--downstream|…] [--nagios] [--csv] [--json]',
@@ -98,7 +98,7 @@ async function loadNodeView(ctx: CommandContext) {
   return { snapshot, node, now, obs };
 }
 
-export const nodeStatusCommand = defineCommand({
+export const nodeStatusCommand = defineCommand<HostActionDeps>({
   words: ['node', 'status'],
   summary: "overview of a node's state and replication, from its latest heartbeat",
   usage: 'node status (--node-id N | -f CONFIG) [--csv] [--json]',

@@ -93,7 +93,7 @@ async function announce(ctx: CommandContext, dir: string, state: Parameters<type
   printUsage(ctx.out, dir, state);
   ctx.out.info('pgvigil cluster show:');
   try {
-    await clusterShowCommand.run({ options: {}, positionals: [], out: ctx.out, env: sandboxEnvironment(dir, state) });
+    await clusterShowCommand.run({ options: {}, positionals: [], out: ctx.out, env: sandboxEnvironment(dir, state), deps: ctx.deps });
   } catch (error) {
     reportError(ctx.out, error);
   }

@@ -7,9 +7,10 @@ import { PgvigilError } from '../../core/errors.js';
 import type { NodeRecord } from '../../core/model.js';
 import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget, type CliTarget } from '../context.js';
+import type { CliDeps } from '../deps.js';
 import { cancelScheduledSwitchover, scheduleSwitchover } from './switchover-schedule.js';
 
-export const standbySwitchoverCommand = defineCommand({
+export const standbySwitchoverCommand = defineCommand<CliDeps>({
   words: ['standby', 'switchover'],
   summary: 'promote a standby and demote the primary in a controlled way (no data loss)',
   usage: 'standby switchover (--candidate NODE [--scheduled ISO-TIME] | --cancel) [--siblings-follow] [--dry-run] [--json] [--wait-timeout SECS] [--cluster ID]',
@@ -57,39 +58,29 @@ export interface SwitchoverRun {
  * Runs the controller's switchover to `candidate` (or its dry run) and follows it step by step;
  * returns repmgr's exit code. Also the switchover step of `cluster restart --rolling`.
  */
-export async function runSwitchover(ctx: CommandContext, target: CliTarget, candidate: NodeRecord, run: SwitchoverRun): Promise<number> {
+export async function runSwitchover(ctx: CommandContext<CliDeps>, target: CliTarget, candidate: NodeRecord, run: SwitchoverRun): Promise<number> {
   const { siblingsFollow, dryRun, waitSecs, json } = run;
-  const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
+  // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
+  const { followAndReport } = await import('../switchover.js');
   const request = {
     cluster_id: target.clusterId,
     candidate_node_id: candidate.node_id,
     siblings_follow: siblingsFollow,
     dry_run: dryRun,
   };
-  const invoker = switchoverInvoker(target, target.env);
+  const invoker = await ctx.deps.switchover(target, target.env);
   const who = `node "${candidate.node_name}" (ID: ${candidate.node_id})`;
   ctx.out.notice(dryRun ? `checking switchover to ${who} in --dry-run mode (${invoker.description})` : `executing switchover to ${who} (${invoker.description})`);
   const startedAt = target.now();
-  const result = await followSwitchover(target, ctx.out, invoker.invoke(request), {
-    candidateId: candidate.node_id,
-    sinceMs: startedAt - 1000,
-    pollMs: 500,
-    timeoutMs: waitSecs * 1000,
-    now: target.now,
-  });
+  const result = await followAndReport(
+    target,
+    ctx.out,
+    invoker.invoke(request),
+    { candidateId: candidate.node_id, sinceMs: startedAt - 1000, pollMs: 500, timeoutMs: waitSecs * 1000, now: target.now },
+    { json, dryRun, refusedCode: ExitCode.ERR_SWITCHOVER_FAIL, ...(dryRun ? { passed: 'prerequisites for executing STANDBY SWITCHOVER are met' } : {}) },
+  );
+  if ('exitCode' in result) return result.exitCode;
   const response = result.response;
-  if (json) ctx.out.print(JSON.stringify({ outcome: result.outcome, response, primary_node_id: result.primaryNodeId }, null, 2));
-  if (response && (dryRun || response.operation_id === undefined)) {
-    if (!json) {
-      for (const c of response.checks) (c.passed ? ctx.out.info : ctx.out.error)(`${c.name}: ${c.detail}`);
-    }
-    if (response.ok) {
-      ctx.out.info(dryRun ? 'prerequisites for executing STANDBY SWITCHOVER are met' : response.message);
-      return ExitCode.SUCCESS;
-    }
-    ctx.out.error(response.message);
-    return ExitCode.ERR_SWITCHOVER_FAIL;
-  }
   switch (result.outcome) {
     case 'completed': {
       // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a

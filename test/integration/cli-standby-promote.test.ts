@@ -3,8 +3,9 @@
  * against DynamoDB on moto, with the hosts' side of SSM played (each host action writes the
  * heartbeat its agent would send); the checks, the refusal of a healthy primary and --force.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InProcessSwitchoverInvoker, defaultInvokerFactory, inProcessDeps, setSwitchoverInvokerFactory } from '../../cli/switchover.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InProcessSwitchoverInvoker, inProcessDeps } from '../../cli/switchover.js';
+import type { InvokerFactory } from '../../cli/deps.js';
 import type { HostAction, HostCommandResult, HostCommands } from '../../core/ports.js';
 import { DEFAULT_TIMINGS } from '../../functions/controller.js';
 import { startMoto, type Moto } from '../support/moto.js';
@@ -36,12 +37,12 @@ describe('pgvigil standby promote / cluster failover', () => {
     moto = await startMoto();
     h = await cliHarness(moto);
   });
-  afterEach(() => setSwitchoverInvokerFactory(defaultInvokerFactory));
   afterAll(async () => {
     await moto?.stop();
   });
 
-  async function cluster(id: string, primaryUp: boolean): Promise<PlayedHosts> {
+  /** Writes the cluster; returns its played hosts and the in-process switchover entry point on them. */
+  async function cluster(id: string, primaryUp: boolean): Promise<{ hosts: PlayedHosts; switchover: InvokerFactory }> {
     const now = Date.now();
     await h.write({
       cluster: clusterRecord(id),
@@ -53,16 +54,15 @@ describe('pgvigil standby promote / cluster failover', () => {
       ],
     });
     const hosts = new PlayedHosts(h, id);
-    setSwitchoverInvokerFactory(
-      (target, env) => new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100, fenceWaitMs: 2000 } }),
-    );
-    return hosts;
+    const switchover: InvokerFactory = (target, env) =>
+      new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100, fenceWaitMs: 2000 } });
+    return { hosts, switchover };
   }
 
   it('refuses while the primary serves and holds its lease, exits 8 (ERR_PROMOTION_FAIL) and changes nothing', async () => {
-    const hosts = await cluster('healthy', true);
+    const { hosts, switchover } = await cluster('healthy', true);
     const before = await h.store.load('healthy');
-    const result = await h.run('healthy', ['standby', 'promote', '--candidate', 'node2'], { clock: () => Date.now() });
+    const result = await h.run('healthy', ['standby', 'promote', '--candidate', 'node2'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.code).toBe(8);
     expect(result.stderr).toContainEqual(expect.stringMatching(/^ERROR: primary_not_healthy: node 1 serves as primary and holds its lease/));
     expect(result.stderr).toContainEqual(expect.stringMatching(/^HINT: the primary is healthy: use "pgvigil standby switchover"/));
@@ -71,9 +71,9 @@ describe('pgvigil standby promote / cluster failover', () => {
   });
 
   it('passes its checks with --force --dry-run, saying what forcing loses, and still changes nothing', async () => {
-    await cluster('forced-dry', true);
+    const { switchover } = await cluster('forced-dry', true);
     const before = await h.store.load('forced-dry');
-    const result = await h.run('forced-dry', ['cluster', 'failover', '--candidate', '2', '--force', '--dry-run'], { clock: () => Date.now() });
+    const result = await h.run('forced-dry', ['cluster', 'failover', '--candidate', '2', '--force', '--dry-run'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.code).toBe(0);
     expect(result.stderr).toContainEqual(expect.stringMatching(/^INFO: primary_not_healthy: .*--force: it will be fenced, and what node 2 has not received is lost$/));
     expect(result.stderr.at(-1)).toBe('INFO: prerequisites for executing STANDBY PROMOTE are met');
@@ -81,8 +81,8 @@ describe('pgvigil standby promote / cluster failover', () => {
   });
 
   it('fences the failed primary, then promotes the requested standby under a new term, printing its progress', async () => {
-    const hosts = await cluster('crashed', false);
-    const result = await h.run('crashed', ['standby', 'promote', '--candidate', 'node3'], { clock: () => Date.now() });
+    const { hosts, switchover } = await cluster('crashed', false);
+    const result = await h.run('crashed', ['standby', 'promote', '--candidate', 'node3'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.stderr.at(-1)).toBe('NOTICE: STANDBY PROMOTE successful: node "node3" (ID: 3) is the primary (term 2); the other standbys follow it as the controller\'s follow-ups');
     expect(result.code).toBe(0);
     // The operator's candidate, not the engine's pick, and the fence strictly before the promotion.
@@ -99,8 +99,8 @@ describe('pgvigil standby promote / cluster failover', () => {
   });
 
   it('with --force, fences a primary that still serves before promoting', async () => {
-    const hosts = await cluster('forced', true);
-    const result = await h.run('forced', ['cluster', 'failover', '--candidate', '2', '--force'], { clock: () => Date.now() });
+    const { hosts, switchover } = await cluster('forced', true);
+    const result = await h.run('forced', ['cluster', 'failover', '--candidate', '2', '--force'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('WARNING: --force: a primary that still serves is fenced, and every transaction the candidate has not received is lost');
     expect(hosts.actions.slice(0, 2)).toEqual(['fence 1 (term 2)', 'promote 2 (term 2)']);

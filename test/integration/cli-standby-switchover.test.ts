@@ -1,7 +1,7 @@
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { setSwitchoverInvokerFactory, defaultInvokerFactory, type SwitchoverInvoker } from '../../cli/switchover.js';
+import type { InvokerFactory, SwitchoverInvoker } from '../../cli/deps.js';
 import type { SwitchoverRequest, SwitchoverResponse } from '../../functions/switchover.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { cliHarness, clusterRecord, heartbeat, nodeRecord, primaryServer, standbyServer, type CliHarness, type ClusterState } from '../support/cli-cluster.js';
@@ -37,15 +37,15 @@ describe('pgvigil standby switchover', () => {
     h = await cliHarness(moto);
   });
   afterEach(() => {
-    setSwitchoverInvokerFactory(defaultInvokerFactory);
     lambda.reset();
   });
   afterAll(async () => {
     await moto?.stop();
   });
 
-  async function realNowRun(id: string, argv: string[], env: NodeJS.ProcessEnv = h.env(id)): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
-    return h.run(id, argv, { env, clock: () => Date.now() });
+  /** Runs the command on the real clock; `switchover` replaces how it reaches the switchover. */
+  async function realNowRun(id: string, argv: string[], env: NodeJS.ProcessEnv = h.env(id), switchover?: InvokerFactory): Promise<{ code: number; stdout: string[]; stderr: string[] }> {
+    return h.run(id, argv, { env, clock: () => Date.now(), ...(switchover ? { deps: { switchover } } : {}) });
   }
 
   it('prints every check with --dry-run and changes nothing (controller entry point in this process)', async () => {
@@ -79,7 +79,7 @@ describe('pgvigil standby switchover', () => {
   it('follows the saga step by step until it completes (exit 0)', async () => {
     const id = 'followed';
     await h.write(liveCluster(id));
-    setSwitchoverInvokerFactory(() =>
+    const switchover: InvokerFactory = () =>
       scriptedInvoker(async (request) => {
         const ev = async (event: 'switchover_started' | 'standby_promote' | 'standby_switchover', details: string): Promise<void> =>
           h.store.appendEvent({ cluster_id: id, node_id: 2, event, successful: true, timestamp: Date.now(), details, term: 2 });
@@ -101,9 +101,8 @@ describe('pgvigil standby switchover', () => {
         await step(null, { primary_node_id: 2, paused: false });
         await ev('standby_switchover', 'node 2 is the primary of term 2; node 1 follows it');
         return { cluster_id: id, candidate_node_id: request.candidate_node_id, dry_run: false, ok: true, checks: [], message: 'node 2 is now the primary (term 2)', operation_id: 'op-7', term: 2, outcome: 'completed' };
-      }),
-    );
-    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', 'node2']);
+      });
+    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', 'node2'], h.env(id), switchover);
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('INFO: switchover step "demote_primary": demoting the primary (clean checkpoint and shutdown, final LSN)');
     expect(result.stderr).toContain('NOTICE: switchover_started (node 2): switchover from node 1 to node 2, term 2');
@@ -114,7 +113,7 @@ describe('pgvigil standby switchover', () => {
   it('keeps following a saga the entry point handed to the evaluator, and exits 18 when it was rolled back', async () => {
     const id = 'rolled-back';
     await h.write(liveCluster(id));
-    setSwitchoverInvokerFactory(() =>
+    const switchover: InvokerFactory = () =>
       scriptedInvoker(async (request) => {
         const version = (await h.store.load(id))!.snapshot.cluster.version;
         const op = { id: 'op-9', kind: 'switchover' as const, term: 2, candidate_node_id: 2, old_primary_node_id: 1, step: 'wait_catchup', owner: 'test', deadline: Date.now() + 60_000, started_at: Date.now(), data: {} };
@@ -128,9 +127,8 @@ describe('pgvigil standby switchover', () => {
           })();
         }, 1500);
         return { cluster_id: id, candidate_node_id: request.candidate_node_id, dry_run: false, ok: false, checks: [], message: 'the switchover continues in the evaluator', operation_id: 'op-9', term: 2, outcome: 'yielded' };
-      }),
-    );
-    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', '2', '--json']);
+      });
+    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', '2', '--json'], h.env(id), switchover);
     expect(result.code).toBe(18);
     expect(result.stderr).toContain('WARNING: standby_switchover (node 2): switchover to node 2 failed');
     expect((JSON.parse(result.stdout.join('\n')) as { outcome: string }).outcome).toBe('rolled_back');
@@ -139,15 +137,14 @@ describe('pgvigil standby switchover', () => {
   it('stops following after --wait-timeout with exit 22 (ERR_SWITCHOVER_INCOMPLETE)', async () => {
     const id = 'stuck';
     await h.write(liveCluster(id));
-    setSwitchoverInvokerFactory(() =>
+    const switchover: InvokerFactory = () =>
       scriptedInvoker(async (request) => {
         const version = (await h.store.load(id))!.snapshot.cluster.version;
         const op = { id: 'op-1', kind: 'switchover' as const, term: 2, candidate_node_id: 2, old_primary_node_id: 1, step: 'promote', owner: 'test', deadline: Date.now() + 60_000, started_at: Date.now(), data: {} };
         await h.store.updateCluster(id, version, { operation: op }, Date.now());
         return { cluster_id: id, candidate_node_id: request.candidate_node_id, dry_run: false, ok: false, checks: [], message: 'continues', operation_id: 'op-1', term: 2, outcome: 'yielded' };
-      }),
-    );
-    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', '2', '--wait-timeout=1']);
+      });
+    const result = await realNowRun(id, ['standby', 'switchover', '--candidate', '2', '--wait-timeout=1'], h.env(id), switchover);
     expect(result.code).toBe(22);
     expect(result.stderr).toContain('WARNING: stopped following after 1 s; the switchover continues in the controller');
   });

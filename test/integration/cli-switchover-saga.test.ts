@@ -1,5 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { InProcessSwitchoverInvoker, defaultInvokerFactory, inProcessDeps, setSwitchoverInvokerFactory } from '../../cli/switchover.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InProcessSwitchoverInvoker, inProcessDeps } from '../../cli/switchover.js';
+import type { InvokerFactory } from '../../cli/deps.js';
 import type { Heartbeat } from '../../core/model.js';
 import type { HostAction, HostCommandResult, HostCommands } from '../../core/ports.js';
 import { DEFAULT_TIMINGS } from '../../functions/controller.js';
@@ -75,17 +76,15 @@ describe('pgvigil standby switchover through the controller saga', () => {
       ],
     });
   });
-  afterEach(() => setSwitchoverInvokerFactory(defaultInvokerFactory));
   afterAll(async () => {
     await moto?.stop();
   });
 
   it('completes, prints each step and event, and cluster show afterwards has the roles swapped', async () => {
     const agents = new SimulatedAgents(h);
-    setSwitchoverInvokerFactory(
-      (target, env) => new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts: agents, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100 } }),
-    );
-    const result = await h.run(ID, ['standby', 'switchover', '--candidate', 'node2', '--siblings-follow'], { clock: () => Date.now() });
+    const switchover: InvokerFactory = (target, env) =>
+      new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts: agents, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100 } });
+    const result = await h.run(ID, ['standby', 'switchover', '--candidate', 'node2', '--siblings-follow'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.stderr.at(-1)).toBe('NOTICE: STANDBY SWITCHOVER has completed successfully: node "node2" (ID: 2) is the primary (term 2)');
     expect(result.code).toBe(0);
     expect(agents.actions).toEqual(['demote 1 (term 2)', 'promote 2 (term 2)', 'rejoin 1 -> 2 (term 2)', 'follow 3 -> 2 (term 2)']);
@@ -113,10 +112,9 @@ describe('pgvigil standby switchover through the controller saga', () => {
     });
     const agents = new SimulatedAgents(h, id);
     agents.failFollow.add(3);
-    setSwitchoverInvokerFactory(
-      (target, env) => new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts: agents, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100 } }),
-    );
-    const result = await h.run(id, ['standby', 'switchover', '--candidate', 'node2', '--siblings-follow'], { clock: () => Date.now() });
+    const switchover: InvokerFactory = (target, env) =>
+      new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts: agents, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100 } });
+    const result = await h.run(id, ['standby', 'switchover', '--candidate', 'node2', '--siblings-follow'], { clock: () => Date.now(), deps: { switchover } });
     expect(result.code).toBe(0);
     expect(result.stderr.at(-1)).toBe('NOTICE: STANDBY SWITCHOVER has completed successfully: node "node2" (ID: 2) is the primary (term 2)');
     expect(result.stderr).toContainEqual('INFO: follow-up rejoin of node 1: done (node 1 streams from node 2)');

@@ -9,9 +9,8 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { program } from '../../cli/main.js';
+import { cliDeps, cliProgram } from '../../cli/main.js';
 import { sandboxEnvironment } from '../../cli/commands/sandbox.js';
-import { defaultHostCommandsFactory, setHostCommandsFactory } from '../../cli/host-commands.js';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { latestHeartbeats } from '../../core/node-status.js';
 import { Sandbox } from '../../sandbox/index.js';
@@ -31,18 +30,17 @@ beforeAll(async () => {
   chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
   sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), mode: 'loopback' });
   env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...sandboxEnvironment(sandbox.dir, sandbox.state) };
-  setHostCommandsFactory(() => sandbox.hostCommands);
 }, 400_000);
 
 afterAll(async () => {
-  setHostCommandsFactory(defaultHostCommandsFactory);
   await sandbox?.down();
   if (parent) rmSync(parent, { recursive: true, force: true });
 }, 200_000);
 
 async function pgvigil(args: string[]): Promise<{ code: number; stderr: string[]; why: string }> {
   const out = memoryOutput();
-  const code = await runProgram(program, args, out, env);
+  // The CLI's SSM Run Command goes to the sandbox's runner (moto's SendCommand runs nothing).
+  const code = await runProgram(cliProgram(cliDeps({ hostCommands: () => sandbox.hostCommands })), args, out, env);
   return { code, stderr: out.stderr, why: `pgvigil ${args.join(' ')} → ${code}\n${[...out.stdout, ...out.stderr].join('\n')}` };
 }
 

@@ -3,7 +3,7 @@ import type { DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { keys } from '../../core/table.js';
-import { handler, setControllerDeps } from '../../functions/handlers/evaluator.js';
+import { evaluatorHandler } from '../../functions/handlers/evaluator.js';
 import { LocalRuntime } from '../../sandbox/local-runtime.js';
 import { silentLogger } from '../../functions/log.js';
 import { ControllerFixture } from '../support/controller-fixture.js';
@@ -19,7 +19,6 @@ beforeAll(async () => {
   streams = new DynamoDBStreamsClient(f.moto.clientConfig);
 });
 afterAll(async () => {
-  setControllerDeps(undefined);
   await f?.stop();
 });
 
@@ -92,8 +91,7 @@ describe('the local Lambda runtime', () => {
     counter += 1;
     const id = `local-${counter}`;
     await f.seed(snapshotFor(id, new SnapshotBuilder({ now: f.clock.now() })));
-    setControllerDeps(f.deps());
-    const runtime = new LocalRuntime({ streams, streamArn: f.streamArn, handler, pollIntervalMs: 100, sweepIntervalMs: 0, log: silentLogger });
+    const runtime = new LocalRuntime({ streams, streamArn: f.streamArn, handler: evaluatorHandler(f.deps()), pollIntervalMs: 100, sweepIntervalMs: 0, log: silentLogger });
     await runtime.start();
     try {
       // The primary's agent reports its postmaster gone; the standbys and witness fail to reach it.

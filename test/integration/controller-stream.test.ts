@@ -6,7 +6,7 @@ import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
 import type { ClusterStateStore } from '../../core/ports.js';
 import { keys } from '../../core/table.js';
 import { evaluateCluster, handleStreamBatch, parseStreamBatch } from '../../functions/evaluator.js';
-import { handler, setControllerDeps } from '../../functions/handlers/evaluator.js';
+import { evaluatorHandler } from '../../functions/handlers/evaluator.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -18,7 +18,6 @@ beforeAll(async () => {
   f = await ControllerFixture.start();
 });
 afterAll(async () => {
-  setControllerDeps(undefined);
   await f?.stop();
 });
 
@@ -120,7 +119,7 @@ describe('stream batches', () => {
 describe('the evaluator Lambda handler', () => {
   it('answers a stream batch with batchItemFailures and a schedule event with a sweep of every cluster', async () => {
     const { id } = await healthyCluster();
-    setControllerDeps(f.deps());
+    const handler = evaluatorHandler(f.deps());
     const streamAnswer = await handler({ Records: [record(keys.partition(id), keys.cluster(), null)] });
     expect(streamAnswer).toEqual({ batchItemFailures: [] });
     const sweepAnswer = (await handler({ source: 'aws.scheduler', 'detail-type': 'Scheduled Event' })) as { clusters: number; results: { cluster_id: string; code: string }[] };

@@ -2,7 +2,7 @@ import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
-import { handler, setControllerDeps } from '../../functions/handlers/switchover.js';
+import { switchoverHandler } from '../../functions/handlers/switchover.js';
 import { parseSwitchoverRequest } from '../../functions/switchover.js';
 import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
@@ -16,7 +16,6 @@ beforeAll(async () => {
   await f.createInstances([1, 2, 3, 4]);
 });
 afterAll(async () => {
-  setControllerDeps(undefined);
   await f?.stop();
 });
 
@@ -75,8 +74,7 @@ describe('switchover --dry-run', () => {
   });
 
   it('refuses a malformed request with a clear error', async () => {
-    setControllerDeps(f.deps());
-    await expect(handler({ cluster_id: 'bad id; rm -rf /', candidate_node_id: -2 })).rejects.toMatchObject({
+    await expect(switchoverHandler(f.deps())({ cluster_id: 'bad id; rm -rf /', candidate_node_id: -2 })).rejects.toMatchObject({
       code: 'BAD_INPUT',
       detail: expect.stringMatching(/cluster_id: .*\n.*candidate_node_id/) as string,
     });
@@ -86,8 +84,7 @@ describe('switchover --dry-run', () => {
 describe('switchover', () => {
   it('demotes, waits for the final LSN, promotes, moves the Elastic IP, rejoins the old primary and makes the siblings follow', async () => {
     const { id, snapshot } = await healthyCluster();
-    setControllerDeps(f.deps());
-    const r = await handler({ cluster_id: id, candidate_node_id: '2', siblings_follow: 'true', dry_run: false });
+    const r = await switchoverHandler(f.deps())({ cluster_id: id, candidate_node_id: '2', siblings_follow: 'true', dry_run: false });
     expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
     expect(await sent(id)).toEqual(['Demote:1', 'Promote:2', 'Rejoin:1', 'Follow:3']);
     const rejoin = (await f.commands()).find((c) => c.parameters.ClusterId === id && c.documentName === 'pgvigil-Rejoin');

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseHostEvent } from '../../core/host-events.js';
 import type { ClusterSnapshot, EventRecord } from '../../core/model.js';
-import { handler, setControllerDeps } from '../../functions/handlers/host-events.js';
+import { hostEventsHandler } from '../../functions/handlers/host-events.js';
 import { handleHostEvent } from '../../functions/host-events.js';
 import { jsonLogger } from '../../functions/log.js';
 import { cliHarness, type CliHarness } from '../support/cli-cluster.js';
@@ -18,7 +18,6 @@ beforeAll(async () => {
   h = await cliHarness(f.moto);
 });
 afterAll(async () => {
-  setControllerDeps(undefined);
   await f?.stop();
 });
 
@@ -148,8 +147,7 @@ describe('the host-events handler', () => {
   it('changes nothing for an instance no node runs on', async () => {
     const { id } = await healthyCluster();
     const before = await f.items();
-    setControllerDeps(f.deps());
-    const result = await handler(hostEvent('spot-interruption-warning', 'i-0fedcba9876543210'));
+    const result = await hostEventsHandler(f.deps())(hostEvent('spot-interruption-warning', 'i-0fedcba9876543210'));
     expect(result).toEqual({ aws_event: 'EC2 Spot Instance Interruption Warning', outcomes: [], unmatched: ['i-0fedcba9876543210'] });
     expect(await f.items()).toEqual(before);
     expect(await events(id)).toEqual([]);
@@ -159,7 +157,7 @@ describe('the host-events handler', () => {
     await healthyCluster();
     const before = await f.items();
     const logged: Record<string, unknown>[] = [];
-    setControllerDeps(f.deps({ log: jsonLogger({}, 'INFO', (line) => logged.push(JSON.parse(line) as Record<string, unknown>)) }));
+    const handler = hostEventsHandler(f.deps({ log: jsonLogger({}, 'INFO', (line) => logged.push(JSON.parse(line) as Record<string, unknown>)) }));
     const result = await handler(hostEvent('ec2-state-change'));
     expect(result).toEqual({ rejected: 'not an event of the host-event rules: source "aws.ec2", detail-type "EC2 Instance State-change Notification": expected an AWS Health "AWS Health Event" or an aws.ec2 Spot interruption warning or rebalance recommendation' });
     expect(logged).toEqual([expect.objectContaining({ level: 'ERROR', message: 'host event rejected', error: expect.stringMatching(/^not an event of the host-event rules/) })]);

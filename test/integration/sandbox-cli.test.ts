@@ -4,9 +4,11 @@ import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runProgram } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { memoryOutput } from '../../shell/output.js';
 import { run } from '../../sandbox/netns.js';
+
+const program = cliProgram();
 
 const parent = mkdtempSync(join(tmpdir(), 'pgv-cli-'));
 afterAll(() => rmSync(parent, { recursive: true, force: true }));

@@ -87,7 +87,7 @@ export interface RunResult {
 /** Runs `pgvigil-agent ARGS` in-process. */
 export async function agent(env: NodeJS.ProcessEnv, args: string[]): Promise<RunResult> {
   const out = memoryOutput();
-  const code = await runProgram(agentProgram, args, out, env);
+  const code = await runProgram(agentProgram(), args, out, env);
   return { code, stdout: out.stdout, stderr: out.stderr, text: [...out.stdout, ...out.stderr].join('\n') };
 }
 

@@ -15,7 +15,8 @@ import {
   type ServerState,
 } from '../../core/model.js';
 import { runProgram } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliDeps, cliProgram } from '../../cli/main.js';
+import type { CliDeps } from '../../cli/deps.js';
 import { memoryOutput } from '../../shell/output.js';
 import type { Moto } from './moto.js';
 
@@ -129,7 +130,8 @@ export interface CliHarness {
   table: string;
   env(clusterId: string): NodeJS.ProcessEnv;
   write(state: ClusterState): Promise<void>;
-  run(clusterId: string, argv: string[], options?: { now?: number; clock?: () => number; env?: NodeJS.ProcessEnv }): Promise<CliResult>;
+  /** Runs `pgvigil ARGV` in this process, on the CLI's own dependencies with `deps` replacing some. */
+  run(clusterId: string, argv: string[], options?: { now?: number; clock?: () => number; env?: NodeJS.ProcessEnv; deps?: Partial<CliDeps> }): Promise<CliResult>;
 }
 
 export interface CliResult {
@@ -163,7 +165,7 @@ export async function cliHarness(moto: Moto, table = 'pgvigil-cli'): Promise<Cli
     async run(clusterId, argv, options = {}) {
       const out = memoryOutput();
       const now = options.now ?? NOW;
-      const code = await runProgram(program, argv, out, options.env ?? env(clusterId), { now: options.clock ?? (() => now) });
+      const code = await runProgram(cliProgram(cliDeps(options.deps)), argv, out, options.env ?? env(clusterId), { now: options.clock ?? (() => now) });
       return { code, stdout: out.stdout, stderr: out.stderr };
     },
   };

@@ -79,7 +79,7 @@ describe('the host actions under pgvigil', () => {
   it('answers "pgvigil rejoin --help" and "pgvigil standby clone --help" with the agent commands', async () => {
     const { runProgram } = await import('../../shell/framework.js');
     const { memoryOutput } = await import('../../shell/output.js');
-    const { program } = await import('../../cli/main.js');
+    const program = (await import('../../cli/main.js')).cliProgram();
     for (const words of [['rejoin'], ['standby', 'clone'], ['fence'], ['demote']]) {
       const out = memoryOutput();
       expect(await runProgram(program, [...words, '--help'], out, {})).toBe(0);
@@ -93,7 +93,7 @@ describe('the host actions under pgvigil', () => {
     const { memoryOutput } = await import('../../shell/output.js');
     const { agentProgram } = await import('../../agent/main.js');
     const out = memoryOutput();
-    expect(await runProgram(agentProgram, ['promote', '-f', '/nonexistent/repmgr.conf', '--term', 'x'], out, {})).toBe(1);
+    expect(await runProgram(agentProgram(), ['promote', '-f', '/nonexistent/repmgr.conf', '--term', 'x'], out, {})).toBe(1);
     expect(out.stderr[0]).toBe('ERROR: option --term expects an integer, got "x"');
   });
 });

@@ -29,7 +29,7 @@ describe('describeAwsError', () => {
 });
 
 describe('configFileFor', () => {
-  const ctx = (options: Record<string, string>, env: NodeJS.ProcessEnv = {}): CommandContext => ({ options, positionals: [], out: memoryOutput(), env });
+  const ctx = (options: Record<string, string>, env: NodeJS.ProcessEnv = {}): CommandContext => ({ options, positionals: [], out: memoryOutput(), env, deps: undefined });
 
   it('takes -f, then PGVIGIL_CONFIG, then the first of repmgr\'s default locations that exists', () => {
     const none = (): boolean => false;

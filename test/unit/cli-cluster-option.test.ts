@@ -2,10 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { agentProgram } from '../../agent/main.js';
-import { setStoreFactory, type StoreFactory } from '../../agent/commands.js';
-import { program } from '../../cli/main.js';
-import { runProgram } from '../../shell/framework.js';
+import { agentDeps, agentProgram } from '../../agent/main.js';
+import type { StoreFactory } from '../../agent/commands.js';
+import { cliDeps, cliProgram } from '../../cli/main.js';
+import { runProgram, type Program } from '../../shell/framework.js';
 import { memoryOutput } from '../../shell/output.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-cluster-option-'));
@@ -28,31 +28,30 @@ const refusingStore: StoreFactory = (config) => {
 // No AWS location may leak in from the machine: every call here must end before any request.
 const env = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing', AWS_ENDPOINT_URL: 'http://127.0.0.1:9' };
 
-async function run(p: typeof program, argv: string[]) {
+// Both programs on their own dependencies, with the store replaced.
+const agent = agentProgram(agentDeps({ store: refusingStore }));
+const program = cliProgram(cliDeps({ store: refusingStore }));
+
+async function run<D>(p: Program<D>, argv: string[]) {
   const out = memoryOutput();
   const code = await runProgram(p, argv, out, env);
   return { code, stdout: out.stdout, stderr: out.stderr };
 }
 
 describe('--cluster on the commands that act on this node', () => {
-  let previous: StoreFactory | undefined;
   afterEach(() => {
-    setStoreFactory(previous);
     storesAsked.length = 0;
   });
-  const useRefusingStore = (): void => {
-    previous = setStoreFactory(refusingStore);
-  };
 
   it.each([
-    [['fence'], agentProgram],
-    [['promote', '--term', '4'], agentProgram],
-    [['run'], agentProgram],
-    [['standby', 'register'], program],
-    [['node', 'check'], program],
-  ] as const)('refuses %j with a --cluster other than cluster_id of its configuration file, before touching the cluster', async (words, p) => {
-    useRefusingStore();
-    const result = await run(p, [...words, '-f', conf, '--cluster', 'billing']);
+    [['fence'], 'pgvigil-agent'],
+    [['promote', '--term', '4'], 'pgvigil-agent'],
+    [['run'], 'pgvigil-agent'],
+    [['standby', 'register'], 'pgvigil'],
+    [['node', 'check'], 'pgvigil'],
+  ] as const)('refuses %j with a --cluster other than cluster_id of its configuration file, before touching the cluster', async (words, name) => {
+    const argv = [...words, '-f', conf, '--cluster', 'billing'];
+    const result = name === 'pgvigil' ? await run(program, argv) : await run(agent, argv);
     expect(result.code).toBe(1);
     expect(result.stderr[0]).toBe(`ERROR: --cluster "billing" contradicts cluster_id "orders" of ${conf}`);
     expect(result.stderr.join('\n')).toContain('HINT: drop --cluster');
@@ -60,8 +59,7 @@ describe('--cluster on the commands that act on this node', () => {
   });
 
   it('lets a --cluster that names the configuration file\'s own cluster through', async () => {
-    useRefusingStore();
-    const result = await run(agentProgram, ['fence', '-f', conf, '--cluster', 'orders']);
+    const result = await run(agent, ['fence', '-f', conf, '--cluster', 'orders']);
     // It went on to build the store for cluster "orders" (which the test refuses).
     expect(storesAsked).toEqual(['orders']);
     expect(result.stderr.join('\n')).not.toContain('contradicts');
@@ -69,7 +67,7 @@ describe('--cluster on the commands that act on this node', () => {
 
   it("says in every host action's --help that the cluster comes from the configuration file", async () => {
     for (const words of [['fence'], ['run'], ['node', 'status'], ['standby', 'clone']]) {
-      const result = await run(agentProgram, [...words, '--help']);
+      const result = await run(agent, [...words, '--help']);
       expect(result.stdout.join('\n')).toMatch(/--cluster=VALUE +must equal cluster_id of the configuration file/);
     }
   });

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { runProgram } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { memoryOutput } from '../../shell/output.js';
+
+const program = cliProgram();
 
 const operatorCommands = [
   'cluster show',

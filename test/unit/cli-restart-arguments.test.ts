@@ -4,13 +4,13 @@
  * it would fail differently.
  */
 import { describe, expect, it } from 'vitest';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { runProgram } from '../../shell/framework.js';
 import { memoryOutput } from '../../shell/output.js';
 
 async function run(args: string[]): Promise<{ code: number; stderr: string[] }> {
   const out = memoryOutput();
-  const code = await runProgram(program, args, out, { PGVIGIL_SANDBOX_DIR: '/nonexistent/pgvigil-sandbox' });
+  const code = await runProgram(cliProgram(), args, out, { PGVIGIL_SANDBOX_DIR: '/nonexistent/pgvigil-sandbox' });
   return { code, stderr: out.stderr };
 }
 

@@ -3,10 +3,12 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runProgram } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { memoryOutput } from '../../shell/output.js';
 import { DEFAULT_CLUSTER_SETTINGS } from '../../core/model.js';
 import { keys } from '../../core/table.js';
+
+const program = cliProgram();
 
 const env = {
   AWS_REGION: 'us-east-1',

@@ -2,13 +2,15 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { memoryOutput } from '../../shell/output.js';
 import { runProgram } from '../../shell/framework.js';
 import { renderExplanation } from '../../cli/render/explain.js';
 import { decide } from '../../core/engine/index.js';
 import { golden } from '../support/cli-cluster.js';
 import { clusterSnapshot } from '../support/snapshot-builder.js';
+
+const program = cliProgram();
 
 const examples = join(import.meta.dirname, '../../examples/snapshots');
 const example = (name: string): string => join(examples, `${name}.json`);

@@ -5,10 +5,12 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfigPath } from '../../adapters/config-file.js';
 import { runProgram } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { memoryOutput } from '../../shell/output.js';
 import { CONFIG_KEY_NAMES, parseConfig } from '../../core/config/index.js';
 import { ConfigError } from '../../core/errors.js';
+
+const program = cliProgram();
 
 const fixture = (name: string): string => fileURLToPath(new URL(`../fixtures/config/${name}`, import.meta.url));
 const example = fileURLToPath(new URL('../../examples/repmgr.conf', import.meta.url));

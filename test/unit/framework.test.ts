@@ -9,6 +9,7 @@ const program: Program = {
   description: 'test program',
   version: '1.2.3',
   globalOptions: { 'config-file': { type: 'string', short: 'f', description: 'config' } },
+  deps: undefined,
   commands: [
     defineCommand({
       words: ['cluster', 'show'],

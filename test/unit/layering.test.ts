@@ -51,6 +51,51 @@ describe('the lint of the layers', { timeout: 60_000 }, () => {
   });
 });
 
+/** Lints `code` as if it were the file at `path`, with only the syntax rules (module state, core's purity). */
+async function syntaxProblems(path: string, code: string): Promise<string[]> {
+  const eslint = new ESLint({
+    cwd: ROOT,
+    overrideConfig: { languageOptions: { parserOptions: { projectService: false } } },
+    ruleFilter: ({ ruleId }) => ruleId === 'no-restricted-syntax',
+  });
+  const [result] = await eslint.lintText(code, { filePath: join(ROOT, path) });
+  return (result?.messages ?? []).map((m) => `${m.ruleId ?? 'parse'}: ${m.message}`);
+}
+
+// One composition root per process (docs/architecture.md, "Composition roots").
+describe('the lint of module-level state', { timeout: 60_000 }, () => {
+  it('refuses a module-level variable and its setter below the entry points', async () => {
+    const setter = 'let deps: number | undefined;\nexport function setDeps(value: number): void {\n  deps = value;\n}\nexport const read = (): number | undefined => deps;\n';
+    const problems = await syntaxProblems('functions/handlers/fixture.ts', setter);
+    expect(problems).toHaveLength(2);
+    for (const p of problems) expect(p).toContain('No module-level mutable state or setters');
+  });
+
+  it.each([
+    ['cli/fixture.ts', 'export let factory = 1;\n'],
+    ['agent/fixture.ts', 'var count = 1;\nexport const get = (): number => count;\n'],
+    ['adapters/fixture.ts', 'let client: object | undefined;\nexport const get = (): object | undefined => client;\n'],
+    ['shell/fixture.ts', 'export let level = 1;\n'],
+    ['core/fixture.ts', 'let n = 0;\nexport const next = (): number => ++n;\n'],
+  ])('refuses a module-level let or var in %s', async (path, code) => {
+    const problems = await syntaxProblems(path, code);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('No module-level mutable state or setters');
+  });
+
+  it("keeps core/'s purity rules next to it", async () => {
+    expect(await syntaxProblems('core/fixture.ts', 'export const now = (): number => Date.now();\n')).toEqual([expect.stringContaining('core/ is the pure decision layer')]);
+  });
+
+  it.each([
+    ['functions/fixture.ts', 'export function once(): () => number {\n  let n = 0;\n  return () => ++n;\n}\n'],
+    ['sandbox/fixture.ts', 'let stopping = false;\nexport const stop = (): void => {\n  stopping = true;\n};\nvoid stopping;\n'],
+    ['cli/fixture.ts', 'export const table = new Map<string, number>();\n'],
+  ])('lets %s keep state inside a function, in a process entry or in a constant (%#)', async (path, code) => {
+    expect(await syntaxProblems(path, code)).toEqual([]);
+  });
+});
+
 let sources: Map<string, string[]> | undefined;
 
 /** Every relative import (static, re-export or dynamic) of every source file, as repository paths. */

@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from '../../cli/commands/cluster-matrix.js';
 import { renderHelp } from '../../shell/framework.js';
-import { program } from '../../cli/main.js';
+import { cliProgram } from '../../cli/main.js';
 import { MATRIX_LEGEND, renderMatrix, renderMatrixCsv, renderMatrixJson } from '../../cli/render/matrix.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import { crosscheckMatrix, notCheckedByDesign, reachabilityMatrix } from '../../core/reachability-matrix.js';
 import { NOW, clusterRecord, heartbeat, nodeRecord, primaryServer, reach, standbyServer } from '../support/cli-cluster.js';
+
+const program = cliProgram();
 
 const snapshot = (nodes: NodeRecord[], heartbeats: ClusterSnapshot['heartbeats']): ClusterSnapshot => ({ cluster: clusterRecord('m'), nodes, heartbeats });
 const STALE = NOW - 600_000;
