@@ -19,6 +19,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
+import type { VipMover } from '../core/ports.js';
 import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
 import { buildAgent } from '../agent/build.js';
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
@@ -34,6 +35,7 @@ import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
 import { motoServerArgs } from './moto-server.js';
+import { LATENCY_PROFILES, drawDelay, type LatencyProfile } from './latency.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
 
 const STATE_FILE = 'sandbox.json';
@@ -58,6 +60,8 @@ export interface SandboxOptions {
   startController?: false | ((sandbox: Sandbox) => Promise<() => Promise<void>>);
   /** @default 'postgres' */
   osUser?: string;
+  /** Where timing matters, behave like AWS (`aws`) or like this machine (`local`, the default). See sandbox/latency.ts. */
+  latency?: LatencyProfile;
 }
 
 /** What `sandbox status` and `sandbox down` read. */
@@ -86,6 +90,8 @@ export interface SandboxState {
    * Absent in a sandbox.json written before it existed.
    */
   switchover?: { endpoint: string; functionName: string } | null;
+  /** The latency profile it runs with (sandbox/latency.ts). Absent in a sandbox.json written before it existed. */
+  latency?: string;
   /** True once everything is up. */
   ready: boolean;
 }
@@ -127,6 +133,8 @@ export class Sandbox {
   switchoverEndpoint: SwitchoverEndpoint | null = null;
   private readonly user: OsUser;
   private stopping: Promise<void> | null = null;
+  /** Where timing matters, like AWS or like this machine. */
+  readonly latency: LatencyProfile;
 
   private constructor(
     readonly options: SandboxOptions,
@@ -137,6 +145,7 @@ export class Sandbox {
       if (!s.running && s.lastExit && !this.stopping) this.say(`${s.host}: ${s.name} exited (${s.lastExit.signal ?? `code ${s.lastExit.code}`})`);
     });
     this.user = lookupOsUser(options.osUser ?? 'postgres');
+    this.latency = options.latency ?? LATENCY_PROFILES.local;
   }
 
   get dir(): string {
@@ -287,6 +296,7 @@ export class Sandbox {
       instances: {},
       dataDirectories: {},
       owner: { pid: process.pid, startTime: procStartTime(process.pid) },
+      latency: (options.latency ?? LATENCY_PROFILES.local).name,
       ready: false,
     };
     writeState(dir, state);
@@ -405,6 +415,8 @@ export class Sandbox {
         return name ? this.runnerTarget(name) : undefined;
       },
       isStopped: (host) => this.supervisor.isHostDown(host),
+      deliveryDelayMs: () => drawDelay(this.latency.ssmDelivery),
+      statusDelayMs: () => drawDelay(this.latency.ssmStatus),
     });
     this.fencer = new SandboxInstanceFencer(this.supervisor, (i) => byInstance.get(i), this.ec2);
     this.watcher = new InstanceWatcher({
@@ -413,6 +425,9 @@ export class Sandbox {
       stopHost: (host) => this.supervisor.killHost(host),
       isHostDown: (host) => this.supervisor.isHostDown(host),
       onStop: (host, state) => this.say(`${host}: its instance is ${state}: every process of the host stopped`),
+      // EC2 changes made through the AWS proxy are followed at once (followAwsChanges); this reads
+      // what others change (a StopInstances straight to the emulator).
+      pollIntervalMs: 2000,
     });
     await this.watcher.start();
 
@@ -426,11 +441,16 @@ export class Sandbox {
         return { host: node.address, port: node.port };
       }),
       listenPort: this.state.vip.port,
+      // As for the instance watcher: moves made through the AWS proxy are followed at once; this
+      // catches a move made straight to the emulator (the sandbox's own mover refreshes too).
+      pollIntervalMs: 1000,
+      followDelayMs: () => drawDelay(this.latency.vipFollow),
       onMove: (from, to, cut) => {
         if (from) this.say(`VIP: ${from.instanceId ?? '?'} → ${to?.instanceId ?? 'nowhere'} (${cut} connection${cut === 1 ? '' : 's'} cut)`);
       },
     });
     await this.vip.start();
+    this.followAwsChanges();
     this.say(`VIP: 127.0.0.1:${this.vip.port} → ${primary.node_name} (psql -h 127.0.0.1 -p ${this.vip.port} -U postgres)`);
 
     for (const node of this.plan.nodes) {
@@ -451,6 +471,44 @@ export class Sandbox {
     this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke)`);
     this.state.ready = true;
     writeState(this.dir, this.state);
+  }
+
+  /**
+   * Follows EC2 changes made through the AWS proxy (an Elastic IP moved, an instance stopped) as
+   * soon as AWS answered them: the VIP proxy and the instance watcher read the emulator again then,
+   * instead of polling it several times a second (docs/sandbox.md, "CPU").
+   */
+  private followAwsChanges(): void {
+    const control = this.awsProxy;
+    if (!control) return;
+    void (async () => {
+      let seen = -1;
+      while (!this.stopping) {
+        try {
+          const now = await control.changes(seen, 20_000);
+          if (now !== seen && seen !== -1) await Promise.all([this.vip?.refresh(), this.watcher?.refresh()]);
+          seen = now;
+        } catch {
+          await new Promise((r) => setTimeout(r, 1000)); // the proxy restarts: its polls cover the gap
+        }
+      }
+    })();
+  }
+
+  /** The Elastic IP mover of the sandbox's own code (drills): the VIP proxy follows its moves at once. */
+  vipMover(): VipMover {
+    const mover = new Ec2VipMover(this.ec2);
+    return {
+      current: (allocationId) => mover.current(allocationId),
+      moveTo: async (allocationId, instanceId) => {
+        await mover.moveTo(allocationId, instanceId);
+        await this.vip?.refresh();
+      },
+      detach: async (allocationId) => {
+        await mover.detach(allocationId);
+        await this.vip?.refresh();
+      },
+    };
   }
 
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
@@ -517,7 +575,8 @@ export class Sandbox {
     const ports: Record<string, number> = {};
     for (const route of routes) ports[route] = await freePort(host);
     const socket = join(this.dir, 'aws-proxy.sock');
-    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`])]);
+    const latency = Object.keys(this.latency.services).length > 0 ? ['--service-latency', JSON.stringify(this.latency.services)] : [];
+    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`]), ...latency]);
     this.supervisor.start({ host: ROOT_HOST, name: AWS_PROXY_PROCESS, command: entry.command, args: entry.args, env: process.env, restart: true, restartDelayMs: 200 });
     const control = new AwsProxyControl(socket);
     const deadline = Date.now() + 60_000;

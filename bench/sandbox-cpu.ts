@@ -1,0 +1,86 @@
+/**
+ * `npm run bench:sandbox-cpu [-- IDLE_SECS [SCENARIO …]]`: where the sandbox's CPU goes
+ * (docs/sandbox.md, "CPU"). Brings a sandbox up, lets it settle, then samples every sandbox process
+ * over IDLE_SECS (default 60) with the cluster idle and over each drill (default crash-primary,
+ * heal included), and prints the share of a core each used, the requests each AWS proxy route
+ * forwarded by operation, and the log volume. A benchmark: it prints, never asserts.
+ */
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Sandbox } from '../sandbox/index.js';
+import { freePort } from '../sandbox/ports.js';
+import { SCENARIOS, runDrill, scenario, type ScenarioName } from '../sandbox/drills/index.js';
+import { cpuBetween, formatCpuReport, readMachineTicks, readProcesses, sandboxGroupRoots, snapshotGroups, type CpuSnapshot } from '../sandbox/cpu.js';
+import type { RouteStatus } from '../sandbox/aws-proxy.js';
+import { parseLatencyProfile } from '../sandbox/latency.js';
+
+const args = process.argv.slice(2);
+let profileName = 'local';
+const rest: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--latency') profileName = args[++i] ?? '';
+  else rest.push(args[i] as string);
+}
+const latency = parseLatencyProfile(profileName, '--latency');
+const idleSecs = Number(rest[0] ?? 60);
+if (!Number.isInteger(idleSecs) || idleSecs < 1) {
+  process.stderr.write(`ERROR: IDLE_SECS must be a positive integer, got "${rest[0]}"\n`);
+  process.exit(1);
+}
+const drills: ScenarioName[] = rest.length > 1 ? rest.slice(1).map((n) => scenario(n).name) : ['crash-primary'];
+const say = (line: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
+
+const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-cpu-'));
+chmodSync(parent, 0o755);
+const dir = join(parent, 'sandbox');
+const sandbox = await Sandbox.up({ dir, vipPort: await freePort(), latency, progress: (l) => say(`INFO: ${l}`) });
+
+const snap = (): CpuSnapshot => {
+  const processes = readProcesses();
+  return snapshotGroups(sandboxGroupRoots(dir, sandbox.state, processes), processes, readMachineTicks());
+};
+const logBytes = (): number => readdirSync(join(dir, 'logs')).reduce((n, f) => n + statSync(join(dir, 'logs', f)).size, 0);
+const routes = async (): Promise<Record<string, RouteStatus>> => (await sandbox.awsProxy?.status()) ?? {};
+
+function requestRates(before: Record<string, RouteStatus>, after: Record<string, RouteStatus>, secs: number): string[] {
+  const lines: string[] = [];
+  for (const [route, status] of Object.entries(after)) {
+    const ops = Object.entries(status.operations)
+      .map(([op, n]) => [op, n - (before[route]?.operations[op] ?? 0)] as const)
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1]);
+    const total = ops.reduce((n, [, c]) => n + c, 0);
+    lines.push(`  ${route.padEnd(11)} ${(total / secs).toFixed(1).padStart(6)} req/s  ${ops.map(([op, n]) => `${op} ${(n / secs).toFixed(2)}`).join(', ')}`);
+  }
+  return lines;
+}
+
+async function measure(label: string, body: () => Promise<void>): Promise<void> {
+  const load = loadavg().map((x) => x.toFixed(2)).join(' / ');
+  const [c0, r0, l0] = [snap(), await routes(), logBytes()];
+  await body();
+  const [c1, r1, l1] = [snap(), await routes(), logBytes()];
+  const report = cpuBetween(c0, c1, cpus().length);
+  const secs = report.windowMs / 1000;
+  process.stdout.write(`\n${label} (latency profile ${latency.name}; load average before ${load})\n`);
+  for (const line of formatCpuReport(report)) process.stdout.write(`${line}\n`);
+  process.stdout.write(`requests through the AWS proxy (per route, forwarded):\n${requestRates(r0, r1, secs).join('\n')}\n`);
+  process.stdout.write(`logs: ${((l1 - l0) / 1024 / secs).toFixed(1)} KiB/s\n`);
+  process.stdout.write(`${JSON.stringify({ label, profile: latency.name, ...report })}\n`);
+}
+
+try {
+  say('settling 10 s');
+  await new Promise((r) => setTimeout(r, 10_000));
+  await measure(`idle, ${idleSecs} s`, () => new Promise((r) => setTimeout(r, idleSecs * 1000)));
+  for (const name of drills) {
+    await measure(`drill ${name} (heal included)`, async () => {
+      const r = await runDrill(sandbox, SCENARIOS[name], { log: (l) => say(`INFO: ${l}`) });
+      process.stdout.write(`${JSON.stringify({ ...r, events: undefined })}\n`);
+    });
+  }
+} finally {
+  await sandbox.down();
+  rmSync(parent, { recursive: true, force: true });
+}
