@@ -3,6 +3,9 @@ import { defineConfig } from 'vitest/config';
 // The SDK's notice that future versions need Node 22 is noise in test output (Lambda runs 22+).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
+// The projects that run the built programs (dist/) rebuild what is stale first.
+const globalSetup = ['test/support/build.ts'];
+
 // One project per kind of test (STYLE.md): `npm test` runs them all.
 export default defineConfig({
   test: {
@@ -18,6 +21,7 @@ export default defineConfig({
       {
         test: {
           name: 'integration',
+          globalSetup,
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           testTimeout: 120_000,
@@ -30,6 +34,7 @@ export default defineConfig({
       {
         test: {
           name: 'e2e',
+          globalSetup,
           include: ['test/e2e/**/*.test.ts'],
           environment: 'node',
           testTimeout: 600_000,
@@ -41,6 +46,7 @@ export default defineConfig({
       {
         test: {
           name: 'infra',
+          globalSetup,
           include: ['test/infra/**/*.test.ts'],
           environment: 'node',
           testTimeout: 300_000,

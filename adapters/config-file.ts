@@ -9,8 +9,9 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseConfig, type ParsedConfig } from '../core/config/index.js';
 import { ConfigError } from '../core/errors.js';
+import { DEFAULT_CONFIG_LOCATIONS } from './config-locations.js';
 
-export const DEFAULT_CONFIG_LOCATIONS = ['repmgr.conf', '/etc/pgvigil/repmgr.conf', '/etc/repmgr.conf'] as const;
+export { DEFAULT_CONFIG_LOCATIONS };
 
 /** Refuse to read absurdly large files into memory; a repmgr.conf is a few kilobytes. */
 const MAX_CONFIG_BYTES = 1024 * 1024;

@@ -39,7 +39,7 @@ import {
   type Validated,
 } from '../core/model.js';
 import type { CheckOptions } from '../core/schema.js';
-import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, WriteResult } from '../core/ports.js';
+import type { ClusterStateStore, ListEventsOptions, LoadedCluster, RejectedHeartbeat, RequestOptions, WriteResult } from '../core/ports.js';
 import {
   ATTENTION_ATTRIBUTE,
   CLUSTERS_INDEX,
@@ -92,7 +92,7 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /** The controller-owned fields {@link DynamoStateStore.updateCluster} may change. */
-const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'operation', 'lease_observation', 'settings', 'reported_conditions'] as const;
+const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'paused_by', 'operation', 'lease_observation', 'settings', 'reported_conditions'] as const;
 
 export class DynamoStateStore implements ClusterStateStore {
   constructor(
@@ -100,14 +100,17 @@ export class DynamoStateStore implements ClusterStateStore {
     private readonly tableName: string,
   ) {}
 
-  async load(clusterId: string): Promise<LoadedCluster | undefined> {
-    const items = await this.queryAll({
-      TableName: this.tableName,
-      ConsistentRead: true,
-      KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :state)',
-      ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
-      ExpressionAttributeValues: marshall({ ':pk': keys.partition(clusterId), ':state': keys.prefix.state }),
-    });
+  async load(clusterId: string, options: RequestOptions = {}): Promise<LoadedCluster | undefined> {
+    const items = await this.queryAll(
+      {
+        TableName: this.tableName,
+        ConsistentRead: true,
+        KeyConditionExpression: '#pk = :pk AND begins_with(#sk, :state)',
+        ExpressionAttributeNames: { '#pk': PARTITION_KEY, '#sk': SORT_KEY },
+        ExpressionAttributeValues: marshall({ ':pk': keys.partition(clusterId), ':state': keys.prefix.state }),
+      },
+      options,
+    );
     let cluster: ClusterRecord | undefined;
     const nodes: NodeRecord[] = [];
     const heartbeats: Heartbeat[] = [];
@@ -264,7 +267,7 @@ export class DynamoStateStore implements ClusterStateStore {
     );
   }
 
-  async renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult> {
+  async renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options: RequestOptions = {}): Promise<WriteResult> {
     return this.conditional(
       new UpdateItemCommand({
         TableName: this.tableName,
@@ -278,6 +281,7 @@ export class DynamoStateStore implements ClusterStateStore {
           ':node': nodeId,
         }),
       }),
+      options,
     );
   }
 
@@ -373,20 +377,20 @@ export class DynamoStateStore implements ClusterStateStore {
     return items.length;
   }
 
-  private async queryAll(input: QueryCommandInput): Promise<Item[]> {
+  private async queryAll(input: QueryCommandInput, options: RequestOptions = {}): Promise<Item[]> {
     const items: Item[] = [];
     let startKey: Item | undefined;
     do {
-      const page = await this.client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }));
+      const page = await this.client.send(new QueryCommand({ ...input, ExclusiveStartKey: startKey }), options);
       items.push(...(page.Items ?? []));
       startKey = page.LastEvaluatedKey;
     } while (startKey);
     return items;
   }
 
-  private async conditional(command: PutItemCommand | UpdateItemCommand): Promise<WriteResult> {
+  private async conditional(command: PutItemCommand | UpdateItemCommand, options: RequestOptions = {}): Promise<WriteResult> {
     try {
-      await this.client.send(command as PutItemCommand);
+      await this.client.send(command as PutItemCommand, options);
       return { ok: true };
     } catch (error) {
       if (isConditionFailure(error)) return { ok: false, reason: 'condition_failed' };

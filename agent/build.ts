@@ -1,5 +1,5 @@
 /**
- * Builds the single-file agent that systemd runs (`npm run build:agent` → dist/pgvigil-agent.mjs).
+ * The options of the single-file agent that systemd runs (dist/pgvigil-agent.mjs; `npm run build` uses them).
  * bench/agent.ts builds with the same options, so the benchmark measures what is shipped.
  *
  * `mainFields: ['module', 'main']`: the AWS SDK's packages ship CommonJS under `main`, which esbuild

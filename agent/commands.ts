@@ -3,24 +3,39 @@
  * (what SSM Run Command invokes) and the same words under `pgvigil`.
  */
 import { PgvigilError } from '../core/errors.js';
+import { LOCAL_CHECKS } from '../core/node-checks.js';
 import type { ClusterStateStore } from '../core/ports.js';
 import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../cli/framework.js';
-import { loadAgentConfig, type AgentConfig } from './config.js';
-import { createStore } from './store.js';
+import type { AgentConfig } from './config.js';
 import type { ActionContext } from './actions/context.js';
-import { standbyClone } from './actions/clone.js';
-import { NODE_CHECKS, nodeCheck, nodeStatus } from './actions/node.js';
-import { primaryRegister, standbyRegister, unregister, witnessRegister } from './actions/register.js';
-import { demote, disconnectWalReceiver, fence, follow, promote, reconnectWalReceiver, rejoin, unfence } from './actions/roles.js';
 
 export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
 
-/** Where a command's store comes from; tests may replace it. */
-export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore;
-let storeFactory: StoreFactory = createStore;
+type Actions = typeof import('./actions/clone.js') &
+  typeof import('./actions/node.js') &
+  typeof import('./actions/register.js') &
+  typeof import('./actions/roles.js');
 
-/** Replaces how commands build their ClusterStateStore (tests, the sandbox). Returns the previous one. */
-export function setStoreFactory(factory: StoreFactory): StoreFactory {
+/**
+ * The host actions' code (pg, the configuration parser), loaded by the command that runs one:
+ * `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
+ */
+async function actions(): Promise<Actions> {
+  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js')]);
+  return Object.assign({}, ...modules) as Actions;
+}
+
+/**
+ * Where a command's store comes from. The program sets it (agent/main.ts: DynamoDB; cli/main.ts:
+ * the same, loaded when a host action runs); tests may replace it. The store is not imported here:
+ * a lazily loaded store would keep the whole DynamoDB client in the agent's bundle (esbuild cannot
+ * tree-shake what is loaded lazily), and a static one would load it at every `pgvigil` start.
+ */
+export type StoreFactory = (config: AgentConfig, env: NodeJS.ProcessEnv) => ClusterStateStore | Promise<ClusterStateStore>;
+let storeFactory: StoreFactory | undefined;
+
+/** Replaces how commands build their ClusterStateStore. Returns the previous one. */
+export function setStoreFactory(factory: StoreFactory | undefined): StoreFactory | undefined {
   const previous = storeFactory;
   storeFactory = factory;
   return previous;
@@ -32,11 +47,13 @@ export function configFileOf(ctx: CommandContext): string {
 
 export async function actionContext(ctx: CommandContext): Promise<ActionContext> {
   const file = configFileOf(ctx);
+  const { loadAgentConfig } = await import('./config.js');
   const { config, notices } = loadAgentConfig(file, ctx.env);
   for (const n of notices) ctx.out.notice(n);
   const term = opt.integer(ctx, 'term');
   if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
-  return { config, store: storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
+  if (!storeFactory) throw new PgvigilError('INTERNAL', 'no state store: the program did not set one (setStoreFactory)');
+  return { config, store: await storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
 }
 
 const termOption: Record<string, OptionSpec> = {
@@ -60,7 +77,7 @@ export const primaryRegisterCommand = defineCommand({
   examples: [`${A} primary register -f /etc/pgvigil/repmgr.conf`],
   options: { ...termOption, ...forceOption },
   async run(ctx) {
-    await primaryRegister(await actionContext(ctx), { force: opt.flag(ctx, 'force') });
+    await (await actions()).primaryRegister(await actionContext(ctx), { force: opt.flag(ctx, 'force') });
     return 0;
   },
 });
@@ -73,7 +90,7 @@ function unregisterCommand(type: 'primary' | 'standby' | 'witness'): Command {
     examples: [`${A} ${type} unregister -f /etc/pgvigil/repmgr.conf`],
     options: { ...termOption, ...forceOption, 'node-id': { type: 'integer', description: 'node to unregister (default: this node)' } },
     async run(ctx) {
-      await unregister(await actionContext(ctx), type, { nodeId: positiveId(ctx, 'node-id'), force: opt.flag(ctx, 'force') });
+      await (await actions()).unregister(await actionContext(ctx), type, { nodeId: positiveId(ctx, 'node-id'), force: opt.flag(ctx, 'force') });
       return 0;
     },
   });
@@ -86,7 +103,7 @@ export const standbyRegisterCommand = defineCommand({
   examples: [`${A} standby register -f /etc/pgvigil/repmgr.conf --upstream-node-id 1`],
   options: { ...termOption, ...forceOption, ...upstreamOption },
   async run(ctx) {
-    await standbyRegister(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), force: opt.flag(ctx, 'force') });
+    await (await actions()).standbyRegister(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), force: opt.flag(ctx, 'force') });
     return 0;
   },
 });
@@ -98,7 +115,7 @@ export const witnessRegisterCommand = defineCommand({
   examples: [`${A} witness register -f /etc/pgvigil/repmgr.conf`],
   options: { ...termOption },
   async run(ctx) {
-    await witnessRegister(await actionContext(ctx));
+    await (await actions()).witnessRegister(await actionContext(ctx));
     return 0;
   },
 });
@@ -117,7 +134,7 @@ export const standbyCloneCommand = defineCommand({
     'upstream-conninfo': { type: 'string', description: 'conninfo of the node to clone from (default: the registered upstream)' },
   },
   async run(ctx) {
-    await standbyClone(await actionContext(ctx), {
+    await (await actions()).standbyClone(await actionContext(ctx), {
       dryRun: opt.flag(ctx, 'dry-run'),
       fastCheckpoint: opt.flag(ctx, 'fast-checkpoint'),
       upstreamConninfo: opt.string(ctx, 'upstream-conninfo'),
@@ -136,7 +153,7 @@ function promoteCommand(words: string[]): Command {
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
     options: { ...termOption },
     async run(ctx) {
-      await promote(await actionContext(ctx));
+      await (await actions()).promote(await actionContext(ctx));
       return 0;
     },
   });
@@ -150,7 +167,7 @@ function followCommand(words: string[]): Command {
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --upstream-node-id 2 --term 4`],
     options: { ...termOption, ...upstreamOption },
     async run(ctx) {
-      await follow(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id') });
+      await (await actions()).follow(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id') });
       return 0;
     },
   });
@@ -164,13 +181,13 @@ function rejoinCommand(words: string[]): Command {
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --force-rewind`],
     options: { ...termOption, ...upstreamOption, 'force-rewind': { type: 'boolean', description: 'run pg_rewind when this node has diverged' } },
     async run(ctx) {
-      await rejoin(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), forceRewind: opt.flag(ctx, 'force-rewind') });
+      await (await actions()).rejoin(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), forceRewind: opt.flag(ctx, 'force-rewind') });
       return 0;
     },
   });
 }
 
-function simple(words: string[], summary: string, fn: (a: ActionContext) => Promise<unknown>): Command {
+function simple(words: string[], summary: string, action: 'fence' | 'unfence' | 'demote' | 'disconnectWalReceiver' | 'reconnectWalReceiver'): Command {
   return defineCommand({
     words,
     summary,
@@ -178,13 +195,13 @@ function simple(words: string[], summary: string, fn: (a: ActionContext) => Prom
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
     options: { ...termOption },
     async run(ctx) {
-      await fn(await actionContext(ctx));
+      await (await actions())[action](await actionContext(ctx));
       return 0;
     },
   });
 }
 
-const checkOptions: Record<string, OptionSpec> = Object.fromEntries(NODE_CHECKS.map((d) => [d.option, { type: 'boolean', description: `only the "${d.label}" check` } satisfies OptionSpec]));
+const checkOptions: Record<string, OptionSpec> = Object.fromEntries(LOCAL_CHECKS.map((d) => [d.option, { type: 'boolean', description: `only the "${d.label}" check` } satisfies OptionSpec]));
 
 export const nodeCheckCommand = defineCommand({
   words: ['node', 'check'],
@@ -193,9 +210,9 @@ export const nodeCheckCommand = defineCommand({
   examples: [`${A} node check -f /etc/pgvigil/repmgr.conf`, `${A} node check -f /etc/pgvigil/repmgr.conf --replication-lag --nagios`],
   options: { ...termOption, ...checkOptions, nagios: { type: 'boolean', description: 'Nagios plugin output' }, csv: { type: 'boolean', description: 'CSV output' } },
   async run(ctx) {
-    const checks = NODE_CHECKS.map((d) => d.option).filter((o) => opt.flag(ctx, o));
+    const checks = LOCAL_CHECKS.map((d) => d.option).filter((o) => opt.flag(ctx, o));
     if (checks.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
-    return nodeCheck(await actionContext(ctx), { checks, nagios: opt.flag(ctx, 'nagios'), csv: opt.flag(ctx, 'csv') });
+    return (await actions()).nodeCheck(await actionContext(ctx), { checks, nagios: opt.flag(ctx, 'nagios'), csv: opt.flag(ctx, 'csv') });
   },
 });
 
@@ -206,7 +223,7 @@ export const nodeStatusCommand = defineCommand({
   examples: [`${A} node status -f /etc/pgvigil/repmgr.conf`],
   options: { csv: { type: 'boolean', description: 'CSV output' } },
   async run(ctx) {
-    return nodeStatus(await actionContext(ctx), { csv: opt.flag(ctx, 'csv') });
+    return (await actions()).nodeStatus(await actionContext(ctx), { csv: opt.flag(ctx, 'csv') });
   },
 });
 
@@ -225,11 +242,11 @@ export const hostActionCommands: Command[] = [
   followCommand(['standby', 'follow']),
   rejoinCommand(['rejoin']),
   rejoinCommand(['node', 'rejoin']),
-  simple(['fence'], 'stop the local server and keep it from starting as a primary', fence),
-  simple(['unfence'], 'lift a fence and start as primary (only when the cluster record names this node primary)', unfence),
-  simple(['demote'], 'clean checkpoint and fast stop; prints the final LSN', demote),
-  simple(['disconnect-wal-receiver'], 'stop streaming from the upstream', disconnectWalReceiver),
-  simple(['reconnect-wal-receiver'], 'resume streaming from the upstream', reconnectWalReceiver),
+  simple(['fence'], 'stop the local server and keep it from starting as a primary', 'fence'),
+  simple(['unfence'], 'lift a fence and start as primary (only when the cluster record names this node primary)', 'unfence'),
+  simple(['demote'], 'clean checkpoint and fast stop; prints the final LSN', 'demote'),
+  simple(['disconnect-wal-receiver'], 'stop streaming from the upstream', 'disconnectWalReceiver'),
+  simple(['reconnect-wal-receiver'], 'resume streaming from the upstream', 'reconnectWalReceiver'),
   nodeStatusCommand,
   nodeCheckCommand,
 ];

@@ -1,7 +1,8 @@
 /**
- * Process entry of the bundled agent (`npm run build:agent` → dist/pgvigil-agent.mjs), which is
- * what the systemd unit runs: one file, no TypeScript compiler at run time, less memory.
+ * Process entry of the bundled agent (`npm run build` → dist/pgvigil-agent.mjs), which is what the
+ * systemd unit runs: one file, no TypeScript compiler at run time, less memory.
  */
+import { runAsProcess } from '../cli/process.js';
 import { main } from './main.js';
 
-process.exitCode = await main(process.argv.slice(2));
+await runAsProcess(main);

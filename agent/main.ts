@@ -1,12 +1,17 @@
 /** The `pgvigil-agent` command: the daemon (`run`) and the host actions. */
 import { runProgram, type Program } from '../cli/framework.js';
+import { PGVIGIL_VERSION } from '../core/version.js';
 import { streamOutput } from '../cli/output.js';
-import { hostActionCommands } from './commands.js';
-import { runCommand } from './daemon.js';
+import { hostActionCommands, setStoreFactory } from './commands.js';
+import { runCommand } from './daemon/run-command.js';
+import { createStore } from './store.js';
+
+setStoreFactory(createStore);
 
 export const agentProgram: Program = {
   name: 'pgvigil-agent',
   description: 'the pgvigil agent: monitors the local PostgreSQL server, reports heartbeats, holds the lease, and carries out host actions',
+  version: PGVIGIL_VERSION,
   commands: [runCommand, ...hostActionCommands],
   globalOptions: {
     'config-file': { type: 'string', short: 'f', description: 'repmgr.conf-format configuration file (default /etc/pgvigil/repmgr.conf)' },

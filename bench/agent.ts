@@ -3,19 +3,20 @@
  * at monitor_interval_secs=1 against real PostgreSQL and DynamoDB on moto, and prints its resident
  * memory, its CPU share of one core, and how many heartbeats it wrote per minute, first with a
  * healthy upstream and then with the upstream (the primary) stopped. It measures the bundle systemd
- * runs (built by agent/build.ts, started with the unit's Node flags) and, for comparison, Node alone
- * with the same flags and the agent from source through the tsx shim. Asserts nothing.
+ * runs (dist/pgvigil-agent.mjs, rebuilt first when stale, started with the unit's Node flags) and,
+ * for comparison, Node alone with the same flags and the bundle without them. Asserts nothing.
  *
  * BENCH_SECS (default 60) sets the length of each phase.
  */
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { TestPostgres } from '../test/support/postgres.js';
 import { startMoto } from '../test/support/moto.js';
 import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
-import { buildAgent, systemdNodeFlags } from '../agent/build.js';
+import { systemdNodeFlags } from '../agent/build.js';
+import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
+import { ensureBuilt } from '../build/index.js';
 
 const PHASE_SECS = Number(process.env.BENCH_SECS ?? 60);
 const TABLE = 'pgvigil-bench-agent';
@@ -61,17 +62,17 @@ async function main(): Promise<void> {
     await standby.start();
     await agent(env, ['standby', 'register', '-f', s.configFile]);
 
-    // What systemd runs: the bundle, built as `npm run build:agent` builds it, started with the
-    // unit's Node flags; for comparison, the same code from source through the tsx shim.
-    const bundle = join(dir, 'pgvigil-agent.mjs');
-    await buildAgent(bundle);
+    // What systemd runs: the bundle `npm run build` makes, started with the unit's Node flags; for
+    // comparison, the same bundle with Node's default flags.
+    await ensureBuilt((line) => console.log(line));
+    const bundle = builtArtifact(ARTIFACTS.agent);
     const unitFlags = await systemdNodeFlags();
     const seqOf = async (): Promise<number> => (await store.load('agent-test'))?.snapshot.heartbeats.find((h) => h.node_id === 2)?.seq ?? 0;
     const rows: Array<Record<string, string | number>> = [];
     const runs: Array<{ name: string; args: string[]; phases: Array<'idle' | 'healthy' | 'upstream down'> }> = [
       // The floor: Node itself, doing nothing, with the same flags.
       { name: 'node alone (idle timer)', args: [...unitFlags, '-e', 'setInterval(() => {}, 1000)'], phases: ['idle'] },
-      { name: 'tsx shim (development)', args: ['bin/pgvigil-agent.js'], phases: ['healthy'] },
+      { name: 'bundle, default Node flags', args: [bundle], phases: ['healthy'] },
       { name: 'bundle (deployed)', args: [...unitFlags, bundle], phases: ['healthy', 'upstream down'] },
     ];
     for (const run of runs) {
@@ -122,7 +123,7 @@ async function main(): Promise<void> {
     }
     console.log(`pgvigil-agent for a standby, monitor_interval_secs=1, heartbeat_interval_secs=5, ${PHASE_SECS} s per phase (targets: RSS < 60 MB, CPU < 2 %)`);
     console.log(`bundle and node alone run with the systemd unit's flags: node ${unitFlags.join(' ')}`);
-    console.log(`bundle: ${((await stat(bundle)).size / 1024).toFixed(0)} KB (built by agent/build.ts: no validation library, no undici; docs/agent.md, "Figures")`);
+    console.log(`bundle: ${((await stat(bundle)).size / 1024).toFixed(0)} KB (${ARTIFACTS.agent}, options in agent/build.ts: no validation library, no undici; docs/agent.md, "Figures")`);
     console.table(rows);
   } finally {
     await pgs.cleanup();

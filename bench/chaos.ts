@@ -13,6 +13,7 @@ import { parseDuration, parseSeed, printCampaign } from '../cli/commands/sandbox
 import { streamOutput } from '../cli/output.js';
 import { runCampaign } from '../sandbox/chaos/campaign.js';
 import { parseFaultList } from '../sandbox/chaos/schedule.js';
+import { ensureBuilt } from '../build/index.js';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 
@@ -20,6 +21,8 @@ const durationMs = parseDuration(process.argv[2] ?? '30m');
 const seed = parseSeed(process.argv[3] ?? '1');
 const faults = parseFaultList(process.argv[4] ?? 'all');
 const say = (line: string): void => void process.stderr.write(`INFO: ${line}\n`);
+// The sandbox runs the built agent, controller and Lambda code.
+await ensureBuilt(say);
 const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-chaos-'));
 chmodSync(parent, 0o755);
 const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), progress: say });

@@ -9,6 +9,7 @@
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureBuilt } from '../build/index.js';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type DrillResult, type ScenarioName } from '../sandbox/drills/index.js';
@@ -30,6 +31,8 @@ function row(label: string, values: (number | null | undefined)[]): string {
   return `  ${label.padEnd(22)} p50 ${f(quantile(v, 0.5))}  p95 ${f(quantile(v, 0.95))}  max ${f(v[v.length - 1] as number)}  (n=${v.length})`;
 }
 
+// The sandbox's hosts run the built agent and its emulated AWS the built Lambda code.
+await ensureBuilt((line) => process.stderr.write(`INFO: ${line}\n`));
 const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-failover-'));
 chmodSync(parent, 0o755);
 const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), progress: (l) => process.stderr.write(`INFO: ${l}\n`) });

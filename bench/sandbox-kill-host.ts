@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { ensureBuilt } from '../build/index.js';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, firstAckAfter, writeOutageMs } from '../sandbox/writers.js';
@@ -20,6 +21,8 @@ import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, first
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function drill(): Promise<Record<string, unknown>> {
+  // The sandbox's hosts run the built agent and its emulated AWS the built Lambda code.
+  await ensureBuilt((line) => process.stderr.write(`INFO: ${line}\n`));
   const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-'));
   chmodSync(parent, 0o755);
   const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), progress: (l) => process.stderr.write(`INFO: ${l}\n`) });

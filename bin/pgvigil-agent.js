@@ -1,4 +1,4 @@
 #!/usr/bin/env node
 import { run } from './run.js';
 
-await run(new URL('../agent/main.ts', import.meta.url).href);
+await run('pgvigil-agent.mjs');

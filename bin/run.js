@@ -1,17 +1,14 @@
-// Shared start-up of the `pgvigil` and `pgvigil-agent` commands: runs the TypeScript sources
-// directly through tsx, so a clone works after `npm ci` with no build step.
-import { register } from 'tsx/esm/api';
+// Shared start of the `pgvigil` and `pgvigil-agent` commands: each runs its bundle from dist/
+// (`npm run build`), the code the tests run and the hosts install.
 
-/** Imports `entry` (a module exporting `main(argv)`) and sets the exit code from its result. */
-export async function run(entry) {
-  // The AWS SDK's notice that its 2027 releases need Node 22 is not for operators on every run.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  // Output piped into `head` closes stdout early: that is not an error.
-  process.stdout.on('error', (error) => {
-    if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-    throw error;
-  });
-  register();
-  const { main } = await import(entry);
-  process.exitCode = await main(process.argv.slice(2));
+/** Imports the bundle `file` (relative to dist/), or says how to build it when it is missing. */
+export async function run(file) {
+  const url = new URL(`../dist/${file}`, import.meta.url);
+  try {
+    await import(url.href);
+  } catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND' || !String(error.message).includes(url.pathname)) throw error;
+    process.stderr.write(`ERROR: pgvigil is not built: ${url.pathname} is missing\nHINT: run "npm run build" in ${new URL('..', import.meta.url).pathname}\n`);
+    process.exitCode = 1;
+  }
 }

@@ -12,11 +12,10 @@
  * When nothing says where AWS is (no config file, no endpoint/region/profile, no ~/.aws/config),
  * a running local sandbox is used, with a NOTICE (cli/local-sandbox.ts); with none, a clear error.
  */
-import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { DEFAULT_CONFIG_LOCATIONS, loadConfigFile } from '../adapters/config-file.js';
-import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { DEFAULT_CONFIG_LOCATIONS } from '../adapters/config-locations.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
@@ -64,7 +63,9 @@ export interface CliTarget {
 }
 
 /** Reads `cluster_id`, `state_table`, `aws_region` from `-f FILE` (environment overrides applied by the loader). */
-export function readConfigFile(path: string, env: NodeJS.ProcessEnv): CliFileSettings {
+export async function readConfigFile(path: string, env: NodeJS.ProcessEnv): Promise<CliFileSettings> {
+  // Loaded here, not at start-up: the parser and its schemas are not needed by --help (build/index.ts).
+  const { loadConfigFile } = await import('../adapters/config-file.js');
   const { config } = loadConfigFile(path, env);
   return { node_id: config.node_id, cluster_id: config.cluster_id, state_table: config.state_table, aws_region: config.aws_region };
 }
@@ -91,7 +92,7 @@ export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
     ctx.out.notice(sandbox.notice);
     env = sandbox.env;
   }
-  const fromFile: CliFileSettings = file !== undefined ? readConfigFile(file, env) : {};
+  const fromFile: CliFileSettings = file !== undefined ? await readConfigFile(file, env) : {};
   const clusterId =
     nonEmpty(opt.string(ctx, 'cluster')) ?? nonEmpty(env.PGVIGIL_CLUSTER_ID) ?? nonEmpty(fromFile.cluster_id) ?? DEFAULT_CLUSTER;
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/.test(clusterId)) {
@@ -113,6 +114,8 @@ export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
     ...(endpoint ? { endpoint } : {}),
     ...(credentials ? { credentials } : {}),
   };
+  // The SDK is loaded by the commands that reach AWS, not at start-up (build/index.ts).
+  const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../adapters/dynamo-state-store.js')]);
   const client = new DynamoDBClient({ ...awsConfig, maxAttempts: 3 });
   return {
     clusterId,

@@ -56,6 +56,8 @@ export interface Command {
 export interface Program {
   name: string;
   description: string;
+  /** Printed by `--version` and `-V` as "NAME VERSION". */
+  version: string;
   commands: Command[];
   /** Options every command accepts (e.g. `-f/--config-file`, `--log-level`). */
   globalOptions: Record<string, OptionSpec>;
@@ -108,7 +110,7 @@ function findCommand(program: Program, argv: string[]): { command: Command; rest
 export function renderHelp(program: Program, command?: Command): string {
   const lines: string[] = [];
   if (!command) {
-    lines.push(`${program.name}: ${program.description}`, '', 'Usage:', `  ${program.name} COMMAND [OPTIONS]`, '', 'Commands:');
+    lines.push(`${program.name}: ${program.description}`, '', 'Usage:', `  ${program.name} COMMAND [OPTIONS]`, `  ${program.name} --help | --version`, '', 'Commands:');
     const width = Math.max(...program.commands.map((c) => c.words.join(' ').length));
     for (const c of program.commands) lines.push(`  ${c.words.join(' ').padEnd(width)}  ${c.summary}`);
     lines.push('', `Run "${program.name} COMMAND --help" for a command's options and an example.`);
@@ -174,6 +176,10 @@ export async function runProgram(
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
     out.print(renderHelp(program));
     return argv.length === 0 ? ExitCode.ERR_BAD_CONFIG : ExitCode.SUCCESS;
+  }
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-V')) {
+    out.print(`${program.name} ${program.version}`);
+    return ExitCode.SUCCESS;
   }
   const found = findCommand(program, argv);
   if (!found) {

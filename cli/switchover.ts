@@ -167,7 +167,7 @@ export const STEP_TEXT: Record<string, string> = {
   move_vip: 'moving the Elastic IP to the new primary',
   rejoin_old_primary: 'rejoining the old primary as a standby',
   siblings_follow: 'making the sibling standbys follow the new primary',
-  finish: 'finishing',
+  finish: 'finishing: the new primary serves behind the Elastic IP',
   rollback: 'rolling back: restarting the old primary',
   incomplete: 'recording an incomplete switchover',
 };
@@ -211,6 +211,7 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
   const seen = new Set<string>();
   const events: EventRecord[] = [];
   let lastStep: string | null = null;
+  let lastFollowUp: string | null = null;
   const deadline = options.now() + options.timeoutMs;
   let primaryNodeId: number | null;
   for (;;) {
@@ -223,6 +224,12 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
     if (ours && op.step !== lastStep) {
       lastStep = op.step;
       out.info(`switchover step "${op.step}": ${STEP_TEXT[op.step] ?? op.step}`);
+    }
+    // The follow-ups (the old primary's rejoin, the siblings' follow) are small operations of their own.
+    const followUp = op !== null && (op.kind === 'rejoin' || op.kind === 'follow') && lastStep !== null ? `${op.id}` : null;
+    if (op && followUp !== null && followUp !== lastFollowUp) {
+      lastFollowUp = followUp;
+      out.info(`follow-up: ${op.kind} of node ${op.candidate_node_id ?? '?'} toward node ${String(op.data.upstream_node_id ?? '?')} (operation ${op.id})`);
     }
     const fresh = await aws(target, () => target.store.listEvents(target.clusterId, { sinceMs: options.sinceMs }));
     for (const e of fresh) {

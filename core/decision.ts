@@ -21,8 +21,18 @@ export const DECISION_CODES = [
   'follow',
   /** A fenced former primary may come back as a standby (auto_rejoin). */
   'rejoin',
-  /** A saga is in flight: let it run or resume it. */
+  /** A saga is in flight and may go on: let it run, or resume it once its owner's deadline has passed. */
   'operation_in_progress',
+  /**
+   * A saga is in flight but the cluster cannot wait for it: its candidate or new primary failed, it
+   * has kept the cluster without a writable primary too long, or the cluster needs the operation
+   * slot for something more urgent. The action says how it ends (docs/decision-engine.md).
+   */
+  'end_operation',
+  /** The primary failed, no standby can be promoted, and the primary can be restarted in place. */
+  'restart_primary',
+  /** The cluster is paused by an operation that is no longer in flight: lift the pause. */
+  'unpause',
   /** Something should be done but the cluster is paused or in `failover=manual`; report only. */
   'report_only',
   /** The cluster has no primary the engine can identify and no failover applies. */
@@ -30,11 +40,27 @@ export const DECISION_CODES = [
 ] as const;
 export type DecisionCode = (typeof DECISION_CODES)[number];
 
+/**
+ * How an operation the engine ends goes on:
+ * - `rollback`: a switchover before its promote step (the old primary is restarted as primary);
+ * - `abort`: a failover before its promotion is confirmed (a new round may follow);
+ * - `incomplete`: a switchover whose promote step was reached but not confirmed;
+ * - `hand_over`: a failover or switchover whose new primary has failed since: it finishes, and the
+ *   engine decides again (a failover of the new primary);
+ * - `release`: a one-node action (follow, rejoin, fence confirmation) gives the cluster up;
+ * - `clear_cooldown`: the pause after an aborted round holds nothing back any more.
+ */
+export type OperationEnding = 'rollback' | 'abort' | 'incomplete' | 'hand_over' | 'release' | 'clear_cooldown';
+
 export type Action =
   | { kind: 'failover'; old_primary_node_id: number; candidate_node_id: number; follower_node_ids: number[] }
   | { kind: 'fence'; node_id: number; reason: 'split_brain' | 'superseded_primary' }
   | { kind: 'follow'; node_id: number; upstream_node_id: number }
-  | { kind: 'rejoin'; node_id: number; upstream_node_id: number };
+  /** `force_rewind`: pg_rewind when the node has diverged (auto_rejoin of a failed former primary). */
+  | { kind: 'rejoin'; node_id: number; upstream_node_id: number; force_rewind: boolean }
+  | { kind: 'end_operation'; operation_id: string; ending: OperationEnding; reason: string }
+  | { kind: 'restart_primary'; node_id: number }
+  | { kind: 'unpause'; operation_id: string };
 
 export type AlarmKind =
   | 'replication_broken'
@@ -72,6 +98,37 @@ export interface CandidateAssessment {
   priority: number;
 }
 
+/** Where a failover or switchover stands, for the engine's judgement of it. */
+export type OperationPhase =
+  /** Nothing has been sent that could promote the candidate: it can still be rolled back or aborted. */
+  | 'before_promotion'
+  /** The promote step was reached: the candidate may be promoting; it is never rolled back from here. */
+  | 'promotion_in_flight'
+  /** The cluster record names the candidate primary: what is left is on the new primary's side. */
+  | 'promoted'
+  /** The saga is on its way out (rollback, abort, incomplete, finish). */
+  | 'ending'
+  /** The pause after an aborted round or a failed node action. */
+  | 'cooldown'
+  /** A follow, rejoin, fence (or fence confirmation) or restart within the current term. */
+  | 'node_action';
+
+/** The engine's judgement of the operation in flight (`cluster explain` shows it). */
+export interface OperationJudgement {
+  id: string;
+  kind: string;
+  step: string;
+  term: number;
+  phase: OperationPhase;
+  /** `end`: the decision is `end_operation` and its action says how. */
+  verdict: 'continue' | 'end';
+  ending: OperationEnding | null;
+  /** Why, in sentences. */
+  reasons: string[];
+  /** What the engine would decide if no operation were in flight (its code and headline). */
+  without_operation: { code: DecisionCode; headline: string } | null;
+}
+
 export interface Decision {
   code: DecisionCode;
   /** Plain-language sentences, most important first; they appear in events and `cluster explain`. */
@@ -88,4 +145,6 @@ export interface Decision {
   candidates: CandidateAssessment[];
   /** The primary the engine considers current (null when none). */
   primary_node_id: number | null;
+  /** The judgement of the operation in flight; null when none. */
+  operation: OperationJudgement | null;
 }

@@ -48,6 +48,10 @@ export const PGVIGIL_EVENTS = [
   'fence_lifted',
   'wal_receiver_disconnected',
   'wal_receiver_reconnected',
+  /** The engine ended a failover, switchover or node action before its own steps did (which, why, how). */
+  'operation_ended',
+  /** The controller left a state with no writable primary (or one holding it back) by itself: which, why, what it does. */
+  'stuck_state_recovery',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

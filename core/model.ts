@@ -172,7 +172,11 @@ export const LeaseObservationSchema = object('lease observation', {
 });
 export type LeaseObservation = Infer<typeof LeaseObservationSchema>;
 
-export const OPERATION_KINDS = ['failover', 'switchover', 'fence', 'rejoin', 'follow'] as const;
+/**
+ * `restart`: the term's primary restarted in place (a new term, no promotion) when it failed and no
+ * standby can be promoted — see docs/controller.md, "Stuck states".
+ */
+export const OPERATION_KINDS = ['failover', 'switchover', 'fence', 'rejoin', 'follow', 'restart'] as const;
 export type OperationKind = (typeof OPERATION_KINDS)[number];
 
 /** A saga in flight: at most one per cluster, owned by one evaluator at a time. */
@@ -210,6 +214,12 @@ export const ClusterRecordSchema = object('cluster record', {
   primary_node_id: nullable(nodeId),
   /** Maintenance: the engine reports but does not act. */
   paused: boolean,
+  /**
+   * The operation that set `paused` (a switchover pauses automatic failover while it runs); null
+   * or absent when an operator paused the cluster. A pause whose operation is gone is lifted by the
+   * controller.
+   */
+  paused_by: optional(nullable(string({ min: 1, max: 64 }))),
   operation: nullable(OperationSchema),
   lease: nullable(LeaseSchema),
   lease_observation: nullable(LeaseObservationSchema),

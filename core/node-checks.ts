@@ -46,6 +46,9 @@ export const CHECKS: readonly CheckDefinition[] = [
   { option: 'agent', label: 'Agent heartbeat', nagios: 'PGVIGIL_AGENT', remote: true },
 ];
 
+/** The checks a node runs on itself (`pgvigil-agent node check`): all but the agent's heartbeat, which others judge. */
+export const LOCAL_CHECKS: readonly CheckDefinition[] = CHECKS.filter((d) => d.option !== 'agent');
+
 export const NAGIOS_EXIT: Record<CheckStatus, number> = { OK: 0, WARNING: 1, CRITICAL: 2, UNKNOWN: 3 };
 
 export function worstStatus(statuses: readonly CheckStatus[]): CheckStatus {

@@ -3,6 +3,7 @@
  * against AWS (functions/adapters, agent/) and against the sandbox (sandbox/). Each adapter takes
  * its SDK client in its constructor so tests hand it one pointed at the emulator.
  */
+import type { HostAction } from './host-actions.js';
 import type {
   ClusterRecord,
   ClusterSnapshot,
@@ -28,9 +29,15 @@ export interface LoadedCluster {
 /** The outcome of a conditional write: losing a race is an ordinary result, not an exception. */
 export type WriteResult = { ok: true } | { ok: false; reason: 'condition_failed' };
 
+/** Per-request options for the calls that must end within a deadline (the agent's lease path). */
+export interface RequestOptions {
+  /** Aborting it abandons the request (its connection is closed). */
+  abortSignal?: AbortSignal;
+}
+
 export interface ClusterStateStore {
   /** One strongly consistent read of a cluster; undefined when no cluster record exists. */
-  load(clusterId: string): Promise<LoadedCluster | undefined>;
+  load(clusterId: string, options?: RequestOptions): Promise<LoadedCluster | undefined>;
   /** Every cluster id in the deployment (for the sweep). */
   listClusters(): Promise<string[]>;
   /** Create the cluster record if absent (first `primary register`). */
@@ -46,7 +53,7 @@ export interface ClusterStateStore {
     clusterId: string,
     expectedVersion: number,
     change: Partial<
-      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
     >,
     now: number,
     guard?: { leaseRvn: string | null },
@@ -67,7 +74,7 @@ export interface ClusterStateStore {
    * Renew the primary's lease: writes a new RVN only while `nodeId` is the cluster's primary at
    * `term` and no other term has been claimed.
    */
-  renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult>;
+  renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options?: RequestOptions): Promise<WriteResult>;
   appendEvent(event: EventRecord): Promise<void>;
   /** Events, oldest first unless `newestFirst`; `limit` counts after the filters. */
   listEvents(clusterId: string, options?: ListEventsOptions): Promise<EventRecord[]>;
@@ -94,28 +101,7 @@ export interface HostCommandResult {
   output: string;
 }
 
-export type HostActionName =
-  | 'promote'
-  | 'follow'
-  | 'rejoin'
-  | 'fence'
-  | 'demote'
-  | 'disconnect-wal-receiver'
-  | 'reconnect-wal-receiver'
-  | 'node-check'
-  | 'unfence-primary';
-
-export interface HostAction {
-  action: HostActionName;
-  clusterId: string;
-  nodeId: number;
-  term: number;
-  /** For follow/rejoin: the node to stream from. */
-  upstreamNodeId?: number;
-  forceRewind?: boolean;
-  /** The agent's repmgr.conf on that host (the node record's `config_file`); the document's default when absent. */
-  configFile?: string;
-}
+export type { HostAction, HostActionName } from './host-actions.js';
 
 /** Runs agent actions on hosts. */
 export interface HostCommands {
@@ -125,11 +111,22 @@ export interface HostCommands {
   wait(commandId: string, instanceId: string, timeoutMs: number): Promise<HostCommandResult>;
 }
 
-/** The virtual IP: an Elastic IP re-association in AWS, a local endpoint in the sandbox. */
-export interface VipMover {
-  /** Which instance holds the address now (null when none). */
-  current(allocationId: string): Promise<string | null>;
-  moveTo(allocationId: string, instanceId: string): Promise<void>;
+/**
+ * Something that leads clients to one instance and can be pointed at another: an Elastic IP
+ * (target: its allocation id), a Route 53 record (target: core/routes.ts `DnsRecord`).
+ */
+export interface RouteMover<Target, Moved = void> {
+  /** Which instance the route leads to now (null when none, or an address no instance has). */
+  current(target: Target): Promise<string | null>;
+  /** Points the route at the instance; `Moved` says how it went where there is more to say. */
+  moveTo(target: Target, instanceId: string): Promise<Moved>;
+}
+
+/**
+ * The virtual IP: an Elastic IP re-association in AWS, a local endpoint in the sandbox. Unlike a
+ * DNS record it can also be taken away from everyone at once.
+ */
+export interface VipMover extends RouteMover<string> {
   detach(allocationId: string): Promise<void>;
 }
 

@@ -3,7 +3,8 @@
  * every agent reports in its heartbeat. Values follow repmgr: 0 = connection OK (`*`), -1 = failed
  * (`x`), -2 = unknown (`?`); pgvigil adds -3 = not checked by design (`-`). Pure.
  *
- * Which pairs are checked: every agent checks every other *active PostgreSQL* node (agent/daemon.ts).
+ * Which pairs are checked: every agent checks every other *active PostgreSQL* node
+ * (agent/daemon/daemon.ts).
  * Nobody connects to a witness (it has no PostgreSQL server here) or to an inactive node, so those
  * columns are `-`, not `?`: `?` means "should be known and is not" (a silent agent, a check not
  * made yet), `-` means "there is nothing to know". An inactive node that does not report is not

@@ -7,7 +7,7 @@
  */
 import { CLUSTER_ID_PATTERN } from './config/keys.js';
 import { PgvigilError } from './errors.js';
-import type { HostAction, HostActionName } from './ports.js';
+import type { HostAction, HostActionName } from './host-actions.js';
 
 /** `allowedPattern` of every document parameter. */
 export const SSM_PARAMETER_PATTERNS = {

@@ -5,7 +5,8 @@
 import type { Decision } from '../core/decision.js';
 import type { ClusterSettings, ClusterSnapshot, EventRecord } from '../core/model.js';
 import type { EventName } from '../core/events.js';
-import type { Clock, ClusterStateStore, HostCommands, InstanceFencer, Metrics, Notifier, VipMover } from '../core/ports.js';
+import type { Clock, ClusterStateStore, HostCommands, InstanceFencer, Metrics, Notifier, RouteMover, VipMover } from '../core/ports.js';
+import type { DnsRecord, RecordChange } from '../core/routes.js';
 import type { Logger } from './log.js';
 
 /** Bounds and pacing of the sagas. The cluster's settings give the PostgreSQL-side timeouts. */
@@ -43,6 +44,8 @@ export interface ControllerDeps {
   store: ClusterStateStore;
   hosts: HostCommands;
   vip: VipMover;
+  /** Moves the clusters' Route 53 records (core/routes.ts); absent where no cluster has one (the sandbox). */
+  route53?: RouteMover<DnsRecord, RecordChange>;
   fencer: InstanceFencer;
   notifier: Notifier;
   metrics: Metrics;

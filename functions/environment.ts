@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { Route53Client } from '@aws-sdk/client-route-53';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { decide } from '../core/engine/index.js';
@@ -20,6 +21,7 @@ import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { EventBridgeNotifier } from '../adapters/eventbridge-notifier.js';
 import { fanOutNotifier } from '../adapters/fan-out-notifier.js';
 import { EmfMetrics } from '../adapters/emf-metrics.js';
+import { Route53RecordMover } from '../adapters/route53-vip.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { SsmHostCommands } from '../adapters/ssm-host-commands.js';
 import { systemClock } from '../adapters/system-clock.js';
@@ -79,6 +81,7 @@ export function buildDeps(environment: ControllerEnvironment, options: BuildDeps
     store: new DynamoStateStore(dynamo, environment.table),
     hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix }),
     vip: new Ec2VipMover(ec2),
+    route53: new Route53RecordMover(new Route53Client(config), ec2, { clock: systemClock }),
     fencer: new Ec2InstanceFencer(ec2),
     notifier: notifierFor(environment, config),
     metrics: new EmfMetrics(),

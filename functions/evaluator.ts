@@ -1,8 +1,13 @@
 /**
  * The evaluator (SPEC §1, §4, §6, §7): for one cluster, read → decide → persist the lease
- * observation → record what the decision says should be recorded → start or resume a saga. The
- * same function serves DynamoDB Stream batches (each cluster in a batch evaluated once) and the
+ * observation → record what the decision says should be recorded → start, resume or end a saga.
+ * The same function serves DynamoDB Stream batches (each cluster in a batch evaluated once) and the
  * scheduled sweep (every cluster, with bounded concurrency).
+ *
+ * When an evaluation ended an operation, cleared a cooldown or a leftover pause, or completed a
+ * failover, switchover or restart, it decides again at once (a few rounds at most): the next thing
+ * the cluster needs — the failover that replaces a failed new primary, the follow and rejoin
+ * follow-ups of a promotion — starts in the same invocation instead of waiting for the next one.
  *
  * Events for conditions that persist are deduplicated through the cluster record's
  * `reported_conditions`: an alarm, a cancelled round, a rejected heartbeat item is recorded when it
@@ -13,11 +18,11 @@
  */
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
-import type { Alarm, Decision, DecisionCode } from '../core/decision.js';
+import type { Action, Alarm, Decision, DecisionCode, OperationEnding } from '../core/decision.js';
 import type { EventName } from '../core/events.js';
 import { lsnDiff } from '../core/lsn.js';
 import { CLUSTER_DIMENSION, METRICS } from '../core/metrics.js';
-import { clusterId as clusterIdSchema, type ClusterSnapshot } from '../core/model.js';
+import { clusterId as clusterIdSchema, type ClusterSnapshot, type Operation } from '../core/model.js';
 import type { RejectedHeartbeat } from '../core/ports.js';
 import {
   PARTITION_KEY,
@@ -29,8 +34,8 @@ import {
 import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
-import { NODE_SAGAS, startNodeAction } from './sagas/node-actions.js';
-import { COOLDOWN_STEP, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
+import { NODE_SAGAS, startNodeAction, startRestart } from './sagas/node-actions.js';
+import { COOLDOWN_STEP, endOperation, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
 import { switchoverSaga } from './sagas/switchover.js';
 import { latestHeartbeat } from './sagas/steps.js';
 
@@ -39,7 +44,7 @@ export interface EvaluationResult {
   code: DecisionCode | 'missing';
   reasons: string[];
   /** What happened to a saga in this evaluation. */
-  saga: SagaOutcome['outcome'] | 'started_elsewhere' | 'in_progress' | 'cooldown_cleared' | null;
+  saga: SagaOutcome['outcome'] | 'started_elsewhere' | 'in_progress' | 'cooldown_cleared' | 'ended' | 'unpaused' | null;
   /** Events this evaluation recorded (decision/alarm/rejection events; saga events not counted). */
   events_recorded: number;
 }
@@ -53,7 +58,12 @@ export interface StreamRejection {
 export interface EvaluateOptions {
   /** Heartbeat records of this cluster the stream parser rejected (one event each). */
   rejections?: readonly StreamRejection[];
+  /** The scheduled sweep: also puts an Elastic IP left elsewhere back on a serving primary. */
+  sweep?: boolean;
 }
+
+/** Rounds of decide-and-act one evaluation may chain (see the module comment). */
+const MAX_ROUNDS = 6;
 
 export function sagaFor(kind: string): SagaDefinition {
   switch (kind) {
@@ -64,26 +74,35 @@ export function sagaFor(kind: string): SagaDefinition {
     case 'fence':
     case 'rejoin':
     case 'follow':
+    case 'restart':
       return NODE_SAGAS[kind];
     default:
       throw new Error(`no saga for operation kind "${kind}"`);
   }
 }
 
-export async function evaluateCluster(
-  deps: ControllerDeps,
-  inv: Invocation,
-  clusterId: string,
-  options: EvaluateOptions = {},
-  depth = 0,
-): Promise<EvaluationResult> {
+export async function evaluateCluster(deps: ControllerDeps, inv: Invocation, clusterId: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
+  let result: EvaluationResult | undefined;
+  let events = 0;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const once = await evaluateOnce(deps, inv, clusterId, round === 0 ? options : { ...(options.sweep ? { sweep: true } : {}) });
+    events += once.result.events_recorded;
+    // A cleared cooldown is bookkeeping: what the evaluation did is what came after it.
+    if (!result || result.saga === 'cooldown_cleared') result = { ...once.result, saga: once.result.saga ?? result?.saga ?? null };
+    if (!once.again || inv.remainingMs() < deps.timings.safetyMarginMs) break;
+  }
+  return { ...(result as EvaluationResult), events_recorded: events };
+}
+
+/** One read → decide → act round; `again` when the cluster may need another decision at once. */
+async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: string, options: EvaluateOptions): Promise<{ result: EvaluationResult; again: boolean }> {
   const started = deps.clock.now();
   const loaded = await deps.store.load(clusterId);
   if (!loaded) {
     for (const r of options.rejections ?? []) {
       deps.log.warn('heartbeat rejected for a cluster that does not exist', { cluster_id: clusterId, node_id: r.node_id, details: r.details });
     }
-    return { cluster_id: clusterId, code: 'missing', reasons: [`cluster "${clusterId}" has no cluster record`], saga: null, events_recorded: 0 };
+    return { result: { cluster_id: clusterId, code: 'missing', reasons: [`cluster "${clusterId}" has no cluster record`], saga: null, events_recorded: 0 }, again: false };
   }
   const { snapshot } = loaded;
   const { cluster } = snapshot;
@@ -121,37 +140,143 @@ export async function evaluateCluster(
     if (reported.wrote) version += 1;
   }
   const current: ClusterSnapshot = { ...snapshot, cluster: { ...cluster, version } };
-  const result = (saga: EvaluationResult['saga']): EvaluationResult => ({
-    cluster_id: clusterId,
-    code: decision.code,
-    reasons: decision.reasons,
-    saga,
-    events_recorded: eventsRecorded,
+  const result = (saga: EvaluationResult['saga'], again = false): { result: EvaluationResult; again: boolean } => ({
+    result: { cluster_id: clusterId, code: decision.code, reasons: decision.reasons, saga, events_recorded: eventsRecorded },
+    again,
   });
+  /** A saga's outcome, its follow-up (if any) run by the same owner; `again` once a promotion or restart completed. */
+  const ran = async (outcome: SagaOutcome | null, chain: boolean): Promise<{ result: EvaluationResult; again: boolean }> => {
+    if (!outcome) return result('started_elsewhere');
+    let last: SagaOutcome = outcome;
+    while (last.outcome === 'completed' && last.followUp) last = await runSaga(sagaFor(last.followUp.op.kind), deps, inv, clusterId, last.followUp);
+    return result(outcome.outcome, chain && last.outcome === 'completed');
+  };
 
   const op = cluster.operation;
+  const action = decision.actions[0];
   if (op) {
-    if (op.step === COOLDOWN_STEP) {
-      if (now <= op.deadline) return result('in_progress');
-      const cleared = await deps.store.updateCluster(clusterId, version, { operation: null }, now);
-      if (!cleared.ok || depth > 0) return result(cleared.ok ? 'cooldown_cleared' : 'started_elsewhere');
-      const again = await evaluateCluster(deps, inv, clusterId, {}, depth + 1);
-      return { ...again, events_recorded: again.events_recorded + eventsRecorded, saga: again.saga ?? 'cooldown_cleared' };
-    }
-    if (now <= op.deadline) return result('in_progress');
+    if (action?.kind === 'end_operation') return endInFlight(deps, inv, current, decision, action, result, ran);
+    if (op.step === COOLDOWN_STEP || now <= op.deadline) return result('in_progress');
     const def = sagaFor(op.kind);
     const taken = await takeOver(deps, inv, current);
     if (!taken) return result('started_elsewhere');
-    const outcome = await runSaga(def, deps, inv, clusterId, taken);
-    return result(outcome.outcome);
+    return ran(await runSaga(def, deps, inv, clusterId, taken), op.kind === 'failover' || op.kind === 'switchover' || op.kind === 'restart');
   }
 
-  const action = decision.actions[0];
-  if (!action) return result(null);
-  let outcome: SagaOutcome | null;
-  if (action.kind === 'failover') outcome = await startFailover(deps, inv, current, action, decision);
-  else outcome = await startNodeAction(deps, inv, current, action);
-  return result(outcome ? outcome.outcome : 'started_elsewhere');
+  if (!action) {
+    if (options.sweep) eventsRecorded += await reconcileVip(deps, current, decision);
+    return result(null);
+  }
+  switch (action.kind) {
+    case 'failover':
+      return ran(await startFailover(deps, inv, current, action, decision), true);
+    case 'restart_primary':
+      return ran(await startRestart(deps, inv, current, action, decision.reasons), true);
+    case 'unpause': {
+      const write = await deps.store.updateCluster(clusterId, version, { paused: false, paused_by: null }, deps.clock.now());
+      if (!write.ok) return result('started_elsewhere');
+      await recordEvent(deps, cluster.settings, {
+        cluster_id: clusterId,
+        node_id: 0,
+        event: 'cluster_unpaused',
+        successful: true,
+        details: `stuck state pause_outlived_operation: ${decision.reasons[0] ?? ''}`.slice(0, 8000),
+        term: cluster.term,
+      });
+      return result('unpaused', true);
+    }
+    case 'end_operation':
+      return result(null); // only decided while an operation is in flight
+    default:
+      return ran(await startNodeAction(deps, inv, current, action), false);
+  }
+}
+
+/**
+ * Ends the operation in flight as the engine says (core/engine/operation.ts): one conditional
+ * write takes it from its owner — who stops at its next re-read or write — and this invocation runs
+ * the steps that end it; then the cluster is decided again at once. Only the invocation whose
+ * write won records `operation_ended`.
+ */
+async function endInFlight(
+  deps: ControllerDeps,
+  inv: Invocation,
+  current: ClusterSnapshot,
+  decision: Decision,
+  action: Extract<Action, { kind: 'end_operation' }>,
+  result: (saga: EvaluationResult['saga'], again?: boolean) => { result: EvaluationResult; again: boolean },
+  ran: (outcome: SagaOutcome | null, chain: boolean) => Promise<{ result: EvaluationResult; again: boolean }>,
+): Promise<{ result: EvaluationResult; again: boolean }> {
+  const { cluster } = current;
+  const op = cluster.operation as Operation;
+  const clusterId = cluster.cluster_id;
+  const now = deps.clock.now();
+  const base = { cluster_id: clusterId, term: cluster.term };
+  if (action.ending === 'clear_cooldown') {
+    const cleared = await deps.store.updateCluster(clusterId, cluster.version, { operation: null }, now);
+    if (!cleared.ok) return result('started_elsewhere');
+    if (now <= op.deadline) {
+      // Cleared before its deadline: a stuck-looking state left on purpose, so say which and why.
+      await recordEvent(deps, cluster.settings, { ...base, node_id: op.candidate_node_id ?? 0, event: 'stuck_state_recovery', successful: true, details: `cooldown_superseded: ${action.reason}`.slice(0, 8000) });
+    }
+    return result('cooldown_cleared', true);
+  }
+  const details = `${op.kind} ${op.id} (term ${op.term}) at step "${op.step}" ended (${action.ending.replace('_', ' ')}): ${action.reason}`.slice(0, 8000);
+  if (action.ending === 'release' && (op.kind === 'follow' || op.kind === 'rejoin')) {
+    // Nothing to undo: its agent action, if one is running, ends by its own timeout.
+    const released = await deps.store.updateCluster(clusterId, cluster.version, { operation: null }, now);
+    if (!released.ok) return result('started_elsewhere');
+    await recordEvent(deps, cluster.settings, { ...base, node_id: op.candidate_node_id ?? 0, event: 'operation_ended', successful: true, details });
+    return result('ended', true);
+  }
+  const step = endingStep(action.ending);
+  const data: Record<string, unknown> = { end_reason: action.reason, abort_reason: action.reason };
+  if (action.ending === 'release') data.collect_now = true; // a fence confirmation: collect now, give way
+  if (op.step === 'promote' || op.step === 'verify_promotion') data.fence_candidate = true;
+  const taken = await endOperation(deps, inv, current, step, data);
+  if (!taken) return result('started_elsewhere');
+  await recordEvent(deps, cluster.settings, { ...base, node_id: op.candidate_node_id ?? op.old_primary_node_id ?? 0, event: 'operation_ended', successful: true, details });
+  deps.log.warn('operation ended by the engine', { cluster_id: clusterId, operation: op.id, from: op.step, to: step, reason: action.reason, decision: decision.code });
+  const outcome = await runSaga(sagaFor(op.kind), deps, inv, clusterId, taken);
+  const after = await ran(outcome, true);
+  return { result: { ...after.result, saga: outcome.outcome === 'lost_ownership' ? 'lost_ownership' : 'ended' }, again: outcome.outcome !== 'lost_ownership' && outcome.outcome !== 'yielded' };
+}
+
+/** The saga step that carries out an ending. */
+function endingStep(ending: Exclude<OperationEnding, 'clear_cooldown'>): string {
+  switch (ending) {
+    case 'rollback':
+      return 'rollback';
+    case 'incomplete':
+      return 'incomplete';
+    case 'hand_over':
+      return 'finish';
+    case 'release':
+      return 'confirm_fence';
+    case 'abort':
+      return 'abort';
+  }
+}
+
+/**
+ * The sweep's check that the Elastic IP is on a primary that serves (`vip_elsewhere`): a move that
+ * kept failing, or an owner that lost its saga and moved the address late, can leave it on another
+ * instance. Only when no operation is in flight and the engine finds the primary serving.
+ */
+async function reconcileVip(deps: ControllerDeps, snapshot: ClusterSnapshot, decision: Decision): Promise<number> {
+  const { cluster } = snapshot;
+  const allocation = cluster.settings.vip_allocation_id;
+  if (!allocation || cluster.operation || !['healthy', 'follow', 'rejoin'].includes(decision.code)) return 0;
+  const primary = snapshot.nodes.find((n) => n.node_id === cluster.primary_node_id);
+  if (!primary?.instance_id) return 0;
+  const holder = await deps.vip.current(allocation);
+  if (holder === primary.instance_id) return 0;
+  await deps.vip.moveTo(allocation, primary.instance_id);
+  const base = { cluster_id: cluster.cluster_id, term: cluster.term, node_id: primary.node_id };
+  const why = `Elastic IP ${allocation} was on ${holder ?? 'no instance'}, not on instance ${primary.instance_id} of the serving primary node ${primary.node_id}`;
+  await recordEvent(deps, cluster.settings, { ...base, event: 'stuck_state_recovery', successful: true, details: `vip_elsewhere: ${why}: moved back` });
+  await recordEvent(deps, cluster.settings, { ...base, event: 'vip_moved', successful: true, details: `${why}; associated again by the sweep` });
+  return 2;
 }
 
 const ALARM_EVENTS: Partial<Record<Alarm['kind'], EventName>> = { witness_dark: 'witness_dark' };
@@ -392,7 +517,7 @@ export async function sweep(deps: ControllerDeps, inv: Invocation, concurrency =
       skipped.push(cid);
       return null;
     }
-    return evaluateCluster(deps, inv, cid);
+    return evaluateCluster(deps, inv, cid, { sweep: true });
   });
   if (skipped.length > 0) deps.log.warn('sweep ran out of time; the next sweep evaluates the rest', { skipped: skipped.length });
   const out: SweepResult = { clusters: ids.length, results: [], failed: [], skipped: skipped.sort() };

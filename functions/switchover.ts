@@ -5,13 +5,22 @@
  * and drives the saga as far as this invocation's time allows — the CLI follows the progress in the
  * cluster record and the event log, and a saga this invocation could not finish is resumed by the
  * evaluator.
+ *
+ * The switchover succeeds once the new primary serves behind the Elastic IP. Its follow-ups — the
+ * old primary rejoining as a standby, the siblings following — are the engine's ordinary decisions
+ * (docs/controller.md); this invocation then evaluates the cluster like the evaluator does, while it
+ * has time and within `node_rejoin_timeout` + `primary_follow_timeout`, so they usually happen
+ * before it answers, and reports each as done or pending (`follow_ups`). A pending one is carried
+ * on by the evaluator.
  */
 import { buildContext } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
 import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { describeRoute, primaryRoutes } from '../core/routes.js';
 import { boolean, object, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { evaluateCluster } from './evaluator.js';
 import { followersOf } from './sagas/failover.js';
 import { claim, runSaga } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
@@ -44,6 +53,41 @@ export interface SwitchoverResponse {
   term?: number;
   /** completed | yielded (the evaluator carries on) | lost_ownership | not_claimed | cooldown */
   outcome?: string;
+  /** After a completed switchover: the old primary's rejoin and the siblings' follow, done or pending. */
+  follow_ups?: FollowUpStatus[];
+}
+
+/** One follow-up of a switchover, as the cluster's heartbeats show it. */
+export interface FollowUpStatus {
+  node_id: number;
+  action: 'rejoin' | 'follow';
+  state: 'done' | 'pending';
+  detail: string;
+}
+
+/**
+ * The follow-ups of a switchover that promoted `newPrimary` over `oldPrimary`: the old primary back
+ * as a streaming standby of the new one, and each standby registered under the new primary (with
+ * `siblings_follow`, the switchover registered the siblings there) streaming from it. Pure.
+ */
+export function switchoverFollowUps(snapshot: ClusterSnapshot, oldPrimary: number, newPrimary: number, now: number): FollowUpStatus[] {
+  const ctx = buildContext(snapshot, now);
+  const streamsFrom = (id: number): boolean => {
+    const s = ctx.byId.get(id)?.server;
+    return s !== null && s !== undefined && s.in_recovery === true && s.wal_receiver_status === 'streaming' && s.wal_receiver_upstream_node_id === newPrimary && !s.fenced;
+  };
+  const out: FollowUpStatus[] = [];
+  const old = ctx.byId.get(oldPrimary);
+  if (old) {
+    const done = streamsFrom(oldPrimary);
+    out.push({ node_id: oldPrimary, action: 'rejoin', state: done ? 'done' : 'pending', detail: done ? `node ${oldPrimary} streams from node ${newPrimary}` : `node ${oldPrimary} does not stream from node ${newPrimary} yet` });
+  }
+  const siblings = followersOf(snapshot.nodes, oldPrimary, newPrimary).filter((id) => id !== oldPrimary && ctx.byId.get(id)?.node.upstream_node_id === newPrimary);
+  for (const id of siblings) {
+    const done = streamsFrom(id);
+    out.push({ node_id: id, action: 'follow', state: done ? 'done' : 'pending', detail: done ? `node ${id} streams from node ${newPrimary}` : `node ${id} does not stream from node ${newPrimary} yet` });
+  }
+  return out;
 }
 
 /** Parses the invocation payload; numbers may arrive as strings from SSM Automation. */
@@ -130,8 +174,14 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
       stale.length === 0 ? `${siblings.length} sibling standby(s) will follow the new primary` : `sibling node(s) ${stale.join(', ')} are not reporting`,
     );
   }
-  const vip = cluster.settings.vip_allocation_id;
-  check('vip', true, vip ? `Elastic IP ${vip} will move to node ${candidateId}` : 'no Elastic IP configured: clients must find the new primary themselves');
+  const routes = primaryRoutes(cluster.settings).map(describeRoute);
+  check(
+    'vip',
+    true,
+    routes.length > 0
+      ? `${routes.join(' and ')} will move to node ${candidateId}`
+      : 'no Elastic IP or Route 53 record configured: clients find the new primary through a load balancer or a multi-host connection string (pgvigil cluster uri)',
+  );
   return checks;
 }
 
@@ -161,8 +211,8 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
     candidate_node_id: request.candidate_node_id,
     old_primary_node_id: cluster.primary_node_id,
     firstStep: 'demote_primary',
-    data: { was_paused: cluster.paused, siblings_follow: request.siblings_follow, old_timeline: oldHb?.server?.timeline ?? null },
-    change: { paused: true },
+    data: { was_paused: cluster.paused, pause_owned: !cluster.paused, siblings_follow: request.siblings_follow, old_timeline: oldHb?.server?.timeline ?? null },
+    pause: true,
   });
   if (!claimed) {
     return { ...base, ok: false, checks, outcome: 'not_claimed', message: 'another operation claimed the cluster first; nothing was changed' };
@@ -176,8 +226,10 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
     term: claimed.op.term,
   });
   const outcome = await runSaga(switchoverSaga, deps, inv, request.cluster_id, claimed);
-  const after = await deps.store.load(request.cluster_id);
-  const succeeded = outcome.outcome === 'completed' && after?.snapshot.cluster.primary_node_id === request.candidate_node_id;
+  const promoted = (await deps.store.load(request.cluster_id))?.snapshot.cluster.primary_node_id === request.candidate_node_id;
+  const succeeded = outcome.outcome === 'completed' && promoted;
+  const followUps = succeeded ? await driveFollowUps(deps, inv, request.cluster_id, cluster.primary_node_id ?? 0, request.candidate_node_id) : undefined;
+  const pending = (followUps ?? []).filter((f) => f.state === 'pending');
   return {
     ...base,
     ok: succeeded,
@@ -185,10 +237,33 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
     operation_id: claimed.op.id,
     term: claimed.op.term,
     outcome: outcome.outcome,
+    ...(followUps ? { follow_ups: followUps } : {}),
     message: succeeded
-      ? `node ${request.candidate_node_id} is now the primary (term ${claimed.op.term})`
+      ? `node ${request.candidate_node_id} is now the primary (term ${claimed.op.term})${pending.length === 0 ? '' : `; pending follow-ups, carried on by the controller: ${pending.map((p) => `${p.action} of node ${p.node_id}`).join(', ')}`}`
       : outcome.outcome === 'yielded'
         ? 'the switchover continues in the evaluator; follow it with "pgvigil cluster event"'
         : 'the switchover did not complete; see "pgvigil cluster event" for why',
   };
+}
+
+/**
+ * Evaluates the cluster, as the evaluator does, until the switchover's follow-ups are done, its
+ * bound (`node_rejoin_timeout` + `primary_follow_timeout`) has passed or this invocation runs short
+ * of time. Whatever the engine decides meanwhile is carried out (a failover of the new primary
+ * included): this invocation is one more evaluator, racing the others under the same conditional
+ * writes.
+ */
+async function driveFollowUps(deps: ControllerDeps, inv: Invocation, clusterId: string, oldPrimary: number, newPrimary: number): Promise<FollowUpStatus[]> {
+  const started = deps.clock.now();
+  let statuses: FollowUpStatus[] = [];
+  for (;;) {
+    const loaded = await deps.store.load(clusterId);
+    if (!loaded) return statuses;
+    const { settings } = loaded.snapshot.cluster;
+    statuses = switchoverFollowUps(loaded.snapshot, oldPrimary, newPrimary, deps.clock.now());
+    const bound = (settings.node_rejoin_timeout + settings.primary_follow_timeout) * 1000 + 10_000;
+    if (statuses.every((f) => f.state === 'done') || deps.clock.now() - started > bound || inv.remainingMs() < deps.timings.safetyMarginMs + 15_000) return statuses;
+    const r = await evaluateCluster(deps, inv, clusterId);
+    if (r.saga !== 'completed') await deps.clock.sleep(deps.timings.pollIntervalMs);
+  }
 }

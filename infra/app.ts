@@ -1,5 +1,5 @@
 /**
- * The CDK app of `cdk.json` (`npx tsx infra/app.ts`). Two stacks:
+ * The CDK app of `cdk.json` (`npx tsx infra/app.ts`, after rebuilding what is stale in dist/). Two stacks:
  * - `pgvigil`: the control plane alone, for clusters you already run (context `pgvigil:clusters`);
  * - `pgvigil-example`: a complete demo (VPC, three PostgreSQL nodes, a witness, its own control plane).
  *

@@ -6,8 +6,6 @@
  * pgvigil's SSM documents to, move the Elastic IP to, and stop only instances tagged with one of the
  * clusters this construct was given, and an agent's policy lets it write only its cluster's items.
  */
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import {
   Aws,
   Duration,
@@ -25,13 +23,13 @@ import {
   aws_kms as kms,
   aws_lambda as lambda,
   aws_lambda_event_sources as sources,
-  aws_lambda_nodejs as nodejs,
   aws_logs as logs,
   aws_sns as sns,
   aws_sqs as sqs,
   aws_ssm as ssm,
 } from 'aws-cdk-lib';
 import { Construct } from 'constructs';
+import { LAMBDA_NODE_MAJOR, lambdaCodeDir, type LambdaHandler } from '../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE, type MetricDefinition } from '../core/metrics.js';
 import { STREAM_FILTER_PATTERNS } from '../core/stream-filter.js';
 import { TABLE_DEFINITION, keys } from '../core/table.js';
@@ -49,7 +47,6 @@ import {
 /** The tag every instance and Elastic IP of a cluster carries; its value is the cluster id. */
 export const CLUSTER_TAG = 'pgvigil:cluster';
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const CLUSTER_ID_RE = new RegExp(PARAMETER_PATTERNS.ClusterId);
 
 /** One cluster served by the control plane. */
@@ -133,11 +130,6 @@ export interface PgvigilControlPlaneProps {
    * @default none: events go to the table and the SNS topic only
    */
   readonly eventBus?: events.IEventBus;
-  /**
-   * Entry files of the Lambda handlers (TypeScript, bundled with esbuild, no Docker).
-   * @default functions/handlers/evaluator.ts and functions/handlers/switchover.ts of this repository
-   */
-  readonly entries?: { readonly evaluator?: string; readonly switchover?: string };
 }
 
 interface ClusterResources {
@@ -155,8 +147,8 @@ export class PgvigilControlPlane extends Construct {
   readonly table: dynamodb.Table;
   readonly topic: sns.Topic;
   readonly topicKey: kms.Key;
-  readonly evaluator: nodejs.NodejsFunction;
-  readonly switchover: nodejs.NodejsFunction;
+  readonly evaluator: lambda.Function;
+  readonly switchover: lambda.Function;
   /** Stream records the evaluator gave up on (after retries and bisection). */
   readonly deadLetterQueue: sqs.Queue;
   readonly sweepRule: events.Rule;
@@ -359,7 +351,7 @@ export class PgvigilControlPlane extends Construct {
 
     // ---- evaluator: stream-triggered and swept
     this.evaluator = this.controllerFunction('Evaluator', {
-      entry: props.entries?.evaluator ?? join(REPO_ROOT, 'functions/handlers/evaluator.ts'),
+      handler: 'evaluator',
       description: 'pgvigil evaluator: decides and drives failover sagas (DynamoDB stream + sweep)',
       timeout: props.evaluatorTimeout ?? Duration.minutes(5),
       reservedConcurrentExecutions: props.evaluatorReservedConcurrency,
@@ -395,7 +387,7 @@ export class PgvigilControlPlane extends Construct {
 
     // ---- switchover: invoked synchronously by the Automation document (15 min is Lambda's ceiling)
     this.switchover = this.controllerFunction('Switchover', {
-      entry: props.entries?.switchover ?? join(REPO_ROOT, 'functions/handlers/switchover.ts'),
+      handler: 'switchover',
       description: 'pgvigil switchover: planned role swap (SSM Automation entry point)',
       timeout: Duration.minutes(15),
       environment,
@@ -616,7 +608,7 @@ export class PgvigilControlPlane extends Construct {
   private controllerFunction(
     id: string,
     options: {
-      entry: string;
+      handler: LambdaHandler;
       description: string;
       timeout: Duration;
       environment: Record<string, string>;
@@ -624,7 +616,7 @@ export class PgvigilControlPlane extends Construct {
       logRetention?: logs.RetentionDays;
       removalPolicy: RemovalPolicy;
     },
-  ): nodejs.NodejsFunction {
+  ): lambda.Function {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, {
       retention: options.logRetention ?? logs.RetentionDays.ONE_MONTH,
       removalPolicy: options.removalPolicy,
@@ -638,11 +630,13 @@ export class PgvigilControlPlane extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'OwnLogGroup', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
     );
-    return new nodejs.NodejsFunction(this, id, {
-      entry: options.entry,
-      handler: 'handler',
+    return new lambda.Function(this, id, {
+      // What `npm run build` bundled from functions/handlers/<name>.ts (build/index.ts), with the AWS
+      // SDK versions of package-lock.json: nothing is bundled at synthesis, so a CDK app needs no esbuild.
+      code: lambda.Code.fromAsset(lambdaCodeDir(options.handler)),
+      handler: 'index.handler',
       description: options.description,
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: new lambda.Runtime(`nodejs${LAMBDA_NODE_MAJOR}.x`, lambda.RuntimeFamily.NODEJS),
       architecture: lambda.Architecture.ARM_64,
       memorySize: 512,
       timeout: options.timeout,
@@ -651,22 +645,6 @@ export class PgvigilControlPlane extends Construct {
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
       environment: options.environment,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node24',
-        platform: 'node',
-        mainFields: ['module', 'main'],
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
-        // Ship the SDK versions the tests ran against instead of the runtime's.
-        externalModules: [],
-        // ESM output: some bundled CommonJS dependencies still call require().
-        banner: "import { createRequire as __pgvigilCreateRequire } from 'node:module'; const require = __pgvigilCreateRequire(import.meta.url);",
-        forceDockerBundling: false,
-      },
     });
   }
 }

@@ -307,6 +307,8 @@ export function hostUserData(o: HostOptions): string {
     "state_table='$TABLE'",
     "instance_id='$INSTANCE_ID'",
     "vip_allocation_id='$VIP'",
+    // A fenced former primary rewinds and rejoins as a standby by itself (docs/controller.md).
+    'auto_rejoin=true',
     'EOF',
     'chown -R postgres:postgres /etc/pgvigil',
     '',

@@ -10,7 +10,7 @@
  * the node (and, when the file sets it, the cluster) the controller meant, then runs
  * `pgvigil-agent <action> -f {{ConfigFile}} --term {{Term}} …`.
  */
-import type { HostActionName } from '../core/ports.js';
+import type { HostActionName } from '../core/host-actions.js';
 import {
   DEFAULT_CONFIG_FILE,
   SSM_AGENT_COMMANDS,
@@ -51,7 +51,7 @@ export const DEFAULT_DOCUMENT_PREFIX = 'pgvigil';
 /** Name suffix of the manual switchover Automation document. */
 export const SWITCHOVER_DOCUMENT = 'Switchover';
 
-/** The controller's host action behind each document (core/ports.ts HostActionName). */
+/** The controller's host action behind each document (core/host-actions.ts HostActionName). */
 export const HOST_ACTIONS: Readonly<Record<SsmAction, HostActionName>> = {
   Promote: 'promote',
   Follow: 'follow',

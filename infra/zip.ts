@@ -1,14 +1,33 @@
 /**
  * A minimal ZIP writer (deflate, no extras) for packaging CDK file assets the way the CDK CLI does,
- * so {@link deployToEmulator} needs neither the `zip` program nor an extra npm package.
+ * so {@link deployToEmulator} needs neither the `zip` program nor an extra npm package; the build
+ * writes the host package with it too (build/host-package.ts).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import { crc32, deflateRawSync } from 'node:zlib';
 
+/** One file of an archive: its path inside, its bytes, and whether it is executable. */
+export interface ZipEntry {
+  name: string;
+  data: Buffer;
+  executable?: boolean;
+}
+
 /** Zips every regular file under `dir` (paths relative to it, sorted, fixed timestamps: reproducible). */
 export function zipDirectory(dir: string): Buffer {
-  const files = listFiles(dir).sort();
+  return zipEntries(
+    listFiles(dir).map((file) => ({
+      name: relative(dir, file).split(sep).join('/'),
+      data: readFileSync(file),
+      executable: (statSync(file).mode & 0o111) !== 0,
+    })),
+  );
+}
+
+/** Zips `entries` (sorted by name, fixed timestamps: the same entries give the same bytes). */
+export function zipEntries(entries: readonly ZipEntry[]): Buffer {
+  const files = [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
@@ -16,8 +35,8 @@ export function zipDirectory(dir: string): Buffer {
   const dosTime = 0;
   const dosDate = (0 << 9) | (1 << 5) | 1;
   for (const file of files) {
-    const name = Buffer.from(relative(dir, file).split(sep).join('/'), 'utf8');
-    const data = readFileSync(file);
+    const name = Buffer.from(file.name, 'utf8');
+    const data = file.data;
     const compressed = deflateRawSync(data);
     const crc = crc32(data) >>> 0;
     const local = Buffer.alloc(30);
@@ -44,7 +63,7 @@ export function zipDirectory(dir: string): Buffer {
     central.writeUInt32LE(compressed.length, 20);
     central.writeUInt32LE(data.length, 24);
     central.writeUInt16LE(name.length, 28);
-    central.writeUInt32LE(((0o100644 << 16) >>> 0), 38); // external attributes: -rw-r--r--
+    central.writeUInt32LE((((file.executable ? 0o100755 : 0o100644) << 16) >>> 0), 38); // external attributes: -rwxr-xr-x or -rw-r--r--
     central.writeUInt32LE(offset, 42);
     locals.push(local, name, compressed);
     centrals.push(central, name);

@@ -1,5 +1,5 @@
 /**
- * The sandbox's topology (issue 6, SPEC §11) and the repmgr.conf each host's agent reads.
+ * The sandbox's topology (docs/sandbox.md) and the repmgr.conf each host's agent reads.
  *
  * Three PostgreSQL nodes in az-a / az-b / az-c (node1 starts as primary) and a witness (az-c by
  * default — a region with three AZs — or any other location), synchronous replication
@@ -75,14 +75,18 @@ export const SANDBOX_DEFAULTS: Readonly<Record<string, string>> = {
   reconnect_interval: '1',
   connection_check_type: 'ping',
   heartbeat_interval_secs: '1',
-  lease_secs: '4',
+  // Holds through a 2.5 s stall of the emulator on a loaded 2-core machine, which 4 does not
+  // (docs/sandbox.md, "The lease"); a dead primary is replaced about a second later than at 4.
+  lease_secs: '5',
   clock_skew_margin_ms: '500',
   node_timeout_secs: '3',
   use_replication_slots: 'true',
   // Longer than the lease: an isolated primary fences itself before it could switch to
   // asynchronous replication; a just-promoted primary switches at once until a standby follows.
   sync_downgrade_after_secs: '10',
-  auto_rejoin: 'false',
+  // A fenced former primary is rewound and rejoins as a standby by itself: redundancy comes back
+  // without a person (docs/controller.md, "Follow-ups and rejoins").
+  auto_rejoin: 'true',
   log_level: 'INFO',
 };
 

@@ -1,12 +1,11 @@
 /**
- * How the sandbox starts its own Node processes (the AWS proxy, the controller): the TypeScript
- * entry file run by Node with tsx's loader, as `pgvigil` itself runs from a clone with no build
- * step. One place, so a build that bundles these entry points changes only this file.
+ * How the sandbox starts its own Node processes (the AWS proxy, the controller): their bundles
+ * from `npm run build` (dist/sandbox/<entry>.mjs, entry points of the CLI's build), so the
+ * sandbox runs built code whether it runs from `pgvigil sandbox up` or from the tests.
  */
-import { fileURLToPath } from 'node:url';
+import { ARTIFACTS, builtArtifact, type SandboxProcess } from '../build/artifacts.js';
 
-/** The command line that runs `sandbox/<entry>.ts` with `args`. */
-export function sandboxEntry(entry: 'aws-proxy-main' | 'controller-main', args: string[]): { command: string; args: string[] } {
-  const file = fileURLToPath(new URL(`./${entry}.ts`, import.meta.url));
-  return { command: process.execPath, args: ['--import', import.meta.resolve('tsx/esm'), file, ...args] };
+/** The command line that runs the bundle of `sandbox/<entry>.ts` with `args`. */
+export function sandboxEntry(entry: SandboxProcess, args: string[]): { command: string; args: string[] } {
+  return { command: process.execPath, args: [builtArtifact(`${ARTIFACTS.sandboxProcesses}/${entry}.mjs`), ...args] };
 }

@@ -11,7 +11,7 @@
  * Everything created is recorded in the sandbox directory as it is created (network.json,
  * processes.json, sandbox.json), so {@link sandboxDown} cleans up after a crash too.
  */
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { SSMClient } from '@aws-sdk/client-ssm';
@@ -21,7 +21,7 @@ import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
 import type { VipMover } from '../core/ports.js';
 import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
-import { buildAgent } from '../agent/build.js';
+import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
 import { parseOverrides, planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
@@ -317,13 +317,12 @@ export class Sandbox {
     this.say(`network: ${this.network.mode === 'netns' ? `namespaces on ${this.network.subnetCidr} (gateway ${this.network.gateway})` : 'loopback (no partition drills)'}`);
     for (const name of names) await this.network.addHost(name);
 
-    // pgvigil-agent on PATH for the agents and for the SSM documents' commands: the same single-file
-    // bundle the systemd unit runs (agent/build.ts), which also starts in a third of the time the
-    // TypeScript sources take through tsx — and every SSM command starts one.
+    // pgvigil-agent on PATH for the agents and for the SSM documents' commands: the bundle the
+    // systemd unit runs (`npm run build`), copied where the agents' user can read it.
     mkdirSync(join(dir, 'bin'), { recursive: true, mode: 0o755 });
     const bundle = join(dir, 'bin', 'pgvigil-agent.mjs');
-    this.say('agent: building the bundle the hosts run (esbuild)');
-    await buildAgent(bundle);
+    copyFileSync(builtArtifact(ARTIFACTS.agent), bundle);
+    this.say(`agent: ${ARTIFACTS.agent}, the bundle the hosts run`);
     writeFileSync(
       join(dir, 'bin', 'pgvigil-agent'),
       `#!/bin/sh\nAWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED=true exec "${process.execPath}" "${bundle}" "$@"\n`,

@@ -3,9 +3,11 @@
  * the DynamoDB backend's item operations atomic (moto serves requests on parallel threads without a
  * lock, so two conditional writes could both pass; DynamoDB's cannot), then runs moto unchanged.
  */
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../build/artifacts.js';
 
-export const MOTO_SERVER_SCRIPT = fileURLToPath(new URL('./moto_server.py', import.meta.url));
+/** Found from the package root, so the bundled CLI (dist/chunks/…) finds it too. */
+export const MOTO_SERVER_SCRIPT = join(packageRoot(), 'sandbox/moto_server.py');
 
 /** `python3` arguments for a moto server listening on `host:port`. */
 export function motoServerArgs(host: string, port: number): string[] {

@@ -9,7 +9,7 @@ import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { NodeRecord, ServerState } from '../../core/model.js';
 import {
-  CHECKS,
+  LOCAL_CHECKS,
   NAGIOS_EXIT,
   dataDirectoryWritableCheck,
   dbConnectionCheck,
@@ -31,9 +31,6 @@ import { stripPassword } from '../pg/conninfo.js';
 import { NO_SERVER_FACTS, dataDirectoryWritable, postmasterStatus, queryServerState, type ServerFacts } from '../pg/local.js';
 import { close, connect, query, queryOne, type Session } from '../pg/session.js';
 import { findNode, loadCluster, sqlTimeoutMs, type ActionContext } from './context.js';
-
-/** The single checks that run on the node itself: every shared check but the heartbeat's age. */
-export const NODE_CHECKS: readonly CheckDefinition[] = CHECKS.filter((d) => d.option !== 'agent');
 
 interface Facts {
   session: Session;
@@ -173,7 +170,7 @@ export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Pro
     facts = await gatherFacts(ctx);
   } catch (error) {
     if (single === 'db-connection' || opts.nagios) {
-      const def = NODE_CHECKS.find((d) => d.option === (single ?? 'db-connection')) as CheckDefinition;
+      const def = LOCAL_CHECKS.find((d) => d.option === (single ?? 'db-connection')) as CheckDefinition;
       const pm = await postmasterStatus(ctx.config.data_directory);
       const self: CheckedNode = { node_id: ctx.config.node_id, node_name: ctx.config.node_name, type: 'primary', upstream_node_id: null };
       const judged = dbConnectionCheck(self, { ...localServerState(NO_SERVER_FACTS, null, false, ctx.now()), postmaster_running: pm.running, accepting_connections: false });
@@ -184,7 +181,7 @@ export async function nodeCheck(ctx: ActionContext, opts: NodeCheckOptions): Pro
     throw error;
   }
   try {
-    const defs = opts.checks.length === 0 ? NODE_CHECKS.filter((d) => d.option !== 'db-connection') : NODE_CHECKS.filter((d) => opts.checks.includes(d.option));
+    const defs = opts.checks.length === 0 ? LOCAL_CHECKS.filter((d) => d.option !== 'db-connection') : LOCAL_CHECKS.filter((d) => opts.checks.includes(d.option));
     const results: CheckResult[] = [];
     for (const def of defs) {
       let outcome: CheckOutcome;

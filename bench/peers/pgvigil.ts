@@ -4,12 +4,15 @@
  * 3-node cluster, starts the same write loop through the Elastic IP proxy, injects the drill's
  * fault and judges the run.
  */
+import { ensureBuilt } from '../../build/index.js';
 import { Sandbox } from '../../sandbox/index.js';
 import { SCENARIOS, runDrill } from '../../sandbox/drills/index.js';
 import { freePort } from '../../sandbox/ports.js';
 import type { FaultName, RunRecord } from './stats.js';
 
 export async function upPgvigil(dir: string, log: (line: string) => void): Promise<Sandbox> {
+  // The sandbox runs the built agent, controller and Lambda code.
+  await ensureBuilt((l) => log(`pgvigil: ${l}`));
   return Sandbox.up({ dir, vipPort: await freePort(), progress: (l) => log(`pgvigil: ${l}`) });
 }
 

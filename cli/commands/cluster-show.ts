@@ -2,24 +2,27 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { clusterShowModel } from '../../core/node-status.js';
 import { defineCommand, opt } from '../framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
+import { DEFAULT_URI_DBNAME, printClusterUris } from './cluster-uri.js';
 import { renderClusterShowCsv, renderClusterShowJson, renderClusterShowTable } from '../render/cluster-show.js';
 
 export const clusterShowCommand = defineCommand({
   words: ['cluster', 'show'],
   summary: 'display information about each registered node in the cluster',
-  usage: 'cluster show [--compact] [--csv] [--json] [--verbose] [--terse] [--cluster ID]',
+  usage: 'cluster show [--compact] [--csv] [--json] [--verbose] [--terse] [--uri] [--cluster ID]',
   examples: ['pgvigil -f /etc/pgvigil/repmgr.conf cluster show', 'PGVIGIL_CLUSTER_ID=orders pgvigil cluster show --compact'],
   options: {
     compact: { type: 'boolean', description: 'omit the connection string and shorten column titles' },
     csv: { type: 'boolean', description: "repmgr's CSV: node_id,connection_status(0|-1),recovery_type(0 primary|1 standby|-1 unknown)" },
     verbose: { type: 'boolean', short: 'v', description: 'say why each node that is not running looks the way it does' },
     terse: { type: 'boolean', short: 't', description: 'do not list the issues found (the exit code still reports them)' },
+    uri: { type: 'boolean', description: `print the clients' connection strings instead (cluster uri, database ${DEFAULT_URI_DBNAME})` },
     ...jsonOption,
     ...clusterOption,
   },
   async run(ctx) {
     const target = await openTarget(ctx);
     const { snapshot, rejected } = await loadCluster(target);
+    if (opt.flag(ctx, 'uri')) return printClusterUris(ctx, snapshot, { dbname: DEFAULT_URI_DBNAME });
     const model = clusterShowModel(snapshot, target.now(), rejected);
     const status = model.issues.length > 0 ? ExitCode.ERR_NODE_STATUS : ExitCode.SUCCESS;
     if (opt.flag(ctx, 'json')) {

@@ -2,8 +2,8 @@
  * `pgvigil config check -f FILE [--json]`: load a repmgr.conf-format file the way the agent will,
  * and print the effective configuration with where each value came from, or every problem at once.
  */
-import { loadConfigFile, resolveConfigPath } from '../../adapters/config-file.js';
-import { CONFIG_KEY_NAMES, displayConfigValue, redactConfig, type ConfigOrigin } from '../../core/config/index.js';
+import type { LoadedConfig } from '../../adapters/config-file.js';
+import type { ConfigOrigin } from '../../core/config/index.js';
 import { ConfigError, formatConfigProblem } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { defineCommand, opt } from '../framework.js';
@@ -28,10 +28,15 @@ export const configCheckCommand = defineCommand({
     json: { type: 'boolean', description: 'print the result as JSON on stdout' },
   },
   async run(ctx) {
+    // The parser and its schemas are loaded by the commands that read a file, not at start-up (build/index.ts).
+    const [{ loadConfigFile, resolveConfigPath }, { CONFIG_KEY_NAMES, displayConfigValue, redactConfig }] = await Promise.all([
+      import('../../adapters/config-file.js'),
+      import('../../core/config/index.js'),
+    ]);
     const { out, env } = ctx;
     const json = opt.flag(ctx, 'json');
     const file = resolveConfigPath(opt.string(ctx, 'config-file'));
-    let loaded: ReturnType<typeof loadConfigFile>;
+    let loaded: LoadedConfig;
     try {
       loaded = loadConfigFile(file, env);
     } catch (error) {

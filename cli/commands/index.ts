@@ -6,6 +6,7 @@ import type { Command } from '../framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
+import { clusterUriCommand } from './cluster-uri.js';
 import { clusterEventCommand } from './cluster-event.js';
 import { clusterCleanupCommand } from './cluster-cleanup.js';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix.js';
@@ -22,6 +23,7 @@ export const commands: Command[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,
+  clusterUriCommand,
   clusterEventCommand,
   clusterMatrixCommand,
   clusterCrosscheckCommand,

@@ -16,7 +16,7 @@ import type { CampaignResult } from '../../sandbox/chaos/campaign.js';
 import { FAULT_TYPES } from '../../sandbox/chaos/schedule.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt } from '../framework.js';
-import { sandboxDir } from './sandbox.js';
+import { loadSandbox, sandboxDir } from './sandbox.js';
 import type { Output } from '../output.js';
 import { renderTable } from '../render/table.js';
 
@@ -100,7 +100,7 @@ export const sandboxChaosCommand = defineCommand({
     dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the campaign` },
   },
   async run(ctx) {
-    const { parseFaultList } = await import('../../sandbox/chaos/schedule.js');
+    const { parseFaultList } = await loadSandbox(() => import('../../sandbox/chaos/schedule.js'));
     // Bad arguments fail before anything starts.
     const durationMs = parseDuration(opt.string(ctx, 'duration') ?? '10m');
     const seedText = opt.string(ctx, 'seed');
@@ -112,18 +112,18 @@ export const sandboxChaosCommand = defineCommand({
     const say = (line: string): void => (json ? void process.stderr.write(`INFO: ${line}\n`) : ctx.out.info(line));
     if (seedText === undefined) say(`seed ${seed} (pass --seed ${seed} to plan the same schedule again)`);
     const dir = sandboxDir(ctx);
-    const { readSandboxState, Sandbox } = await import('../../sandbox/index.js');
+    const { readSandboxState, Sandbox } = await loadSandbox(() => import('../../sandbox/index.js'));
     const state = readSandboxState(dir);
     let result: CampaignResult;
     if (state?.ready) {
-      const { requestChaos } = await import('../../sandbox/drills/server.js');
+      const { requestChaos } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
       say(`running the campaign on the sandbox in ${dir}`);
       result = await requestChaos(dir, { seed, durationMs, faults, ...(historyFile ? { historyFile } : {}) }, say);
     } else if (state) {
       throw new PgvigilError('CONFLICT', `the sandbox in ${dir} is not ready`, { hint: `wait for "pgvigil sandbox up" to finish, or run "pgvigil sandbox down --dir ${dir}"` });
     } else {
-      const { runCampaign } = await import('../../sandbox/chaos/campaign.js');
-      const { freePort } = await import('../../sandbox/ports.js');
+      const { runCampaign } = await loadSandbox(() => import('../../sandbox/chaos/campaign.js'));
+      const { freePort } = await loadSandbox(() => import('../../sandbox/ports.js'));
       const parent = mkdtempSync(join(tmpdir(), 'pgvigil-chaos-'));
       chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
       say(`no sandbox in ${dir}: bringing up a fresh one in ${parent} for the campaign`);

@@ -11,7 +11,7 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt } from '../framework.js';
-import { sandboxDir } from './sandbox.js';
+import { loadSandbox, sandboxDir } from './sandbox.js';
 import type { Output } from '../output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
 
@@ -55,13 +55,13 @@ export const sandboxDrillCommand = defineCommand({
   },
   async run(ctx) {
     const name = opt.requiredString(ctx, 'scenario');
-    const { scenario, runDrill } = await import('../../sandbox/drills/index.js');
+    const { scenario, runDrill } = await loadSandbox(() => import('../../sandbox/drills/index.js'));
     const chosen = scenario(name); // a bad name fails before anything starts
     const json = opt.flag(ctx, 'json');
     const dir = sandboxDir(ctx);
-    const { readSandboxState, Sandbox } = await import('../../sandbox/index.js');
-    const { requestDrill } = await import('../../sandbox/drills/server.js');
-    const { freePort } = await import('../../sandbox/ports.js');
+    const { readSandboxState, Sandbox } = await loadSandbox(() => import('../../sandbox/index.js'));
+    const { requestDrill } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
+    const { freePort } = await loadSandbox(() => import('../../sandbox/ports.js'));
     const state = readSandboxState(dir);
     let result: DrillResult;
     if (state?.ready) {

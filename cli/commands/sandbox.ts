@@ -6,20 +6,33 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { join, resolve } from 'node:path';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
+import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../framework.js';
 import type { Output } from '../output.js';
-
-const BIN = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'pgvigil.js');
+import { clusterShowCommand } from './cluster-show.js';
 
 const dirOption: Record<string, OptionSpec> = {
   dir: { type: 'string', description: `the sandbox directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR)` },
 };
+
+/**
+ * Loads sandbox code. The sandbox deploys the CDK app into moto, so it needs aws-cdk-lib, which a
+ * clone of the repository has and the host package (no node_modules) has not: say so plainly.
+ */
+export async function loadSandbox<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new PgvigilError('BAD_CONFIG', 'the sandbox runs from a clone of the pgvigil repository', {
+      detail: (error as Error).message.split('\n')[0],
+      hint: 'clone the repository, then run "npm ci && npm start" there',
+    });
+  }
+}
 
 /** The sandbox directory a command works on: --dir, else PGVIGIL_SANDBOX_DIR, else the default. */
 export function sandboxDir(ctx: CommandContext): string {
@@ -70,6 +83,22 @@ function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEn
   out.print('');
 }
 
+/**
+ * What `sandbox up` prints once the sandbox is up (README.md shows it, and test/e2e/sandbox-up.test.ts
+ * holds the two to each other): how to use it from another shell, then `pgvigil cluster show` run
+ * the way that shell would run it.
+ */
+async function announce(ctx: CommandContext, dir: string, state: Parameters<typeof printUsage>[2]): Promise<void> {
+  printUsage(ctx.out, dir, state);
+  ctx.out.info('pgvigil cluster show:');
+  try {
+    await clusterShowCommand.run({ options: {}, positionals: [], out: ctx.out, env: sandboxEnvironment(dir, state) });
+  } catch (error) {
+    reportError(ctx.out, error);
+  }
+  ctx.out.print('');
+}
+
 export const sandboxUpCommand = defineCommand({
   words: ['sandbox', 'up'],
   summary: 'bring up the whole system on this machine: moto, 3 PostgreSQL nodes + witness, agents, controller, VIP',
@@ -89,7 +118,7 @@ export const sandboxUpCommand = defineCommand({
     if (vipPort < 1 || vipPort > 65535) throw new PgvigilError('BAD_ARGUMENT', `option --vip-port expects a port number, got ${vipPort}`);
     if (opt.flag(ctx, 'detach')) return detach(ctx, dir);
 
-    const { Sandbox } = await import('../../sandbox/index.js');
+    const { Sandbox } = await loadSandbox(() => import('../../sandbox/index.js'));
     const sandbox = await Sandbox.up({
       dir,
       vipPort,
@@ -99,11 +128,13 @@ export const sandboxUpCommand = defineCommand({
     });
     ctx.out.notice(`sandbox is up in ${dir}`);
     // `pgvigil sandbox drill` from another shell runs its drill in this process (sandbox/drills/server.ts).
-    const { serveDrills } = await import('../../sandbox/drills/server.js');
+    const { serveDrills } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
     const stopDrills = await serveDrills(sandbox, (line) => ctx.out.info(line));
-    printUsage(ctx.out, dir, sandbox.state);
+    await announce(ctx, dir, sandbox.state);
 
     // Events as they happen, until Ctrl-C (or `sandbox down`, which sends SIGTERM).
+    ctx.out.info('events as they happen (Ctrl-C tears the sandbox down):');
+    const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../../adapters/dynamo-state-store.js')]);
     const dynamo = new DynamoDBClient(sandbox.clientConfig);
     const store = new DynamoStateStore(dynamo, sandbox.deployment.tableName);
     let since = Date.now() - 120_000;
@@ -139,13 +170,13 @@ export const sandboxUpCommand = defineCommand({
 
 /** Starts `sandbox up` in the background and returns when it is ready (or has failed). */
 async function detach(ctx: CommandContext, dir: string): Promise<number> {
-  const { readSandboxState } = await import('../../sandbox/index.js');
+  const { readSandboxState } = await loadSandbox(() => import('../../sandbox/index.js'));
   if (readSandboxState(dir)) throw new PgvigilError('CONFLICT', `${dir} already holds a sandbox`, { hint: `run "pgvigil sandbox down --dir ${dir}" first` });
   const log = `${dir}.log`;
   const fd = openSync(log, 'w');
   const args = process.argv.slice(2).filter((a) => a !== '--detach');
   if (!args.includes('--dir')) args.push('--dir', dir);
-  const child = spawn(process.execPath, [BIN, ...args], { detached: true, stdio: ['ignore', fd, fd], env: ctx.env });
+  const child = spawn(process.execPath, [builtArtifact(ARTIFACTS.cli), ...args], { detached: true, stdio: ['ignore', fd, fd], env: ctx.env });
   closeSync(fd);
   child.unref();
   let printed = 0;
@@ -157,7 +188,7 @@ async function detach(ctx: CommandContext, dir: string): Promise<number> {
     const state = readSandboxState(dir);
     if (state?.ready) {
       ctx.out.notice(`sandbox is up in ${dir} (pid ${child.pid}); output in ${log}; stop it with "pgvigil sandbox down --dir ${dir}"`);
-      printUsage(ctx.out, dir, state);
+      await announce(ctx, dir, state);
       return 0;
     }
     if (child.exitCode !== null || child.signalCode !== null) {
@@ -176,8 +207,8 @@ export const sandboxDownCommand = defineCommand({
   options: { ...dirOption },
   async run(ctx) {
     const dir = sandboxDir(ctx);
-    const { readSandboxState, sandboxDown } = await import('../../sandbox/index.js');
-    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const { readSandboxState, sandboxDown } = await loadSandbox(() => import('../../sandbox/index.js'));
+    const { procStartTime } = await loadSandbox(() => import('../../sandbox/supervisor.js'));
     const state = readSandboxState(dir);
     if (!state && !existsSync(dir)) {
       ctx.out.notice(`no sandbox in ${dir}; nothing to do`);
@@ -205,9 +236,9 @@ export const sandboxStatusCommand = defineCommand({
   options: { ...dirOption, json: { type: 'boolean', description: 'one JSON object' } },
   async run(ctx) {
     const dir = sandboxDir(ctx);
-    const { readSandboxState } = await import('../../sandbox/index.js');
-    const { readNetworkState } = await import('../../sandbox/netns.js');
-    const { procStartTime } = await import('../../sandbox/supervisor.js');
+    const { readSandboxState } = await loadSandbox(() => import('../../sandbox/index.js'));
+    const { readNetworkState } = await loadSandbox(() => import('../../sandbox/netns.js'));
+    const { procStartTime } = await loadSandbox(() => import('../../sandbox/supervisor.js'));
     const state = readSandboxState(dir);
     if (!state) throw new PgvigilError('NOT_FOUND', `no sandbox in ${dir}`, { hint: 'start one with "pgvigil sandbox up"' });
     const network = readNetworkState(dir);
@@ -222,6 +253,7 @@ export const sandboxStatusCommand = defineCommand({
     let vipInstance: string | null = null;
     if (state.motoEndpoint && state.tableName) {
       const config = { endpoint: state.motoEndpoint, region: state.region, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
+      const [{ DynamoDBClient }, { DynamoStateStore }] = await Promise.all([import('@aws-sdk/client-dynamodb'), import('../../adapters/dynamo-state-store.js')]);
       const dynamo = new DynamoDBClient(config);
       try {
         const loaded = await new DynamoStateStore(dynamo, state.tableName).load(state.clusterId);

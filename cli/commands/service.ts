@@ -49,13 +49,16 @@ async function setPaused(ctx: CommandContext, paused: boolean): Promise<number> 
   let cluster: ClusterRecord;
   for (let attempt = 1; ; attempt++) {
     cluster = (await loadCluster(target)).snapshot.cluster;
-    if (cluster.paused === paused) {
+    // A pause an operation set (a switchover's) is lifted when the operation ends: pausing makes it
+    // the operator's, which nothing but "service unpause" lifts.
+    const byOperation = cluster.paused && Boolean(cluster.paused_by);
+    if (cluster.paused === paused && !(paused && byOperation)) {
       ctx.out.notice(`cluster "${target.clusterId}" is already ${paused ? 'paused' : 'unpaused'}`);
       return ExitCode.SUCCESS;
     }
     if (attempt === 1 && cluster.operation) {
       ctx.out.warning(
-        `a ${cluster.operation.kind} is in progress (step "${cluster.operation.step}"); when it ends it restores the paused flag it started with`,
+        `a ${cluster.operation.kind} is in progress (step "${cluster.operation.step}"); it lifts only a pause it set itself, never this one`,
       );
     }
     if (dryRun) {
@@ -98,7 +101,7 @@ async function setPaused(ctx: CommandContext, paused: boolean): Promise<number> 
 }
 
 async function write(target: CliTarget, cluster: ClusterRecord, paused: boolean): Promise<{ ok: boolean }> {
-  return aws(target, () => target.store.updateCluster(target.clusterId, cluster.version, { paused }, target.now()));
+  return aws(target, () => target.store.updateCluster(target.clusterId, cluster.version, { paused, paused_by: null }, target.now()));
 }
 
 const pauseOptions = {

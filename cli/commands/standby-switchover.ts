@@ -6,7 +6,6 @@ import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { defineCommand, opt } from '../framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
-import { followSwitchover, switchoverInvoker } from '../switchover.js';
 
 export const standbySwitchoverCommand = defineCommand({
   words: ['standby', 'switchover'],
@@ -27,6 +26,8 @@ export const standbySwitchoverCommand = defineCommand({
     if (waitSecs < 1) throw new PgvigilError('BAD_ARGUMENT', `option --wait-timeout expects seconds (1 or more), got ${waitSecs}`);
     const dryRun = opt.flag(ctx, 'dry-run');
     const json = opt.flag(ctx, 'json');
+    // The AWS clients and (without a deployed switchover function) the controller's saga: this command's alone.
+    const { followSwitchover, switchoverInvoker } = await import('../switchover.js');
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
@@ -61,9 +62,16 @@ export const standbySwitchoverCommand = defineCommand({
       return ExitCode.ERR_SWITCHOVER_FAIL;
     }
     switch (result.outcome) {
-      case 'completed':
+      case 'completed': {
+        // Done once the new primary serves behind the Elastic IP; the follow-ups are reported, and a
+        // pending one is carried on by the controller.
+        for (const f of response?.follow_ups ?? []) {
+          if (f.state === 'done') ctx.out.info(`follow-up ${f.action} of node ${f.node_id}: done (${f.detail})`);
+          else ctx.out.warning(`follow-up ${f.action} of node ${f.node_id}: pending (${f.detail}); the controller carries it on`);
+        }
         ctx.out.notice(`STANDBY SWITCHOVER has completed successfully: ${who} is the primary${response?.term === undefined ? '' : ` (term ${response.term})`}`);
         return ExitCode.SUCCESS;
+      }
       case 'rolled_back':
         ctx.out.error('switchover failed and was rolled back: the old primary is the primary again');
         ctx.out.hint('see "pgvigil cluster event --event=switchover_rolled_back" for the reason');

@@ -24,6 +24,13 @@ export function renderExplanation(decision: Decision, snapshot: ClusterSnapshot,
     lines.push('', 'Reasons:');
     decision.reasons.slice(1).forEach((r, i) => lines.push(`  ${i + 1}. ${r}`));
   }
+  const op = decision.operation;
+  if (op) {
+    lines.push('', `Operation in flight: ${op.kind} ${op.id} (term ${op.term}) at step "${op.step}", ${op.phase.replace(/_/g, ' ')}`);
+    lines.push(`  verdict: ${op.verdict === 'end' ? `end it (${(op.ending ?? '').replace('_', ' ')})` : 'let it go on'}`);
+    for (const r of op.reasons) lines.push(`  - ${r}`);
+    if (op.without_operation) lines.push(`  without it the engine would decide: ${op.without_operation.code} — ${op.without_operation.headline}`);
+  }
   if (decision.actions.length > 0) {
     lines.push('', 'Actions:');
     for (const a of decision.actions) lines.push(`  - ${describeAction(a, node)}`);
@@ -69,7 +76,13 @@ export function describeAction(a: Action, node: (id: number) => string): string 
     case 'follow':
       return `make ${node(a.node_id)} follow ${node(a.upstream_node_id)}`;
     case 'rejoin':
-      return `rejoin ${node(a.node_id)} as a standby of ${node(a.upstream_node_id)} (pg_rewind if needed)`;
+      return `rejoin ${node(a.node_id)} as a standby of ${node(a.upstream_node_id)}${a.force_rewind ? ' (pg_rewind if needed)' : ' (no rewind)'}`;
+    case 'end_operation':
+      return `end operation ${a.operation_id} (${a.ending.replace('_', ' ')}): ${a.reason}`;
+    case 'restart_primary':
+      return `restart ${node(a.node_id)} in place as the primary of a new term`;
+    case 'unpause':
+      return `lift the pause left by operation ${a.operation_id}`;
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { parseConninfo } from '../conninfo.js';
 import { PgvigilError } from '../errors.js';
+import { isDnsName, parseHostPort } from '../routes.js';
 
 export const CONNECTION_CHECK_TYPES = ['ping', 'connection', 'query'] as const;
 export const FAILOVER_MODES = ['automatic', 'manual'] as const;
@@ -66,6 +67,11 @@ export interface PgvigilConfig {
   state_table: string;
   instance_id: string;
   vip_allocation_id: string;
+  route53_zone_id: string;
+  route53_record_name: string;
+  route53_ttl: number;
+  writer_endpoint: string;
+  reader_endpoint: string;
   heartbeat_interval_secs: number;
   lease_secs: number;
   clock_skew_margin_ms: number;
@@ -76,6 +82,9 @@ export interface PgvigilConfig {
   auto_rejoin: boolean;
   failover_on_location_loss: boolean;
   sync_downgrade_after_secs: number;
+  rest_api_listen: string;
+  rest_api_secret_arn: string;
+  rest_api_secret_file: string;
   agent_state_dir: string;
 }
 
@@ -141,6 +150,14 @@ const conninfoCheck = (v: string): string | undefined => {
     return error instanceof PgvigilError ? error.message : 'expected a libpq connection string';
   }
 };
+
+const hostPort =
+  (requirePort: boolean) =>
+  (v: string): string | undefined => {
+    const parsed = parseHostPort(v);
+    if (parsed && (parsed.port !== null || !requirePort)) return undefined;
+    return `expected ${requirePort ? 'address:port' : 'host[:port]'} (a port from 1 to 65535; an IPv6 address in brackets), got "${v}"`;
+  };
 
 const pattern =
   (regex: RegExp, expected: string) =>
@@ -290,6 +307,25 @@ export const CONFIG_KEYS: ConfigKeyTable = {
     check: pattern(/^eipalloc-[0-9a-f]{8,17}$/, 'an Elastic IP allocation id such as eipalloc-0123456789abcdef0'),
     description: 'allocation id of the Elastic IP that follows the primary (the virtual IP); empty = no virtual IP',
   },
+  route53_zone_id: {
+    type: 'string', default: '', origin: 'pgvigil',
+    check: pattern(/^Z[A-Z0-9]{1,32}$/, 'a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
+    description: 'private hosted zone of a Route 53 record that follows the primary (with route53_record_name); empty = no such record',
+  },
+  route53_record_name: {
+    type: 'string', default: '', origin: 'pgvigil',
+    check: (v) => (isDnsName(v) ? undefined : `expected a fully qualified DNS name such as primary.orders.internal, got "${v}"`),
+    description: 'name of the A record the controller points at the primary\'s private address at every failover and switchover',
+  },
+  route53_ttl: secs('TTL of that record: how long resolvers may keep sending clients to the former primary after a failover', 5, 0, DAY, 'pgvigil'),
+  writer_endpoint: {
+    type: 'string', default: '', origin: 'pgvigil', check: hostPort(false),
+    description: 'host[:port] of a load balancer route to the primary (the NLB writer listener, HAProxy); printed by pgvigil cluster uri',
+  },
+  reader_endpoint: {
+    type: 'string', default: '', origin: 'pgvigil', check: hostPort(false),
+    description: 'host[:port] of a load balancer route to the standbys (the NLB reader listener, HAProxy); printed by pgvigil cluster uri',
+  },
   heartbeat_interval_secs: {
     type: 'number', default: 5, min: 0.1, max: 3600, origin: 'pgvigil', unit: 's',
     description: 'how often a healthy agent writes its heartbeat (it writes at once when something changes); the primary renews its lease with it',
@@ -317,9 +353,21 @@ export const CONFIG_KEYS: ConfigKeyTable = {
     type: 'enum', default: 'ssm-then-stop-instance', values: FENCE_MODES, origin: 'pgvigil',
     description: 'how a failed primary is fenced: SSM fence command, then EC2 StopInstances if it did not confirm; SSM only; or not at all',
   },
-  auto_rejoin: bool('rewind a fenced former primary that comes back and make it follow the new primary', false, 'pgvigil'),
+  auto_rejoin: bool("rewind a fenced former primary that comes back and make it follow the new primary (on in the sandbox and the example stack; a switchover's demoted primary rejoins either way)", false, 'pgvigil'),
   failover_on_location_loss: bool('fail over when the primary\'s whole location is dark, once its lease has expired (false = repmgr\'s behaviour: cancel)', true, 'pgvigil'),
   sync_downgrade_after_secs: secs('switch the primary to asynchronous replication when no synchronous standby has been connected this long; 0 = never', 0, 0, DAY, 'pgvigil'),
+  rest_api_listen: {
+    type: 'string', default: '', origin: 'pgvigil', check: hostPort(true),
+    description: 'address:port of the agent\'s HTTP API (health endpoints for load balancers, failsafe confirmations); empty = off; the example stack uses port 8008',
+  },
+  rest_api_secret_arn: {
+    type: 'string', default: '', origin: 'pgvigil',
+    check: pattern(/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret ARN'),
+    description: 'Secrets Manager secret holding the cluster\'s shared secret for the agent API\'s authenticated requests (stack output AgentApiSecretArns)',
+  },
+  rest_api_secret_file: str('file holding that shared secret instead of Secrets Manager (the sandbox writes one)', {
+    check: absolutePath, origin: 'pgvigil',
+  }),
   agent_state_dir: str('directory where the agent keeps its local state (sequence number, fence marker)', {
     default: '/var/lib/pgvigil', check: absolutePath, origin: 'pgvigil',
   }),

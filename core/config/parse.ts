@@ -242,6 +242,13 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
     `expected more than heartbeat_interval_secs (${config.heartbeat_interval_secs}), got ${config.node_timeout_secs}: every heartbeat would be stale`,
   );
 
+  crossCheck(
+    'route53_record_name',
+    ['route53_zone_id'],
+    (config.route53_zone_id === '') === (config.route53_record_name === ''),
+    'route53_zone_id and route53_record_name go together: set both for a Route 53 record that follows the primary, or neither',
+  );
+
   const problems = [
     ...fileProblems.sort((a, b) => (a.line ?? Number.MAX_SAFE_INTEGER) - (b.line ?? Number.MAX_SAFE_INTEGER)),
     ...envProblems,

@@ -5,8 +5,8 @@
  * One fact, one place: the key table (core/config/keys.ts) is what users read — it drives the
  * parser, `config check` and docs/configuration.md — so each setting's type, range, allowed values
  * and default are taken from its entry there. This module only says which keys the record carries
- * and which two change form in it: no virtual IP (`vip_allocation_id` empty) and every event
- * (`event_notifications=all`) are null.
+ * and which change form in it: an empty route (`vip_allocation_id`, the Route 53 record, the load
+ * balancer endpoints) and every event (`event_notifications=all`) are null.
  */
 import { array, boolean, integer, nullable, number, object, oneOf, string, withDefault, type ObjectSchema, type Schema } from '../schema.js';
 import { CONFIG_KEYS, DEFAULT_MAX_LENGTH, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
@@ -36,6 +36,11 @@ export const CLUSTER_SETTING_KEYS = [
   'replication_lag_critical',
   'event_notifications',
   'vip_allocation_id',
+  'route53_zone_id',
+  'route53_record_name',
+  'route53_ttl',
+  'writer_endpoint',
+  'reader_endpoint',
 ] as const satisfies readonly (keyof PgvigilConfig)[];
 
 export type ClusterSettingKey = (typeof CLUSTER_SETTING_KEYS)[number];
@@ -44,6 +49,10 @@ export type ClusterSettingKey = (typeof CLUSTER_SETTING_KEYS)[number];
 const NULL_WHEN_UNSET = {
   event_notifications: (value: readonly string[]): boolean => value.includes('all'),
   vip_allocation_id: (value: string): boolean => value === '',
+  route53_zone_id: (value: string): boolean => value === '',
+  route53_record_name: (value: string): boolean => value === '',
+  writer_endpoint: (value: string): boolean => value === '',
+  reader_endpoint: (value: string): boolean => value === '',
 };
 type NullWhenUnset = keyof typeof NULL_WHEN_UNSET;
 

@@ -18,6 +18,12 @@ export interface PrimaryReference {
   last_lsn: string | null;
   /** The primary ran synchronous replication: non-empty synchronous_standby_names and sync/quorum rows. */
   synchronous: boolean;
+  /**
+   * Non-empty synchronous_standby_names but no standby reported as sync/quorum: its commits waited
+   * for a standby that was not there, and the writes it acknowledged before are on no standby it
+   * still reported. Only a standby holding everything it last reported may then be promoted.
+   */
+  synchronousWithoutStandby: boolean;
   /** application_name of the standbys the primary last reported as sync or quorum. */
   sync_names: ReadonlySet<string>;
 }
@@ -25,12 +31,14 @@ export interface PrimaryReference {
 export function primaryReference(primary: NodeView): PrimaryReference {
   const s = primary.heartbeat?.server ?? null;
   const syncRows = (s?.replication ?? []).filter((r) => r.sync_state === 'sync' || r.sync_state === 'quorum');
-  const synchronous = (s?.synchronous_standby_names ?? '').trim() !== '' && syncRows.length > 0;
+  const named = (s?.synchronous_standby_names ?? '').trim() !== '';
+  const synchronous = named && syncRows.length > 0;
   return {
     system_identifier: s?.system_identifier ?? null,
     timeline: s?.timeline ?? null,
     last_lsn: s?.current_lsn ?? null,
     synchronous,
+    synchronousWithoutStandby: named && syncRows.length === 0,
     sync_names: new Set(synchronous ? syncRows.map((r) => r.application_name) : []),
   };
 }
@@ -81,6 +89,12 @@ export function ineligibility(ctx: EngineContext, view: NodeView, ref: PrimaryRe
     }
     if (ref.synchronous && !ref.sync_names.has(n.node_name)) {
       reasons.push('the primary ran synchronous replication and last reported this node as asynchronous: promoting it could lose committed transactions');
+    }
+    if (ref.synchronousWithoutStandby && lsn !== null) {
+      if (ref.last_lsn === null) reasons.push("the primary ran synchronous replication with no synchronous standby and its last LSN is unknown: this node cannot be shown to hold its committed transactions");
+      else if (lsnDiff(ref.last_lsn, lsn) > 0n) {
+        reasons.push(`the primary ran synchronous replication (synchronous_standby_names is set) but last reported no synchronous standby, and this node is behind its last reported LSN ${ref.last_lsn}: promoting it could lose committed transactions`);
+      }
     }
   }
   return reasons;

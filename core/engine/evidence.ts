@@ -14,7 +14,7 @@ import type { Alarm } from '../decision.js';
 import { formatDuration, formatTime, label, plural, reachabilityOf, staleness, type EngineContext, type NodeView } from './freshness.js';
 import type { LeaseView } from './lease.js';
 
-export type FailureKind = 'server_down' | 'not_accepting' | 'silent';
+export type FailureKind = 'server_down' | 'not_accepting' | 'in_recovery' | 'silent';
 
 export type PrimaryVerdict =
   | { state: 'healthy'; notes: string[] }
@@ -74,8 +74,26 @@ export function assessPrimary(ctx: EngineContext, primary: NodeView, lease: Leas
         reasons: [lease.description],
       };
     }
+    if (s.in_recovery === true) {
+      // The record names it primary, but its server is a standby: nothing takes writes. A just
+      // promoted primary reports this until its next heartbeat, so it is failed only once it has
+      // not renewed its lease for a whole lease either (a primary in recovery renews nothing).
+      if (!lease.expired) {
+        return {
+          state: 'suspect',
+          headline: `${who} reports that its server runs in recovery: waiting for it to renew its lease as a primary`,
+          reasons: [lease.description],
+        };
+      }
+      return {
+        state: 'failed',
+        kind: 'in_recovery',
+        began: hb.sent_at,
+        headline: `${who} reports that its server runs in recovery and has not renewed its lease: the cluster has no writable primary`,
+        reasons: ['a primary in recovery takes no writes; its own agent says so, which is definitive', lease.description],
+      };
+    }
     const notes: string[] = [];
-    if (s.in_recovery === true) notes.push(`${who} reports that its server is in recovery`);
     if (lease.expired) notes.push(`${lease.description}, although the primary's heartbeat is fresh: its agent may be failing to renew`);
     const losing = voters(ctx, primary).filter((v) => reachabilityOf(v, primary.node.node_id)?.ok === false);
     if (losing.length > 0) {

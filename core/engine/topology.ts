@@ -83,19 +83,30 @@ export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
 }
 
 /**
- * A fenced former primary (or fenced standby) whose agent is alive may come back as a standby of
- * the current primary with `auto_rejoin`; without it an operator runs `node rejoin`. Only nodes
- * whose agent is fresh are considered: the rejoin is carried out by that agent.
+ * Fenced nodes that may come back as standbys of the current primary. Only nodes whose agent is
+ * fresh are considered: the rejoin is carried out by that agent.
+ * - A node registered as an active, unfenced standby of the primary whose agent nevertheless
+ *   reports its server fenced is a standby the controller stopped on purpose — a switchover's
+ *   demoted primary, which the switchover re-registered under the new primary. It is rejoined
+ *   whatever `auto_rejoin` says (the switchover asked for it), without a rewind: a clean shutdown
+ *   never diverges, and if it did, a person should look.
+ * - Any other fenced node (a failed former primary, a fenced intruder, a node fenced by hand) is
+ *   rewound and rejoined only with `auto_rejoin`; without it an operator runs `node rejoin`.
  */
 export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
+  const pid = primary.node.node_id;
   for (const v of fencedNodes(ctx, primary)) {
     if (!v.fresh) continue;
-    if (ctx.settings.auto_rejoin) {
-      out.actions.push({ kind: 'rejoin', node_id: v.node.node_id, upstream_node_id: primary.node.node_id });
-      out.reasons.push(`${label(v.node)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
+    const n = v.node;
+    if (n.type === 'standby' && n.active && !n.fenced && n.upstream_node_id === pid) {
+      out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
+      out.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);
+    } else if (ctx.settings.auto_rejoin) {
+      out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: true });
+      out.reasons.push(`${label(n)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
     } else {
-      out.reasons.push(`${label(v.node)} is fenced; auto_rejoin=false, so it stays fenced until "pgvigil node rejoin" is run on it`);
+      out.reasons.push(`${label(n)} is fenced; auto_rejoin=false, so it stays fenced until "pgvigil node rejoin" is run on it`);
     }
   }
   return out;

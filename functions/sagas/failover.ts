@@ -1,18 +1,24 @@
 /**
- * The failover saga (SPEC §7.1):
+ * The failover saga (SPEC §7.1), on the critical path only:
  *
  *   claim (term + 1) → fence_old_primary → disconnect_wal_receivers → rerank → promote →
- *   verify_promotion → move_vip → follow_siblings → confirm_fence → finish
+ *   verify_promotion → move_vip → finish
+ *
+ * It is done once the new primary serves writes behind the Elastic IP. The standbys that must
+ * follow the new primary, and the old primary's rejoin (`auto_rejoin`), are the engine's ordinary
+ * follow and rejoin decisions afterwards, each its own small operation (docs/controller.md).
  *
  * The old primary is fenced before anything is promoted. When its lease has already expired on the
  * controller clock (a silent primary), the lease proves it stopped taking writes, so the fence is
- * sent but its answer is collected only in confirm_fence (stopping the instance if SSM did not
- * confirm): the promotion does not wait for an SSM agent that is most likely unreachable.
+ * sent but not waited for: `finish` leaves a follow-up `fence` operation (step `confirm_fence`)
+ * that collects the answer and stops the instance if SSM did not confirm it — off the critical
+ * path, and judged by the engine like any one-node action.
  *
  * Anything that goes wrong before the candidate is confirmed promoted ends in `abort`
  * (event `repmgrd_failover_aborted` with the reason, then a cooldown of `election_rerun_interval`
- * before the engine may start another round). After the promotion there is no way back: later steps
- * that keep failing are skipped with an event, and the engine's follow/rejoin decisions mop up.
+ * before the engine may start the same round again). A round that reached its promote step without
+ * confirming the promotion fences its candidate on the way out. After the promotion there is no
+ * way back: a step that keeps failing is skipped with an event.
  *
  * `failover_validation_command` is not run from here: the command lives in the candidate's own
  * repmgr.conf and the agent's `promote` runs it before promoting (a non-zero exit fails the
@@ -26,37 +32,31 @@ import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import { compareLsn } from '../../core/lsn.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { withdrawRoutesFrom } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
-  collectFence,
-  dataNumber,
+  collectPendingFences,
   describeResult,
   event,
+  fenceCandidate,
   fenceNode,
-  followStep,
   heartbeatOf,
   latestHeartbeat,
   moveVipStep,
   nodeOf,
+  pendingFencesOf,
   promoteStep,
   promoteTimeoutMs,
   runOnNode,
   sendFence,
   verifyPromotionStep,
-  type SentFence,
+  type PendingFence,
 } from './steps.js';
 
-export const FAILOVER_STEPS = [
-  'fence_old_primary',
-  'disconnect_wal_receivers',
-  'rerank',
-  'promote',
-  'verify_promotion',
-  'move_vip',
-  'follow_siblings',
-  'confirm_fence',
-  'finish',
-] as const;
+export const FAILOVER_STEPS = ['fence_old_primary', 'disconnect_wal_receivers', 'rerank', 'promote', 'verify_promotion', 'move_vip', 'finish'] as const;
+
+/** Steps an earlier controller version may have persisted after the promotion: they go on to `finish`. */
+const LEGACY_AFTER_PROMOTION = ['follow_siblings', 'confirm_fence'];
 
 /** Standbys that follow the new primary: every active standby except cascaded ones (they keep their upstream). */
 export function followersOf(nodes: readonly NodeRecord[], oldPrimaryId: number | null, newPrimaryId: number): number[] {
@@ -78,16 +78,13 @@ export const failoverSaga: SagaDefinition = {
     const t = state.deps.timings;
     switch (step) {
       case 'fence_old_primary':
-      case 'confirm_fence':
       case 'abort':
-        return t.fenceWaitMs + 30_000;
+        return 2 * t.fenceWaitMs + 30_000; // abort may fence its candidate and collect a deferred fence
       case 'disconnect_wal_receivers':
         return s.standby_disconnect_on_failover ? 2 * s.sibling_nodes_disconnect_timeout * 1000 + 10_000 : 5000;
       case 'promote':
       case 'verify_promotion':
         return promoteTimeoutMs(state) + 10_000;
-      case 'follow_siblings':
-        return s.primary_follow_timeout * 1000 + 10_000;
       default:
         return 15_000;
     }
@@ -106,13 +103,10 @@ export const failoverSaga: SagaDefinition = {
       case 'verify_promotion':
         return verifyPromotionStep(state, 'move_vip', 'abort');
       case 'move_vip':
-        return moveVipStep(state, 'follow_siblings');
-      case 'follow_siblings': {
-        const followers = followersOf(state.snapshot.nodes, state.op.old_primary_node_id, state.op.candidate_node_id ?? 0);
-        return followStep(state, followers, 'repmgrd_failover_follow', 'confirm_fence');
-      }
+        return moveVipStep(state, 'finish');
+      case 'follow_siblings':
       case 'confirm_fence':
-        return confirmFence(state, 'finish');
+        return { next: 'finish' };
       case 'finish':
         return finish(state);
       case 'abort':
@@ -123,12 +117,12 @@ export const failoverSaga: SagaDefinition = {
   },
 
   giveUp(step, reason) {
-    const promoted = ['move_vip', 'follow_siblings', 'confirm_fence', 'finish'];
-    if (promoted.includes(step)) {
-      // The new primary stands; skip what keeps failing (the event log says so) rather than undo it.
-      const next = promoted[promoted.indexOf(step) + 1] ?? null;
-      return { next, data: { [`skipped_${step}`]: reason } };
+    if (step === 'move_vip' || LEGACY_AFTER_PROMOTION.includes(step)) {
+      // The new primary stands; skip what keeps failing (the event log says so) rather than undo
+      // it. An Elastic IP left elsewhere is put right by the sweep (docs/controller.md).
+      return { next: 'finish', data: { [`skipped_${step}`]: reason } };
     }
+    if (step === 'finish') return { next: null };
     if (step === 'abort') return { next: null, cooldownMs: 15_000 };
     return { next: 'abort', data: { abort_reason: `step "${step}" kept failing: ${reason}` } };
   },
@@ -172,45 +166,30 @@ export async function startFailover(
 async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const { deps, op } = state;
   const old = nodeOf(state, op.old_primary_node_id);
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
   // Clients first: take the Elastic IP away from the old primary before anything else.
-  if (allocation && old.instance_id && (await deps.vip.current(allocation)) === old.instance_id) await deps.vip.detach(allocation);
+  await withdrawRoutesFrom(state, old);
   const leaseExpired = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
   if (leaseExpired && state.snapshot.cluster.settings.fence_mode !== 'none') {
     // The old primary has not renewed its lease for a whole lease on the controller clock, so by
     // the lease rules (SPEC §2, §5.3) its agent stopped the server before the lease ran out, or the
     // host is gone. The promotion does not wait for SSM's answer: the fence is sent now and its
-    // result collected once the new primary serves and the siblings follow it (step confirm_fence),
-    // which still stops the instance when SSM does not confirm it. The node is marked fenced at
-    // once either way.
+    // result collected once the new primary serves behind the Elastic IP (the follow-up operation
+    // `finish` leaves), which still stops the instance when SSM does not confirm it. The node is
+    // marked fenced at once either way.
     const sent = await sendFence(state, old);
     await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
-    return {
-      next: 'disconnect_wal_receivers',
-      data: { fence_deferred: true, fence_sent_at: deps.clock.now(), ...('commandId' in sent ? { fence_command_id: sent.commandId } : { fence_undeliverable: sent.undeliverable }) },
+    const pending: PendingFence = {
+      node_id: old.node_id,
+      command_id: 'commandId' in sent ? sent.commandId : null,
+      undeliverable: 'undeliverable' in sent ? sent.undeliverable : null,
+      sent_at: deps.clock.now(),
     };
+    return { next: 'disconnect_wal_receivers', data: { fence_deferred: true, pending_fences: [...pendingFencesOf(op), pending] } };
   }
   const outcome = await fenceNode(state, old);
   await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
   await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
   return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
-}
-
-/**
- * Collects the fence sent by fence_old_primary when the old primary's lease had expired: waits for
- * SSM until `fenceWaitMs` after it was sent, stops the instance when SSM did not confirm
- * (`ssm-then-stop-instance`), records `fence_applied`. Nothing to do when the fence was not deferred
- * or has been collected already.
- */
-async function confirmFence(state: SagaState, next: string): Promise<StepResult> {
-  const { deps, op } = state;
-  if (op.data.fence_deferred !== true || typeof op.data.fence_method === 'string') return { next };
-  const old = nodeOf(state, op.old_primary_node_id);
-  const sent: SentFence = typeof op.data.fence_command_id === 'string' ? { commandId: op.data.fence_command_id } : { undeliverable: String(op.data.fence_undeliverable ?? 'not sent') };
-  const sentAt = dataNumber(op, 'fence_sent_at') ?? deps.clock.now();
-  const outcome = await collectFence(state, old, sent, deps.timings.fenceWaitMs - (deps.clock.now() - sentAt));
-  await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail} (sent before the promotion: the old primary's lease had expired)`);
-  return { next, data: { fence_method: outcome.method } };
 }
 
 /**
@@ -285,6 +264,12 @@ async function rerank(state: SagaState): Promise<StepResult> {
   return { next: 'promote', candidate_node_id: chosen, data: { reranked_from: previous } };
 }
 
+/**
+ * The failover is done: the new primary serves behind the Elastic IP. A fence sent without waiting
+ * is still to be collected: it becomes a follow-up `fence` operation (step `confirm_fence`) run by
+ * the same owner, which no longer holds the cluster (the engine judges it like any one-node action,
+ * and a failover of the new primary makes it collect at once and give way).
+ */
 async function finish(state: SagaState): Promise<StepResult> {
   const { deps, op } = state;
   const now = deps.clock.now();
@@ -298,24 +283,45 @@ async function finish(state: SagaState): Promise<StepResult> {
     new_primary: op.candidate_node_id,
     timeline: candidate?.server?.timeline ?? null,
     duration_ms: now - op.started_at,
+    ...(typeof op.data.end_reason === 'string' ? { handed_over: op.data.end_reason } : {}),
   });
-  return { next: null };
+  const pending = pendingFencesOf(op);
+  if (pending.length === 0 || state.snapshot.cluster.settings.fence_mode === 'none') return { next: null };
+  return {
+    next: null,
+    followUp: {
+      kind: 'fence',
+      term: op.term,
+      candidate_node_id: pending[0]?.node_id ?? op.old_primary_node_id,
+      old_primary_node_id: op.candidate_node_id,
+      step: 'confirm_fence',
+      data: { pending_fences: pending, reason: `deferred fence of the failover of term ${op.term}` },
+    },
+  };
 }
 
 async function abort(state: SagaState): Promise<StepResult> {
   const { op } = state;
+  const s = state.snapshot.cluster.settings;
+  // A round that reached its promote step and ends unconfirmed fences its candidate: a promote may land.
+  const candidateFenced = op.data.fence_candidate === true && op.data.candidate_fenced !== true ? await fenceCandidate(state) : true;
   // A fence sent before an aborted promotion is still collected (and the instance stopped if needed).
-  const fenced = await confirmFence(state, 'abort');
+  const pending = pendingFencesOf(op);
+  if (pending.length > 0) await collectPendingFences(state, pending);
   await reconnectWalReceivers(state);
-  const reason = typeof op.data.abort_reason === 'string' ? op.data.abort_reason : 'unknown reason';
+  const reason = typeof op.data.abort_reason === 'string' ? op.data.abort_reason : typeof op.data.end_reason === 'string' ? op.data.end_reason : 'unknown reason';
+  const rerun = s.election_rerun_interval * 1000;
+  // An unconfirmed fence of a candidate that may be promoting: no new round before its lease ran out.
+  const hard = !candidateFenced;
+  const cooldownMs = hard ? Math.max(rerun, s.lease_secs * 1000 + s.clock_skew_margin_ms) : rerun;
   await event(
     state,
     'repmgrd_failover_aborted',
     op.candidate_node_id ?? op.old_primary_node_id ?? 0,
     false,
-    `failover of term ${op.term} aborted before promotion: ${reason}; the engine may try again after election_rerun_interval=${state.snapshot.cluster.settings.election_rerun_interval}s`,
+    `failover of term ${op.term} aborted before its promotion was confirmed: ${reason}; the engine may try the same round again after ${Math.round(cooldownMs / 1000)} s${hard ? ' (the candidate\'s fence was not confirmed: no other round before its lease has run out either)' : ', another candidate at once'}`,
   );
-  return { next: null, cooldownMs: state.snapshot.cluster.settings.election_rerun_interval * 1000, ...(fenced.data ? { data: fenced.data } : {}) };
+  return { next: null, cooldownMs, data: { pending_fences: [], fence_deferred: false, candidate_fenced: true, ...(hard ? { cooldown_hard: true } : {}) } };
 }
 
 /**
@@ -338,4 +344,4 @@ async function reconnectWalReceivers(state: SagaState): Promise<void> {
   );
 }
 
-export { dataNumber };
+

@@ -25,17 +25,32 @@
  *   record that passes the evaluator's filter — carries on.
  * - Cooldown. A saga that gives up leaves a `cooldown` step with a deadline instead of clearing
  *   the operation, so the engine does not start the same failing round again at once
- *   (`election_rerun_interval`). The evaluator clears it once the deadline has passed.
+ *   (`election_rerun_interval`). The engine says when it may be cleared: at its deadline, or at
+ *   once for a different action (core/engine/operation.ts).
+ * - Ending. The engine may decide that an operation must end before its own steps would end it
+ *   (its candidate or new primary failed, no writable primary for too long, a more urgent
+ *   decision): {@link endOperation} moves it, with one conditional write, to the step that ends it
+ *   and names a new owner, so the live owner stops at its next re-read or write.
+ * - Follow-up. A saga's last step may leave a small follow-up operation instead of none (the
+ *   failover's deferred fence confirmation): it is written with the same conditional write and run
+ *   by the same owner.
+ * - Step times. Every transition records `data.step_started_at` and every takeover
+ *   `data.taken_over_at` (controller clock), from which the engine measures how long a step has
+ *   held the cluster.
  */
 import { randomUUID } from 'node:crypto';
 import { PgvigilError } from '../../core/errors.js';
 import { METRICS, CLUSTER_DIMENSION } from '../../core/metrics.js';
+import { COOLDOWN_STEP } from '../../core/engine/operation.js';
 import type { ClusterRecord, ClusterSnapshot, Operation, OperationKind } from '../../core/model.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from '../controller.js';
 
-export const COOLDOWN_STEP = 'cooldown';
+export { COOLDOWN_STEP };
 
-export type ClusterChange = Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'lease_observation'>>;
+export type ClusterChange = Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'lease_observation'>>;
+
+/** A follow-up operation a saga's last step leaves behind (the runner gives it an id, owner and deadline). */
+export type FollowUp = Pick<Operation, 'kind' | 'term' | 'candidate_node_id' | 'old_primary_node_id' | 'step' | 'data'>;
 
 export interface StepResult {
   /** The next step, or null when the saga is done. */
@@ -48,6 +63,8 @@ export interface StepResult {
   candidate_node_id?: number;
   /** When done: keep a cooldown operation for this long instead of clearing it. */
   cooldownMs?: number;
+  /** When done: replace the operation with this follow-up, run next by the same owner. */
+  followUp?: FollowUp;
 }
 
 export interface SagaState {
@@ -71,7 +88,7 @@ export interface SagaDefinition {
 }
 
 export type SagaOutcome =
-  | { outcome: 'completed'; operation: Operation }
+  | { outcome: 'completed'; operation: Operation; followUp?: { op: Operation; version: number } }
   | { outcome: 'cooldown'; operation: Operation }
   | { outcome: 'yielded'; operation: Operation; step: string }
   | { outcome: 'lost_ownership'; operation: Operation; step: string };
@@ -89,6 +106,8 @@ export interface ClaimRequest {
   firstStep: string;
   data?: Record<string, unknown>;
   change?: ClusterChange;
+  /** Pause automatic failover while the operation runs (`paused_by` names it, so its pause can never outlive it). */
+  pause?: boolean;
   /**
    * Claim only while the primary's lease still carries the RVN this snapshot read (a failover): a
    * renewal that lands between the read and the claim proves the primary alive, and wins.
@@ -122,7 +141,9 @@ export async function claim(
     data: req.data ?? {},
   };
   const guard = req.guardLease ? { leaseRvn: cluster.lease?.rvn ?? null } : undefined;
-  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { ...req.change, term: req.term, operation: op }, now, guard);
+  // An operator's pause stays the operator's: the operation only owns a pause it set itself.
+  const pause = req.pause && !cluster.paused ? { paused: true, paused_by: op.id } : {};
+  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { ...req.change, ...pause, term: req.term, operation: op }, now, guard);
   if (!result.ok) return null;
   return { op, version: cluster.version + 1 };
 }
@@ -133,7 +154,7 @@ export async function takeOver(deps: ControllerDeps, inv: Invocation, snapshot: 
   const { cluster } = snapshot;
   const current = cluster.operation;
   if (!current || now <= current.deadline) return null;
-  const op: Operation = { ...current, owner: inv.owner, deadline: now + deps.timings.ownerLeaseMs };
+  const op: Operation = { ...current, owner: inv.owner, deadline: now + deps.timings.ownerLeaseMs, data: { ...current.data, taken_over_at: now } };
   const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { operation: op }, now);
   if (!result.ok) return null;
   deps.log.info('took over a saga whose owner missed its deadline', {
@@ -142,6 +163,35 @@ export async function takeOver(deps: ControllerDeps, inv: Invocation, snapshot: 
     step: op.step,
     previous_owner: current.owner,
   });
+  return { op, version: cluster.version + 1 };
+}
+
+/**
+ * Ends the operation the engine judged must end: one conditional write on the version read moves
+ * it to `step` (the step that ends it) under this invocation, whatever its deadline, so a live owner
+ * stops at its next re-read or write. Null when the record changed meanwhile.
+ */
+export async function endOperation(
+  deps: ControllerDeps,
+  inv: Invocation,
+  snapshot: ClusterSnapshot,
+  step: string,
+  data: Record<string, unknown>,
+): Promise<{ op: Operation; version: number } | null> {
+  const now = deps.clock.now();
+  const { cluster } = snapshot;
+  const current = cluster.operation;
+  if (!current) return null;
+  const op: Operation = {
+    ...current,
+    step,
+    owner: inv.owner,
+    deadline: now + deps.timings.ownerLeaseMs,
+    data: { ...current.data, ...data, step_started_at: now, ended_at: now, ended_from_step: current.step },
+  };
+  const result = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { operation: op }, now);
+  if (!result.ok) return null;
+  deps.log.info('ending an operation the engine judged must end', { cluster_id: cluster.cluster_id, operation: op.id, from: current.step, to: step, previous_owner: current.owner });
   return { op, version: cluster.version + 1 };
 }
 
@@ -222,21 +272,35 @@ export async function runSaga(
 
       const now = clock.now();
       let nextOp: Operation | null;
+      let followUp: Operation | null = null;
       if (result.next === null) {
-        nextOp = result.cooldownMs
-          ? { ...op, step: COOLDOWN_STEP, owner: 'cooldown', deadline: now + result.cooldownMs, data: { ...op.data, ...result.data } }
-          : null;
+        if (result.followUp) {
+          followUp = {
+            ...result.followUp,
+            id: newOperationId(result.followUp.kind, now),
+            owner: inv.owner,
+            deadline: now + timings.ownerLeaseMs,
+            started_at: now,
+            data: { ...result.followUp.data, step_started_at: now },
+          };
+        }
+        nextOp =
+          followUp ??
+          (result.cooldownMs
+            ? { ...op, step: COOLDOWN_STEP, owner: 'cooldown', deadline: now + result.cooldownMs, data: { ...op.data, ...result.data, step_started_at: now } }
+            : null);
       } else {
         const merged: Operation = {
           ...op,
           step: result.next,
           candidate_node_id: result.candidate_node_id ?? op.candidate_node_id,
-          data: { ...op.data, ...result.data },
+          data: { ...op.data, ...result.data, ...(result.next !== step ? { step_started_at: now } : {}) },
         };
         nextOp = { ...merged, deadline: now + timings.ownerLeaseMs };
       }
       if (!(await write({ ...result.change, operation: nextOp }))) return { outcome: 'lost_ownership', operation: op, step };
       await inv.crashAfter?.(step);
+      if (followUp) return { outcome: 'completed', operation: op, followUp: { op: followUp, version } };
       if (nextOp === null) return { outcome: 'completed', operation: op };
       if (nextOp.step === COOLDOWN_STEP) return { outcome: 'cooldown', operation: nextOp };
       op = nextOp;

@@ -4,10 +4,14 @@
  * something, and the promote → verify → Elastic IP → follow steps failover and switchover share.
  * Each is idempotent: running it again after a crash has the effect of running it once.
  */
+import { buildContext } from '../../core/engine/index.js';
+import { selectCandidate } from '../../core/engine/candidates.js';
+import { primaryServes } from '../../core/engine/topology.js';
 import { PgvigilError } from '../../core/errors.js';
 import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
 import type { HostAction, HostCommandResult } from '../../core/ports.js';
 import { recordEvent, type ControllerDeps } from '../controller.js';
+import { pointRoutesAt } from './routes.js';
 import type { SagaState, StepResult } from './runner.js';
 
 export function nodeOf(state: SagaState, nodeId: number | null): NodeRecord {
@@ -177,17 +181,16 @@ export function promoteTimeoutMs(state: SagaState): number {
   return state.snapshot.cluster.settings.promote_check_timeout * 1000;
 }
 
-function dataNumber(op: Operation, key: string): number | null {
+export function dataNumber(op: Operation, key: string): number | null {
   const v = op.data[key];
   return typeof v === 'number' ? v : null;
 }
 
-function dataString(op: Operation, key: string): string | null {
+export function dataString(op: Operation, key: string): string | null {
   const v = op.data[key];
   return typeof v === 'string' ? v : null;
 }
 
-export { dataNumber, dataString };
 
 /**
  * SSM `promote --term` on the candidate, at most once per saga: the command id is persisted before
@@ -250,8 +253,17 @@ export function promotedTimelineOf(output: string): number | null {
   return m?.[1] === undefined ? null : Number(m[1]);
 }
 
-/** Waits until the candidate reports itself out of recovery on a new timeline; then it is the primary. */
-export async function verifyPromotionStep(state: SagaState, next: string, onFailure: string): Promise<StepResult> {
+/**
+ * Waits until the candidate reports itself out of recovery on a new timeline; then it is the
+ * primary. `records` writes the saga's own node-record changes of the promotion (the switchover
+ * re-registers its old primary and siblings).
+ */
+export async function verifyPromotionStep(
+  state: SagaState,
+  next: string,
+  onFailure: string,
+  records?: (state: SagaState, now: number) => Promise<void>,
+): Promise<StepResult> {
   const { op, deps } = state;
   const candidate = nodeOf(state, op.candidate_node_id);
   const oldTimeline = dataNumber(op, 'old_timeline');
@@ -283,6 +295,7 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
       await deps.store.putNode({ ...w, upstream_node_id: candidate.node_id, updated_at: now });
     }
   }
+  await records?.(state, now);
   await event(
     state,
     op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',
@@ -293,55 +306,106 @@ export async function verifyPromotionStep(state: SagaState, next: string, onFail
   return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }
 
-/** Elastic IP to the new primary, AllowReassociation explicit (the adapter always passes it). */
+/** Every route to the primary (Elastic IP, Route 53 record) to the new primary: see ./routes.ts. */
 export async function moveVipStep(state: SagaState, next: string): Promise<StepResult> {
-  const { op, deps } = state;
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
-  if (!allocation) return { next };
-  const candidate = nodeOf(state, op.candidate_node_id);
-  if (!candidate.instance_id) {
-    await event(state, 'vip_moved', candidate.node_id, false, `node ${candidate.node_id} has no instance_id: Elastic IP ${allocation} not moved`);
-    return { next };
-  }
-  if ((await deps.vip.current(allocation)) !== candidate.instance_id) await deps.vip.moveTo(allocation, candidate.instance_id);
-  await event(state, 'vip_moved', candidate.node_id, true, `Elastic IP ${allocation} associated with instance ${candidate.instance_id} (node ${candidate.node_id})`);
+  await pointRoutesAt(state, nodeOf(state, state.op.candidate_node_id), { events: 'always' });
   return { next };
 }
 
 /**
- * `follow --upstream-node-id <new primary>` on the given standbys, in parallel. A standby that does
- * not follow is an event, not a saga failure: the engine's follow decision retries it later.
+ * Why a step that stops or rewinds `nodeId` toward `upstreamId` must not act now, or null when it
+ * may: checked on the snapshot the runner re-read just before the step. The upstream must be the
+ * live primary of the operation's term (a follow or rejoin toward a dead or superseded primary
+ * would leave the node down for nothing), and a node whose server runs is never stopped when it is
+ * the last eligible candidate or the only synchronous standby.
  */
-export async function followStep(state: SagaState, nodeIds: readonly number[], eventName: 'repmgrd_failover_follow' | 'standby_follow', next: string): Promise<StepResult> {
-  const { op, deps } = state;
-  const primaryId = op.candidate_node_id;
-  if (primaryId === null) return { next };
-  const done = new Set<number>(Array.isArray(op.data.followed) ? (op.data.followed as number[]) : []);
-  const timeoutMs = state.snapshot.cluster.settings.primary_follow_timeout * 1000;
-  const todo = nodeIds.filter((id) => !done.has(id) && id !== primaryId);
-  await Promise.all(
-    todo.map(async (id) => {
-      const node = state.snapshot.nodes.find((n) => n.node_id === id);
-      if (!node) return;
-      let result: HostCommandResult;
-      try {
-        result = await runOnNode(state, node, { action: 'follow', upstreamNodeId: primaryId }, timeoutMs);
-      } catch (error) {
-        result = { status: 'Undeliverable', exitCode: null, output: error instanceof Error ? error.message : String(error) };
-      }
-      const ok = result.status === 'Success';
-      if (ok) {
-        done.add(id);
-        await deps.store.putNode({ ...node, upstream_node_id: primaryId, updated_at: deps.clock.now() });
-      }
-      await event(
-        state,
-        eventName,
-        id,
-        ok,
-        ok ? `node ${id} now follows node ${primaryId}` : `node ${id} did not follow node ${primaryId}: ${describeResult(result)}`,
-      );
+export function destructiveStepBlocked(state: SagaState, nodeId: number, upstreamId: number, stops: boolean): string | null {
+  const { cluster } = state.snapshot;
+  if (cluster.term !== state.op.term) return `the cluster is at term ${cluster.term}, not at this operation's term ${state.op.term}`;
+  if (cluster.primary_node_id !== upstreamId) return `node ${upstreamId} is no longer the primary (the record names ${cluster.primary_node_id === null ? 'none' : `node ${cluster.primary_node_id}`})`;
+  const ctx = buildContext({ ...state.snapshot, cluster: { ...cluster, operation: null } }, state.deps.clock.now());
+  const up = ctx.byId.get(upstreamId);
+  if (!up || !primaryServes(up)) return `its upstream node ${upstreamId} is not a live primary right now (not fresh, not running, not accepting connections or in recovery)`;
+  const target = ctx.byId.get(nodeId);
+  if (!stops || !target?.server?.postmaster_running) return null;
+  const selection = selectCandidate(ctx, up);
+  const eligible = selection.assessments.filter((a) => a.eligible);
+  if (eligible.length === 1 && eligible[0]?.node_id === nodeId) return `node ${nodeId} is running and is the last eligible candidate: stopping it would leave no standby to promote`;
+  const ref = selection.reference;
+  if (ref.synchronous && ref.sync_names.size === 1 && ref.sync_names.has(target.node.node_name)) {
+    return `node ${nodeId} is running and is the only synchronous standby: stopping it would hold every commit on the primary`;
+  }
+  return null;
+}
+
+/** A fence sent without waiting for its answer, to be collected later (docs/controller.md, "The deferred fence"). */
+export interface PendingFence {
+  node_id: number;
+  command_id: string | null;
+  /** Why it could not be sent, when it was not. */
+  undeliverable: string | null;
+  /** Controller time it was sent. */
+  sent_at: number;
+}
+
+/**
+ * The fences `op` still has to collect: `data.pending_fences`, or the single deferred fence an
+ * operation claimed by an earlier controller version recorded (`fence_deferred` …) and has not
+ * collected yet.
+ */
+export function pendingFencesOf(op: Operation): PendingFence[] {
+  const listed = op.data.pending_fences;
+  if (Array.isArray(listed)) return listed.filter((f): f is PendingFence => typeof f === 'object' && f !== null && typeof (f as PendingFence).node_id === 'number');
+  if (op.data.fence_deferred !== true || typeof op.data.fence_method === 'string' || op.old_primary_node_id === null) return [];
+  return [
+    {
+      node_id: op.old_primary_node_id,
+      command_id: typeof op.data.fence_command_id === 'string' ? op.data.fence_command_id : null,
+      undeliverable: typeof op.data.fence_command_id === 'string' ? null : String(op.data.fence_undeliverable ?? 'not sent'),
+      sent_at: dataNumber(op, 'fence_sent_at') ?? op.started_at,
+    },
+  ];
+}
+
+/**
+ * Collects pending fences in parallel: each waits for SSM until `fenceWaitMs` after it was sent
+ * (not at all with `now`), the instance is stopped when SSM did not confirm (fence_mode), and
+ * `fence_applied` says how. Returns whether every fence was confirmed.
+ */
+export async function collectPendingFences(state: SagaState, fences: readonly PendingFence[], now = false): Promise<boolean> {
+  const { deps } = state;
+  const outcomes = await Promise.all(
+    fences.map(async (f) => {
+      const node = state.snapshot.nodes.find((n) => n.node_id === f.node_id);
+      if (!node) return true;
+      const sent: SentFence = f.command_id !== null ? { commandId: f.command_id } : { undeliverable: f.undeliverable ?? 'not sent' };
+      const waitMs = now ? 0 : deps.timings.fenceWaitMs - (deps.clock.now() - f.sent_at);
+      const outcome = await collectFence(state, node, sent, waitMs);
+      await event(state, 'fence_applied', node.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail} (sent before the promotion: the old primary's lease had expired)`);
+      return outcome.confirmed;
     }),
   );
-  return { next, data: { followed: [...done] } };
+  return outcomes.every(Boolean);
+}
+
+/**
+ * Fences the candidate of a round that ends after its promote step was reached without the
+ * promotion being confirmed: a promote may still land there, and a node that may become a second
+ * primary is always fenced (the only fence of a node other than the old primary that does not wait
+ * for a live upstream: two writable servers are worse than none). Marks it fenced and inactive.
+ * Returns whether the fence is confirmed (SSM, or the instance stopped).
+ */
+export async function fenceCandidate(state: SagaState): Promise<boolean> {
+  const { deps, op } = state;
+  const candidate = nodeOf(state, op.candidate_node_id);
+  const outcome = await fenceNode(state, candidate);
+  await deps.store.putNode({ ...candidate, active: false, fenced: true, updated_at: deps.clock.now() });
+  await event(
+    state,
+    'fence_applied',
+    candidate.node_id,
+    outcome.confirmed,
+    `${outcome.method}: ${outcome.detail} (the ${op.kind}'s candidate: a promote may have reached it, and the round ended without confirming it)`,
+  );
+  return outcome.confirmed;
 }

@@ -1,24 +1,33 @@
 /**
- * The switchover saga (SPEC §7.2), planned and operator-triggered:
+ * The switchover saga (SPEC §7.2), planned and operator-triggered, on the critical path only:
  *
  *   claim (term + 1, pause) → demote_primary → wait_catchup → promote → verify_promotion →
- *   move_vip → rejoin_old_primary → siblings_follow → finish (unpause)
+ *   move_vip → finish (unpause)
+ *
+ * It is done once the new primary serves writes behind the Elastic IP. At the promotion the old
+ * primary is re-registered as a standby of the new primary (and, with `siblings_follow`, the other
+ * standbys under the new primary); rejoining it and making the siblings follow are then the
+ * engine's ordinary rejoin and follow decisions, each its own small operation that cannot hold the
+ * cluster (docs/controller.md). The switchover entry point drives them while it has time, so the
+ * CLI shows them.
  *
  * Any failure before the promotion rolls back (`rollback`): the old primary is unfenced and
  * restarted as primary (SSM `unfence` with the new term, which it adopts), the Elastic IP is put
  * back on it, the cluster is unpaused, and `switchover_rolled_back` says why. A promotion sent but
- * never confirmed ends in `incomplete` (repmgr's ERR_SWITCHOVER_INCOMPLETE): nothing is undone,
- * because the candidate may yet come up as primary; the engine takes it from there.
+ * never confirmed ends in `incomplete` (repmgr's ERR_SWITCHOVER_INCOMPLETE): nothing is undone
+ * (when the engine ended it because the candidate failed, the candidate is fenced: a promote may
+ * still land there), and the engine takes it from there.
  */
 import { compareLsn, isLsn, maxLsn } from '../../core/lsn.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
-import type { SagaDefinition, SagaState, StepResult } from './runner.js';
+import { pointRoutesAt } from './routes.js';
+import type { ClusterChange, SagaDefinition, SagaState, StepResult } from './runner.js';
 import { followersOf } from './failover.js';
 import {
   dataString,
   describeResult,
   event,
-  followStep,
+  fenceCandidate,
   heartbeatOf,
   moveVipStep,
   nodeOf,
@@ -26,12 +35,10 @@ import {
   promoteTimeoutMs,
   runOnNode,
   verifyPromotionStep,
+  waitForHeartbeat,
 } from './steps.js';
 
-/** `node_rejoin_timeout` from the cluster settings, in milliseconds. */
-function rejoinTimeoutMs(state: SagaState): number {
-  return state.snapshot.cluster.settings.node_rejoin_timeout * 1000;
-}
+export const SWITCHOVER_STEPS = ['demote_primary', 'wait_catchup', 'promote', 'verify_promotion', 'move_vip', 'finish'] as const;
 
 export const switchoverSaga: SagaDefinition = {
   kind: 'switchover',
@@ -44,10 +51,10 @@ export const switchoverSaga: SagaDefinition = {
       case 'promote':
       case 'verify_promotion':
         return promoteTimeoutMs(state) + 10_000;
-      case 'rejoin_old_primary':
-        return rejoinTimeoutMs(state) + 10_000;
-      case 'siblings_follow':
-        return state.snapshot.cluster.settings.primary_follow_timeout * 1000 + 10_000;
+      case 'incomplete':
+        return t.fenceWaitMs + 30_000;
+      case 'finish':
+        return (state.snapshot.cluster.settings.heartbeat_interval_secs + state.snapshot.cluster.settings.node_timeout_secs) * 1000 + 10_000;
       default:
         return 15_000;
     }
@@ -62,18 +69,13 @@ export const switchoverSaga: SagaDefinition = {
       case 'promote':
         return promoteStep(state, 'verify_promotion', 'rollback');
       case 'verify_promotion':
-        return verifyPromotionStep(state, 'move_vip', 'incomplete');
+        return verifyPromotionStep(state, 'move_vip', 'incomplete', reregister);
       case 'move_vip':
-        return moveVipStep(state, 'rejoin_old_primary');
+        return moveVipStep(state, 'finish');
+      // Steps an earlier controller version may have persisted: now follow-ups of the engine.
       case 'rejoin_old_primary':
-        return rejoinOld(state);
-      case 'siblings_follow': {
-        if (state.op.data.siblings_follow !== true) return { next: 'finish' };
-        const followers = followersOf(state.snapshot.nodes, state.op.old_primary_node_id, state.op.candidate_node_id ?? 0).filter(
-          (id) => id !== state.op.old_primary_node_id,
-        );
-        return followStep(state, followers, 'standby_follow', 'finish');
-      }
+      case 'siblings_follow':
+        return { next: 'finish' };
       case 'finish':
         return finish(state);
       case 'rollback':
@@ -85,17 +87,48 @@ export const switchoverSaga: SagaDefinition = {
     }
   },
 
-  giveUp(step, reason) {
+  giveUp(step, reason, state) {
     if (step === 'demote_primary' || step === 'wait_catchup' || step === 'promote') {
       return { next: 'rollback', data: { abort_reason: `step "${step}" kept failing: ${reason}` } };
     }
     if (step === 'verify_promotion') return { next: 'incomplete', data: { abort_reason: reason } };
-    if (step === 'move_vip') return { next: 'rejoin_old_primary', data: { skipped_move_vip: reason } };
-    if (step === 'rejoin_old_primary') return { next: 'siblings_follow', data: { skipped_rejoin: reason } };
-    if (step === 'siblings_follow') return { next: 'finish', data: { skipped_siblings_follow: reason } };
-    return { next: null, change: { paused: false } };
+    if (step === 'move_vip' || step === 'rejoin_old_primary' || step === 'siblings_follow') return { next: 'finish', data: { [`skipped_${step}`]: reason } };
+    return { next: null, change: liftOwnPause(state) };
   },
 };
+
+/**
+ * The pause this switchover set, lifted. An operator's pause (set before the switchover, or during
+ * it with "service pause") stays. A switchover claimed by an earlier controller version recorded no
+ * owner of the pause: it restores what it started with.
+ */
+export function liftOwnPause(state: SagaState): ClusterChange {
+  const { cluster } = state.snapshot;
+  const { op } = state;
+  if (cluster.paused_by === op.id) return { paused: false, paused_by: null };
+  if (cluster.paused_by === undefined && op.data.pause_owned === undefined && op.data.was_paused === false) return { paused: false };
+  return {};
+}
+
+/**
+ * At the promotion: the old primary becomes, in the record, an active standby of the new primary
+ * (its agent still reports it fenced: the engine rejoins it without a rewind), and with
+ * `siblings_follow` the other standbys are registered under the new primary (the engine makes them
+ * follow it). Without `siblings_follow` they stay registered under the old primary, through which
+ * they stream once it has rejoined (repmgr's behaviour).
+ */
+async function reregister(state: SagaState, now: number): Promise<void> {
+  const { op, deps } = state;
+  const newPrimary = op.candidate_node_id;
+  if (newPrimary === null) return;
+  const old = state.snapshot.nodes.find((n) => n.node_id === op.old_primary_node_id);
+  if (old) await deps.store.putNode({ ...old, type: 'standby', upstream_node_id: newPrimary, active: true, fenced: false, updated_at: now });
+  if (op.data.siblings_follow !== true) return;
+  const siblings = followersOf(state.snapshot.nodes, op.old_primary_node_id, newPrimary).filter((id) => id !== op.old_primary_node_id);
+  for (const n of state.snapshot.nodes) {
+    if (siblings.includes(n.node_id) && n.upstream_node_id !== newPrimary) await deps.store.putNode({ ...n, upstream_node_id: newPrimary, updated_at: now });
+  }
+}
 
 /** The final LSN `demote` reports ("final LSN 0/5000028" or any LSN on its last lines). */
 export function finalLsnFromOutput(output: string): string | null {
@@ -135,41 +168,36 @@ async function waitCatchup(state: SagaState): Promise<StepResult> {
   return { next: 'promote', data: seen ? { candidate_lsn: lsn } : { catchup_checked_by: 'candidate' } };
 }
 
-async function rejoinOld(state: SagaState): Promise<StepResult> {
-  const { op, deps } = state;
-  const old = nodeOf(state, op.old_primary_node_id);
-  const upstream = op.candidate_node_id ?? 0;
-  let ok = false;
-  let detail: string;
-  try {
-    const r = await runOnNode(state, old, { action: 'rejoin', upstreamNodeId: upstream, forceRewind: false }, rejoinTimeoutMs(state));
-    ok = r.status === 'Success';
-    detail = describeResult(r);
-  } catch (error) {
-    detail = String(error);
-  }
-  const now = deps.clock.now();
-  await deps.store.putNode(
-    ok
-      ? { ...old, type: 'standby', upstream_node_id: upstream, active: true, fenced: false, updated_at: now }
-      : { ...old, active: false, fenced: true, updated_at: now },
-  );
-  await event(state, 'node_rejoin', old.node_id, ok, ok ? `node ${old.node_id} rejoined as a standby of node ${upstream}` : `node ${old.node_id} did not rejoin: ${detail}; it stays fenced`);
-  return { next: 'siblings_follow', data: { old_primary_rejoined: ok } };
-}
-
+/**
+ * The switchover is done: the new primary serves behind the Elastic IP. Before it lets go, the
+ * demoted primary's own agent must have reported the demote (its server stopped, fenced or in
+ * recovery), bounded by one heartbeat interval and `node_timeout_secs`: the decisions that follow
+ * (its rejoin, the siblings' follow) must not read a report from before the demote, which shows a
+ * second server taking writes.
+ */
 async function finish(state: SagaState): Promise<StepResult> {
   const { op, deps } = state;
-  const wasPaused = op.data.was_paused === true;
+  const { settings } = state.snapshot.cluster;
+  if (op.old_primary_node_id !== null && typeof op.data.end_reason !== 'string') {
+    await waitForHeartbeat(
+      deps,
+      state.clusterId,
+      op.old_primary_node_id,
+      (hb) => hb.server === null || !hb.server.postmaster_running || hb.server.in_recovery === true || hb.server.fenced,
+      (settings.heartbeat_interval_secs + settings.node_timeout_secs) * 1000,
+    );
+  }
+  const handedOver = typeof op.data.end_reason === 'string' ? `; ended early: ${op.data.end_reason}` : '';
+  const vip = typeof op.data.skipped_move_vip === 'string' ? ' (the Elastic IP could not be moved yet)' : ' behind the Elastic IP';
   await event(
     state,
     'standby_switchover',
     op.candidate_node_id ?? 0,
     true,
-    `node ${op.candidate_node_id} is the primary of term ${op.term}; node ${op.old_primary_node_id} ${op.data.old_primary_rejoined === true ? 'follows it' : 'did not rejoin'}`,
+    `node ${op.candidate_node_id} is the primary of term ${op.term}${vip}; node ${op.old_primary_node_id} rejoins as its standby${op.data.siblings_follow === true ? ' and the siblings follow it' : ''} as follow-ups${handedOver}`,
   );
   deps.metrics.put(METRICS.failoverDuration.name, Math.max(0, deps.clock.now() - op.started_at), 'Milliseconds', { [CLUSTER_DIMENSION]: state.clusterId });
-  return { next: null, change: { paused: wasPaused } };
+  return { next: null, change: liftOwnPause(state) };
 }
 
 async function rollback(state: SagaState): Promise<StepResult> {
@@ -185,8 +213,7 @@ async function rollback(state: SagaState): Promise<StepResult> {
   } catch (error) {
     detail = String(error);
   }
-  const allocation = state.snapshot.cluster.settings.vip_allocation_id;
-  if (allocation && old.instance_id && (await deps.vip.current(allocation)) !== old.instance_id) await deps.vip.moveTo(allocation, old.instance_id);
+  await pointRoutesAt(state, old, { events: 'when-moved', why: 'switchover rolled back' });
   await event(
     state,
     'switchover_rolled_back',
@@ -195,18 +222,20 @@ async function rollback(state: SagaState): Promise<StepResult> {
     `switchover to node ${op.candidate_node_id} rolled back: ${reason}; node ${old.node_id} ${restarted ? 'restarted as primary' : `could not be restarted as primary (${detail})`}`,
   );
   await event(state, 'standby_switchover', op.candidate_node_id ?? 0, false, `switchover to node ${op.candidate_node_id} failed: ${reason}`);
-  return { next: null, change: { paused: op.data.was_paused === true, lease_observation: null } };
+  return { next: null, change: { ...liftOwnPause(state), lease_observation: null } };
 }
 
 async function incomplete(state: SagaState): Promise<StepResult> {
   const { op } = state;
-  const reason = dataString(op, 'abort_reason') ?? 'promotion not confirmed';
+  const reason = dataString(op, 'abort_reason') ?? dataString(op, 'end_reason') ?? 'promotion not confirmed';
+  // A promote may still land on the candidate: fence it before the engine decides again.
+  const fenced = op.data.fence_candidate === true && op.data.candidate_fenced !== true ? await fenceCandidate(state) : null;
   await event(
     state,
     'standby_switchover',
     op.candidate_node_id ?? 0,
     false,
-    `switchover incomplete: ${reason}; node ${op.old_primary_node_id} stays shut down, the cluster is unpaused and the engine decides from here`,
+    `switchover incomplete: ${reason}; node ${op.old_primary_node_id} stays shut down${fenced === null ? '' : `, node ${op.candidate_node_id} is fenced${fenced ? '' : ' (unconfirmed)'}`}, the cluster is unpaused and the engine decides from here`,
   );
-  return { next: null, change: { paused: op.data.was_paused === true } };
+  return { next: null, change: liftOwnPause(state) };
 }

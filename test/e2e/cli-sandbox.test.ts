@@ -8,15 +8,15 @@ import { spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { sandboxEnvironment } from '../../cli/commands/sandbox.js';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { Sandbox } from '../../sandbox/index.js';
 import { freePort } from '../../sandbox/ports.js';
 import { SCENARIOS, heal, nodeById, nodeState, runDrill, sleep, snapshotOf, storeFor } from '../../sandbox/drills/index.js';
 
-const BIN = fileURLToPath(new URL('../../bin/pgvigil.js', import.meta.url));
+const BIN = builtArtifact(ARTIFACTS.cli);
 
 let sandbox: Sandbox;
 let parent: string;
@@ -52,7 +52,7 @@ interface Run {
   why: string;
 }
 
-/** Runs `node bin/pgvigil.js ARGS` as its own process with the sandbox's environment. */
+/** Runs `pgvigil ARGS` (the built CLI, dist/pgvigil.mjs) as its own process with the sandbox's environment. */
 function pgvigil(args: string[], timeoutMs = 240_000): Promise<Run> {
   return new Promise((done, fail) => {
     const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });

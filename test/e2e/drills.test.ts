@@ -2,6 +2,10 @@
  * Every failure drill once, on one shared sandbox (issue 6): each drill starts by healing the
  * sandbox back to a healthy 3-node cluster (rejoining the previous drill's fenced former primary),
  * so one bring-up serves them all and the file stays within a few minutes on 2 cores.
+ *
+ * The drills run with auto_rejoin off: their heal and the rejoin drill rejoin the old primary by
+ * hand (`node rejoin --force-rewind`), which must not race the controller doing the same. The last
+ * test turns it on (the sandbox's default) and shows a crashed old primary coming back by itself.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../sandbox/index.js';
 import { freePort } from '../../sandbox/ports.js';
-import { SCENARIOS, controllerTail, runDrill, type DrillResult, type ScenarioName } from '../../sandbox/drills/index.js';
+import { SCENARIOS, controllerTail, heal, nodeState, runDrill, sleep, snapshotOf, storeFor, type DrillResult, type ScenarioName } from '../../sandbox/drills/index.js';
 
 let sandbox: Sandbox;
 let parent: string;
@@ -17,7 +21,7 @@ let parent: string;
 beforeAll(async () => {
   parent = mkdtempSync(join(tmpdir(), 'pgv-drills-'));
   chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
-  sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort() });
+  sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), overrides: { text: 'auto_rejoin=false\n', file: 'drills.conf' } });
 });
 
 afterAll(async () => {
@@ -119,5 +123,32 @@ describe.sequential('the failure drills on one sandbox', () => {
     expect(r.old_primary_state, why).toBe('standby_streaming');
     expect(r.timings_ms.rejoined, why).not.toBeNull();
     expect(r.ok, why).toBe(true);
+  });
+
+  it('auto_rejoin: after a crash-primary failover the old primary is rewound and streams again without a person', async () => {
+    const { store, close } = storeFor(sandbox);
+    try {
+      // Healed by hand first, with auto_rejoin still off; then the sandbox's default is switched on
+      // (the cluster-wide setting the controller reads from the cluster record).
+      await heal(sandbox);
+      const before = await snapshotOf(store, sandbox);
+      const on = await store.updateCluster(before.cluster.cluster_id, before.cluster.version, { settings: { ...before.cluster.settings, auto_rejoin: true } }, Date.now());
+      expect(on.ok).toBe(true);
+      const r = await runDrill(sandbox, SCENARIOS['crash-primary'], { healBefore: false });
+      const why = `${JSON.stringify(r, null, 1)}\ncontroller:\n${controllerTail(sandbox, 4)}`;
+      expectFailover(r, why);
+      const old = sandbox.plan.nodes.find((n) => n.node_name === r.old_primary);
+      if (!old) throw new Error(`no node ${r.old_primary}`);
+      let state = await nodeState(sandbox, old);
+      for (let i = 0; i < 240 && state !== 'standby_streaming'; i++) {
+        await sleep(500);
+        state = await nodeState(sandbox, old);
+      }
+      expect(state, `${why}\ncontroller:\n${controllerTail(sandbox, 8)}`).toBe('standby_streaming');
+      const rejoined = await store.listEvents(before.cluster.cluster_id, { event: 'node_rejoin', sinceMs: before.cluster.updated_at });
+      expect(rejoined.some((e) => e.successful && /rejoined as a standby of node/.test(e.details))).toBe(true);
+    } finally {
+      close();
+    }
   });
 });

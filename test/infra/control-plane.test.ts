@@ -6,6 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { App, RemovalPolicy, Stack, aws_events as events } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { lambdaCodeDir } from '../../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/metrics.js';
 import { STREAM_FILTER_PATTERNS } from '../../core/stream-filter.js';
 import { SSM_DOCUMENT_ACTIONS } from '../../core/ssm-parameters.js';
@@ -19,7 +20,7 @@ const IMPORTED_EIP = 'eipalloc-0123456789abcdef0';
 const apps = testApps();
 afterAll(apps.cleanup);
 
-// One synthesis for the whole file: esbuild bundles each handler once.
+// One synthesis for the whole file.
 let app: App;
 let stack: PgvigilControlPlaneStack;
 let template: Template;
@@ -125,7 +126,7 @@ describe('the evaluator function', () => {
     expect(props.ReservedConcurrentExecutions).toBeUndefined();
   });
 
-  it('is bundled locally by esbuild as an ES module exporting handler', () => {
+  it("ships the build's bundle of the handler (dist/functions/evaluator), an ES module exporting handler", () => {
     const assembly = app.synth();
     const artifact = assembly.getStackByName(stack.stackName);
     const key: string = template.findResources('AWS::Lambda::Function')[ids.evaluator]!.Properties.Code.S3Key;
@@ -133,6 +134,7 @@ describe('the evaluator function', () => {
     const entry = join(assembly.directory, `asset.${hash}`, 'index.mjs');
     expect(existsSync(entry), `${entry} (stack ${artifact.stackName})`).toBe(true);
     const code = readFileSync(entry, 'utf8');
+    expect(code).toBe(readFileSync(join(lambdaCodeDir('evaluator'), 'index.mjs'), 'utf8'));
     expect(code.startsWith("import { createRequire as __pgvigilCreateRequire } from 'node:module';")).toBe(true);
     expect(code).toMatch(/export\s*\{[^}]*\bas handler\b|export\s*\{[^}]*\bhandler\b/);
     // Self-contained: it loads as an ES module from a directory with no node_modules around it.

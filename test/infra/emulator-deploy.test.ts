@@ -97,7 +97,7 @@ describe('deployToEmulator', () => {
         PGVIGIL_TOPIC_ARN: deployment.topicArn,
         PGVIGIL_SSM_DOCUMENT_PREFIX: 'pgvigil',
       });
-      // The real esbuild bundle was uploaded: a zip of a few hundred kilobytes at least.
+      // The real bundle (dist/functions/) was uploaded: a zip of a few hundred kilobytes at least.
       expect(fn.CodeSize).toBeGreaterThan(100_000);
     }
     const { EventSourceMappings } = await lambda.send(new ListEventSourceMappingsCommand({ FunctionName: deployment.evaluatorFunctionName }));

@@ -90,6 +90,8 @@ describe('the example stack', () => {
       expect(ud).not.toContain('set -x');
     }
     expect(primary).toContain('primary register -f /etc/pgvigil/repmgr.conf');
+    // A fenced former primary rejoins by itself: the primary registers the setting for the cluster.
+    expect(primary).toContain('auto_rejoin=true');
     // PostgreSQL under systemd on the database nodes (started at boot, before the agent); none on the witness.
     for (const ud of [primary, standby]) expect(ud).toContain('systemctl enable --now postgresql');
     expect(witness).not.toContain('systemctl enable --now postgresql');

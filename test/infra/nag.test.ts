@@ -45,7 +45,7 @@ function violations(report: Report): string[] {
 }
 
 describe('cdk-nag AwsSolutions', () => {
-  // Both stacks in one app: one synthesis, and esbuild bundles each handler once.
+  // Both stacks in one app: one synthesis.
   let result: ReturnType<typeof synthWithNag>;
   const findings = (stackName: string) => violations(result.report).filter((v) => v.includes(` at ${stackName}/`));
 

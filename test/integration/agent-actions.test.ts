@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { AgentDaemon } from '../../agent/daemon.js';
+import { AgentDaemon } from '../../agent/daemon/daemon.js';
 import { jsonLogger } from '../../agent/log.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { compareLsn } from '../../core/lsn.js';

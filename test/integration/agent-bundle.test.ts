@@ -1,6 +1,6 @@
 /**
- * The host actions through the deployed agent: the single-file bundle that `npm run build:agent`
- * builds (agent/build.ts), run as separate processes with the Node flags of the systemd unit,
+ * The host actions through the deployed agent: the single-file bundle `npm run build` makes
+ * (dist/pgvigil-agent.mjs, rebuilt by the project's setup when stale), run as separate processes with the Node flags of the systemd unit,
  * against real PostgreSQL servers (run as `postgres`) and DynamoDB on a private moto server. The
  * other agent tests run the same code from source in-process; this one catches what only the
  * bundle can get wrong (bundling, build-time defines, the unit's V8 flags), for the host actions
@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildAgent, systemdNodeFlags } from '../../agent/build.js';
+import { systemdNodeFlags } from '../../agent/build.js';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { PostgresServer } from '../../sandbox/postgres.js';
 import { startMoto, type Moto } from '../support/moto.js';
@@ -58,8 +59,8 @@ beforeAll(async () => {
   env = { ...motoEnv(moto), NODE_ENV: 'production' };
   store = await createTable(moto, TABLE);
   const dir = await pgs.tempDir('pgvigil-agent-bundle-');
-  bundlePath = join(dir, 'pgvigil-agent.mjs');
-  const [flags, server1, server2] = await Promise.all([systemdNodeFlags(), pgs.primary('node1'), pgs.server('node2'), buildAgent(bundlePath)]);
+  bundlePath = builtArtifact(ARTIFACTS.agent);
+  const [flags, server1, server2] = await Promise.all([systemdNodeFlags(), pgs.primary('node1'), pgs.server('node2')]);
   nodeFlags = flags;
   primary = server1;
   standby = server2;

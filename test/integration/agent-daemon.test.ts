@@ -1,21 +1,23 @@
 /**
  * The agent daemon against real servers and DynamoDB on moto: heartbeats on change with the
  * attention flag, local and upstream disconnect/reconnect events, monitoring history, and the
- * `pgvigil-agent run` process under a systemd-style notify socket with a clean SIGTERM shutdown.
+ * built `pgvigil-agent run` process (dist/) under a systemd-style notify socket with a clean
+ * SIGTERM shutdown.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { AgentDaemon } from '../../agent/daemon.js';
+import { AgentDaemon } from '../../agent/daemon/daemon.js';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { jsonLogger } from '../../agent/log.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { keys } from '../../core/table.js';
 import type { Heartbeat } from '../../core/model.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
-import { agent, createTable, motoEnv, writeNodeConfig, type TestNode } from '../support/agent.js';
+import { agent, createTable, motoEnv, waitFor as waitForCondition, writeNodeConfig, type TestNode } from '../support/agent.js';
 
 const TABLE = 'pgvigil-agent-daemon';
 const pgs = new TestPostgres();
@@ -32,13 +34,7 @@ async function rawHeartbeat(id: number): Promise<(Heartbeat & { attention: boole
   return r.Item ? (unmarshall(r.Item) as Heartbeat & { attention: boolean }) : undefined;
 }
 
-async function waitFor(fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const waitFor = (fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitForCondition(fn, timeoutMs, 200);
 
 async function eventsOf(name: string): Promise<Array<[number, boolean]>> {
   return (await store.listEvents('agent-test', { event: name })).map((e) => [e.node_id, e.successful]);
@@ -179,7 +175,7 @@ describe('AgentDaemon', () => {
     const stopsBefore = (await eventsOf('agent_stop')).length;
     try {
       await waitFor(async () => messages.includes('listening'), 10_000);
-      child = spawn(process.execPath, ['bin/pgvigil-agent.js', 'run', '-f', node(2).configFile], {
+      child = spawn(process.execPath, [builtArtifact(ARTIFACTS.agent), 'run', '-f', node(2).configFile], {
         env: { ...env, NOTIFY_SOCKET: socketPath, WATCHDOG_USEC: '1500000' },
         stdio: ['ignore', 'ignore', 'pipe'],
       });

@@ -1,5 +1,5 @@
 /**
- * The primary's lease and self-fencing (SPEC §5.3) with a real PostgreSQL server and DynamoDB on
+ * The primary's lease and self-fencing (docs/agent.md) with a real PostgreSQL server and DynamoDB on
  * moto: the agent renews the lease while it is the primary, fences its server when DynamoDB is
  * unreachable for lease_secs, and a fenced or superseded primary is never started as a primary.
  */
@@ -8,15 +8,14 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import pg from 'pg';
-import { AgentDaemon } from '../../agent/daemon.js';
+import { AgentDaemon } from '../../agent/daemon/daemon.js';
 import { jsonLogger } from '../../agent/log.js';
 import { createStore } from '../../agent/store.js';
 import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { PostgresServer } from '../../sandbox/postgres.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
-import { agent, createTable, motoEnv, writeNodeConfig } from '../support/agent.js';
+import { agent, canWrite, createTable, motoEnv, waitFor, writeNodeConfig } from '../support/agent.js';
 import type { AgentConfig } from '../../agent/config.js';
 
 const TABLE = 'pgvigil-agent-lease';
@@ -36,27 +35,7 @@ function daemon(): AgentDaemon {
 }
 
 /** Can a client write to the server right now? */
-async function writable(): Promise<boolean> {
-  const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('INSERT INTO lease_probe VALUES (1)');
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-async function waitFor(fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+const writable = (): Promise<boolean> => canWrite(server, 'lease_probe');
 
 beforeAll(async () => {
   moto = await startMoto();
@@ -96,7 +75,7 @@ describe('agent lease and self-fencing', () => {
     expect(await writable()).toBe(true);
   });
 
-  it('renews the lease with a new RVN on every heartbeat while it is the primary', async () => {
+  it('renews the lease with a new RVN at every renewal while it is the primary', async () => {
     const d = daemon();
     await d.start();
     try {

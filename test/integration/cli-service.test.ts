@@ -73,7 +73,7 @@ describe('pgvigil service status, pause and unpause', () => {
     expect((await h.store.load('pausable'))!.snapshot.cluster).toEqual(before);
   });
 
-  it('warns that an operation in flight restores its own paused flag', async () => {
+  it('warns that an operation in flight lifts only a pause it set itself', async () => {
     const id = 'busy';
     await h.write({
       cluster: clusterRecord(id, {
@@ -84,7 +84,7 @@ describe('pgvigil service status, pause and unpause', () => {
     });
     const result = await h.run(id, ['service', 'pause']);
     expect(result.code).toBe(0);
-    expect(result.stderr[0]).toBe('WARNING: a switchover is in progress (step "promote"); when it ends it restores the paused flag it started with');
+    expect(result.stderr[0]).toBe('WARNING: a switchover is in progress (step "promote"); it lifts only a pause it set itself, never this one');
     expect((await h.store.load(id))!.snapshot.cluster.paused).toBe(true);
   });
 

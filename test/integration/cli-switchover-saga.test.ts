@@ -3,6 +3,7 @@ import { InProcessSwitchoverInvoker, defaultInvokerFactory, inProcessDeps, setSw
 import type { Heartbeat } from '../../core/model.js';
 import type { HostAction, HostCommandResult, HostCommands } from '../../core/ports.js';
 import { DEFAULT_TIMINGS } from '../../functions/controller.js';
+import { DEFAULT_CLUSTER_SETTINGS } from '../../core/model.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { cliHarness, clusterRecord, heartbeat, nodeRecord, primaryServer, standbyServer, type CliHarness } from '../support/cli-cluster.js';
 
@@ -17,17 +18,28 @@ class SimulatedAgents implements HostCommands {
   readonly actions: string[] = [];
   private readonly results = new Map<string, HostCommandResult>();
   private seq = 1000;
-  constructor(private readonly h: CliHarness) {}
+  /** Nodes whose `follow` fails (their agent cannot reach the new primary). */
+  readonly failFollow = new Set<number>();
+  constructor(
+    private readonly h: CliHarness,
+    private readonly id = ID,
+  ) {}
 
   private async beat(nodeId: number, server: Heartbeat['server'], term: number): Promise<void> {
-    await this.h.store.putHeartbeat(heartbeat(ID, nodeId, server, { seq: ++this.seq, sent_at: Date.now(), term }), true);
+    await this.h.store.putHeartbeat(heartbeat(this.id, nodeId, server, { seq: ++this.seq, sent_at: Date.now(), term }), true);
   }
 
   async send(_instanceId: string, action: HostAction): Promise<string> {
     this.actions.push(`${action.action} ${action.nodeId}${action.upstreamNodeId ? ` -> ${action.upstreamNodeId}` : ''} (term ${action.term})`);
+    if (action.action === 'follow' && this.failFollow.has(action.nodeId)) {
+      const id = `cmd-${this.actions.length}`;
+      this.results.set(id, { status: 'Failed', exitCode: 23, output: `ERROR: node ${action.nodeId} did not start streaming` });
+      return id;
+    }
     let output = '';
     if (action.action === 'demote') {
-      await this.beat(action.nodeId, primaryServer({ postmaster_running: false, accepting_connections: false, in_recovery: null, current_lsn: '0/5000000' }), action.term);
+      // The agent reports the fence marker demote leaves (the server is held down until it rejoins).
+      await this.beat(action.nodeId, primaryServer({ postmaster_running: false, accepting_connections: false, in_recovery: null, current_lsn: '0/5000000', fenced: true }), action.term);
       output = 'NOTICE: node shut down cleanly\nDETAIL: final LSN 0/5000000';
     } else if (action.action === 'promote') {
       await this.beat(action.nodeId, primaryServer({ timeline: 2, current_lsn: '0/5000100' }), action.term);
@@ -89,5 +101,26 @@ describe('pgvigil standby switchover through the controller saga', () => {
       [3, 'standby', '  running', 'node2'],
     ]);
     expect(show.code).toBe(0);
+  });
+
+  it('still reports success when the promotion and the Elastic IP succeeded, with a follow-up that keeps failing shown as pending', async () => {
+    const id = 'swap-pending';
+    const now = Date.now();
+    await h.write({
+      cluster: clusterRecord(id, { settings: { ...DEFAULT_CLUSTER_SETTINGS, node_rejoin_timeout: 2, primary_follow_timeout: 2, election_rerun_interval: 1 } }),
+      nodes: [nodeRecord(id, 1), nodeRecord(id, 2), nodeRecord(id, 3)],
+      heartbeats: [heartbeat(id, 1, primaryServer(), { sent_at: now }), heartbeat(id, 2, standbyServer(1), { sent_at: now }), heartbeat(id, 3, standbyServer(1), { sent_at: now })],
+    });
+    const agents = new SimulatedAgents(h, id);
+    agents.failFollow.add(3);
+    setSwitchoverInvokerFactory(
+      (target, env) => new InProcessSwitchoverInvoker({ ...inProcessDeps(target, env), hosts: agents, timings: { ...DEFAULT_TIMINGS, pollIntervalMs: 100, stepRetryDelayMs: 100 } }),
+    );
+    const result = await h.run(id, ['standby', 'switchover', '--candidate', 'node2', '--siblings-follow'], { clock: () => Date.now() });
+    expect(result.code).toBe(0);
+    expect(result.stderr.at(-1)).toBe('NOTICE: STANDBY SWITCHOVER has completed successfully: node "node2" (ID: 2) is the primary (term 2)');
+    expect(result.stderr).toContainEqual('INFO: follow-up rejoin of node 1: done (node 1 streams from node 2)');
+    expect(result.stderr).toContainEqual(expect.stringMatching(/^WARNING: follow-up follow of node 3: pending \(node 3 does not stream from node 2 yet\); the controller carries it on$/));
+    expect(agents.actions.filter((a) => a.startsWith('follow 3'))).not.toEqual([]);
   });
 });

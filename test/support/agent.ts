@@ -5,6 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import pg from 'pg';
 import { runProgram } from '../../cli/framework.js';
 import { memoryOutput } from '../../cli/output.js';
 import { agentProgram } from '../../agent/main.js';
@@ -86,4 +87,28 @@ export async function agent(env: NodeJS.ProcessEnv, args: string[]): Promise<Run
   const out = memoryOutput();
   const code = await runProgram(agentProgram, args, out, env);
   return { code, stdout: out.stdout, stderr: out.stderr, text: [...out.stdout, ...out.stderr].join('\n') };
+}
+
+/** Waits until `fn` holds (a failing check counts as not yet), checking every `everyMs`. */
+export async function waitFor(fn: () => Promise<boolean>, timeoutMs = 30_000, everyMs = 100): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Can a client write to the server right now (an INSERT into `table`, a one-column int table)? */
+export async function canWrite(server: PostgresServer, table: string): Promise<boolean> {
+  const client = new pg.Client({ host: '127.0.0.1', port: server.port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query(`INSERT INTO ${table} VALUES (1)`);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }

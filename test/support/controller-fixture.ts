@@ -289,12 +289,16 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
       break;
     }
     case 'follow':
-    case 'rejoin':
+    case 'rejoin': {
+      // Streaming from the upstream puts the standby on the upstream's timeline and position.
+      const up = action.upstreamNodeId === undefined ? undefined : (await f.store.load(action.clusterId))?.snapshot.heartbeats.find((h) => h.node_id === action.upstreamNodeId)?.server;
       await patch((hb) => ({
         ...hb,
         term: action.term,
         server: hb.server && {
           ...hb.server,
+          ...(up?.timeline ? { timeline: up.timeline } : {}),
+          ...(up?.current_lsn ? { receive_lsn: up.current_lsn, replay_lsn: up.current_lsn } : {}),
           postmaster_running: true,
           accepting_connections: true,
           in_recovery: true,
@@ -304,9 +308,11 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
         },
       }));
       break;
+    }
     case 'fence':
     case 'demote':
-      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: action.action === 'fence' } }));
+      // Both leave the fence marker, which the agent reports (demote stops the server cleanly).
+      await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, postmaster_running: false, accepting_connections: false, fenced: true } }));
       break;
     case 'disconnect-wal-receiver':
       await patch((hb) => ({ ...hb, term: action.term, server: hb.server && { ...hb.server, wal_receiver_status: null } }));

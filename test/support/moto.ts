@@ -10,6 +10,8 @@ import { motoServerArgs } from '../../sandbox/moto-server.js';
 export interface Moto {
   endpoint: string;
   port: number;
+  /** The server's process (to pause it with SIGSTOP, as a stalled endpoint). */
+  pid: number;
   /** SDK client settings pointing at this server. */
   clientConfig: {
     endpoint: string;
@@ -60,6 +62,7 @@ export async function startMoto(options: { env?: Record<string, string> } = {}):
   return {
     endpoint,
     port,
+    pid: child.pid as number,
     clientConfig: {
       endpoint,
       region: 'us-east-1',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { caughtUp, syncStandbyNames } from '../../agent/pg/sync.js';
+import { caughtUp, syncStandbyNames } from '../../agent/daemon/policy.js';
 import { nodeForSender, timelineOfWalFile } from '../../agent/pg/local.js';
 import { primaryConninfoFor } from '../../agent/actions/clone.js';
 import { clientConfig, hostPort } from '../../agent/pg/conninfo.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { steadyTimeline } from '../../agent/daemon.js';
+import { steadyTimeline } from '../../agent/daemon/policy.js';
 import type { ServerState } from '../../core/model.js';
 
 const before = (timeline: number | null, system_identifier: string | null = '7300000000000000001'): ServerState =>

@@ -5,6 +5,7 @@ import { memoryOutput } from '../../cli/output.js';
 
 const operatorCommands = [
   'cluster show',
+  'cluster uri',
   'cluster event',
   'cluster matrix',
   'cluster crosscheck',

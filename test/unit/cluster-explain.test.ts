@@ -137,12 +137,13 @@ describe('pgvigil cluster explain --snapshot on input that is not a snapshot', (
     return { r, ...golden(`cluster-explain/${name}`, { code: r.code, stdout: scrub(r.stdout), stderr: scrub(r.stderr) }) };
   }
 
-  it('cancels the failover when every standby is beyond maximum_lag_on_failover (the key spelt right)', async () => {
+  it('finds no candidate when every standby is beyond maximum_lag_on_failover (the key spelt right), so restarts the primary in place', async () => {
     const file = join(tmp, 'over-lag.json');
     writeFileSync(file, JSON.stringify(overLag()));
     const r = await explain('--snapshot', file);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('Decision: failover_cancelled');
+    expect(r.stdout).toContain('Decision: restart_primary');
+    expect(r.text).toContain('(maximum_lag_on_failover=1048576)');
   });
 
   it('refuses a misspelt setting, naming the file and the key with its right spelling, and decides nothing', async () => {
@@ -194,5 +195,20 @@ describe('renderExplanation', () => {
     expect(lines[0]).toBe('Cluster "main": term 3, primary node 1 (pg1)');
     expect(lines[1]).toBe('Decision: healthy');
     for (const section of ['Actions:', 'Candidates:', 'Alarms:', 'Events to record:']) expect(lines).not.toContain(section);
+  });
+
+  it('shows the judgement of an operation in flight: its phase, the verdict, why, and what the engine would decide without it', () => {
+    const b = clusterSnapshot()
+      .crashPrimary()
+      .server(2, { postmaster_running: false, accepting_connections: false })
+      .cluster({ term: 4, operation: { id: 'op-1', kind: 'failover', term: 4, candidate_node_id: 2, old_primary_node_id: 1, step: 'rerank', owner: 'req-1', deadline: clusterSnapshot().now + 10_000, started_at: clusterSnapshot().now - 5000, data: {} } });
+    const s = b.build();
+    const lines = renderExplanation(decide(s, b.now), s);
+    expect(lines[1]).toBe('Decision: end_operation');
+    expect(lines).toContain('Operation in flight: failover op-1 (term 4) at step "rerank", before promotion');
+    expect(lines).toContain('  verdict: end it (abort)');
+    expect(lines).toContain('  - its candidate node 2 (pg2) reports that its PostgreSQL server is not running; no promote has been sent: abort this round, and the engine chooses again');
+    expect(lines.some((l) => l.startsWith('  without it the engine would decide: failover — fail over from node 1 (pg1) to node 3 (pg3)'))).toBe(true);
+    expect(lines).toContain('  - end operation op-1 (abort): its candidate node 2 (pg2) reports that its PostgreSQL server is not running; no promote has been sent: abort this round, and the engine chooses again');
   });
 });

@@ -149,6 +149,15 @@ describe('parseConfig errors', () => {
     ['state_table=t', 'state_table', 'expected a DynamoDB table name (3-255 letters, digits, "_", "." or "-"), got "t"'],
     ['instance_id=web-1', 'instance_id', 'expected an EC2 instance id such as i-0123456789abcdef0, got "web-1"'],
     ['vip_allocation_id=1.2.3.4', 'vip_allocation_id', 'expected an Elastic IP allocation id such as eipalloc-0123456789abcdef0, got "1.2.3.4"'],
+    ['route53_zone_id=zone-1', 'route53_zone_id', 'expected a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ, got "zone-1"'],
+    ['route53_zone_id=Z0123456789ABCDEFGHIJ', 'route53_record_name', 'route53_zone_id and route53_record_name go together: set both for a Route 53 record that follows the primary, or neither'],
+    ["route53_record_name='db'", 'route53_record_name', 'expected a fully qualified DNS name such as primary.orders.internal, got "db"'],
+    ['route53_ttl=-1', 'route53_ttl', 'expected an integer from 0 to 86400, got "-1"'],
+    ["writer_endpoint='nlb.internal:99999'", 'writer_endpoint', 'expected host[:port] (a port from 1 to 65535; an IPv6 address in brackets), got "nlb.internal:99999"'],
+    ["reader_endpoint='http://nlb.internal'", 'reader_endpoint', 'expected host[:port] (a port from 1 to 65535; an IPv6 address in brackets), got "http://nlb.internal"'],
+    ['rest_api_listen=8008', 'rest_api_listen', 'expected address:port (a port from 1 to 65535; an IPv6 address in brackets), got "8008"'],
+    ["rest_api_secret_arn='agent-api'", 'rest_api_secret_arn', 'expected a Secrets Manager secret ARN, got "agent-api"'],
+    ["rest_api_secret_file='secret'", 'rest_api_secret_file', 'expected an absolute path (starting with "/"), got "secret"'],
     ['clock_skew_margin_ms=-5', 'clock_skew_margin_ms', 'expected an integer from 0 to 600000, got "-5"'],
     ['replication_lag_warning=900', 'replication_lag_critical', 'expected more than replication_lag_warning (900), got 600'],
     ['archive_ready_critical=16', 'archive_ready_critical', 'expected more than archive_ready_warning (16), got 16'],
@@ -465,6 +474,12 @@ describe('clusterSettingsFromConfig', () => {
         'fence_mode=ssm-only',
         'event_notifications=standby_promote,failover_started',
         'vip_allocation_id=eipalloc-0123456789abcdef0',
+        'route53_zone_id=Z0123456789ABCDEFGHIJ',
+        "route53_record_name='Primary.Orders.internal.'",
+        'route53_ttl=10',
+        "writer_endpoint='orders-nlb.elb.eu-west-1.amazonaws.com:5432'",
+        "reader_endpoint='orders-nlb.elb.eu-west-1.amazonaws.com:5433'",
+        "rest_api_listen='10.0.0.5:8008'",
         "failover_validation_command='/usr/local/bin/check %n'",
       ),
       'f',
@@ -480,8 +495,15 @@ describe('clusterSettingsFromConfig', () => {
       fence_mode: 'ssm-only',
       event_notifications: ['standby_promote', 'failover_started'],
       vip_allocation_id: 'eipalloc-0123456789abcdef0',
+      route53_zone_id: 'Z0123456789ABCDEFGHIJ',
+      route53_record_name: 'Primary.Orders.internal.',
+      route53_ttl: 10,
+      writer_endpoint: 'orders-nlb.elb.eu-west-1.amazonaws.com:5432',
+      reader_endpoint: 'orders-nlb.elb.eu-west-1.amazonaws.com:5433',
       failover_validation_command: '/usr/local/bin/check %n',
     });
+    // The agent API's keys are the agent's alone: the controller never needs them.
+    expect(settings).not.toHaveProperty('rest_api_listen');
     expect(ClusterSettingsSchema.safeParse(settings).success).toBe(true);
   });
 
@@ -498,7 +520,7 @@ describe('clusterSettingsFromConfig', () => {
 describe('the cluster settings, derived from the key table', () => {
   it('default to the key table\'s defaults, null where the configuration means none or all', () => {
     for (const key of CLUSTER_SETTING_KEYS) {
-      const unset = key === 'vip_allocation_id' || key === 'event_notifications';
+      const unset = ['vip_allocation_id', 'route53_zone_id', 'route53_record_name', 'writer_endpoint', 'reader_endpoint', 'event_notifications'].includes(key);
       expect(DEFAULT_CLUSTER_SETTINGS[key], key).toEqual(unset ? null : CONFIG_KEYS[key].default);
     }
   });

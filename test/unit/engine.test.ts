@@ -403,12 +403,21 @@ const scenarios: Record<string, Scenario[]> = {
     },
     {
       name: 'cancels the failover when every standby is beyond maximum_lag_on_failover',
-      given: () => c().crashPrimary().setLsn(1, '0/9000000').settings({ maximum_lag_on_failover: 1_048_576 }),
+      given: () => c().silencePrimary().expireLease().setLsn(1, '0/9000000').settings({ maximum_lag_on_failover: 1_048_576 }),
       code: 'failover_cancelled',
       candidate: null,
       reason: 'maximum_lag_on_failover=1048576',
       alarm: 'no_eligible_candidate',
       event: 'failover_cancelled',
+    },
+    {
+      name: 'restarts a crashed primary in place, promoting nobody, when every standby is beyond maximum_lag_on_failover',
+      given: () => c().crashPrimary().setLsn(1, '0/9000000').settings({ maximum_lag_on_failover: 1_048_576 }),
+      code: 'restart_primary',
+      candidate: null,
+      reason: 'maximum_lag_on_failover=1048576',
+      alarm: 'no_eligible_candidate',
+      action: { kind: 'restart_primary', node_id: 1 },
     },
     {
       name: 'promotes a standby within maximum_lag_on_failover',
@@ -457,7 +466,7 @@ const scenarios: Record<string, Scenario[]> = {
     },
     {
       name: 'never picks a witness, even when it is the only fresh node',
-      given: () => c().crashPrimary().removeNode(3).server(2, { in_recovery: null }),
+      given: () => c().silencePrimary().expireLease().removeNode(3).server(2, { in_recovery: null }),
       code: 'failover_cancelled',
       candidate: null,
       reason: 'no eligible candidate among 1 standby',
@@ -465,7 +474,7 @@ const scenarios: Record<string, Scenario[]> = {
     },
     {
       name: 'cancels the failover with the reasons of every standby when none is eligible',
-      given: () => c().crashPrimary().node(2, { priority: 0 }).node(3, { priority: 0 }),
+      given: () => c().silencePrimary().expireLease().node(2, { priority: 0 }).node(3, { priority: 0 }),
       code: 'failover_cancelled',
       candidate: null,
       reason: 'no eligible candidate among 2 standbys',
@@ -592,7 +601,7 @@ const scenarios: Record<string, Scenario[]> = {
       code: 'rejoin',
       candidate: null,
       reason: 'auto_rejoin=true',
-      action: { kind: 'rejoin', node_id: 5, upstream_node_id: 1 },
+      action: { kind: 'rejoin', node_id: 5, upstream_node_id: 1, force_rewind: true },
     },
     {
       name: 'leaves a fenced former primary fenced when auto_rejoin is off',

@@ -7,6 +7,7 @@ const seen: Array<{ file: string | undefined; limit: number | undefined; csv: bo
 const program: Program = {
   name: 'tool',
   description: 'test program',
+  version: '1.2.3',
   globalOptions: { 'config-file': { type: 'string', short: 'f', description: 'config' } },
   commands: [
     defineCommand({
@@ -47,6 +48,18 @@ describe('runProgram', () => {
     const out = memoryOutput();
     expect(await runProgram(program, ['cluster', 'show', '--limit', 'x'], out)).toBe(1);
     expect(out.stderr.join('\n')).toContain('option --limit expects an integer, got "x"');
+  });
+
+  it('prints "NAME VERSION" for --version and -V with exit 0, and lists --version in the help', async () => {
+    for (const flag of ['--version', '-V']) {
+      const out = memoryOutput();
+      expect(await runProgram(program, [flag], out)).toBe(0);
+      expect(out.stdout).toEqual(['tool 1.2.3']);
+      expect(out.stderr).toEqual([]);
+    }
+    const help = memoryOutput();
+    await runProgram(program, ['--help'], help);
+    expect(help.stdout).toContain('  tool --help | --version');
   });
 
   it('refuses an unknown option and an unknown command with exit 1', async () => {

@@ -10,7 +10,7 @@ import { NOW, clusterRecord, heartbeat, nodeRecord, primaryServer, reach, standb
 const snapshot = (nodes: NodeRecord[], heartbeats: ClusterSnapshot['heartbeats']): ClusterSnapshot => ({ cluster: clusterRecord('m'), nodes, heartbeats });
 const STALE = NOW - 600_000;
 
-// What agents really report (agent/daemon.ts checkOthers): every other active PostgreSQL node.
+// What agents really report (agent/daemon/daemon.ts checkOthers): every other active PostgreSQL node.
 const primary = nodeRecord('m', 1);
 const standby = nodeRecord('m', 2);
 const retired = nodeRecord('m', 3, { active: false, node_name: 'retired' });

@@ -40,7 +40,8 @@ describe('planCluster', () => {
       reconnect_attempts: 2,
       reconnect_interval: 1,
       heartbeat_interval_secs: 1,
-      lease_secs: 4,
+      lease_secs: 5,
+      auto_rejoin: true,
     });
   });
 

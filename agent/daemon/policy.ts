@@ -1,0 +1,347 @@
+/**
+ * What the agent daemon decides, without doing any of it: when the lease is lost, how often and
+ * how long the lease is renewed, whether a primary switches to asynchronous replication or back,
+ * what a heartbeat reports and when it deserves the controller's attention. Nothing here reads a
+ * clock or touches a file, a server or DynamoDB: times come in as arguments (monotonic ms for
+ * durations, wall-clock ms for what is reported), so every rule is tested with plain numbers
+ * (test/unit/agent-policy.test.ts). The daemon (daemon.ts) gathers the facts and acts.
+ */
+import { lsnDiff } from '../../core/lsn.js';
+import type { ClusterRecord, NodeRecord, Reachability, ReplicationRow, ServerState } from '../../core/model.js';
+import type { AgentConfig } from '../config.js';
+import type { LocalProbe } from '../pg/local.js';
+
+// ---------------------------------------------------------------------------------------------
+// The lease
+
+/**
+ * The lease's clock, derived from `lease_secs` (docs/agent.md, "Lease and fencing"). The fence
+ * starts `fenceLeadMs` before the lease runs out, counted from when the last successful renewal
+ * was sent; a renewal attempt starts every `renewEveryMs`, whether or not earlier ones have been
+ * answered, and each is abandoned after `attemptLimitMs`.
+ */
+export interface LeaseTimings {
+  leaseMs: number;
+  /** The fence starts this long before the lease runs out: the server is stopped by then. */
+  fenceLeadMs: number;
+  /** A renewal attempt starts this often. */
+  renewEveryMs: number;
+  /** One attempt (the request, with whatever the SDK does) is abandoned after this long. */
+  attemptLimitMs: number;
+}
+
+/**
+ * The lease's clock for `lease_secs` (the figures behind it: docs/agent.md, "Lease and fencing").
+ * - The fence starts 15 % of the lease early (a quarter of a lease under 2 s, at most 2 s): on a
+ *   loaded 2-core machine a fence ends the server's writes within a tenth of a second of its start
+ *   and pg_ctl returns within half a second.
+ * - An attempt every eighth of the lease, each given a third (at most 5 s each): six attempts
+ *   start between a success and the fence, and a slow answer is waited for rather than abandoned
+ *   for a new request at the back of the endpoint's queue.
+ */
+export function leaseTimings(config: Pick<AgentConfig, 'lease_secs'>): LeaseTimings {
+  const leaseMs = config.lease_secs * 1000;
+  return {
+    leaseMs,
+    fenceLeadMs: Math.min(2000, Math.max(leaseMs * 0.15, Math.min(500, leaseMs / 4))),
+    renewEveryMs: Math.min(5000, leaseMs / 8),
+    attemptLimitMs: Math.min(5000, leaseMs / 3),
+  };
+}
+
+/**
+ * Something that keeps the lease standing from a moment on, as a successful renewal does: the
+ * renewal itself, and any other promise that no other node is promoted for `lease_secs` after
+ * `sinceMono` (a failsafe confirmation from every standby would be one).
+ */
+export interface LeaseGround {
+  /** What it is, for the log and the fence's reason ("renewal" …). */
+  source: string;
+  /** Monotonic ms from which it holds: for a renewal, when the request was sent. */
+  sinceMono: number;
+}
+
+export interface LeaseFacts {
+  /** When the local server was first seen running as a primary; null while it is not one. */
+  primarySinceMono: number | null;
+  /** The latest ground of each source (renewal, …). */
+  grounds: readonly LeaseGround[];
+}
+
+export type LeaseVerdict =
+  | { state: 'not_primary' }
+  | { state: 'held'; fenceAtMono: number; basis: string }
+  | { state: 'lost'; heldForMs: number; why: string };
+
+/**
+ * The lease of a primary holds until `fenceLeadMs` before `lease_secs` have passed since its latest
+ * ground (or since it became primary, when it has none yet). The controller counts the lease as
+ * expired only `lease_secs` + `clock_skew_margin_ms` after it first saw the latest RVN, and it
+ * cannot have seen it before the renewal was sent, so a server stopped by then is stopped in time.
+ */
+export function judgeLease(facts: LeaseFacts, timings: LeaseTimings, nowMono: number): LeaseVerdict {
+  if (facts.primarySinceMono === null) return { state: 'not_primary' };
+  let base = facts.primarySinceMono;
+  let basis = 'the server became primary';
+  for (const g of facts.grounds) {
+    if (g.sinceMono > base) {
+      base = g.sinceMono;
+      basis = `the latest ${g.source}`;
+    }
+  }
+  const fenceAtMono = base + timings.leaseMs - timings.fenceLeadMs;
+  if (nowMono < fenceAtMono) return { state: 'held', fenceAtMono, basis };
+  const heldForMs = nowMono - base;
+  return { state: 'lost', heldForMs, why: `lease not renewed for ${(heldForMs / 1000).toFixed(1)} s (lease_secs=${timings.leaseMs / 1000}; counted from ${basis})` };
+}
+
+/** The part of the cluster record the lease renewal needs. */
+export interface LeaseView {
+  term: number;
+  primaryNodeId: number | null;
+  version: number;
+}
+
+export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'version'>): LeaseView {
+  return { term: cluster.term, primaryNodeId: cluster.primary_node_id, version: cluster.version };
+}
+
+/** The later of two reads of the cluster record (a higher term, or the same term and a higher version). */
+export function newerView(a: LeaseView | null, b: LeaseView | null): LeaseView | null {
+  if (a === null) return b;
+  if (b === null) return a;
+  if (a.term !== b.term) return a.term > b.term ? a : b;
+  return b.version >= a.version ? b : a;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The local server as the heartbeat reports it
+
+/** The facts of a server that outlive a crash: identity, timeline, WAL positions, sync standbys. */
+export function lastKnownFacts(prev: ServerState): Partial<LocalProbe> {
+  const facts: Partial<LocalProbe> = {};
+  if (prev.system_identifier !== null) facts.system_identifier = prev.system_identifier;
+  if (prev.timeline !== null) facts.timeline = prev.timeline;
+  if (prev.current_lsn !== null) facts.current_lsn = prev.current_lsn;
+  if (prev.receive_lsn !== null) facts.receive_lsn = prev.receive_lsn;
+  if (prev.replay_lsn !== null) facts.replay_lsn = prev.replay_lsn;
+  if (prev.replication.length > 0) facts.replication = prev.replication;
+  if (prev.synchronous_standby_names !== null) facts.synchronous_standby_names = prev.synchronous_standby_names;
+  return facts;
+}
+
+/**
+ * A server's timeline never goes back. A standby's is read partly from its WAL receiver
+ * (received_tli): when the receiver is gone because its upstream crashed, only the checkpoint's
+ * timeline is left, which stays on the old timeline until the next restartpoint. Reporting that
+ * would make every standby that followed a new primary look "not on the cluster's timeline" at the
+ * very moment a failover needs it, so the highest timeline reported for the same system is kept.
+ */
+export function steadyTimeline(now: Pick<LocalProbe, 'timeline' | 'system_identifier'>, before: ServerState | null): number | null {
+  if (now.timeline === null || before?.timeline == null) return now.timeline;
+  if (before.system_identifier === null || before.system_identifier !== now.system_identifier) return now.timeline;
+  return Math.max(now.timeline, before.timeline);
+}
+
+/**
+ * The server state a heartbeat reports from one probe. `prev` is this process's previous report;
+ * `before` is the last report of the server at all (`prev`, or after a restart the heartbeat in
+ * DynamoDB). While the server cannot answer, what it last said of its identity and position is
+ * kept: the controller compares candidates against the failed primary's system identifier,
+ * timeline, last LSN and synchronous standbys, so a crash must not erase them.
+ */
+export function serverState(probe: LocalProbe, prev: ServerState | null, before: ServerState | null, now: number, fenced: boolean): ServerState {
+  const accepting = probe.accepting_connections;
+  const known = accepting || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
+  return {
+    postmaster_running: probe.postmaster_running,
+    accepting_connections: accepting,
+    last_accepting_at: accepting ? now : (prev?.last_accepting_at ?? null),
+    down_since: accepting ? null : (prev?.down_since ?? now),
+    in_recovery: probe.in_recovery,
+    system_identifier: known.system_identifier,
+    timeline: steadyTimeline(known, before),
+    current_lsn: known.current_lsn,
+    receive_lsn: known.receive_lsn,
+    replay_lsn: known.replay_lsn,
+    wal_receiver_status: probe.wal_receiver_status,
+    wal_receiver_upstream_node_id: probe.wal_receiver_upstream_node_id,
+    replication: known.replication,
+    synchronous_standby_names: known.synchronous_standby_names,
+    data_directory_writable: probe.data_directory_writable,
+    replication_lag_secs: probe.replication_lag_secs,
+    fenced,
+  };
+}
+
+/** The local server answers as a primary (the only state in which the lease is renewed). */
+export function runsAsPrimary(server: ServerState | null): boolean {
+  return server !== null && server.accepting_connections && server.in_recovery === false;
+}
+
+/** What changed in the local server's availability since the previous report (repmgrd's events). */
+export function localTransition(prev: ServerState | null, next: ServerState): 'disconnected' | 'reconnected' | null {
+  if (prev?.accepting_connections && !next.accepting_connections) return 'disconnected';
+  if (prev && !prev.accepting_connections && next.accepting_connections) return 'reconnected';
+  return null;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The other nodes
+
+export interface CheckResult {
+  node: Pick<NodeRecord, 'node_id' | 'node_name'>;
+  ok: boolean;
+  detail: string;
+}
+
+export interface UpstreamChange {
+  node: Pick<NodeRecord, 'node_id' | 'node_name'>;
+  change: 'disconnected' | 'reconnected';
+  detail: string;
+}
+
+/**
+ * The reachability a heartbeat reports after one round of checks, and the upstream (or primary)
+ * transitions that are events. A node's first check is never a "disconnect": nothing was lost.
+ */
+export function nextReachability(
+  prev: ReadonlyMap<number, Reachability>,
+  results: readonly CheckResult[],
+  watched: ReadonlySet<number>,
+  now: number,
+): { reach: Map<number, Reachability>; changes: UpstreamChange[] } {
+  const reach = new Map<number, Reachability>();
+  const changes: UpstreamChange[] = [];
+  for (const { node, ok, detail } of results) {
+    const before = prev.get(node.node_id);
+    reach.set(node.node_id, {
+      node_id: node.node_id,
+      ok,
+      checked_at: now,
+      last_ok_at: ok ? now : (before?.last_ok_at ?? null),
+      failures: ok ? 0 : (before?.failures ?? 0) + 1,
+    });
+    if (!watched.has(node.node_id) || before === undefined) continue;
+    if (before.ok && !ok) changes.push({ node, change: 'disconnected', detail });
+    else if (!before.ok && ok) changes.push({ node, change: 'reconnected', detail });
+  }
+  return { reach, changes };
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the heartbeat says, and when it is written
+
+/** The facts whose change makes a heartbeat due at once rather than at the next interval. */
+export function signature(server: ServerState | null, reach: Iterable<Reachability>): string {
+  const s = server;
+  return JSON.stringify([
+    s && [s.postmaster_running, s.accepting_connections, s.in_recovery, s.timeline, s.wal_receiver_status, s.wal_receiver_upstream_node_id, s.fenced, s.data_directory_writable, s.synchronous_standby_names, s.replication.map((r) => [r.application_name, r.state, r.sync_state])],
+    [...reach].map((r) => [r.node_id, r.ok]),
+  ]);
+}
+
+/** Something in this heartbeat can change a decision: the stream filter lets it through. */
+export function attention(
+  server: ServerState | null,
+  reach: Iterable<Reachability>,
+  me: Pick<NodeRecord, 'type'> | undefined,
+  cluster: Pick<ClusterRecord, 'primary_node_id'> | undefined,
+  nodeId: number,
+): boolean {
+  const s = server;
+  if (s && (!s.postmaster_running || !s.accepting_connections || s.fenced || s.data_directory_writable === false)) return true;
+  if ([...reach].some((r) => !r.ok)) return true;
+  if (s && me && s.in_recovery !== null && (me.type === 'primary') === s.in_recovery) return true;
+  if (s && cluster && s.in_recovery === false && cluster.primary_node_id !== nodeId) return true;
+  return false;
+}
+
+/** A heartbeat is due when what it reports changed or the interval has passed since the last one. */
+export function heartbeatDue(sig: string, lastSignature: string, nowMono: number, lastWriteMono: number, intervalMs: number): boolean {
+  return sig !== lastSignature || nowMono - lastWriteMono >= intervalMs;
+}
+
+/**
+ * The publisher's next backoff after a failed write: doubling from 500 ms, capped at a quarter of
+ * the lease (at least 1 s) on a primary, whose heartbeats the controller watches most closely, and
+ * at 30 s elsewhere.
+ */
+export function nextBackoffMs(previousMs: number, primary: boolean, leaseMs: number): number {
+  const cap = primary ? Math.max(1000, leaseMs / 4) : 30_000;
+  return Math.min(cap, previousMs === 0 ? 500 : previousMs * 2);
+}
+
+/** repmgr's monitoring_history sample of a standby: its lag behind the primary's last reported LSN. */
+export function replicationLag(primaryLsn: string | null, server: Pick<ServerState, 'receive_lsn' | 'replay_lsn'>): { replication_lag: number | null; apply_lag: number | null } {
+  const s = server;
+  return {
+    replication_lag: primaryLsn && s.receive_lsn ? Math.max(0, Number(lsnDiff(primaryLsn, s.receive_lsn))) : null,
+    apply_lag: s.receive_lsn && s.replay_lsn ? Math.max(0, Number(lsnDiff(s.receive_lsn, s.replay_lsn))) : null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Synchronous replication: hg_repmgr's downgrade, and the way back
+
+/** Standby names in a synchronous_standby_names value (`FIRST 1 (a, "b")`, `ANY 2 (a,b)`, `a, b`, `*`). */
+export function syncStandbyNames(value: string): string[] {
+  const inner = /\(([^)]*)\)/.exec(value)?.[1] ?? value;
+  return inner
+    .split(',')
+    .map((n) => n.trim().replace(/^"(.*)"$/, '$1'))
+    .filter((n) => n !== '');
+}
+
+/** Has a standby named in `names` caught up (streaming, flushed within `maxLagBytes`)? */
+export function caughtUp(rows: readonly ReplicationRow[], names: readonly string[], currentLsn: string | null, maxLagBytes = 1024 * 1024): boolean {
+  return rows.some(
+    (r) =>
+      r.state === 'streaming' &&
+      (names.includes('*') || names.includes(r.application_name)) &&
+      r.flush_lsn !== null &&
+      (currentLsn === null || lsnDiff(currentLsn, r.flush_lsn) <= BigInt(maxLagBytes)),
+  );
+}
+
+export interface SyncFacts {
+  server: ServerState | null;
+  fenced: boolean;
+  /** The setting saved when replication was switched to asynchronous; undefined when it was not. */
+  saved: string | undefined;
+  /** The server left recovery on the tick that gathered these facts (a promotion). */
+  justPromoted: boolean;
+  /** Since when no synchronous standby has been connected, null when one is (or not a primary). */
+  noSyncSinceMono: number | null;
+  nowMono: number;
+  downgradeAfterMs: number;
+}
+
+export type SyncDecision =
+  | { action: 'none'; noSyncSinceMono: number | null }
+  | { action: 'restore'; names: string; noSyncSinceMono: null }
+  | { action: 'downgrade'; names: string; justPromoted: boolean; noSyncSinceMono: null };
+
+/**
+ * A primary whose synchronous standbys have all been gone for `sync_downgrade_after_secs` switches
+ * to asynchronous replication so writes stop hanging, and switches back once a standby named in the
+ * saved setting is streaming and caught up.
+ */
+export function judgeSync(f: SyncFacts): SyncDecision {
+  const s = f.server;
+  if (!s?.accepting_connections || s.in_recovery !== false || f.fenced) return { action: 'none', noSyncSinceMono: null };
+  if (f.saved !== undefined) {
+    if (caughtUp(s.replication, syncStandbyNames(f.saved), s.current_lsn)) return { action: 'restore', names: f.saved, noSyncSinceMono: null };
+    return { action: 'none', noSyncSinceMono: f.noSyncSinceMono };
+  }
+  const names = s.synchronous_standby_names ?? '';
+  if (names === '' || s.replication.some((r) => r.sync_state === 'sync' || r.sync_state === 'quorum')) return { action: 'none', noSyncSinceMono: null };
+  const since = f.noSyncSinceMono ?? f.nowMono;
+  // A server that has just been promoted has no standby following it yet by construction (they
+  // follow it after the Elastic IP moves): waiting sync_downgrade_after_secs would only hold
+  // every write of the new primary until the first follower is back. The operator has accepted
+  // asynchronous replication while no synchronous standby is connected; the promoted candidate
+  // was itself synchronous, so every write acknowledged before the failover is on it.
+  if (!f.justPromoted && f.nowMono - since < f.downgradeAfterMs) return { action: 'none', noSyncSinceMono: since };
+  return { action: 'downgrade', names, justPromoted: f.justPromoted, noSyncSinceMono: null };
+}
