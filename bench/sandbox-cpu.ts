@@ -1,5 +1,5 @@
 /**
- * `npm run bench:sandbox-cpu [-- IDLE_SECS [SCENARIO …]]`: where the sandbox's CPU goes
+ * `npm run bench:sandbox-cpu [-- [--latency local|aws] IDLE_SECS [SCENARIO …]]`: where the sandbox's CPU goes
  * (docs/sandbox.md, "CPU"). Brings a sandbox up, lets it settle, then samples every sandbox process
  * over IDLE_SECS (default 60) with the cluster idle and over each drill (default crash-primary,
  * heal included), and prints the share of a core each used, the requests each AWS proxy route
@@ -13,16 +13,10 @@ import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type ScenarioName } from '../sandbox/drills/index.js';
 import { cpuBetween, formatCpuReport, readMachineTicks, readProcesses, sandboxGroupRoots, snapshotGroups, type CpuSnapshot } from '../sandbox/cpu.js';
 import type { RouteStatus } from '../sandbox/aws-proxy.js';
-import { parseLatencyProfile } from '../sandbox/latency.js';
+import { latencyFlag } from '../sandbox/latency.js';
+import { ensureBuilt } from '../build/index.js';
 
-const args = process.argv.slice(2);
-let profileName = 'local';
-const rest: string[] = [];
-for (let i = 0; i < args.length; i++) {
-  if (args[i] === '--latency') profileName = args[++i] ?? '';
-  else rest.push(args[i] as string);
-}
-const latency = parseLatencyProfile(profileName, '--latency');
+const { latency, rest } = latencyFlag(process.argv.slice(2));
 const idleSecs = Number(rest[0] ?? 60);
 if (!Number.isInteger(idleSecs) || idleSecs < 1) {
   process.stderr.write(`ERROR: IDLE_SECS must be a positive integer, got "${rest[0]}"\n`);
@@ -31,6 +25,8 @@ if (!Number.isInteger(idleSecs) || idleSecs < 1) {
 const drills: ScenarioName[] = rest.length > 1 ? rest.slice(1).map((n) => scenario(n).name) : ['crash-primary'];
 const say = (line: string): void => void process.stderr.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
 
+// The sandbox's hosts run the built agent and its emulated AWS the built Lambda code.
+await ensureBuilt((line) => say(`INFO: ${line}`));
 const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-cpu-'));
 chmodSync(parent, 0o755);
 const dir = join(parent, 'sandbox');

@@ -121,6 +121,7 @@ export class Sandbox {
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
+  private controlPlaneEc2: EC2Client | null = null;
   /** The deployed Command documents (what the SSM runners run). */
   documents: Record<string, CommandDocumentContent> = {};
   /** Route name → endpoint of the AWS proxy (every host, and the controller). */
@@ -494,9 +495,14 @@ export class Sandbox {
     })();
   }
 
-  /** The Elastic IP mover of the sandbox's own code (drills): the VIP proxy follows its moves at once. */
+  /**
+   * The Elastic IP mover of the sandbox's own control-plane code (the switchover drill): on the
+   * control plane's route, so it has the latency profile's EC2 latency, and the VIP proxy follows
+   * its moves at once.
+   */
   vipMover(): VipMover {
-    const mover = new Ec2VipMover(this.ec2);
+    this.controlPlaneEc2 ??= new EC2Client(this.controlPlaneConfig);
+    const mover = new Ec2VipMover(this.controlPlaneEc2);
     return {
       current: (allocationId) => mover.current(allocationId),
       moveTo: async (allocationId, instanceId) => {
@@ -649,6 +655,7 @@ export class Sandbox {
       await this.vip?.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);
       this.ec2?.destroy();
+      this.controlPlaneEc2?.destroy();
       await sandboxDown(this.dir, { supervisor: this.supervisor });
     })();
     return this.stopping;

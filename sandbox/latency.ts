@@ -68,6 +68,22 @@ export function parseLatencyProfile(value: string | undefined, where = '--latenc
   return profile;
 }
 
+/**
+ * Takes `--latency NAME` out of a benchmark's arguments (anywhere among them): the profile
+ * (`local` when absent) and the other arguments in their order. A bad name throws.
+ */
+export function latencyFlag(args: readonly string[]): { latency: LatencyProfile; rest: string[] } {
+  const rest: string[] = [];
+  let name = 'local';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i] as string;
+    if (arg === '--latency') name = args[++i] ?? '';
+    else if (arg.startsWith('--latency=')) name = arg.slice('--latency='.length);
+    else rest.push(arg);
+  }
+  return { latency: parseLatencyProfile(name, '--latency'), rest };
+}
+
 /** One draw of a delay (`random` in [0, 1)). */
 export function drawDelay(delay: Delay, random: () => number = Math.random): number {
   return delay.ms + Math.floor(random() * delay.jitterMs);

@@ -3,7 +3,6 @@
  * switchover --siblings-follow` (cli/switchover.ts's in-process invoker: functions/switchover.ts),
  * with the sandbox's SSM runner, fencer and Elastic IP mover.
  */
-import { Ec2VipMover } from '../../adapters/ec2-vip.js';
 import { systemClock } from '../../adapters/system-clock.js';
 import { InProcessSwitchoverInvoker } from '../../cli/switchover.js';
 import { decide } from '../../core/engine/index.js';
@@ -30,7 +29,7 @@ export const switchover: Scenario = {
     const invoker = new InProcessSwitchoverInvoker({
       store: ctx.store,
       hosts: sandbox.hostCommands,
-      vip: new Ec2VipMover(sandbox.ec2),
+      vip: sandbox.vipMover(),
       fencer: sandbox.fencer,
       notifier: noNotifier,
       metrics: noMetrics,
