@@ -1,22 +1,45 @@
 /**
- * `npm run bench:sandbox-cpu [-- [--latency local|aws] IDLE_SECS [SCENARIO …]]`: where the sandbox's CPU goes
+ * `npm run bench:sandbox-cpu [-- [--latency local|aws] [--before FILE] IDLE_SECS [SCENARIO …]]`: where the sandbox's CPU goes
  * (docs/sandbox.md, "CPU"). Brings a sandbox up, lets it settle, then samples every sandbox process
  * over IDLE_SECS (default 60) with the cluster idle and over each drill (default crash-primary,
  * heal included), and prints the share of a core each used, the requests each AWS proxy route
  * forwarded by operation, and the log volume. A benchmark: it prints, never asserts.
+ *
+ * `--before FILE`: the output of an earlier run (its JSON lines; e.g. run on main) — each
+ * measurement is then printed next to the earlier one of the same label, group by group.
  */
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type ScenarioName } from '../sandbox/drills/index.js';
-import { cpuBetween, formatCpuReport, readMachineTicks, readProcesses, sandboxGroupRoots, snapshotGroups, type CpuSnapshot } from '../sandbox/cpu.js';
+import { cpuBetween, formatCpuComparison, formatCpuReport, type CpuReport, readMachineTicks, readProcesses, sandboxGroupRoots, snapshotGroups, type CpuSnapshot } from '../sandbox/cpu.js';
 import type { RouteStatus } from '../sandbox/aws-proxy.js';
 import { latencyFlag } from '../sandbox/latency.js';
 import { ensureBuilt } from '../build/index.js';
 
-const { latency, rest } = latencyFlag(process.argv.slice(2));
+const { latency, rest: args } = latencyFlag(process.argv.slice(2));
+const beforeAt = args.indexOf('--before');
+const beforeFile = beforeAt >= 0 ? args[beforeAt + 1] : undefined;
+if (beforeAt >= 0 && !beforeFile) {
+  process.stderr.write('ERROR: --before needs a file (the output of an earlier run)\n');
+  process.exit(1);
+}
+const rest = beforeAt >= 0 ? [...args.slice(0, beforeAt), ...args.slice(beforeAt + 2)] : args;
+/** The earlier run's reports by label (the JSON lines of its output that carry a `label`). */
+const earlier = new Map<string, CpuReport>();
+if (beforeFile) {
+  for (const line of readFileSync(beforeFile, 'utf8').split('\n')) {
+    if (!line.startsWith('{')) continue;
+    const parsed = JSON.parse(line) as Partial<CpuReport> & { label?: string };
+    if (typeof parsed.label === 'string' && Array.isArray(parsed.groups) && typeof parsed.sandboxPct === 'number') earlier.set(parsed.label, parsed as CpuReport);
+  }
+  if (earlier.size === 0) {
+    process.stderr.write(`ERROR: --before ${beforeFile}: no measurement in it (expected the JSON lines bench:sandbox-cpu prints)\n`);
+    process.exit(1);
+  }
+}
 const idleSecs = Number(rest[0] ?? 60);
 if (!Number.isInteger(idleSecs) || idleSecs < 1) {
   process.stderr.write(`ERROR: IDLE_SECS must be a positive integer, got "${rest[0]}"\n`);
@@ -63,6 +86,8 @@ async function measure(label: string, body: () => Promise<void>): Promise<void> 
   for (const line of formatCpuReport(report)) process.stdout.write(`${line}\n`);
   process.stdout.write(`requests through the AWS proxy (per route, forwarded):\n${requestRates(r0, r1, secs).join('\n')}\n`);
   process.stdout.write(`logs: ${((l1 - l0) / 1024 / secs).toFixed(1)} KiB/s\n`);
+  const then = earlier.get(label);
+  if (then) process.stdout.write(`before (${beforeFile}) and now, percent of one core:\n${formatCpuComparison(then, report).join('\n')}\n`);
   process.stdout.write(`${JSON.stringify({ label, profile: latency.name, ...report })}\n`);
 }
 

@@ -200,3 +200,24 @@ export function formatCpuReport(report: CpuReport): string[] {
     `  ${'rest of the machine'.padEnd(20)} ${f(report.otherPct)}`,
   ];
 }
+
+/**
+ * Two reports side by side, group by group (`bench:sandbox-cpu --before FILE`: an earlier run's
+ * figures, e.g. on main, next to this one's): each group's share before and after, the groups of
+ * either run, the busiest now first, then the sandbox as a whole.
+ */
+export function formatCpuComparison(before: Pick<CpuReport, 'groups' | 'sandboxPct'>, after: Pick<CpuReport, 'groups' | 'sandboxPct'>): string[] {
+  const was = new Map(before.groups.map((g) => [g.label, g.corePct]));
+  const now = new Map(after.groups.map((g) => [g.label, g.corePct]));
+  const labels = [...after.groups.map((g) => g.label), ...before.groups.map((g) => g.label).filter((l) => !now.has(l))];
+  const cell = (n: number | undefined): string => (n === undefined ? '-' : `${n.toFixed(1)} %`).padStart(8);
+  const row = (label: string, a: number | undefined, b: number | undefined): string => {
+    const delta = a !== undefined && b !== undefined ? `${b - a >= 0 ? '+' : ''}${(b - a).toFixed(1)}` : '';
+    return `  ${label.padEnd(20)} ${cell(a)} ${cell(b)}  ${delta}`;
+  };
+  return [
+    `  ${'group'.padEnd(20)} ${'before'.padStart(8)} ${'after'.padStart(8)}`,
+    ...labels.map((l) => row(l, was.get(l), now.get(l))),
+    row('sandbox, all', before.sandboxPct, after.sandboxPct),
+  ];
+}

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cpuBetween, formatCpuReport, parseProcStat, readMachineTicks, readProcesses, snapshotGroups, type ProcStat } from '../../sandbox/cpu.js';
+import { cpuBetween, formatCpuComparison, formatCpuReport, parseProcStat, readMachineTicks, readProcesses, snapshotGroups, type ProcStat } from '../../sandbox/cpu.js';
 
 /** A /proc/PID/stat line with the given times (utime stime cutime cstime). */
 function statLine(pid: number, comm: string, ppid: number, [utime, stime, cutime, cstime]: [number, number, number, number]): string {
@@ -94,5 +94,19 @@ describe('readProcesses', () => {
     mkdirSync(join(dir, 'self'));
     mkdirSync(join(dir, '9')); // exited between the listing and the read: no stat file
     expect([...readProcesses(dir).values()]).toEqual([{ pid: 7, ppid: 0, comm: 'init', ticks: 2 }]);
+  });
+});
+
+describe('formatCpuComparison', () => {
+  it('puts each group’s share before and after side by side, with groups of either run, and the sandbox as a whole', () => {
+    const before = { groups: [{ label: 'root/moto', corePct: 37 }, { label: 'root/old', corePct: 2 }], sandboxPct: 39 };
+    const after = { groups: [{ label: 'root/moto', corePct: 27.9 }, { label: 'root/new', corePct: 1 }], sandboxPct: 28.9 };
+    expect(formatCpuComparison(before, after)).toEqual([
+      '  group                  before    after',
+      '  root/moto              37.0 %   27.9 %  -9.1',
+      '  root/new                    -    1.0 %  ',
+      '  root/old                2.0 %        -  ',
+      '  sandbox, all           39.0 %   28.9 %  -10.1',
+    ]);
   });
 });
