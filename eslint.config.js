@@ -4,6 +4,61 @@ import tseslint from 'typescript-eslint';
 
 const impure = 'core/ is the pure decision layer: time, I/O and SDKs come in as arguments (STYLE.md).';
 
+/*
+ * The layers above core/ (docs/architecture.md, "Layers"): which folders each may not import,
+ * and that only adapters/ talk to AWS or PostgreSQL. Composition roots may still create SDK
+ * clients (one per process, handed to the adapters); commands and pg clients are adapters' work.
+ */
+const LAYERS = {
+  adapters: ['agent', 'functions', 'cli', 'shell', 'sandbox', 'infra'],
+  shell: ['adapters', 'agent', 'functions', 'cli', 'sandbox', 'infra'],
+  functions: ['agent', 'cli', 'shell', 'sandbox', 'infra'],
+  agent: ['functions', 'cli', 'sandbox', 'infra'],
+  infra: ['agent', 'functions', 'cli', 'shell', 'sandbox'],
+  cli: [],
+};
+const adapterOnly = 'Only adapters/ send AWS SDK commands or open PostgreSQL clients: add or use an adapter (docs/architecture.md).';
+/**
+ * Files the rules below do not cover. infra/deploy-to-emulator.ts (and infra/emulator-alarms.ts, its alarms) deploys the synthesized stack
+ * into the emulator for the sandbox and tests, as CloudFormation would: a tool, not a layer.
+ * The others wait for the change that moves them (this list only shrinks).
+ */
+const EXEMPT = {
+  infra: ['infra/deploy-to-emulator.ts', 'infra/emulator-alarms.ts'],
+  cli: ['cli/switchover.ts'],
+  agent: [
+    'agent/actions/clone.ts',
+    'agent/host.ts',
+    'agent/pg/session.ts',
+  ],
+};
+
+/** A folder's import restrictions: the folders above it, and the SDK commands and pg clients below. */
+function layer(folder, forbidden) {
+  const message = `${folder}/ may not import ${forbidden.map((f) => `${f}/`).join(', ')} (docs/architecture.md, "Layers").`;
+  const above = forbidden.length === 0 ? [] : [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }];
+  return {
+    files: [`${folder}/**/*.ts`],
+    ignores: EXEMPT[folder] ?? [],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...above,
+            ...(folder === 'adapters'
+              ? []
+              : [
+                  { group: ['@aws-sdk/*'], importNamePattern: 'Command$', message: adapterOnly },
+                  { regex: '^pg(-[a-z-]+)?$', allowTypeImports: true, message: adapterOnly },
+                ]),
+          ],
+        },
+      ],
+    },
+  };
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'dist/**', 'cdk.out/**', 'coverage/**', '.tmp/**', '.sandbox/**', '**/*.js', '!eslint.config.js'] },
   js.configs.recommended,
@@ -49,6 +104,7 @@ export default tseslint.config(
       ],
     },
   },
+  ...Object.entries(LAYERS).map(([folder, forbidden]) => layer(folder, forbidden)),
   {
     files: ['test/**/*.ts'],
     rules: {

@@ -22,6 +22,7 @@ import {
 import { randomUUID } from 'node:crypto';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { PgvigilError } from '../core/errors.js';
+import { PROMOTING_OPERATIONS } from '../core/engine/lease.js';
 import {
   ClusterRecordSchema,
   EventRecordSchema,
@@ -92,12 +93,14 @@ function isConditionFailure(error: unknown): boolean {
 }
 
 /** The controller-owned fields {@link DynamoStateStore.updateCluster} may change. */
-const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'paused_by', 'operation', 'lease_observation', 'settings', 'reported_conditions'] as const;
+const UPDATABLE_CLUSTER_FIELDS = ['term', 'primary_node_id', 'paused', 'paused_by', 'operation', 'lease_observation', 'settings', 'reported_conditions', 'scheduled_switchover'] as const;
 
 export class DynamoStateStore implements ClusterStateStore {
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tableName: string,
+    /** Items per page of {@link listClusters} (DynamoDB's own 1 MB page when unset); tests lower it to cross page boundaries. */
+    private readonly options: { listPageSize?: number } = {},
   ) {}
 
   async load(clusterId: string, options: RequestOptions = {}): Promise<LoadedCluster | undefined> {
@@ -148,9 +151,12 @@ export class DynamoStateStore implements ClusterStateStore {
   }
 
   async listClusters(): Promise<string[]> {
+    // The sparse index holds only cluster records (keys only), so this reads no node, heartbeat or
+    // event; every page is followed (queryAll).
     const items = await this.queryAll({
       TableName: this.tableName,
       IndexName: CLUSTERS_INDEX,
+      ...(this.options.listPageSize !== undefined ? { Limit: this.options.listPageSize } : {}),
       KeyConditionExpression: '#g = :g',
       ExpressionAttributeNames: { '#g': CLUSTERS_INDEX_PK },
       ExpressionAttributeValues: marshall({ ':g': CLUSTERS_INDEX_PK_VALUE }),
@@ -273,12 +279,16 @@ export class DynamoStateStore implements ClusterStateStore {
         TableName: this.tableName,
         Key: marshall({ [PARTITION_KEY]: keys.partition(clusterId), [SORT_KEY]: keys.cluster() }),
         UpdateExpression: 'SET #lease = :lease',
-        ConditionExpression: '#term = :term AND #primary = :node',
-        ExpressionAttributeNames: { '#lease': 'lease', '#term': 'term', '#primary': 'primary_node_id' },
+        // mayRenewLease (core/engine/lease.ts): the term's primary, or the candidate of the
+        // failover or switchover that claimed the term.
+        ConditionExpression: '#term = :term AND (#primary = :node OR (#op.#kind IN (:failover, :switchover) AND #op.#term = :term AND #op.#candidate = :node))',
+        ExpressionAttributeNames: { '#lease': 'lease', '#term': 'term', '#primary': 'primary_node_id', '#op': 'operation', '#kind': 'kind', '#candidate': 'candidate_node_id' },
         ExpressionAttributeValues: marshall({
           ':lease': LeaseSchema.parse({ holder_node_id: nodeId, term, rvn, renewed_at: now }),
           ':term': term,
           ':node': nodeId,
+          ':failover': PROMOTING_OPERATIONS[0],
+          ':switchover': PROMOTING_OPERATIONS[1],
         }),
       }),
       options,

@@ -1,9 +1,11 @@
 /**
  * The cloud's STONITH (SPEC §3 `fence_mode=ssm-then-stop-instance`): EC2 StopInstances with Force,
  * used only when a failover is under way and the host did not confirm its own fencing. Stopping an
- * instance that is already stopping, stopped or gone is success: it is fenced either way.
+ * instance that is already stopping, stopped or gone is success: it is fenced either way. With
+ * `auto_rejoin`, the controller starts the instance again once a new primary serves, so that the
+ * node can be rewound and rejoin (docs/controller.md, "A fence that stopped the instance").
  */
-import { StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { StartInstancesCommand, StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { Clock, InstanceFencer } from '../core/ports.js';
 import { awsErrorName, awsFailure, withAwsRetry } from './aws-retry.js';
 import { systemClock } from './system-clock.js';
@@ -22,6 +24,18 @@ export class Ec2InstanceFencer implements InstanceFencer {
       const name = awsErrorName(error);
       if (name === 'IncorrectInstanceState' || name === 'InvalidInstanceID.NotFound') return;
       throw awsFailure(`could not stop instance ${instanceId}`, error);
+    }
+  }
+
+  /**
+   * Starts an instance a fence stopped (auto_rejoin). One that is still stopping is not yet
+   * startable: the error says so and the caller tries again after its cooldown.
+   */
+  async start(instanceId: string): Promise<void> {
+    try {
+      await withAwsRetry(this.clock, () => this.ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] })));
+    } catch (error) {
+      throw awsFailure(`could not start instance ${instanceId}`, error);
     }
   }
 }

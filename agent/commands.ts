@@ -5,7 +5,7 @@
 import { PgvigilError } from '../core/errors.js';
 import { LOCAL_CHECKS } from '../core/node-checks.js';
 import type { ClusterStateStore } from '../core/ports.js';
-import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../cli/framework.js';
+import { defineCommand, opt, type Command, type CommandContext, type OptionSpec } from '../shell/framework.js';
 import type { AgentConfig } from './config.js';
 import type { ActionContext } from './actions/context.js';
 
@@ -14,14 +14,15 @@ export const DEFAULT_CONFIG_FILE = '/etc/pgvigil/repmgr.conf';
 type Actions = typeof import('./actions/clone.js') &
   typeof import('./actions/node.js') &
   typeof import('./actions/register.js') &
-  typeof import('./actions/roles.js');
+  typeof import('./actions/roles.js') &
+  typeof import('./actions/startup.js');
 
 /**
  * The host actions' code (pg, the configuration parser), loaded by the command that runs one:
  * `pgvigil --help` and the commands that do not act on a host never load it (build/index.ts).
  */
 async function actions(): Promise<Actions> {
-  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js')]);
+  const modules = await Promise.all([import('./actions/clone.js'), import('./actions/node.js'), import('./actions/register.js'), import('./actions/roles.js'), import('./actions/startup.js')]);
   return Object.assign({}, ...modules) as Actions;
 }
 
@@ -49,6 +50,13 @@ export async function actionContext(ctx: CommandContext): Promise<ActionContext>
   const file = configFileOf(ctx);
   const { loadAgentConfig } = await import('./config.js');
   const { config, notices } = loadAgentConfig(file, ctx.env);
+  const cluster = opt.string(ctx, 'cluster');
+  if (cluster !== undefined && cluster !== config.cluster_id) {
+    throw new PgvigilError('BAD_ARGUMENT', `--cluster "${cluster}" contradicts cluster_id "${config.cluster_id}" of ${file}`, {
+      detail: "a host action acts on this node, in the cluster its configuration file names (cluster_id, or PGVIGIL_CLUSTER_ID)",
+      hint: 'drop --cluster, or run the command with the configuration file of a node of that cluster',
+    });
+  }
   for (const n of notices) ctx.out.notice(n);
   const term = opt.integer(ctx, 'term');
   if (term !== undefined && term < 0) throw new PgvigilError('BAD_ARGUMENT', `option --term expects a non-negative integer, got ${term}`);
@@ -56,6 +64,14 @@ export async function actionContext(ctx: CommandContext): Promise<ActionContext>
   return { config, store: await storeFactory(config, ctx.env), out: ctx.out, now: () => Date.now(), term, configFile: file };
 }
 
+/**
+ * Every host action accepts `--cluster` so that scripts passing it to every pgvigil command keep
+ * working, but the cluster is the node's own: the option only confirms it, and a different one is
+ * refused (see {@link actionContext}).
+ */
+export const hostClusterOption: Record<string, OptionSpec> = {
+  cluster: { type: 'string', description: "must equal cluster_id of the configuration file: a host action acts on this node's own cluster" },
+};
 const termOption: Record<string, OptionSpec> = {
   term: { type: 'integer', description: 'the cluster term the controller sent this action in (refused when older than the current term)' },
 };
@@ -75,7 +91,7 @@ export const primaryRegisterCommand = defineCommand({
   summary: 'register this node as the primary (creates the cluster record on first use)',
   usage: 'primary register -f CONFIG [-F]',
   examples: [`${A} primary register -f /etc/pgvigil/repmgr.conf`],
-  options: { ...termOption, ...forceOption },
+  options: { ...hostClusterOption, ...termOption, ...forceOption },
   async run(ctx) {
     await (await actions()).primaryRegister(await actionContext(ctx), { force: opt.flag(ctx, 'force') });
     return 0;
@@ -88,7 +104,7 @@ function unregisterCommand(type: 'primary' | 'standby' | 'witness'): Command {
     summary: `remove a ${type} node record`,
     usage: `${type} unregister -f CONFIG [--node-id N] [-F]`,
     examples: [`${A} ${type} unregister -f /etc/pgvigil/repmgr.conf`],
-    options: { ...termOption, ...forceOption, 'node-id': { type: 'integer', description: 'node to unregister (default: this node)' } },
+    options: { ...hostClusterOption, ...termOption, ...forceOption, 'node-id': { type: 'integer', description: 'node to unregister (default: this node)' } },
     async run(ctx) {
       await (await actions()).unregister(await actionContext(ctx), type, { nodeId: positiveId(ctx, 'node-id'), force: opt.flag(ctx, 'force') });
       return 0;
@@ -101,7 +117,7 @@ export const standbyRegisterCommand = defineCommand({
   summary: 'register this node as a standby',
   usage: 'standby register -f CONFIG [--upstream-node-id N] [-F]',
   examples: [`${A} standby register -f /etc/pgvigil/repmgr.conf --upstream-node-id 1`],
-  options: { ...termOption, ...forceOption, ...upstreamOption },
+  options: { ...hostClusterOption, ...termOption, ...forceOption, ...upstreamOption },
   async run(ctx) {
     await (await actions()).standbyRegister(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), force: opt.flag(ctx, 'force') });
     return 0;
@@ -113,7 +129,7 @@ export const witnessRegisterCommand = defineCommand({
   summary: 'register this host as a witness',
   usage: 'witness register -f CONFIG',
   examples: [`${A} witness register -f /etc/pgvigil/repmgr.conf`],
-  options: { ...termOption },
+  options: { ...hostClusterOption, ...termOption },
   async run(ctx) {
     await (await actions()).witnessRegister(await actionContext(ctx));
     return 0;
@@ -126,6 +142,7 @@ export const standbyCloneCommand = defineCommand({
   usage: 'standby clone -f CONFIG [--dry-run] [-c] [--upstream-conninfo CONNINFO] [--upstream-node-id N] [-F]',
   examples: [`${A} standby clone -f /etc/pgvigil/repmgr.conf --dry-run`, `${A} standby clone -f /etc/pgvigil/repmgr.conf -c`],
   options: {
+    ...hostClusterOption,
     ...termOption,
     ...forceOption,
     ...upstreamOption,
@@ -151,7 +168,7 @@ function promoteCommand(words: string[]): Command {
     summary: 'promote this standby to primary (idempotent)',
     usage: `${words.join(' ')} -f CONFIG [--term T]`,
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
-    options: { ...termOption },
+    options: { ...hostClusterOption, ...termOption },
     async run(ctx) {
       await (await actions()).promote(await actionContext(ctx));
       return 0;
@@ -165,7 +182,7 @@ function followCommand(words: string[]): Command {
     summary: 'make this standby stream from another node',
     usage: `${words.join(' ')} -f CONFIG --upstream-node-id N [--term T]`,
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --upstream-node-id 2 --term 4`],
-    options: { ...termOption, ...upstreamOption },
+    options: { ...hostClusterOption, ...termOption, ...upstreamOption },
     async run(ctx) {
       await (await actions()).follow(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id') });
       return 0;
@@ -179,7 +196,7 @@ function rejoinCommand(words: string[]): Command {
     summary: 'bring a stopped former primary back as a standby (pg_rewind with --force-rewind)',
     usage: `${words.join(' ')} -f CONFIG [--force-rewind] [--upstream-node-id N] [--term T]`,
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --force-rewind`],
-    options: { ...termOption, ...upstreamOption, 'force-rewind': { type: 'boolean', description: 'run pg_rewind when this node has diverged' } },
+    options: { ...hostClusterOption, ...termOption, ...upstreamOption, 'force-rewind': { type: 'boolean', description: 'run pg_rewind when this node has diverged' } },
     async run(ctx) {
       await (await actions()).rejoin(await actionContext(ctx), { upstreamNodeId: positiveId(ctx, 'upstream-node-id'), forceRewind: opt.flag(ctx, 'force-rewind') });
       return 0;
@@ -193,7 +210,7 @@ function simple(words: string[], summary: string, action: 'fence' | 'unfence' | 
     summary,
     usage: `${words.join(' ')} -f CONFIG [--term T]`,
     examples: [`${A} ${words.join(' ')} -f /etc/pgvigil/repmgr.conf --term 4`],
-    options: { ...termOption },
+    options: { ...hostClusterOption, ...termOption },
     async run(ctx) {
       await (await actions())[action](await actionContext(ctx));
       return 0;
@@ -208,7 +225,7 @@ export const nodeCheckCommand = defineCommand({
   summary: "repmgr's node health checks (single checks, --nagios, --csv)",
   usage: 'node check -f CONFIG [--role|--replication-lag|…] [--nagios] [--csv]',
   examples: [`${A} node check -f /etc/pgvigil/repmgr.conf`, `${A} node check -f /etc/pgvigil/repmgr.conf --replication-lag --nagios`],
-  options: { ...termOption, ...checkOptions, nagios: { type: 'boolean', description: 'Nagios plugin output' }, csv: { type: 'boolean', description: 'CSV output' } },
+  options: { ...hostClusterOption, ...termOption, ...checkOptions, nagios: { type: 'boolean', description: 'Nagios plugin output' }, csv: { type: 'boolean', description: 'CSV output' } },
   async run(ctx) {
     const checks = LOCAL_CHECKS.map((d) => d.option).filter((o) => opt.flag(ctx, o));
     if (checks.length > 1) throw new PgvigilError('BAD_ARGUMENT', 'only one single check may be given at a time');
@@ -221,9 +238,21 @@ export const nodeStatusCommand = defineCommand({
   summary: 'show the local server as this node sees it',
   usage: 'node status -f CONFIG [--csv]',
   examples: [`${A} node status -f /etc/pgvigil/repmgr.conf`],
-  options: { csv: { type: 'boolean', description: 'CSV output' } },
+  options: { ...hostClusterOption, csv: { type: 'boolean', description: 'CSV output' } },
   async run(ctx) {
     return (await actions()).nodeStatus(await actionContext(ctx), { csv: opt.flag(ctx, 'csv') });
+  },
+});
+
+export const nodeStartupCommand = defineCommand({
+  words: ['node', 'startup'],
+  summary: 'before PostgreSQL starts at boot: hold a fenced or replaced former primary read-only',
+  usage: 'node startup -f CONFIG',
+  examples: [`${A} node startup -f /etc/pgvigil/repmgr.conf`],
+  options: {},
+  async run(ctx) {
+    await (await actions()).nodeStartup(await actionContext(ctx));
+    return 0;
   },
 });
 
@@ -249,4 +278,5 @@ export const hostActionCommands: Command[] = [
   simple(['reconnect-wal-receiver'], 'resume streaming from the upstream', 'reconnectWalReceiver'),
   nodeStatusCommand,
   nodeCheckCommand,
+  nodeStartupCommand,
 ];

@@ -4,6 +4,7 @@
  * under systemd; when it runs as root (tests, the sandbox), PostgreSQL binaries are run with the
  * data directory owner's uid/gid, because PostgreSQL refuses root.
  */
+import { spawn } from 'node:child_process';
 import { access, chown, constants, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PgvigilError } from '../core/errors.js';
@@ -51,6 +52,40 @@ export async function runPgBinary(bindir: string, dataDir: string, name: string,
 /** Runs a service_*_command through the shell (as the agent's own user). */
 export async function runShell(command: string, timeoutMs: number): Promise<RunResult> {
   return runAs('/bin/sh', ['-c', command], { timeoutMs });
+}
+
+/**
+ * Runs a user's command through the shell (failover_validation_command, event_notification_command):
+ * stdout and stderr together, only their last 4000 characters kept; killed with everything it started
+ * at `timeoutMs` (code null).
+ * A command that cannot start at all answers 127, as the shell would.
+ */
+export function runShellCapped(command: string, timeoutMs: number, env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve) => {
+    // A process group of its own, so that the time limit ends what the shell started too.
+    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
+    let output = '';
+    const keep = (d: Buffer): void => {
+      output = (output + d.toString()).slice(-4000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
+    child.on('error', (error) => {
+      clearTimeout(timer);
+      resolve({ code: 127, output: error.message });
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: signal ? null : code, output });
+    });
+  });
 }
 
 /** Writes a file into the data directory atomically, owned by the directory's owner, mode 0600. */

@@ -1,7 +1,7 @@
 /** The `pgvigil-agent` command: the daemon (`run`) and the host actions. */
-import { runProgram, type Program } from '../cli/framework.js';
+import { runProgram, type Program } from '../shell/framework.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
-import { streamOutput } from '../cli/output.js';
+import { streamOutput } from '../shell/output.js';
 import { hostActionCommands, setStoreFactory } from './commands.js';
 import { runCommand } from './daemon/run-command.js';
 import { createStore } from './store.js';

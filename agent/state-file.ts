@@ -1,6 +1,7 @@
 /**
- * The agent's state file (`agent_state_dir/agent-<node_id>.json`): the heartbeat sequence number
- * and the events not yet written to DynamoDB, kept across restarts.
+ * The agent's state file (`agent_state_dir/agent-<node_id>.json`): the heartbeat sequence number,
+ * the events not yet written to DynamoDB and how far event_notification_command got, kept across
+ * restarts.
  *
  * The agent writes it, but an older version may have, a person may have edited it, a full disk
  * may have cut it short: it is read as input, strictly (an unknown key or a bad field is named, the
@@ -11,7 +12,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { EventRecordSchema } from '../core/model.js';
-import { array, integer, object, type Infer } from '../core/schema.js';
+import { array, integer, object, optional, type Infer } from '../core/schema.js';
 
 /** Most events the agent queues while DynamoDB is unreachable; the oldest are dropped first. */
 export const MAX_QUEUED_EVENTS = 1000;
@@ -22,6 +23,8 @@ export const MAX_STATE_FILE_BYTES = 16 * 1024 * 1024;
 export const AgentStateSchema = object('agent state', {
   seq: integer(0),
   events: array(EventRecordSchema, MAX_QUEUED_EVENTS),
+  /** The newest event event_notification_command was run for (agent/daemon/event-commands.ts). */
+  notified_until: optional(integer(0)),
 });
 export type AgentState = Infer<typeof AgentStateSchema>;
 
@@ -51,5 +54,6 @@ export async function readAgentState(file: string, clusterId: string): Promise<R
   }
   const result = AgentStateSchema.check(json);
   if (!result.ok) return { state: empty, problem: result.errors.join('; ') };
-  return { state: { seq: result.value.seq, events: result.value.events.filter((e) => e.cluster_id === clusterId) } };
+  const { seq, events, notified_until } = result.value;
+  return { state: { seq, events: events.filter((e) => e.cluster_id === clusterId), ...(notified_until === undefined ? {} : { notified_until }) } };
 }

@@ -10,9 +10,11 @@
  */
 import { spawn } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
+import { get as httpGet } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { TestPostgres } from '../test/support/postgres.js';
 import { startMoto } from '../test/support/moto.js';
+import { freePort } from '../sandbox/ports.js';
 import { agent, createTable, motoEnv, writeNodeConfig } from '../test/support/agent.js';
 import { systemdNodeFlags } from '../agent/build.js';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
@@ -42,6 +44,43 @@ async function fileBackedKb(pid: number): Promise<number> {
   return kb('Rss') - kb('Anonymous');
 }
 
+/** GET /health every 100 ms on a new connection each (as a load balancer's checks); round trips in ms. */
+function pollHealth(port: number): { stop: () => Promise<number[]> } {
+  const times: number[] = [];
+  let running = true;
+  const once = (): Promise<void> =>
+    new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = httpGet({ host: '127.0.0.1', port, path: '/health', agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => {
+          times.push(performance.now() - t0);
+          resolve();
+        });
+      });
+      req.on('error', () => resolve());
+    });
+  const loop = (async () => {
+    while (running) {
+      await once();
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    async stop() {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
+function percentile(values: number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
 async function main(): Promise<void> {
   const pgs = new TestPostgres();
   const moto = await startMoto();
@@ -53,7 +92,9 @@ async function main(): Promise<void> {
     const standby = await pgs.server('bench2');
     const extra = { monitor_interval_secs: 1, heartbeat_interval_secs: 5, lease_secs: 20, log_level: process.env.BENCH_LOG_LEVEL ?? 'WARNING' };
     const p = await writeNodeConfig(dir, { id: 1, name: 'bench1', server: primary }, TABLE, extra);
-    const s = await writeNodeConfig(dir, { id: 2, name: 'bench2', server: standby }, TABLE, extra);
+    // The measured agent serves its HTTP API, polled during every phase as a load balancer would.
+    const apiPort = await freePort();
+    const s = await writeNodeConfig(dir, { id: 2, name: 'bench2', server: standby }, TABLE, { ...extra, rest_api_listen: `127.0.0.1:${apiPort}` });
     for (const args of [['primary', 'register', '-f', p.configFile], ['standby', 'clone', '-c', '-f', s.configFile]]) {
       const r = await agent(env, args);
       if (r.code !== 0) throw new Error(`${args.join(' ')} failed: ${r.text}`);
@@ -90,6 +131,7 @@ async function main(): Promise<void> {
           if (phase === 'upstream down') await primary.stop('fast');
           const s0 = await sample(pid);
           const t0 = performance.now();
+          const health = idle ? undefined : pollHealth(apiPort);
           let maxRss = s0.rssKb;
           let sumRss = 0;
           let n = 0;
@@ -100,6 +142,7 @@ async function main(): Promise<void> {
             sumRss += x.rssKb;
             n++;
           }
+          const times = (await health?.stop()) ?? [];
           const s1 = await sample(pid);
           const fileKb = await fileBackedKb(pid);
           const wallSecs = (performance.now() - t0) / 1000;
@@ -114,6 +157,9 @@ async function main(): Promise<void> {
             'of which node binary (MB)': +(fileKb / 1024).toFixed(1),
             'CPU (% of one core)': +(((s1.cpuTicks - s0.cpuTicks) / CLK_TCK / wallSecs) * 100).toFixed(2),
             'heartbeats/min': idle ? '-' : +(((seq1 - seq0) / wallSecs) * 60).toFixed(1),
+            'GET /health': idle ? '-' : times.length,
+            'p50 (ms)': idle ? '-' : +percentile(times, 0.5).toFixed(2),
+            'p99 (ms)': idle ? '-' : +percentile(times, 0.99).toFixed(2),
           });
         }
       } finally {
@@ -121,7 +167,7 @@ async function main(): Promise<void> {
         await new Promise((r) => child.once('exit', r));
       }
     }
-    console.log(`pgvigil-agent for a standby, monitor_interval_secs=1, heartbeat_interval_secs=5, ${PHASE_SECS} s per phase (targets: RSS < 60 MB, CPU < 2 %)`);
+    console.log(`pgvigil-agent for a standby, monitor_interval_secs=1, heartbeat_interval_secs=5, ${PHASE_SECS} s per phase (targets: RSS < 60 MB, CPU < 2 %, GET /health p99 < 5 ms, polled every 100 ms)`);
     console.log(`bundle and node alone run with the systemd unit's flags: node ${unitFlags.join(' ')}`);
     console.log(`bundle: ${((await stat(bundle)).size / 1024).toFixed(0)} KB (${ARTIFACTS.agent}, options in agent/build.ts: no validation library, no undici; docs/agent.md, "Figures")`);
     console.table(rows);

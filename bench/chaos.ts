@@ -10,7 +10,7 @@ import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseDuration, parseSeed, printCampaign } from '../cli/commands/sandbox-chaos.js';
-import { streamOutput } from '../cli/output.js';
+import { streamOutput } from '../shell/output.js';
 import { runCampaign } from '../sandbox/chaos/campaign.js';
 import { parseFaultList } from '../sandbox/chaos/schedule.js';
 import { ensureBuilt } from '../build/index.js';

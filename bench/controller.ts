@@ -136,7 +136,7 @@ async function main(): Promise<void> {
       store: new DynamoStateStore(client, table),
       hosts: noHosts,
       vip: noVip,
-      fencer: { stop: async () => undefined },
+      fencer: { stop: async () => undefined, start: async () => undefined },
       notifier: noNotifier,
       metrics,
       clock,

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { PgvigilError } from '../core/errors.js';
 
 /** The Lambda handlers: each is bundled from functions/handlers/<name>.ts into its own directory. */
-export const LAMBDA_HANDLERS = ['evaluator', 'switchover'] as const;
+export const LAMBDA_HANDLERS = ['evaluator', 'switchover', 'host-events'] as const;
 export type LambdaHandler = (typeof LAMBDA_HANDLERS)[number];
 
 /** The sandbox's own processes (sandbox/<name>.ts): bundled with the CLI, whose chunks they share. */

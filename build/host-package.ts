@@ -6,6 +6,7 @@
  *   dist/pgvigil-agent.mjs                 the agent (the systemd unit's ExecStart runs it)
  *   dist/pgvigil.mjs, dist/chunks/…        the CLI
  *   deploy/systemd/pgvigil-agent.service   the unit, to copy to /etc/systemd/system/
+ *   deploy/systemd/postgresql.service.d/…  the boot guard, a drop-in for PostgreSQL's own unit
  *   package.json                           name and version (and how the bundles find their root)
  *
  * The bundles are executable with a `#!/usr/bin/env node` line, so /usr/local/bin/pgvigil-agent
@@ -19,6 +20,12 @@ import { ARTIFACTS } from './artifacts.js';
 /** The unit file the package carries, at the same path as in the repository. */
 export const SYSTEMD_UNIT = 'deploy/systemd/pgvigil-agent.service';
 
+/**
+ * The drop-in that runs `node startup` before PostgreSQL starts (docs/agent.md, "The boot guard"),
+ * to copy to /etc/systemd/system/postgresql.service.d/.
+ */
+export const POSTGRESQL_DROP_IN = 'deploy/systemd/postgresql.service.d/pgvigil-startup.conf';
+
 export function hostPackageEntries(root: string): ZipEntry[] {
   const file = (name: string, executable = false): ZipEntry => ({ name, data: readFileSync(join(root, name)), executable });
   const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; license?: string; engines?: unknown };
@@ -28,6 +35,7 @@ export function hostPackageEntries(root: string): ZipEntry[] {
     file(ARTIFACTS.cli, true),
     ...chunks,
     file(SYSTEMD_UNIT),
+    file(POSTGRESQL_DROP_IN),
     {
       name: 'package.json',
       data: Buffer.from(`${JSON.stringify({ name: pkg.name, version: pkg.version, license: pkg.license, type: 'module', private: true, engines: pkg.engines }, null, 2)}\n`),

@@ -20,7 +20,7 @@ import type { BuildOptions, Metafile } from 'esbuild';
 import { agentBuildOptions } from '../agent/build.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { ARTIFACTS, LAMBDA_HANDLERS, LAMBDA_NODE_MAJOR, SANDBOX_PROCESSES, packageRoot } from './artifacts.js';
-import { SYSTEMD_UNIT, buildHostPackage } from './host-package.js';
+import { POSTGRESQL_DROP_IN, SYSTEMD_UNIT, buildHostPackage } from './host-package.js';
 import { COMMON_INPUTS, PARTS, readManifest, staleParts, writeManifest, type Part, type PartRecord } from './manifest.js';
 
 /** Packages the CDK app provides (peer dependencies), never bundled. */
@@ -216,7 +216,7 @@ const BUILDERS: Record<Part, (root: string, startedAt: number) => Promise<PartRe
   types: emitTypes,
   async host(root, startedAt) {
     buildHostPackage(root);
-    const packed = [ARTIFACTS.agent, ARTIFACTS.cli, ...listFiles(root, ARTIFACTS.cliChunks), SYSTEMD_UNIT];
+    const packed = [ARTIFACTS.agent, ARTIFACTS.cli, ...listFiles(root, ARTIFACTS.cliChunks), SYSTEMD_UNIT, POSTGRESQL_DROP_IN];
     return { startedAt, inputs: [...new Set([...COMMON_INPUTS, ...packed])].sort(), outputs: [ARTIFACTS.hostPackage] };
   },
 };

@@ -19,7 +19,7 @@ import { DEFAULT_CONFIG_LOCATIONS } from '../adapters/config-locations.js';
 import { PgvigilError } from '../core/errors.js';
 import type { ClusterSnapshot, NodeRecord } from '../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../core/ports.js';
-import { opt, type CommandContext, type OptionSpec } from './framework.js';
+import { opt, type CommandContext, type OptionSpec } from '../shell/framework.js';
 import { awsLocationGiven, useRunningSandbox } from './local-sandbox.js';
 
 /** The `--cluster` option every cluster command accepts. */
@@ -46,8 +46,10 @@ export interface CliFileSettings {
 
 export interface CliTarget {
   clusterId: string;
-  /** `node_id` of the configuration file read, if any: "this node" for node commands. */
+  /** `node_id` of the configuration file read, if any: "this node" for node commands (read it with {@link thisNodeId}). */
   fileNodeId: number | undefined;
+  /** `cluster_id` of that file (PGVIGIL_CLUSTER_ID applied): the cluster its `node_id` belongs to. */
+  fileClusterId: string | undefined;
   tableName: string;
   region: string | undefined;
   endpoint: string | undefined;
@@ -120,6 +122,7 @@ export async function openTarget(ctx: CommandContext): Promise<CliTarget> {
   return {
     clusterId,
     fileNodeId: fromFile.node_id,
+    fileClusterId: fromFile.cluster_id,
     tableName,
     region,
     endpoint,
@@ -215,4 +218,20 @@ export function nodeIdOption(ctx: CommandContext, name = 'node-id'): number | un
     throw new PgvigilError('BAD_ARGUMENT', `option --${name} expects a node id (a positive integer), got ${v}`);
   }
   return v;
+}
+
+/**
+ * "This node": the `node_id` of the configuration file, undefined without one. A node id means
+ * something only in its own cluster, so when `--cluster` names another one this is an error rather
+ * than a node of the same id in the other cluster.
+ */
+export function thisNodeId(target: CliTarget): number | undefined {
+  if (target.fileNodeId === undefined) return undefined;
+  const fileCluster = target.fileClusterId ?? DEFAULT_CLUSTER;
+  if (fileCluster !== target.clusterId) {
+    throw new PgvigilError('BAD_ARGUMENT', `the configuration file's node (ID ${target.fileNodeId}) belongs to cluster "${fileCluster}", not to cluster "${target.clusterId}" given with --cluster`, {
+      hint: 'name the node of that cluster (--node-id, --candidate), or drop --cluster',
+    });
+  }
+  return target.fileNodeId;
 }

@@ -4,6 +4,6 @@
  * heavy modules are loaded by that command (build/index.ts keeps them out of the start-up chunks).
  */
 import { main } from './main.js';
-import { runAsProcess } from './process.js';
+import { runAsProcess } from '../shell/process.js';
 
 await runAsProcess(main);

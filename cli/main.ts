@@ -1,5 +1,5 @@
 /** The `pgvigil` operator command. */
-import { runProgram, type Program } from './framework.js';
+import { runProgram, type Program } from '../shell/framework.js';
 import { commands } from './commands/index.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { setStoreFactory } from '../agent/commands.js';

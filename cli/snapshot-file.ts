@@ -100,11 +100,11 @@ export function parseSnapshotFile(text: string, file: string): SnapshotFile {
   return { snapshot, now: now ?? null, description: description ?? null, expect: expect ?? null };
 }
 
-/** Parses `--now`: an ISO-8601 time (or epoch milliseconds). */
-export function parseNow(text: string): number {
+/** Parses `--now` (or another time option): an ISO-8601 time (or epoch milliseconds). */
+export function parseNow(text: string, option = '--now'): number {
   const ms = /^\d{1,16}$/.test(text) ? Number(text) : /^\d{4}-\d{2}-\d{2}T/.test(text) ? Date.parse(text) : Number.NaN;
   if (Number.isNaN(ms) || ms > MAX_TIME) {
-    throw new PgvigilError('BAD_ARGUMENT', `option --now expects an ISO-8601 time such as 2026-01-15T12:00:00Z, got "${text}"`);
+    throw new PgvigilError('BAD_ARGUMENT', `option ${option} expects an ISO-8601 time such as 2026-01-15T12:00:00Z, got "${text}"`);
   }
   return ms;
 }

@@ -26,8 +26,9 @@ import type { Metrics } from '../core/ports.js';
 import { DEFAULT_TIMINGS, type ControllerDeps } from '../functions/controller.js';
 import { invocationFrom, notifierFor } from '../functions/environment.js';
 import { silentLogger } from '../functions/log.js';
-import { runSwitchover, type SwitchoverRequest, type SwitchoverResponse } from '../functions/switchover.js';
-import type { Output } from './output.js';
+import { switchoverEntry } from '../functions/switchover-entry.js';
+import type { SwitchoverRequest, SwitchoverResponse } from '../functions/switchover.js';
+import type { Output } from '../shell/output.js';
 import { aws, describeAwsError, type CliTarget } from './context.js';
 
 /** Starts the switchover (or its dry run) and resolves with the entry point's response. */
@@ -114,7 +115,7 @@ export class InProcessSwitchoverInvoker implements SwitchoverInvoker {
   constructor(private readonly deps: ControllerDeps) {}
 
   invoke(request: SwitchoverRequest): Promise<SwitchoverResponse> {
-    return runSwitchover(this.deps, invocationFrom(undefined), request);
+    return switchoverEntry(this.deps, invocationFrom(undefined), request);
   }
 }
 
@@ -170,12 +171,19 @@ export const STEP_TEXT: Record<string, string> = {
   finish: 'finishing: the new primary serves behind the Elastic IP',
   rollback: 'rolling back: restarting the old primary',
   incomplete: 'recording an incomplete switchover',
+  // The failover saga's steps (a promotion by hand, functions/manual-failover.ts).
+  fence_old_primary: 'fencing the old primary (the Elastic IP is taken away first)',
+  disconnect_wal_receivers: 'stopping the standbys\' WAL receivers so their positions settle',
+  rerank: 'checking the candidate again now that the old primary is fenced',
+  abort: 'aborting: nothing was promoted',
 };
 
 export type SwitchoverOutcome = 'completed' | 'rolled_back' | 'failed' | 'incomplete' | 'timed_out';
 
 export interface FollowOptions {
   candidateId: number;
+  /** The saga followed. @default 'switchover' */
+  kind?: 'switchover' | 'failover';
   /** Events at or after this time belong to this switchover. */
   sinceMs: number;
   pollMs: number;
@@ -220,10 +228,11 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
     const cluster = loaded?.snapshot.cluster;
     primaryNodeId = cluster?.primary_node_id ?? null;
     const op = cluster?.operation ?? null;
-    const ours = op !== null && op.kind === 'switchover' && op.candidate_node_id === options.candidateId;
+    const kind = options.kind ?? 'switchover';
+    const ours = op !== null && op.kind === kind && op.candidate_node_id === options.candidateId;
     if (ours && op.step !== lastStep) {
       lastStep = op.step;
-      out.info(`switchover step "${op.step}": ${STEP_TEXT[op.step] ?? op.step}`);
+      out.info(`${kind} step "${op.step}": ${STEP_TEXT[op.step] ?? op.step}`);
     }
     // The follow-ups (the old primary's rejoin, the siblings' follow) are small operations of their own.
     const followUp = op !== null && (op.kind === 'rejoin' || op.kind === 'follow') && lastStep !== null ? `${op.id}` : null;
@@ -251,6 +260,10 @@ export async function followSwitchover(target: CliTarget, out: Output, invocatio
 }
 
 function judge(response: SwitchoverResponse | null, events: readonly EventRecord[], primary: number | null, candidate: number): SwitchoverOutcome {
+  if (events.some((e) => e.event === 'failover_started')) {
+    if (response?.ok || primary === candidate) return 'completed';
+    return response?.outcome === 'yielded' ? 'incomplete' : 'failed';
+  }
   const final = [...events].reverse().find((e) => e.event === 'standby_switchover');
   if (final?.successful || (response?.ok && primary === candidate)) return 'completed';
   if (events.some((e) => e.event === 'switchover_rolled_back')) return 'rolled_back';

@@ -52,6 +52,23 @@ export const PGVIGIL_EVENTS = [
   'operation_ended',
   /** The controller left a state with no writable primary (or one holding it back) by itself: which, why, what it does. */
   'stuck_state_recovery',
+  /** A primary cut off from DynamoDB kept serving past its lease on every standby's confirmation. */
+  'failsafe_entered',
+  /** That episode ended: the lease was renewed again, or the confirmations stopped and it fenced. */
+  'failsafe_left',
+  /** A run of event_notification_command failed or timed out (which event, exit code, output's end). */
+  'event_notification_failed',
+  /** `standby switchover --scheduled`: a switchover was scheduled, cancelled, started at its time, or could not be. */
+  'switchover_scheduled',
+  'switchover_schedule_cancelled',
+  'switchover_schedule_started',
+  'switchover_schedule_failed',
+  /** The controller started an instance that a fence had stopped, so that auto_rejoin can rewind and rejoin it. */
+  'instance_started',
+  /** AWS Health scheduled a change of a node's instance (retirement, maintenance reboot): which, when, what pgvigil did. */
+  'aws_scheduled_event',
+  /** EC2 warned that it interrupts a node's Spot instance, or recommended rebalancing it: what pgvigil did. */
+  'spot_interruption',
 ] as const;
 
 export const EVENT_NAMES = [...REPMGR_EVENTS, ...PGVIGIL_EVENTS] as const;

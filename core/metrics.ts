@@ -62,6 +62,15 @@ export const METRICS = {
     unit: 'Milliseconds',
     description: 'from the primary failure to the new primary behind the Elastic IP',
   },
+  /**
+   * Per failover whose data-loss record is known: WAL bytes the old primary last reported beyond
+   * what the promoted standby had received (core/data-loss.ts; 0 with a synchronous standby).
+   */
+  failoverDataLoss: {
+    name: 'FailoverDataLossBytes',
+    unit: 'Bytes',
+    description: "WAL the old primary last reported beyond what the new primary had received, per failover",
+  },
 } as const satisfies Record<string, MetricDefinition>;
 
 export type MetricKey = keyof typeof METRICS;

@@ -70,6 +70,11 @@ export const NodeRecordSchema = object('node record', {
   instance_id: nullable(string({ max: 64 })),
   /** Set on a node the controller fenced; cleared by a successful rejoin. */
   fenced: withDefault(boolean, () => false),
+  /**
+   * When a fence stopped the node's EC2 instance (StopInstances), controller time; cleared when the
+   * controller starts it again for auto_rejoin, or the node rejoins.
+   */
+  instance_stopped_at: withDefault(nullable(epochMs), () => null),
   registered_at: epochMs,
   updated_at: epochMs,
 });
@@ -117,6 +122,11 @@ export const ServerStateSchema = object('server state', {
    * Optional: agents that do not report it simply raise no lag alarm.
    */
   replication_lag_secs: optional(nullable(number({ min: 0 }))),
+  /**
+   * Settings changed but waiting for a restart (`pg_settings.pending_restart`), by name; `cluster
+   * show` marks the node. Optional: agents that do not report it mark nothing.
+   */
+  pending_restart: optional(array(string({ max: 128 }), 400)),
   /** The agent has fenced this server (stopped it and holds it down until rejoin). */
   fenced: boolean,
 });
@@ -206,6 +216,17 @@ export type Operation = Infer<typeof OperationSchema>;
 
 export const DEFAULT_CLUSTER_SETTINGS: ClusterSettings = ClusterSettingsSchema.parse({});
 
+/** `standby switchover --scheduled TIME`: the switchover the controller starts at `at` (docs/operations.md). */
+export const ScheduledSwitchoverSchema = object('scheduled switchover', {
+  at: epochMs,
+  candidate_node_id: nodeId,
+  siblings_follow: boolean,
+  /** Who asked (the operator's user and host), for `cluster show` and the events. */
+  requested_by: string({ min: 1, max: 256 }),
+  requested_at: epochMs,
+});
+export type ScheduledSwitchover = Infer<typeof ScheduledSwitchoverSchema>;
+
 /** One per cluster: the single writer of intent (term, primary) and the saga in flight. */
 export const ClusterRecordSchema = object('cluster record', {
   cluster_id: clusterId,
@@ -231,6 +252,8 @@ export const ClusterRecordSchema = object('cluster record', {
    * so a condition that lasts an hour is one event, not one every few seconds.
    */
   reported_conditions: optional(array(string({ max: 256 }), 500)),
+  /** A switchover scheduled for later, or null/absent when none. */
+  scheduled_switchover: optional(nullable(ScheduledSwitchoverSchema)),
   /** Optimistic-lock counter raised by every controller write of this record. */
   version: integer(0),
   created_at: epochMs,
@@ -247,6 +270,11 @@ export const EventRecordSchema = object('event', {
   timestamp: epochMs,
   details: string({ max: 8192 }),
   term,
+  /**
+   * Structured facts of the event, where it has some (repmgr's event_info): e.g. the former primary
+   * of a promotion (`former_primary_node_id`, the command's `%p`) or a failover's data-loss record.
+   */
+  info: optional(json(4096)),
 });
 export type EventRecord = Infer<typeof EventRecordSchema>;
 

@@ -338,6 +338,12 @@ export function clusterShowModel(snapshot: ClusterSnapshot, now: number, rejecte
       `cluster "${cluster.cluster_id}" has one primary and one standby and no witness: a failover can only be decided on the primary's lease; register a witness in a third location`,
     );
   }
+  for (const o of obs) {
+    const pending = o.heartbeat?.server?.pending_restart ?? [];
+    if (o.state === 'up' && pending.length > 0) {
+      notices.push(`${nodeLabel(o.node)} has settings waiting for a restart: ${pending.slice(0, 10).join(', ')}${pending.length > 10 ? ` and ${pending.length - 10} more` : ''}`);
+    }
+  }
   if (cluster.paused) notices.push(`cluster "${cluster.cluster_id}" is paused: the controller reports but does not act (see "pgvigil service unpause")`);
   if (cluster.operation) {
     const op = cluster.operation;

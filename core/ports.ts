@@ -3,6 +3,7 @@
  * against AWS (functions/adapters, agent/) and against the sandbox (sandbox/). Each adapter takes
  * its SDK client in its constructor so tests hand it one pointed at the emulator.
  */
+import type { RecordedDecision } from './flight-recorder.js';
 import type { HostAction } from './host-actions.js';
 import type {
   ClusterRecord,
@@ -53,7 +54,7 @@ export interface ClusterStateStore {
     clusterId: string,
     expectedVersion: number,
     change: Partial<
-      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions'>
+      Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'operation' | 'lease_observation' | 'settings' | 'reported_conditions' | 'scheduled_switchover'>
     >,
     now: number,
     guard?: { leaseRvn: string | null },
@@ -71,8 +72,9 @@ export interface ClusterStateStore {
   deleteNode(clusterId: string, nodeId: number): Promise<void>;
   putHeartbeat(heartbeat: Heartbeat, attention: boolean): Promise<void>;
   /**
-   * Renew the primary's lease: writes a new RVN only while `nodeId` is the cluster's primary at
-   * `term` and no other term has been claimed.
+   * Renew the primary's lease: writes a new RVN only while `nodeId` may hold it at `term` (the
+   * term's primary, or the candidate of the failover or switchover that claimed it: mayRenewLease
+   * in core/engine/lease.ts) and no other term has been claimed.
    */
   renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number, options?: RequestOptions): Promise<WriteResult>;
   appendEvent(event: EventRecord): Promise<void>;
@@ -133,6 +135,8 @@ export interface VipMover extends RouteMover<string> {
 /** The cloud's STONITH: stop the instance (EC2 StopInstances, or kill a sandbox host). */
 export interface InstanceFencer {
   stop(instanceId: string): Promise<void>;
+  /** Starts an instance a fence stopped, so that its node can rejoin (auto_rejoin). */
+  start(instanceId: string): Promise<void>;
 }
 
 /** Publishes events (SNS, with message attributes). */
@@ -153,3 +157,11 @@ export interface Clock {
 }
 
 export type { Operation };
+
+/** Where the flight recorder keeps decisions (core/flight-recorder.ts). */
+export interface FlightRecorder {
+  /** Keeps one decision (expiring after `ttlSecs`); `too_large` when its snapshot cannot be stored. */
+  record(entry: RecordedDecision, ttlSecs: number): Promise<'recorded' | 'too_large'>;
+  /** The newest decision kept at or before `atMs`, or undefined when none is kept. */
+  at(clusterId: string, atMs: number): Promise<RecordedDecision | undefined>;
+}

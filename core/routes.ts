@@ -5,7 +5,18 @@
  * balancer routes (an NLB or HAProxy following the agents' health endpoints) need no moving and
  * are only named here so that `pgvigil cluster uri` can print them.
  */
-import type { ClusterSettings } from './model.js';
+
+/**
+ * The cluster settings that name routes (the cluster record's, core/config/settings.ts; an unset
+ * route is null there). Spelt out rather than imported because the settings' key table imports
+ * this module's DNS checks.
+ */
+export interface RouteSettings {
+  vip_allocation_id: string | null;
+  route53_zone_id: string | null;
+  route53_record_name: string | null;
+  route53_ttl: number;
+}
 
 /** A route the controller points at the primary's instance. */
 export type PrimaryRoute =
@@ -32,7 +43,7 @@ export interface RecordChange {
 }
 
 /** The routes configured for a cluster, Elastic IP first (it takes effect at once). */
-export function primaryRoutes(settings: ClusterSettings): PrimaryRoute[] {
+export function primaryRoutes(settings: RouteSettings): PrimaryRoute[] {
   const routes: PrimaryRoute[] = [];
   if (settings.vip_allocation_id) routes.push({ kind: 'elastic-ip', allocationId: settings.vip_allocation_id });
   if (settings.route53_zone_id && settings.route53_record_name) {

@@ -13,6 +13,7 @@
  * | `S#HB#0000000001`                   | latest heartbeat of a node              |
  * | `EVENT#<ms, 15 digits>#<node>#<id>` | event (repmgr `events`)                 |
  * | `MON#<ms, 15 digits>#<node>`        | monitoring sample (TTL)                 |
+ * | `DEC#<ms, 15 digits>#<id>`          | flight recorder: a decision and its snapshot (TTL) |
  *
  * The state items share the `S#` prefix so that one Query (`begins_with(sk, "S#")`) reads a whole
  * cluster's state without touching its event log or monitoring history.
@@ -35,7 +36,7 @@ export const KIND_ATTRIBUTE = 'kind';
  */
 export const ATTENTION_ATTRIBUTE = 'attention';
 
-export type ItemKind = 'cluster' | 'node' | 'heartbeat' | 'event' | 'monitoring';
+export type ItemKind = 'cluster' | 'node' | 'heartbeat' | 'event' | 'monitoring' | 'decision';
 
 const pad = (n: number, width: number): string => String(n).padStart(width, '0');
 
@@ -47,7 +48,8 @@ export const keys = {
   event: (timestampMs: number, nodeId: number, unique: string): string =>
     `EVENT#${pad(timestampMs, 15)}#${pad(nodeId, 10)}#${unique}`,
   monitoring: (timestampMs: number, nodeId: number): string => `MON#${pad(timestampMs, 15)}#${pad(nodeId, 10)}`,
-  prefix: { state: 'S#', node: 'S#NODE#', heartbeat: 'S#HB#', event: 'EVENT#', monitoring: 'MON#' },
+  decision: (timestampMs: number, unique: string): string => `DEC#${pad(timestampMs, 15)}#${unique}`,
+  prefix: { state: 'S#', node: 'S#NODE#', heartbeat: 'S#HB#', event: 'EVENT#', monitoring: 'MON#', decision: 'DEC#' },
 } as const;
 
 /** Parses the node id out of a `S#NODE#…` or `S#HB#…` sort key. */

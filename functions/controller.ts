@@ -5,7 +5,7 @@
 import type { Decision } from '../core/decision.js';
 import type { ClusterSettings, ClusterSnapshot, EventRecord } from '../core/model.js';
 import type { EventName } from '../core/events.js';
-import type { Clock, ClusterStateStore, HostCommands, InstanceFencer, Metrics, Notifier, RouteMover, VipMover } from '../core/ports.js';
+import type { Clock, ClusterStateStore, FlightRecorder, HostCommands, InstanceFencer, Metrics, Notifier, RouteMover, VipMover } from '../core/ports.js';
 import type { DnsRecord, RecordChange } from '../core/routes.js';
 import type { Logger } from './log.js';
 
@@ -28,6 +28,11 @@ export interface ControllerTimings {
   ownerLeaseMs: number;
   /** A step is started only when the invocation has this much time left beyond the step's bound. @default 5000 */
   safetyMarginMs: number;
+  /**
+   * How long a rejoin waits for the agent of an instance it started (auto_rejoin of a node whose
+   * instance a fence stopped): an EC2 boot with PostgreSQL takes well under it. @default 180000
+   */
+  bootWaitMs: number;
 }
 
 export const DEFAULT_TIMINGS: ControllerTimings = {
@@ -38,6 +43,7 @@ export const DEFAULT_TIMINGS: ControllerTimings = {
   maxStepAttempts: 3,
   ownerLeaseMs: 15_000,
   safetyMarginMs: 5000,
+  bootWaitMs: 180_000,
 };
 
 export interface ControllerDeps {
@@ -51,6 +57,8 @@ export interface ControllerDeps {
   metrics: Metrics;
   clock: Clock;
   log: Logger;
+  /** Keeps the snapshot behind every decision that is not healthy (core/flight-recorder.ts); absent: nothing kept. */
+  recorder?: FlightRecorder;
   /** The pure engine (core/engine `decide`). */
   decide: (snapshot: ClusterSnapshot, now: number) => Decision;
   timings: ControllerTimings;

@@ -15,6 +15,7 @@ import { SSMClient } from '@aws-sdk/client-ssm';
 import { decide } from '../core/engine/index.js';
 import { ConfigError } from '../core/errors.js';
 import type { Notifier } from '../core/ports.js';
+import { DynamoFlightRecorder } from '../adapters/dynamo-flight-recorder.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
@@ -79,6 +80,7 @@ export function buildDeps(environment: ControllerEnvironment, options: BuildDeps
   const ec2 = new EC2Client(config);
   return {
     store: new DynamoStateStore(dynamo, environment.table),
+    recorder: new DynamoFlightRecorder(dynamo, environment.table),
     hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix }),
     vip: new Ec2VipMover(ec2),
     route53: new Route53RecordMover(new Route53Client(config), ec2, { clock: systemClock }),

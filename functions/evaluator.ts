@@ -33,9 +33,12 @@ import {
 } from '../core/table.js';
 import { checkHeartbeat, fromItem } from '../adapters/dynamo-state-store.js';
 import { errorText, recordEvent, type ControllerDeps, type Invocation } from './controller.js';
+import { keepDecision } from './flight-recorder.js';
+import { runDueSwitchover } from './scheduled-switchover.js';
 import { failoverSaga, startFailover } from './sagas/failover.js';
 import { NODE_SAGAS, startNodeAction, startRestart } from './sagas/node-actions.js';
 import { COOLDOWN_STEP, endOperation, runSaga, takeOver, type SagaDefinition, type SagaOutcome } from './sagas/runner.js';
+import { repairRoutes } from './sagas/routes.js';
 import { switchoverSaga } from './sagas/switchover.js';
 import { latestHeartbeat } from './sagas/steps.js';
 
@@ -112,6 +115,7 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   deps.metrics.put(METRICS.decisionLatency.name, deps.clock.now() - started, 'Milliseconds', dims);
   emitStateMetrics(deps, snapshot, now);
   deps.log.info('decision', { cluster_id: clusterId, term: cluster.term, code: decision.code, reasons: decision.reasons.slice(0, 5) });
+  await keepDecision(deps, snapshot, decision, now);
 
   if (decision.lease_observation) {
     // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
@@ -164,7 +168,10 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   }
 
   if (!action) {
-    if (options.sweep) eventsRecorded += await reconcileVip(deps, current, decision);
+    if (options.sweep) eventsRecorded += await reconcileRoutes(deps, current, decision);
+    // A switchover scheduled for now starts only when the engine has nothing more urgent to do.
+    const scheduled = await runDueSwitchover(deps, inv, current);
+    if (scheduled === 'started') return result(null, true);
     return result(null);
   }
   switch (action.kind) {
@@ -259,24 +266,15 @@ function endingStep(ending: Exclude<OperationEnding, 'clear_cooldown'>): string 
 }
 
 /**
- * The sweep's check that the Elastic IP is on a primary that serves (`vip_elsewhere`): a move that
- * kept failing, or an owner that lost its saga and moved the address late, can leave it on another
- * instance. Only when no operation is in flight and the engine finds the primary serving.
+ * The sweep's check that the routes lead to a primary that serves (functions/sagas/routes.ts
+ * `repairRoutes`): only when no operation is in flight and the engine finds the primary serving.
  */
-async function reconcileVip(deps: ControllerDeps, snapshot: ClusterSnapshot, decision: Decision): Promise<number> {
+async function reconcileRoutes(deps: ControllerDeps, snapshot: ClusterSnapshot, decision: Decision): Promise<number> {
   const { cluster } = snapshot;
-  const allocation = cluster.settings.vip_allocation_id;
-  if (!allocation || cluster.operation || !['healthy', 'follow', 'rejoin'].includes(decision.code)) return 0;
+  if (cluster.operation || !['healthy', 'follow', 'rejoin'].includes(decision.code)) return 0;
   const primary = snapshot.nodes.find((n) => n.node_id === cluster.primary_node_id);
   if (!primary?.instance_id) return 0;
-  const holder = await deps.vip.current(allocation);
-  if (holder === primary.instance_id) return 0;
-  await deps.vip.moveTo(allocation, primary.instance_id);
-  const base = { cluster_id: cluster.cluster_id, term: cluster.term, node_id: primary.node_id };
-  const why = `Elastic IP ${allocation} was on ${holder ?? 'no instance'}, not on instance ${primary.instance_id} of the serving primary node ${primary.node_id}`;
-  await recordEvent(deps, cluster.settings, { ...base, event: 'stuck_state_recovery', successful: true, details: `vip_elsewhere: ${why}: moved back` });
-  await recordEvent(deps, cluster.settings, { ...base, event: 'vip_moved', successful: true, details: `${why}; associated again by the sweep` });
-  return 2;
+  return repairRoutes(deps, snapshot, primary);
 }
 
 const ALARM_EVENTS: Partial<Record<Alarm['kind'], EventName>> = { witness_dark: 'witness_dark' };

@@ -18,9 +18,8 @@ import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
 import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
 import { describeRoute, primaryRoutes } from '../core/routes.js';
-import { boolean, object, withDefault, type Infer } from '../core/schema.js';
+import { boolean, object, optional, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
-import { evaluateCluster } from './evaluator.js';
 import { followersOf } from './sagas/failover.js';
 import { claim, runSaga } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
@@ -32,6 +31,10 @@ export const SwitchoverRequestSchema = object('switchover request', {
   candidate_node_id: nodeId,
   siblings_follow: withDefault(boolean, () => false),
   dry_run: withDefault(boolean, () => false),
+  /** A promotion by hand under the failover saga instead of a switchover (functions/manual-failover.ts). */
+  failover: optional(boolean),
+  /** With `failover`: promote even while the primary serves and holds its lease. */
+  force: optional(boolean),
 });
 export type SwitchoverRequest = Infer<typeof SwitchoverRequestSchema>;
 
@@ -96,7 +99,7 @@ export function parseSwitchoverRequest(input: unknown): SwitchoverRequest {
   if (typeof raw === 'object' && raw !== null) {
     const r = raw as Record<string, unknown>;
     if (typeof r.candidate_node_id === 'string' && /^\d+$/.test(r.candidate_node_id)) r.candidate_node_id = Number(r.candidate_node_id);
-    for (const k of ['siblings_follow', 'dry_run']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
+    for (const k of ['siblings_follow', 'dry_run', 'failover', 'force']) if (r[k] === 'true' || r[k] === 'false') r[k] = r[k] === 'true';
   }
   const result = SwitchoverRequestSchema.check(raw);
   if (!result.ok) throw new PgvigilError('BAD_INPUT', 'invalid switchover request', { detail: result.errors.join('\n') });
@@ -185,24 +188,62 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
   return checks;
 }
 
-export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest): Promise<SwitchoverResponse> {
-  const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
+/** The answer of a dry run, or of a run whose checks failed: the checks, and what they mean. */
+export function checksOnly(
+  base: Pick<SwitchoverResponse, 'cluster_id' | 'candidate_node_id' | 'dry_run'>,
+  checks: SwitchoverCheck[],
+  command: string,
+  what: string,
+): SwitchoverResponse {
+  const failed = checks.filter((c) => !c.passed);
+  return {
+    ...base,
+    ok: failed.length === 0,
+    checks,
+    message:
+      failed.length === 0
+        ? `prerequisites for executing ${command} are met`
+        : `${what} not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
+  };
+}
+
+/** Checks that fail for a while and pass again by themselves: stale heartbeats, a follow-up in flight. */
+const TRANSIENT_CHECKS = new Set(['no_operation_in_progress', 'primary_running', 'candidate_streaming', 'same_system_and_timeline', 'candidate_lag', 'siblings_reporting']);
+
+/** An operation in flight, or a node whose latest heartbeat is not fresh: what waiting can clear. */
+function staleOrBusy(snapshot: ClusterSnapshot, now: number): boolean {
+  const ctx = buildContext(snapshot, now);
+  return snapshot.cluster.operation !== null || [...ctx.byId.values()].some((n) => n.node.active && !n.fresh);
+}
+
+async function checkedSnapshot(deps: ControllerDeps, request: SwitchoverRequest): Promise<{ snapshot: ClusterSnapshot; checks: SwitchoverCheck[] }> {
   const loaded = await deps.store.load(request.cluster_id);
   if (!loaded) throw new PgvigilError('NOT_FOUND', `cluster "${request.cluster_id}" does not exist`);
   const { snapshot } = loaded;
-  const checks = switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now());
-  const failed = checks.filter((c) => !c.passed);
-  if (request.dry_run || failed.length > 0) {
-    return {
-      ...base,
-      ok: failed.length === 0,
-      checks,
-      message:
-        failed.length === 0
-          ? 'prerequisites for executing STANDBY SWITCHOVER are met'
-          : `switchover not possible: ${failed.map((c) => `${c.name} (${c.detail})`).join('; ')}`,
-    };
+  return { snapshot, checks: switchoverChecks(snapshot, request.candidate_node_id, request.siblings_follow, deps.clock.now()) };
+}
+
+/**
+ * One evaluation of the cluster, as the evaluator makes it (functions/evaluator.ts `evaluateCluster`):
+ * passed in by the entry point (functions/switchover-entry.ts) so this module does not import the
+ * evaluator, which starts scheduled switchovers through it.
+ */
+export type EvaluateOnce = (deps: ControllerDeps, inv: Invocation, clusterId: string) => Promise<{ saga: string | null }>;
+
+/** A switchover; with `evaluate`, its follow-ups are driven before it answers, else the evaluator carries them on. */
+export async function runSwitchover(deps: ControllerDeps, inv: Invocation, request: SwitchoverRequest, evaluate?: EvaluateOnce): Promise<SwitchoverResponse> {
+  const base = { cluster_id: request.cluster_id, candidate_node_id: request.candidate_node_id, dry_run: request.dry_run };
+  let { snapshot, checks } = await checkedSnapshot(deps, request);
+  let failed = checks.filter((c) => !c.passed);
+  // A real run waits out what the next heartbeats or the end of a follow-up clear (a busy host's
+  // heartbeat a second late must not refuse a planned switchover); a dry run reports what it sees.
+  const waitUntil = deps.clock.now() + Math.max(5, 2 * snapshot.cluster.settings.node_timeout_secs) * 1000;
+  while (!request.dry_run && failed.length > 0 && failed.every((c) => TRANSIENT_CHECKS.has(c.name)) && staleOrBusy(snapshot, deps.clock.now()) && deps.clock.now() < waitUntil) {
+    await deps.clock.sleep(500);
+    ({ snapshot, checks } = await checkedSnapshot(deps, request));
+    failed = checks.filter((c) => !c.passed);
   }
+  if (request.dry_run || failed.length > 0) return checksOnly(base, checks, 'STANDBY SWITCHOVER', 'switchover');
   const { cluster } = snapshot;
   const oldHb = latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id ?? 0);
   const claimed = await claim(deps, inv, snapshot, {
@@ -228,7 +269,7 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
   const outcome = await runSaga(switchoverSaga, deps, inv, request.cluster_id, claimed);
   const promoted = (await deps.store.load(request.cluster_id))?.snapshot.cluster.primary_node_id === request.candidate_node_id;
   const succeeded = outcome.outcome === 'completed' && promoted;
-  const followUps = succeeded ? await driveFollowUps(deps, inv, request.cluster_id, cluster.primary_node_id ?? 0, request.candidate_node_id) : undefined;
+  const followUps = succeeded && evaluate ? await driveFollowUps(deps, inv, evaluate, request.cluster_id, cluster.primary_node_id ?? 0, request.candidate_node_id) : undefined;
   const pending = (followUps ?? []).filter((f) => f.state === 'pending');
   return {
     ...base,
@@ -253,7 +294,7 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
  * included): this invocation is one more evaluator, racing the others under the same conditional
  * writes.
  */
-async function driveFollowUps(deps: ControllerDeps, inv: Invocation, clusterId: string, oldPrimary: number, newPrimary: number): Promise<FollowUpStatus[]> {
+async function driveFollowUps(deps: ControllerDeps, inv: Invocation, evaluate: EvaluateOnce, clusterId: string, oldPrimary: number, newPrimary: number): Promise<FollowUpStatus[]> {
   const started = deps.clock.now();
   let statuses: FollowUpStatus[] = [];
   for (;;) {
@@ -263,7 +304,7 @@ async function driveFollowUps(deps: ControllerDeps, inv: Invocation, clusterId: 
     statuses = switchoverFollowUps(loaded.snapshot, oldPrimary, newPrimary, deps.clock.now());
     const bound = (settings.node_rejoin_timeout + settings.primary_follow_timeout) * 1000 + 10_000;
     if (statuses.every((f) => f.state === 'done') || deps.clock.now() - started > bound || inv.remainingMs() < deps.timings.safetyMarginMs + 15_000) return statuses;
-    const r = await evaluateCluster(deps, inv, clusterId);
+    const r = await evaluate(deps, inv, clusterId);
     if (r.saga !== 'completed') await deps.clock.sleep(deps.timings.pollIntervalMs);
   }
 }

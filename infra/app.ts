@@ -4,8 +4,9 @@
  * - `pgvigil-example`: a complete demo (VPC, three PostgreSQL nodes, a witness, its own control plane).
  *
  * Context (cdk.json or `-c key=value`):
- * - `pgvigil:clusters` — comma-separated cluster ids, each optionally `id=eipalloc-…` to import an
- *   existing Elastic IP (default `main`);
+ * - `pgvigil:clusters` — comma-separated cluster ids (default `main`), each optionally `id=<routes>`
+ *   joined by `+`: `eip`, `eipalloc-…` (import an existing Elastic IP), `route53:<zone>/<name>`
+ *   (see parseClusters);
  * - `pgvigil:documentPrefix` — SSM document prefix of the `pgvigil` stack (default `pgvigil`);
  * - `pgvigil:example` — `false` leaves the example stack out;
  * - `pgvigil:exampleClusterId`, `pgvigil:availabilityZones` (comma-separated, three).

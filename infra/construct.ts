@@ -12,6 +12,7 @@ import {
   RemovalPolicy,
   Stack,
   Tags,
+  Token,
   Validations,
   aws_cloudwatch as cloudwatch,
   aws_cloudwatch_actions as cloudwatchActions,
@@ -24,6 +25,7 @@ import {
   aws_lambda as lambda,
   aws_lambda_event_sources as sources,
   aws_logs as logs,
+  aws_secretsmanager as secretsmanager,
   aws_sns as sns,
   aws_sqs as sqs,
   aws_ssm as ssm,
@@ -31,6 +33,8 @@ import {
 import { Construct } from 'constructs';
 import { LAMBDA_NODE_MAJOR, lambdaCodeDir, type LambdaHandler } from '../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE, type MetricDefinition } from '../core/metrics.js';
+import { HOST_EVENT_PATTERNS } from '../core/host-events.js';
+import { isDnsName, normalizeRecordName } from '../core/routes.js';
 import { STREAM_FILTER_PATTERNS } from '../core/stream-filter.js';
 import { TABLE_DEFINITION, keys } from '../core/table.js';
 import {
@@ -59,6 +63,42 @@ export interface PgvigilClusterProps {
    * @default a new Elastic IP is allocated and tagged
    */
   readonly vipAllocationId?: string;
+  /**
+   * Whether the cluster has an Elastic IP route at all. `false` for hosts in private subnets: an
+   * Elastic IP can only be associated in a VPC with an internet gateway, so such a cluster reaches
+   * its primary through the Route 53 record or a load balancer (docs/deploy.md, "Routes to the primary").
+   * @default true
+   */
+  readonly elasticIp?: boolean;
+  /**
+   * A Route 53 record that follows the primary besides (or instead of) the Elastic IP: the cluster's
+   * `route53_zone_id` and `route53_record_name`. The controller may UPSERT this A record only.
+   * @default none
+   */
+  readonly route53Record?: PgvigilRoute53RecordProps;
+  /**
+   * The shared secret of the agents' HTTP API (`rest_api_secret_arn`): failsafe confirmations and
+   * anything else that is not a read-only probe must carry it. The cluster's agent policy may read it.
+   * @default a new secret, named `<documentPrefix>/<clusterId>/agent-api`
+   */
+  readonly agentApiSecret?: secretsmanager.ISecret;
+  /**
+   * The failover data-loss budget, in bytes of WAL: an alarm (`FailoverDataLoss<cluster>`) when a
+   * failover's data-loss record (metric `FailoverDataLossBytes`, docs/operations.md) exceeds it.
+   * `null` creates no such alarm.
+   * @default 0 — any loss alarms: a failover with synchronous replication records 0 by construction,
+   * so a breach means the guarantee did not hold; with asynchronous replication it tells whenever a
+   * failover lost writes (raise the budget to what the cluster accepts)
+   */
+  readonly failoverDataLossBudgetBytes?: number | null;
+}
+
+/** A record in a (private) hosted zone that the controller points at the primary's private address. */
+export interface PgvigilRoute53RecordProps {
+  /** The hosted zone id (`Z…`; a token such as `zone.hostedZoneId` is fine). */
+  readonly hostedZoneId: string;
+  /** The record's fully qualified name, as written in `route53_record_name` (not a token: IAM names it). */
+  readonly recordName: string;
 }
 
 /** Alarm thresholds (SPEC §8). */
@@ -134,8 +174,11 @@ export interface PgvigilControlPlaneProps {
 
 interface ClusterResources {
   readonly clusterId: string;
-  readonly vipAllocationId: string;
-  readonly vipArn: string;
+  readonly vipAllocationId?: string;
+  readonly vipArn?: string;
+  readonly agentApiSecret: secretsmanager.ISecret;
+  readonly route53Record?: PgvigilRoute53RecordProps;
+  readonly failoverDataLossBudgetBytes: number | null;
   readonly alarms: cloudwatch.Alarm[];
 }
 
@@ -158,6 +201,10 @@ export class PgvigilControlPlane extends Construct {
   readonly commandDocumentNames: Readonly<Record<SsmAction, string>>;
   readonly switchoverDocumentName: string;
   readonly switchoverAutomationRole: iam.Role;
+  /** Moves a primary off an instance AWS means to take (docs/operations.md, "When AWS takes the host"). */
+  readonly hostEvents: lambda.Function;
+  /** AWS Health scheduled changes of EC2 instances; EC2 Spot interruption warnings and rebalance recommendations. */
+  readonly hostEventRules: events.Rule[];
   readonly dashboard: cloudwatch.Dashboard;
   /** Evaluator errors and records given up, plus every cluster's alarms. */
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -243,18 +290,27 @@ export class PgvigilControlPlane extends Construct {
     }
     this.commandDocumentNames = names;
 
-    // ---- Elastic IPs, one per cluster (the VIP, SPEC §12)
+    // ---- Elastic IPs, one per cluster unless it has none (the VIP, SPEC §12)
     for (const cluster of props.clusters) {
       let allocationId = cluster.vipAllocationId;
-      if (!allocationId) {
+      if (!allocationId && cluster.elasticIp !== false) {
         const eip = new ec2.CfnEIP(this, `Vip${logicalSuffix(cluster.clusterId)}`, { domain: 'vpc' });
         Tags.of(eip).add(CLUSTER_TAG, cluster.clusterId);
         Tags.of(eip).add('Name', `pgvigil-${cluster.clusterId}-vip`);
         eip.applyRemovalPolicy(removalPolicy);
         allocationId = eip.attrAllocationId;
       }
-      const vipArn = stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: allocationId });
-      this.clusterResources.set(cluster.clusterId, { clusterId: cluster.clusterId, vipAllocationId: allocationId, vipArn, alarms: [] });
+      const agentApiSecret = cluster.agentApiSecret ?? this.newAgentApiSecret(cluster.clusterId, prefix, removalPolicy);
+      this.clusterResources.set(cluster.clusterId, {
+        clusterId: cluster.clusterId,
+        ...(allocationId
+          ? { vipAllocationId: allocationId, vipArn: stack.formatArn({ service: 'ec2', resource: 'elastic-ip', resourceName: allocationId }) }
+          : {}),
+        agentApiSecret,
+        ...(cluster.route53Record ? { route53Record: cluster.route53Record } : {}),
+        failoverDataLossBudgetBytes: cluster.failoverDataLossBudgetBytes === undefined ? 0 : cluster.failoverDataLossBudgetBytes,
+        alarms: [],
+      });
     }
 
     // ---- the controller's permissions (both functions run sagas: SPEC §7)
@@ -281,27 +337,9 @@ export class PgvigilControlPlane extends Construct {
         resources: ['*'],
       }),
       new iam.PolicyStatement({
-        sid: 'MoveClusterVips',
-        actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
-        resources: [...this.clusterResources.values()].map((c) => c.vipArn),
-      }),
-      new iam.PolicyStatement({
-        sid: 'VipToClusterInstances',
-        actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
-        resources: [instanceArn],
-        conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
-      }),
-      // EC2 may also authorise a disassociation against the network interface the address is on.
-      // That adds no reach: the same request must still be allowed on one of the clusters' Elastic IPs,
-      // and a disassociation cannot send traffic anywhere. (Associations name the instance instead.)
-      new iam.PolicyStatement({
-        sid: 'VipNetworkInterfaces',
-        actions: ['ec2:DisassociateAddress'],
-        resources: [networkInterfaceArn],
-      }),
-      new iam.PolicyStatement({
         sid: 'StopClusterInstances',
-        actions: ['ec2:StopInstances'],
+        // Start: an instance a fence stopped comes back for auto_rejoin (docs/controller.md).
+        actions: ['ec2:StopInstances', 'ec2:StartInstances'],
         resources: [instanceArn],
         conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
       }),
@@ -313,6 +351,57 @@ export class PgvigilControlPlane extends Construct {
         resources: [this.topicKey.keyArn],
       }),
     ];
+    const vipArns = [...this.clusterResources.values()].flatMap((c) => (c.vipArn ? [c.vipArn] : []));
+    if (vipArns.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({ sid: 'MoveClusterVips', actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'], resources: vipArns }),
+        new iam.PolicyStatement({
+          sid: 'VipToClusterInstances',
+          actions: ['ec2:AssociateAddress', 'ec2:DisassociateAddress'],
+          resources: [instanceArn],
+          conditions: clusterTagged(`aws:ResourceTag/${CLUSTER_TAG}`),
+        }),
+        // EC2 may also authorise a disassociation against the network interface the address is on.
+        // That adds no reach: the same request must still be allowed on one of the clusters' Elastic IPs,
+        // and a disassociation cannot send traffic anywhere. (Associations name the instance instead.)
+        new iam.PolicyStatement({ sid: 'VipNetworkInterfaces', actions: ['ec2:DisassociateAddress'], resources: [networkInterfaceArn] }),
+      );
+    }
+    const records = [...this.clusterResources.values()].filter((c) => c.route53Record);
+    for (const c of records) {
+      const record = c.route53Record!;
+      // Only this A record, only UPSERT (adapters/route53-vip.ts never deletes: see docs/deploy.md).
+      statements.push(
+        new iam.PolicyStatement({
+          sid: `MoveRecord${logicalSuffix(c.clusterId).replace(/[^A-Za-z0-9]/g, '')}`,
+          actions: ['route53:ChangeResourceRecordSets'],
+          resources: [hostedZoneArn(stack, record.hostedZoneId)],
+          conditions: {
+            'ForAllValues:StringEquals': {
+              'route53:ChangeResourceRecordSetsNormalizedRecordNames': [normalizeRecordName(record.recordName)],
+              'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+              'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+            },
+          },
+        }),
+      );
+    }
+    if (records.length > 0) {
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ReadRecords',
+          actions: ['route53:ListResourceRecordSets'],
+          resources: [...new Set(records.map((c) => hostedZoneArn(stack, c.route53Record!.hostedZoneId)))],
+        }),
+        new iam.PolicyStatement({
+          sid: 'RecordChanges',
+          actions: ['route53:GetChange'],
+          resources: [stack.formatArn({ service: 'route53', region: '', account: '', resource: 'change', resourceName: '*' })],
+        }),
+        // The record holds the primary's private address: the controller reads it from EC2.
+        new iam.PolicyStatement({ sid: 'InstanceAddresses', actions: ['ec2:DescribeInstances'], resources: ['*'] }),
+      );
+    }
     if (props.eventBus) {
       statements.push(new iam.PolicyStatement({ sid: 'EventBus', actions: ['events:PutEvents'], resources: [props.eventBus.eventBusArn] }));
     }
@@ -328,18 +417,28 @@ export class PgvigilControlPlane extends Construct {
           `conditioned on the tag ${CLUSTER_TAG} being one of this deployment's cluster ids (ssm:resourceTag / aws:ResourceTag).`,
       },
       {
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ssm:GetCommandInvocation, ec2:DescribeAddresses and ec2:DescribeInstances support no resource-level permissions ' +
+          '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
+      },
+    );
+    if (vipArns.length > 0) {
+      Validations.of(this.controllerPolicy).acknowledge({
         id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
         reason:
           'ec2:DisassociateAddress only: EC2 may authorise it against the network interface too; the same request must also be ' +
           "allowed on the Elastic IP, and only the clusters' Elastic IPs are, so this grants no further reach.",
-      },
-      {
-        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
+      });
+    }
+    if (records.length > 0) {
+      Validations.of(this.controllerPolicy).acknowledge({
+        id: 'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
         reason:
-          'ssm:GetCommandInvocation and ec2:DescribeAddresses support no resource-level permissions ' +
-          '(metrics need no permission: the controller writes them as Embedded Metric Format logs).',
-      },
-    );
+          'route53:GetChange only, to wait until an UPSERT of a cluster record is in sync: change ids are generated per request, ' +
+          'so they cannot be named in advance, and reading a change status grants no access to any record.',
+      });
+    }
 
     const environment: Record<string, string> = {
       PGVIGIL_TABLE: this.table.tableName,
@@ -417,6 +516,27 @@ export class PgvigilControlPlane extends Construct {
       content: switchoverAutomationContent(this.switchover.functionName, this.switchoverAutomationRole.roleArn),
     });
 
+    // ---- host events: AWS announces it takes an instance; a primary on it is switched over first
+    this.hostEvents = this.controllerFunction('HostEvents', {
+      handler: 'host-events',
+      description: 'pgvigil host events: moves a primary off an instance AWS retires, reboots or interrupts',
+      // It runs the switchover in-process, with the switchover function's bound.
+      timeout: Duration.minutes(15),
+      environment,
+      logRetention: props.logRetention,
+      removalPolicy,
+    });
+    // Instance ids are not known at deployment (hosts come and go): the rules take every EC2
+    // instance of the account and region, and the function ignores those no node runs on.
+    this.hostEventRules = Object.entries(HOST_EVENT_PATTERNS).map(
+      ([name, pattern]) =>
+        new events.Rule(this, `HostEvents${name[0]?.toUpperCase()}${name.slice(1)}Rule`, {
+          description: `pgvigil host events (${name}): moves a primary off an instance AWS takes`,
+          eventPattern: { source: [...pattern.source], detailType: [...pattern['detail-type']], ...('detail' in pattern ? { detail: pattern.detail } : {}) },
+          targets: [new targets.LambdaFunction(this.hostEvents, { retryAttempts: 2, maxEventAge: Duration.hours(1) })],
+        }),
+    );
+
     // ---- alarms and dashboard
     const thresholds = {
       staleHeartbeatSeconds: props.alarmThresholds?.staleHeartbeatSeconds ?? 30,
@@ -426,6 +546,7 @@ export class PgvigilControlPlane extends Construct {
     const alarm = (idPart: string, alarmProps: cloudwatch.AlarmProps): cloudwatch.Alarm => {
       const a = new cloudwatch.Alarm(this, idPart, alarmProps);
       a.addAlarmAction(notify);
+      a.addOkAction(notify); // "resolved" too, so an operator learns the alarm cleared
       this.alarms.push(a);
       return a;
     };
@@ -495,6 +616,18 @@ export class PgvigilControlPlane extends Construct {
           treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
         }),
       );
+      if (c.failoverDataLossBudgetBytes !== null) {
+        c.alarms.push(
+          alarm(`FailoverDataLoss${suffix}`, {
+            alarmDescription: `pgvigil ${c.clusterId}: a failover's new primary lacked more than ${c.failoverDataLossBudgetBytes} bytes of the old primary's WAL (see the repmgrd_failover_promote event)`,
+            metric: alarmMetric(METRICS.failoverDataLoss, 'Maximum'),
+            threshold: c.failoverDataLossBudgetBytes,
+            evaluationPeriods: 1,
+            comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+          }),
+        );
+      }
       widgets.push([
         new cloudwatch.TextWidget({ markdown: `## pgvigil cluster \`${c.clusterId}\``, width: 24, height: 1 }),
       ]);
@@ -511,8 +644,9 @@ export class PgvigilControlPlane extends Construct {
           width: 6,
         }),
         new cloudwatch.GraphWidget({
-          title: `${c.clusterId}: failovers, split brains, saga step failures`,
+          title: `${c.clusterId}: failovers, split brains, saga step failures / failover data loss (bytes)`,
           left: [m(METRICS.failovers, 'Sum'), m(METRICS.splitBrains, 'Sum'), m(METRICS.sagaStepFailures, 'Sum')],
+          right: [m(METRICS.failoverDataLoss, 'Maximum')],
           width: 6,
         }),
         new cloudwatch.GraphWidget({
@@ -552,12 +686,17 @@ export class PgvigilControlPlane extends Construct {
     return [...this.clusterResources.keys()];
   }
 
-  /** Allocation id of a cluster's Elastic IP (a token when the construct allocated it). */
-  vipAllocationId(clusterId: string): string {
+  /** Allocation id of a cluster's Elastic IP (a token when the construct allocated it); none with `elasticIp: false`. */
+  vipAllocationId(clusterId: string): string | undefined {
     return this.cluster(clusterId).vipAllocationId;
   }
 
-  /** The alarms of one cluster (stale primary heartbeat, critical lag, failover, split brain). */
+  /** The secret of a cluster's agent API (`rest_api_secret_arn`). */
+  agentApiSecret(clusterId: string): secretsmanager.ISecret {
+    return this.cluster(clusterId).agentApiSecret;
+  }
+
+  /** The alarms of one cluster (stale primary heartbeat, critical lag, failover, split brain, failover data loss). */
   clusterAlarms(clusterId: string): cloudwatch.Alarm[] {
     return [...this.cluster(clusterId).alarms];
   }
@@ -587,6 +726,7 @@ export class PgvigilControlPlane extends Construct {
             resources: [this.table.tableArn],
             conditions: ownKeys,
           }),
+          ...agentApiSecretStatements(this.cluster(clusterId).agentApiSecret),
         ],
       });
       this.agentPolicies.set(clusterId, policy);
@@ -597,6 +737,22 @@ export class PgvigilControlPlane extends Construct {
   /** Attaches {@link agentPolicy} of `clusterId` to an agent's role. */
   grantAgent(role: iam.IRole, clusterId: string): void {
     role.addManagedPolicy(this.agentPolicy(clusterId));
+  }
+
+  private newAgentApiSecret(clusterId: string, prefix: string, removalPolicy: RemovalPolicy): secretsmanager.Secret {
+    const secret = new secretsmanager.Secret(this, `AgentApiSecret${logicalSuffix(clusterId)}`, {
+      secretName: `${prefix}/${clusterId}/agent-api`,
+      description: `pgvigil ${clusterId}: shared secret of the agents' HTTP API (failsafe confirmations)`,
+      generateSecretString: { passwordLength: 48, excludePunctuation: true },
+      removalPolicy,
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions::AwsSolutions-SMG4',
+      reason:
+        "Every agent of the cluster reads this shared secret when it starts and must hold the same value: a rotation needs the " +
+        'agents restarted with it together (docs/deploy.md), which a rotation Lambda cannot do.',
+    });
+    return secret;
   }
 
   private cluster(clusterId: string): ClusterResources {
@@ -649,6 +805,28 @@ export class PgvigilControlPlane extends Construct {
   }
 }
 
+function hostedZoneArn(stack: Stack, hostedZoneId: string): string {
+  return stack.formatArn({ service: 'route53', region: '', account: '', resource: 'hostedzone', resourceName: hostedZoneId });
+}
+
+/** Read on the agent API secret: GetSecretValue, and Decrypt when a customer managed key encrypts it. */
+function agentApiSecretStatements(secret: secretsmanager.ISecret): iam.PolicyStatement[] {
+  // A secret imported by name has a partial ARN; Secrets Manager appends six characters to it.
+  const arn = secret.secretFullArn ?? `${secret.secretArn}-??????`;
+  const statements = [new iam.PolicyStatement({ sid: 'ReadAgentApiSecret', actions: ['secretsmanager:GetSecretValue'], resources: [arn] })];
+  if (secret.encryptionKey) {
+    statements.push(
+      new iam.PolicyStatement({
+        sid: 'DecryptAgentApiSecret',
+        actions: ['kms:Decrypt'],
+        resources: [secret.encryptionKey.keyArn],
+        conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${Stack.of(secret).region}.amazonaws.com` } },
+      }),
+    );
+  }
+  return statements;
+}
+
 function validateProps(props: PgvigilControlPlaneProps): void {
   const problems: string[] = [];
   if (props.clusters.length === 0) problems.push('clusters: at least one cluster is required');
@@ -659,6 +837,20 @@ function validateProps(props: PgvigilControlPlaneProps): void {
     seen.add(c.clusterId);
     if (c.vipAllocationId !== undefined && !/^eipalloc-[0-9a-f]{8,17}$/.test(c.vipAllocationId)) {
       problems.push(`clusters[${i}].vipAllocationId "${c.vipAllocationId}" is not an allocation id (eipalloc-…)`);
+    }
+    if (c.elasticIp === false && c.vipAllocationId !== undefined) {
+      problems.push(`clusters[${i}]: vipAllocationId "${c.vipAllocationId}" given with elasticIp: false`);
+    }
+    const budget = c.failoverDataLossBudgetBytes;
+    if (budget !== undefined && budget !== null && !(Number.isSafeInteger(budget) && budget >= 0)) {
+      problems.push(`clusters[${i}].failoverDataLossBudgetBytes ${budget} is not a whole number of bytes >= 0 (null: no alarm)`);
+    }
+    const record = c.route53Record;
+    if (record && (Token.isUnresolved(record.recordName) || !isDnsName(record.recordName))) {
+      problems.push(`clusters[${i}].route53Record.recordName "${record.recordName}" is not a fully qualified DNS name (IAM needs it written out, not a token)`);
+    }
+    if (record && !Token.isUnresolved(record.hostedZoneId) && !/^[A-Z0-9]{4,32}$/.test(record.hostedZoneId)) {
+      problems.push(`clusters[${i}].route53Record.hostedZoneId "${record.hostedZoneId}" is not a hosted zone id (Z…)`);
     }
   });
   if (problems.length > 0) throw new Error(`PgvigilControlPlane: invalid props:\n  ${problems.join('\n  ')}`);

@@ -21,10 +21,12 @@ export const CONTROL_PLANE_OUTPUTS = {
   evaluatorFunctionName: 'EvaluatorFunctionName',
   switchoverFunctionName: 'SwitchoverFunctionName',
   deadLetterQueueUrl: 'DeadLetterQueueUrl',
-  /** `cluster=eipalloc-…` pairs joined by commas. */
+  /** `cluster=eipalloc-…` pairs joined by commas (`cluster=` for a cluster without an Elastic IP). */
   vipAllocationIds: 'VipAllocationIds',
   /** `cluster=arn:…:policy/…` pairs: the managed policy to attach to each cluster's instance role. */
   agentPolicyArns: 'AgentPolicyArns',
+  /** `cluster=arn:…:secret:…` pairs: each cluster's `rest_api_secret_arn`. */
+  agentApiSecretArns: 'AgentApiSecretArns',
 } as const;
 
 export class PgvigilControlPlaneStack extends Stack {
@@ -46,7 +48,7 @@ export class PgvigilControlPlaneStack extends Stack {
     out('deadLetterQueueUrl', cp.deadLetterQueue.queueUrl, 'stream records the evaluator gave up on');
     out(
       'vipAllocationIds',
-      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id)]))),
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.vipAllocationId(id) ?? '']))),
       'vip_allocation_id of each cluster, as cluster=allocation-id pairs',
     );
     out(
@@ -54,12 +56,19 @@ export class PgvigilControlPlaneStack extends Stack {
       Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.agentPolicy(id).managedPolicyArn]))),
       "managed policy for each cluster's agents (attach it to the instance role), as cluster=policy-arn pairs",
     );
+    out(
+      'agentApiSecretArns',
+      Fn.join(',', cp.clusterIds.map((id) => Fn.join('=', [id, cp.agentApiSecret(id).secretArn]))),
+      "rest_api_secret_arn of each cluster (the agents' API secret), as cluster=secret-arn pairs",
+    );
   }
 }
 
 /**
- * Parses the `pgvigil:clusters` context value: comma-separated cluster ids, each optionally
- * `id=eipalloc-…` to use an existing Elastic IP. The construct validates the values.
+ * Parses the `pgvigil:clusters` context value: comma-separated cluster ids, each optionally followed
+ * by `=` and its routes joined by `+`: `eip` (a new Elastic IP, the default), `eipalloc-…` (an
+ * existing one), `route53:<zone id>/<record name>` (a record that follows the primary). A cluster
+ * whose routes name no Elastic IP gets none. The construct validates the values.
  */
 export function parseClusters(text: string): PgvigilClusterProps[] {
   return text
@@ -67,7 +76,25 @@ export function parseClusters(text: string): PgvigilClusterProps[] {
     .map((s) => s.trim())
     .filter(Boolean)
     .map((entry) => {
-      const [clusterId = '', vipAllocationId] = entry.split('=').map((s) => s.trim());
-      return vipAllocationId ? { clusterId, vipAllocationId } : { clusterId };
+      const eq = entry.indexOf('=');
+      const clusterId = (eq < 0 ? entry : entry.slice(0, eq)).trim();
+      if (eq < 0) return { clusterId };
+      let elasticIp = false;
+      let vipAllocationId: string | undefined;
+      let route53Record: PgvigilClusterProps['route53Record'];
+      for (const route of entry.slice(eq + 1).split('+').map((s) => s.trim())) {
+        const slash = route.indexOf('/');
+        if (route === 'eip') {
+          elasticIp = true;
+        } else if (route.startsWith('eipalloc-')) {
+          elasticIp = true;
+          vipAllocationId = route;
+        } else if (route.startsWith('route53:') && slash > 'route53:'.length && slash < route.length - 1) {
+          route53Record = { hostedZoneId: route.slice('route53:'.length, slash), recordName: route.slice(slash + 1) };
+        } else {
+          throw new Error(`pgvigil:clusters: "${route}" in "${entry}" is not a route (eip, eipalloc-…, route53:<zone id>/<record name>)`);
+        }
+      }
+      return { clusterId, ...(vipAllocationId ? { vipAllocationId } : {}), ...(elasticIp ? {} : { elasticIp: false }), ...(route53Record ? { route53Record } : {}) };
     });
 }

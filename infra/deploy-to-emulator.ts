@@ -11,13 +11,18 @@
  * - the emulator accepts unsigned requests, so assets are uploaded with plain HTTP PUTs (path-style)
  *   instead of pulling in an S3 client that nothing else in pgvigil needs;
  * - moto skips resource types it does not model (alarms) with a warning, so they and what refers to
- *   them (the dashboard) are left out; nothing moto reports about those counts as evidence (SPEC §12);
+ *   them (the dashboard) are left out of the stack; the alarms are then created with the service API
+ *   (infra/emulator-alarms.ts), where the sandbox evaluates them;
  * - moto's CloudFormation stores an SSM document's `Content` object unserialised and then fails on
  *   DescribeDocument, so documents get their content as a JSON string (CloudFormation accepts both);
  * - moto's CloudFormation ignores the table's TTL and point-in-time recovery and the Elastic IP's
  *   tags; {@link deployToEmulator} applies them with the service APIs afterwards, so the emulated
- *   deployment behaves like the real one (the template tests check the real template has them).
+ *   deployment behaves like the real one (the template tests check the real template has them);
+ * - moto's CloudFormation does not model Secrets Manager secrets (the agent API's), though its
+ *   Secrets Manager does: they are created through the API first (with a generated value, as
+ *   `GenerateSecretString` would) and the template's references to them replaced by their ARNs.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,13 +34,15 @@ import {
 } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, UpdateContinuousBackupsCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { App, DefaultStackSynthesizer } from 'aws-cdk-lib';
+import { CreateSecretCommand, DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { App, DefaultStackSynthesizer, type Stack } from 'aws-cdk-lib';
 import { TABLE_DEFINITION } from '../core/table.js';
 import { CLUSTER_TAG } from './construct.js';
 import type { PgvigilControlPlaneProps } from './construct.js';
 import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
 import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
 import { zipDirectory } from './zip.js';
+import { createEmulatorAlarms } from './emulator-alarms.js';
 
 export interface EmulatorClientConfig {
   endpoint: string;
@@ -68,6 +75,10 @@ export interface EmulatorDeployment {
   vipAllocationIds: Record<string, string>;
   /** ARN of the agent policy of each cluster, by cluster id. */
   agentPolicyArns: Record<string, string>;
+  /** ARN of the agent API secret of each cluster (`rest_api_secret_arn`), by cluster id. */
+  agentApiSecretArns: Record<string, string>;
+  /** The template's CloudWatch alarms, created with the service API: alarm name by logical id. */
+  alarmNames: Record<string, string>;
 }
 
 export const EMULATOR_ASSET_BUCKET_PREFIX = 'pgvigil-emulator-assets-';
@@ -80,26 +91,34 @@ export interface SynthesizedControlPlane {
   assets: Array<{ id: string; path: string; packaging: 'zip' | 'file'; bucketName: string; objectKey: string }>;
 }
 
+/** Builds the one stack of an emulator deployment with the synthesizer it must use. */
+export type EmulatorStackBuilder = (app: App, synthesizer: DefaultStackSynthesizer) => Stack;
+
 /** Synthesizes the control-plane stack for an emulator: no bootstrap rule, a predictable asset bucket. */
 export function synthesizeForEmulator(stackName: string, controlPlane: PgvigilControlPlaneProps, region: string): SynthesizedControlPlane {
+  return synthesizeStackForEmulator(region, (app, synthesizer) => new PgvigilControlPlaneStack(app, stackName, { controlPlane, synthesizer }));
+}
+
+/** Synthesizes any stack the way {@link synthesizeForEmulator} does the control plane. */
+export function synthesizeStackForEmulator(region: string, build: EmulatorStackBuilder): SynthesizedControlPlane {
   const outdir = mkdtempSync(join(tmpdir(), 'pgvigil-cdk-'));
   try {
-    return synthesizeInto(outdir, stackName, controlPlane, region);
+    return synthesizeInto(outdir, region, build);
   } catch (error) {
     rmSync(outdir, { recursive: true, force: true });
     throw error;
   }
 }
 
-function synthesizeInto(outdir: string, stackName: string, controlPlane: PgvigilControlPlaneProps, region: string): SynthesizedControlPlane {
+function synthesizeInto(outdir: string, region: string, build: EmulatorStackBuilder): SynthesizedControlPlane {
   const app = new App({ outdir, analyticsReporting: false });
-  const stack = new PgvigilControlPlaneStack(app, stackName, {
-    controlPlane,
-    synthesizer: new DefaultStackSynthesizer({
+  const stack = build(
+    app,
+    new DefaultStackSynthesizer({
       generateBootstrapVersionRule: false,
       fileAssetsBucketName: `${EMULATOR_ASSET_BUCKET_PREFIX}\${AWS::Region}`,
     }),
-  });
+  );
   const assembly = app.synth();
   const artifact = assembly.getStackArtifact(stack.artifactId);
   const manifest = JSON.parse(readFileSync(join(outdir, `${stack.artifactId}.assets.json`), 'utf8')) as {
@@ -126,14 +145,62 @@ function synthesizeInto(outdir: string, stackName: string, controlPlane: Pgvigil
 export async function deployToEmulator(client: EmulatorClientConfig, options: DeployToEmulatorOptions = {}): Promise<EmulatorDeployment> {
   const stackName = options.stackName ?? 'pgvigil';
   const controlPlane = options.controlPlane ?? { clusters: [{ clusterId: 'main' }] };
-  const synth = synthesizeForEmulator(stackName, controlPlane, client.region);
+  const { stackId, outputs, alarmNames } = await deployStackToEmulator(
+    client,
+    stackName,
+    (app, synthesizer) => new PgvigilControlPlaneStack(app, stackName, { controlPlane, synthesizer }),
+    options.timeoutMs,
+  );
+  const need = (key: keyof typeof CONTROL_PLANE_OUTPUTS): string => {
+    const value = outputs[CONTROL_PLANE_OUTPUTS[key]];
+    if (!value) throw new Error(`stack ${stackName} in the emulator has no output ${CONTROL_PLANE_OUTPUTS[key]}`);
+    return value;
+  };
+  const prefix = need('documentPrefix');
+  const pairs = (text: string): Record<string, string> =>
+    Object.fromEntries(text.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
+  // A cluster without an Elastic IP (elasticIp: false) is listed as `id=`: it has none to report.
+  const vipAllocationIds = Object.fromEntries(Object.entries(pairs(need('vipAllocationIds'))).filter(([, id]) => id !== ''));
+  await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
+  return {
+    stackName,
+    stackId,
+    tableName: need('tableName'),
+    tableStreamArn: need('tableStreamArn'),
+    topicArn: need('topicArn'),
+    documentPrefix: prefix,
+    commandDocumentNames: Object.fromEntries(SSM_ACTIONS.map((a) => [a, documentName(prefix, a)])) as Record<SsmAction, string>,
+    switchoverDocumentName: need('switchoverDocumentName'),
+    evaluatorFunctionName: need('evaluatorFunctionName'),
+    switchoverFunctionName: need('switchoverFunctionName'),
+    deadLetterQueueUrl: need('deadLetterQueueUrl'),
+    vipAllocationIds,
+    agentPolicyArns: pairs(need('agentPolicyArns')),
+    agentApiSecretArns: pairs(need('agentApiSecretArns')),
+    alarmNames,
+  };
+}
+
+/**
+ * Synthesizes the stack `build` makes, uploads its assets and creates it in the emulator; resolves
+ * with its id and outputs. What the emulator does not model is handled as the file header says.
+ */
+export async function deployStackToEmulator(
+  client: EmulatorClientConfig,
+  stackName: string,
+  build: EmulatorStackBuilder,
+  timeoutMs = 120_000,
+): Promise<{ stackId: string; outputs: Record<string, string>; alarmNames: Record<string, string> }> {
+  const synth = synthesizeStackForEmulator(client.region, build);
   try {
+    const precreated = await precreateSecrets(client, synth.template);
+    const template = forEmulator(synth.template, precreated);
     let templateUrl: string | undefined;
     for (const asset of synth.assets) {
       await putToEmulator(client, asset.bucketName);
       let body: Buffer;
       if (asset.path === synth.templateFile) {
-        body = Buffer.from(JSON.stringify(forEmulator(synth.template)));
+        body = Buffer.from(JSON.stringify(template));
         templateUrl = `https://s3.${client.region}.amazonaws.com/${asset.bucketName}/${asset.objectKey}`;
       } else {
         body = asset.packaging === 'zip' && statSync(asset.path).isDirectory() ? zipDirectory(asset.path) : readFileSync(asset.path);
@@ -145,37 +212,15 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
       const created = await cfn.send(
         new CreateStackCommand({
           StackName: stackName,
-          ...(templateUrl ? { TemplateURL: templateUrl } : { TemplateBody: JSON.stringify(forEmulator(synth.template)) }),
+          ...(templateUrl ? { TemplateURL: templateUrl } : { TemplateBody: JSON.stringify(template) }),
           Capabilities: ['CAPABILITY_IAM', 'CAPABILITY_NAMED_IAM'],
         }),
       );
-      const stack = await waitForStack(cfn, stackName, options.timeoutMs ?? 120_000);
+      const stack = await waitForStack(cfn, stackName, timeoutMs);
       const outputs = Object.fromEntries((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
-      const need = (key: keyof typeof CONTROL_PLANE_OUTPUTS): string => {
-        const value = outputs[CONTROL_PLANE_OUTPUTS[key]];
-        if (!value) throw new Error(`stack ${stackName} in the emulator has no output ${CONTROL_PLANE_OUTPUTS[key]}`);
-        return value;
-      };
-      const prefix = need('documentPrefix');
-      const pairs = (text: string): Record<string, string> =>
-        Object.fromEntries(text.split(',').map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]));
-      const vipAllocationIds = pairs(need('vipAllocationIds'));
-      await completeEmulatorDeployment(client, need('tableName'), controlPlane, vipAllocationIds);
-      return {
-        stackName,
-        stackId: created.StackId ?? stack.StackId ?? stackName,
-        tableName: need('tableName'),
-        tableStreamArn: need('tableStreamArn'),
-        topicArn: need('topicArn'),
-        documentPrefix: prefix,
-        commandDocumentNames: Object.fromEntries(SSM_ACTIONS.map((a) => [a, documentName(prefix, a)])) as Record<SsmAction, string>,
-        switchoverDocumentName: need('switchoverDocumentName'),
-        evaluatorFunctionName: need('evaluatorFunctionName'),
-        switchoverFunctionName: need('switchoverFunctionName'),
-        deadLetterQueueUrl: need('deadLetterQueueUrl'),
-        vipAllocationIds,
-        agentPolicyArns: pairs(need('agentPolicyArns')),
-      };
+      // moto's CloudFormation skips alarms: created here, evaluated by the sandbox (docs/sandbox.md).
+      const alarmNames = await createEmulatorAlarms(client, stackName, synth.template);
+      return { stackId: created.StackId ?? stack.StackId ?? stackName, outputs, alarmNames };
     } finally {
       cfn.destroy();
     }
@@ -187,13 +232,19 @@ export async function deployToEmulator(client: EmulatorClientConfig, options: De
 /** Resource types moto's CloudFormation does not model (it would skip them, SPEC §12). */
 export const EMULATOR_SKIPPED_TYPES: readonly string[] = ['AWS::CloudWatch::Alarm'];
 
+/** Resource types moto's CloudFormation does not model but its service API does: created before the stack. */
+export const EMULATOR_PRECREATED_TYPES: readonly string[] = ['AWS::SecretsManager::Secret'];
+
 /**
  * The template as the emulator gets it: without the resource types it does not model, and without
  * what refers to them (the dashboard's alarm-status widget reads the alarms' ARNs, which moto cannot
- * resolve for a resource it skipped).
+ * resolve for a resource it skipped); the resources in `precreated` (logical id → physical id)
+ * left out too, with every `Ref` to them replaced by that id.
  */
-export function forEmulator(template: Record<string, unknown>): Record<string, unknown> {
+export function forEmulator(template: Record<string, unknown>, precreated: Readonly<Record<string, string>> = {}): Record<string, unknown> {
+  template = replaceRefs(template, precreated) as Record<string, unknown>;
   const resources = { ...(template.Resources as Record<string, { Type: string }>) };
+  for (const id of Object.keys(precreated)) delete resources[id];
   const removed = new Set(Object.keys(resources).filter((id) => EMULATOR_SKIPPED_TYPES.includes(resources[id]!.Type)));
   for (;;) {
     const before = removed.size;
@@ -269,7 +320,7 @@ async function completeEmulatorDeployment(
       }),
     );
     for (const cluster of controlPlane.clusters) {
-      if (cluster.vipAllocationId) continue; // imported: its owner tags it
+      if (cluster.vipAllocationId || cluster.elasticIp === false) continue; // imported (its owner tags it), or none
       const allocationId = vipAllocationIds[cluster.clusterId];
       if (!allocationId) throw new Error(`the emulator deployment reports no Elastic IP for cluster ${cluster.clusterId}`);
       await ec2.send(
@@ -285,6 +336,46 @@ async function completeEmulatorDeployment(
   } finally {
     ddb.destroy();
     ec2.destroy();
+  }
+}
+
+function replaceRefs(node: unknown, ids: Readonly<Record<string, string>>): unknown {
+  if (Array.isArray(node)) return node.map((n) => replaceRefs(n, ids));
+  if (typeof node !== 'object' || node === null) return node;
+  const obj = node as Record<string, unknown>;
+  if (typeof obj.Ref === 'string' && Object.keys(obj).length === 1 && Object.hasOwn(ids, obj.Ref)) return ids[obj.Ref];
+  return Object.fromEntries(Object.entries(obj).map(([k, v]) => [k, replaceRefs(v, ids)]));
+}
+
+/**
+ * Creates the template's Secrets Manager secrets through the emulator's API (reusing one of the same
+ * name from an earlier deployment), each with a generated value; returns logical id → ARN.
+ */
+async function precreateSecrets(client: EmulatorClientConfig, template: Record<string, unknown>): Promise<Record<string, string>> {
+  const resources = Object.entries((template.Resources ?? {}) as Record<string, { Type: string; Properties?: Record<string, unknown> }>);
+  const secrets = resources.filter(([, r]) => EMULATOR_PRECREATED_TYPES.includes(r.Type));
+  if (secrets.length === 0) return {};
+  const sm = new SecretsManagerClient(client);
+  try {
+    const arns: Record<string, string> = {};
+    for (const [id, resource] of secrets) {
+      const name = typeof resource.Properties?.Name === 'string' ? resource.Properties.Name : id;
+      const existing = await sm.send(new DescribeSecretCommand({ SecretId: name })).catch(() => undefined);
+      const created = existing?.ARN
+        ? existing
+        : await sm.send(
+            new CreateSecretCommand({
+              Name: name,
+              ...(typeof resource.Properties?.Description === 'string' ? { Description: resource.Properties.Description } : {}),
+              SecretString: randomBytes(36).toString('base64url'),
+            }),
+          );
+      if (!created.ARN) throw new Error(`the emulator created secret ${name} without an ARN`);
+      arns[id] = created.ARN;
+    }
+    return arns;
+  } finally {
+    sm.destroy();
   }
 }
 

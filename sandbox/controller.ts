@@ -1,6 +1,6 @@
 /**
  * The controller in the sandbox: the real evaluator handler (functions/handlers/evaluator.ts) on the
- * local Lambda runtime (functions/local-runtime.ts: the table's stream with the CDK filter patterns,
+ * local Lambda runtime (sandbox/local-runtime.ts: the table's stream with the CDK filter patterns,
  * plus the sweep), built with the real DynamoDB store, EC2 Elastic IP mover and EC2 instance fencer
  * against moto, and the sandbox's SSM runner (moto's SSM runs nothing).
  *
@@ -12,29 +12,31 @@
  */
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { SNSClient } from '@aws-sdk/client-sns';
+import { DynamoFlightRecorder } from '../adapters/dynamo-flight-recorder.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
+import { EmfMetrics } from '../adapters/emf-metrics.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
-import type { Metrics } from '../core/ports.js';
 import type { ControllerTimings } from '../functions/controller.js';
 import { handler, setControllerDeps } from '../functions/handlers/evaluator.js';
-import { LocalRuntime } from '../functions/local-runtime.js';
+import { LocalRuntime } from './local-runtime.js';
 import { jsonLogger } from '../functions/log.js';
 import type { CommandDocumentContent } from '../infra/ssm-documents.js';
+import { EmfToCloudWatch } from './emf-extractor.js';
 import { sandboxEntry } from './entry-points.js';
-import type { Sandbox } from './index.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState } from './netns.js';
 import { SandboxHostCommands, type RunnerTarget } from './ssm-runner.js';
 import { LATENCY_PROFILES, drawDelay, withLambdaLatency, type LatencyProfile } from './latency.js';
-import { readHostsDown } from './supervisor.js';
+import { readHostsDown, type Supervisor } from './supervisor.js';
 
 /** Saga pacing for one machine: short waits, fast polling (the production defaults are for AWS). */
 export const SANDBOX_TIMINGS: ControllerTimings = {
@@ -45,6 +47,8 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
   maxStepAttempts: 3,
   ownerLeaseMs: 5000,
   safetyMarginMs: 2000,
+  // A sandbox host boots in seconds (PostgreSQL, then the agent), even on a loaded machine.
+  bootWaitMs: 90_000,
 };
 
 export interface SandboxControllerOptions {
@@ -78,8 +82,6 @@ export const CONTROLLER_PROCESS = 'controller';
 const SPEC_FILE = 'controller.json';
 const READY_FILE = 'controller.ready';
 
-/** Metrics stay local: EMF lines would only clutter the sandbox's output. */
-const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
 
 /** Runs the controller in this process (the controller process's body); returns how to stop it. */
 export async function runController(spec: ControllerSpec): Promise<() => Promise<void>> {
@@ -87,6 +89,7 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   const streams = new DynamoDBStreamsClient(spec.clientConfig);
   const sns = new SNSClient(spec.clientConfig);
   const ec2 = new EC2Client(spec.clientConfig);
+  const cloudwatch = new CloudWatchClient(spec.clientConfig);
   const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => process.stdout.write(`${line}\n`));
   const latency = spec.latency ?? LATENCY_PROFILES.local;
   const hosts = new SandboxHostCommands({
@@ -101,13 +104,16 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
     isCut: (host) => readNetworkState(spec.dir)?.cut.includes(host) ?? false,
     isStopped: (host) => readHostsDown(spec.dir).includes(host),
   });
+  const emf = new EmfToCloudWatch(cloudwatch, (error) => log.warn('metrics not sent', { error: error.message }));
   setControllerDeps({
     store: new DynamoStateStore(dynamodb, spec.tableName),
+    recorder: new DynamoFlightRecorder(dynamodb, spec.tableName),
     hosts,
     vip: new Ec2VipMover(ec2),
     fencer: new Ec2InstanceFencer(ec2),
     notifier: new SnsNotifier(sns, spec.topicArn),
-    metrics: noMetrics,
+    // The EMF lines CloudWatch would extract go to the emulator's metrics, where the alarms read them.
+    metrics: new EmfMetrics((line) => emf.write(line)),
     clock: systemClock,
     log,
     decide,
@@ -130,8 +136,9 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   return async () => {
     await runtime.stop();
     await hosts.drain();
+    await emf.drain();
     setControllerDeps(undefined);
-    for (const client of [dynamodb, streams, sns, ec2]) client.destroy();
+    for (const client of [dynamodb, streams, sns, ec2, cloudwatch]) client.destroy();
   };
 }
 
@@ -145,11 +152,23 @@ export function readyController(dir: string): number | null {
   }
 }
 
+/** What starting the controller reads of the sandbox (sandbox/index.ts's `Sandbox`, which starts it). */
+export interface ControllerHost {
+  readonly dir: string;
+  readonly controlPlaneConfig: ControllerSpec['clientConfig'];
+  readonly deployment: { tableName: string; tableStreamArn: string; topicArn: string; documentPrefix: string };
+  readonly documents: Record<string, CommandDocumentContent>;
+  readonly instances: Record<string, string>;
+  readonly supervisor: Supervisor;
+  readonly latency: LatencyProfile;
+  runnerTarget(name: string): RunnerTarget;
+}
+
 /**
  * Starts the controller process under the sandbox's supervisor (restarted when it dies, as Lambda
  * runs the next invocation in a new one) and waits until it reads the stream. Returns how to stop it.
  */
-export async function startSandboxController(sandbox: Sandbox, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
+export async function startSandboxController(sandbox: ControllerHost, options: SandboxControllerOptions = {}): Promise<() => Promise<void>> {
   const spec: ControllerSpec = {
     dir: sandbox.dir,
     clientConfig: sandbox.controlPlaneConfig,

@@ -14,12 +14,13 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
+import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
-import type { VipMover } from '../core/ports.js';
 import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
@@ -37,6 +38,8 @@ import { VipProxy, elasticIpResolver } from './vip.js';
 import { motoServerArgs } from './moto-server.js';
 import { LATENCY_PROFILES, drawDelay, type LatencyProfile } from './latency.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
+import { AlarmEvaluator } from './alarm-evaluator.js';
+import { NotificationSubscriber } from './notifications.js';
 
 const STATE_FILE = 'sandbox.json';
 
@@ -110,6 +113,11 @@ const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
 /** The AWS proxy's route of the control plane (the controller and the switchover function). */
 export const CONTROL_PLANE_ROUTE = 'controller';
 const AWS_PROXY_PROCESS = 'aws-proxy';
+/**
+ * The sandbox evaluates the stack's alarms this many times faster than CloudWatch (a 60 s period
+ * lasts 5 s), as its lease and timings are short: a drill sees its alarm raised and cleared.
+ */
+export const SANDBOX_ALARM_TIME_SCALE = 12;
 
 export class Sandbox {
   readonly supervisor: Supervisor;
@@ -121,7 +129,6 @@ export class Sandbox {
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
-  private controlPlaneEc2: EC2Client | null = null;
   /** The deployed Command documents (what the SSM runners run). */
   documents: Record<string, CommandDocumentContent> = {};
   /** Route name → endpoint of the AWS proxy (every host, and the controller). */
@@ -132,6 +139,13 @@ export class Sandbox {
   private stopController: (() => Promise<void>) | null = null;
   /** The switchover function on 127.0.0.1 (Lambda's Invoke protocol), once the controller runs. */
   switchoverEndpoint: SwitchoverEndpoint | null = null;
+  /** Where the switchover function will listen: chosen before moto starts, whose Automation invokes it. */
+  private switchoverPort = 0;
+  /** CloudWatch's alarm evaluation against the emulator (sandbox/alarm-evaluator.ts). */
+  alarms: AlarmEvaluator | null = null;
+  /** The subscriber to the stack's topic that records the alarms' notifications. */
+  notifications: NotificationSubscriber | null = null;
+  private alarmClients: { cloudwatch: CloudWatchClient; sns: SNSClient } | null = null;
   private readonly user: OsUser;
   private stopping: Promise<void> | null = null;
   /** Where timing matters, like AWS or like this machine. */
@@ -201,6 +215,8 @@ export class Sandbox {
   async startAgent(name: string): Promise<void> {
     const node = this.node(name);
     await this.reviveHost(name);
+    // Already up (a boot of its instance started it meanwhile): systemd would not start it twice.
+    if (this.supervisor.status().some((s) => s.host === name && s.name === 'agent' && s.running)) return;
     this.supervisor.start({
       host: name,
       name: 'agent',
@@ -212,6 +228,19 @@ export class Sandbox {
       cwd: '/',
       restart: true,
     });
+  }
+
+  /**
+   * What a host does when its instance starts (EC2 StartInstances by the controller, for
+   * auto_rejoin): the example stack's systemd units — PostgreSQL (which the agent's startup rule
+   * fences if the cluster has moved on), then the agent.
+   */
+  async bootHost(name: string): Promise<void> {
+    const node = this.node(name);
+    if (node.postgres) {
+      await this.startPostgres(name).catch((error: unknown) => this.say(`${name}: PostgreSQL did not start at boot: ${(error as Error).message}`));
+    }
+    await this.startAgent(name);
   }
 
   /** Starts the host's emulated instance again if it was stopped (StartInstances). */
@@ -236,16 +265,25 @@ export class Sandbox {
       timeoutMs,
     });
     if (result.code !== 0) {
-      throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})`, {
+      // The agent's own ERROR line in the message: a test or a drill report shows the message, not the detail.
+      const lines = `${result.stderr}`.split('\n');
+      const at = lines.findLastIndex((l) => l.startsWith('ERROR:'));
+      const why = at < 0 ? undefined : [lines[at], ...lines.slice(at + 1).filter((l) => l.startsWith('DETAIL:')).slice(0, 6)].join(' | ');
+      throw new PgvigilError('SYS_FAILURE', `pgvigil-agent ${args.join(' ')} failed on ${name} (exit ${result.code ?? result.signal})${why ? `: ${why}` : ''}`, {
         detail: `${result.stdout}${result.stderr}`.trim().slice(-4000),
       });
     }
     return result;
   }
 
-  /** Starts (or restarts) PostgreSQL on a node's host, inside its namespace. */
+  /**
+   * Starts (or restarts) PostgreSQL on a node's host, inside its namespace, as the host's
+   * postgresql.service does: its drop-in's ExecStartPre, the agent's boot guard (`node startup`,
+   * docs/agent.md), first — a former primary the cluster has replaced comes up read-only.
+   */
   async startPostgres(name: string): Promise<void> {
     const node = this.node(name);
+    await this.agent(name, ['node', 'startup'], 60_000);
     const result = await this.network.exec(
       name,
       join(pgBindir(this.plan), 'pg_ctl'),
@@ -425,6 +463,8 @@ export class Sandbox {
       stopHost: (host) => this.supervisor.killHost(host),
       isHostDown: (host) => this.supervisor.isHostDown(host),
       onStop: (host, state) => this.say(`${host}: its instance is ${state}: every process of the host stopped`),
+      bootHost: (host) => this.bootHost(host),
+      onBoot: (host) => this.say(`${host}: its instance was started: the host boots (PostgreSQL, then the agent)`),
       // EC2 changes made through the AWS proxy are followed at once (followAwsChanges); this reads
       // what others change (a StopInstances straight to the emulator).
       pollIntervalMs: 2000,
@@ -466,9 +506,10 @@ export class Sandbox {
       this.stopController = await (this.options.startController ?? startSandboxController)(this);
       this.say('controller: evaluator running on the local Lambda runtime (stream + sweep)');
     }
-    this.switchoverEndpoint = await serveSwitchoverFunction(this);
+    this.switchoverEndpoint = await serveSwitchoverFunction(this, { port: this.switchoverPort });
     this.state.switchover = { endpoint: this.switchoverEndpoint.url, functionName: this.switchoverEndpoint.functionName };
-    this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke)`);
+    this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke; SSM Automation's ${this.deployment.switchoverDocumentName} invokes it)`);
+    await this.startAlarms();
     this.state.ready = true;
     writeState(this.dir, this.state);
   }
@@ -496,24 +537,30 @@ export class Sandbox {
   }
 
   /**
-   * The Elastic IP mover of the sandbox's own control-plane code (the switchover drill): on the
-   * control plane's route, so it has the latency profile's EC2 latency, and the VIP proxy follows
-   * its moves at once.
+   * The stack's alarms made live: the SNS subscriber (prints and records each notification), then
+   * the evaluator judging the alarms on the metrics the controller emits.
    */
-  vipMover(): VipMover {
-    this.controlPlaneEc2 ??= new EC2Client(this.controlPlaneConfig);
-    const mover = new Ec2VipMover(this.controlPlaneEc2);
-    return {
-      current: (allocationId) => mover.current(allocationId),
-      moveTo: async (allocationId, instanceId) => {
-        await mover.moveTo(allocationId, instanceId);
-        await this.vip?.refresh();
-      },
-      detach: async (allocationId) => {
-        await mover.detach(allocationId);
-        await this.vip?.refresh();
-      },
-    };
+  private async startAlarms(): Promise<void> {
+    const clients = { cloudwatch: new CloudWatchClient(this.clientConfig), sns: new SNSClient(this.clientConfig) };
+    this.alarmClients = clients;
+    this.notifications = new NotificationSubscriber({
+      sns: clients.sns,
+      topicArn: this.deployment.topicArn,
+      dir: this.dir,
+      onNotification: (n) => this.say(`SNS: ${n.alarm ? `alarm ${n.alarm.name}: ${n.alarm.from} → ${n.alarm.to}` : (n.subject ?? n.message.slice(0, 120))}`),
+    });
+    await this.notifications.start();
+    this.alarms = new AlarmEvaluator({
+      ...clients,
+      alarmNamePrefix: `${this.deployment.stackName}-`,
+      timeScale: SANDBOX_ALARM_TIME_SCALE,
+      region: REGION,
+      onError: (error) => this.say(`alarms: evaluation failed: ${error.message} (retrying)`),
+    });
+    this.alarms.start();
+    this.say(
+      `alarms: ${Object.keys(this.deployment.alarmNames).length} of the stack evaluated ${SANDBOX_ALARM_TIME_SCALE}× faster than CloudWatch; notifications of ${this.deployment.topicArn} recorded in ${join(this.dir, 'notifications.jsonl')}`,
+    );
   }
 
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
@@ -600,12 +647,14 @@ export class Sandbox {
   private async startMoto(): Promise<string> {
     const host = this.network.gateway;
     const port = await freePort(host);
+    this.switchoverPort = await freePort('127.0.0.1');
     this.supervisor.start({
       host: ROOT_HOST,
       name: 'moto',
       command: 'python3',
       args: motoServerArgs(host, port),
-      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true' },
+      // SSM Automation in the emulator invokes the functions the sandbox serves (sandbox/moto_automation.py).
+      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', PGVIGIL_AUTOMATION_LAMBDA_ENDPOINT: `http://127.0.0.1:${this.switchoverPort}` },
     });
     const endpoint = `http://${host}:${port}`;
     const deadline = Date.now() + 60_000;
@@ -649,13 +698,16 @@ export class Sandbox {
   /** Tears everything down (idempotent; also what Ctrl-C does). */
   down(): Promise<void> {
     this.stopping ??= (async () => {
+      await this.alarms?.stop().catch(() => undefined);
+      await this.notifications?.stop().catch(() => undefined);
+      this.alarmClients?.cloudwatch.destroy();
+      this.alarmClients?.sns.destroy();
       await this.switchoverEndpoint?.stop().catch(() => undefined);
       await this.stopController?.().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);
       await this.vip?.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);
       this.ec2?.destroy();
-      this.controlPlaneEc2?.destroy();
       await sandboxDown(this.dir, { supervisor: this.supervisor });
     })();
     return this.stopping;

@@ -5,7 +5,8 @@
  * controller can then use the real EC2 fencer (adapters/ec2-fencer.ts) from a process of its own.
  *
  * {@link InstanceWatcher.ensureRunning} is the way back: StartInstances for a host the sandbox
- * brings up again (a healed drill), so a later fence of it stops it again.
+ * brings up again (a healed drill), so a later fence of it stops it again. An instance that someone
+ * else starts (the controller, for auto_rejoin) boots its host as EC2 would (`bootHost`).
  */
 import { DescribeInstancesCommand, StartInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 
@@ -17,6 +18,9 @@ export interface InstanceWatcherOptions {
   stopHost: (host: string) => Promise<unknown>;
   /** True when the host is stopped already. */
   isHostDown: (host: string) => boolean;
+  /** What the host does when its instance starts again: systemd's units (not awaited by the poll). */
+  bootHost?: (host: string) => Promise<unknown>;
+  onBoot?: (host: string) => void;
   /** @default 500 (each read is a request the emulator serves besides the cluster's own) */
   pollIntervalMs?: number;
   onStop?: (host: string, state: string) => void;
@@ -29,6 +33,8 @@ export class InstanceWatcher {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private polling: Promise<void> | null = null;
+  /** Hosts the sandbox itself is starting (ensureRunning): it brings their processes up. */
+  private readonly reviving = new Set<string>();
 
   constructor(private readonly options: InstanceWatcherOptions) {}
 
@@ -71,6 +77,14 @@ export class InstanceWatcher {
       if (STOPPED.has(now) && before !== undefined && !STOPPED.has(before) && !this.options.isHostDown(host)) {
         this.options.onStop?.(host, now);
         await this.options.stopHost(host);
+      } else if (now === 'running' && before !== undefined && STOPPED.has(before) && !this.reviving.has(host) && this.options.isHostDown(host) && this.options.bootHost) {
+        // Not awaited: the boot starts processes that may wait for this watcher (ensureRunning).
+        this.options.onBoot?.(host);
+        this.reviving.add(host);
+        void this.options
+          .bootHost(host)
+          .catch(() => undefined)
+          .finally(() => this.reviving.delete(host));
       }
     }
   }
@@ -85,17 +99,23 @@ export class InstanceWatcher {
   async ensureRunning(host: string, timeoutMs = 30_000): Promise<void> {
     const id = this.options.instances[host];
     if (!id) return;
-    await this.polling;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const state = (await this.read()).get(id);
-      if (state === 'running') {
-        this.states.set(id, state);
-        return;
+    const booting = this.reviving.has(host);
+    this.reviving.add(host);
+    try {
+      await this.polling;
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const state = (await this.read()).get(id);
+        if (state === 'running') {
+          this.states.set(id, state);
+          return;
+        }
+        if (state === 'stopped') await this.options.ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
+        if (Date.now() > deadline) throw new Error(`instance ${id} of ${host} is still ${state ?? 'unknown'} after ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-      if (state === 'stopped') await this.options.ec2.send(new StartInstancesCommand({ InstanceIds: [id] }));
-      if (Date.now() > deadline) throw new Error(`instance ${id} of ${host} is still ${state ?? 'unknown'} after ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      if (!booting) this.reviving.delete(host);
     }
   }
 

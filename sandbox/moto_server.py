@@ -22,6 +22,8 @@ of moto's CPU, and the emulator became the busiest process on the machine (docs/
 The launcher hands moto's own Query only the items of the queried partition whose sort key
 matches the key condition — the items moto would have kept — so the answer is the same.
 
+It also gives moto's SSM the Automation calls (sandbox/moto_automation.py).
+
 Used by the sandbox and by the tests (test/support/moto.ts).
 """
 
@@ -35,6 +37,9 @@ from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.comparisons import get_comparison_func
 from moto.dynamodb.models.table import Table
 from moto.server import main
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import moto_automation  # noqa: E402 — next to this file
 
 _LOCK = threading.RLock()
 _OPERATIONS = ("put_item", "get_item", "query", "scan", "update_item", "delete_item", "transact_write_items")
@@ -110,6 +115,7 @@ def _no_delivery(self, function_arn, items, source):
 
 
 LambdaBackend.send_dynamodb_items = _no_delivery
+moto_automation.install()
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))

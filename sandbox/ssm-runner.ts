@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync, chownSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetDocumentCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import { StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { StartInstancesCommand, StopInstancesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { PgvigilError } from '../core/errors.js';
 import type { HostAction, HostCommandResult, HostCommands, InstanceFencer } from '../core/ports.js';
 import { ssmDocumentName, ssmParameters } from '../core/ssm-parameters.js';
@@ -248,5 +248,11 @@ export class SandboxInstanceFencer implements InstanceFencer {
     if (!host) throw new PgvigilError('AWS', `could not stop instance ${instanceId}`, { detail: 'InvalidInstanceID.NotFound' });
     await this.supervisor.killHost(host);
     if (this.ec2) await this.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId], Force: true }));
+  }
+
+  /** The emulated instance runs again; the sandbox's instance watcher boots its host. */
+  async start(instanceId: string): Promise<void> {
+    if (!this.hostOf(instanceId)) throw new PgvigilError('AWS', `could not start instance ${instanceId}`, { detail: 'InvalidInstanceID.NotFound' });
+    if (this.ec2) await this.ec2.send(new StartInstancesCommand({ InstanceIds: [instanceId] }));
   }
 }

@@ -20,12 +20,11 @@ import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { SnsNotifier } from '../adapters/sns-notifier.js';
 import { systemClock } from '../adapters/system-clock.js';
 import { decide } from '../core/engine/index.js';
-import type { Metrics } from '../core/ports.js';
+import type { HostCommands, InstanceFencer, Metrics } from '../core/ports.js';
 import { handler, setControllerDeps } from '../functions/handlers/switchover.js';
 import { jsonLogger } from '../functions/log.js';
-import { SANDBOX_TIMINGS } from './controller.js';
+import { SANDBOX_TIMINGS, type ControllerHost } from './controller.js';
 import { freePort } from './ports.js';
-import type { Sandbox } from './index.js';
 
 export interface SwitchoverEndpoint {
   /** `http://127.0.0.1:PORT`: the value for AWS_ENDPOINT_URL_LAMBDA. */
@@ -67,8 +66,15 @@ function lambdaError(res: ServerResponse, status: number, type: string, message:
   res.end(JSON.stringify({ Type: 'User', message }));
 }
 
+/** What the switchover function reads of the sandbox (sandbox/index.ts's `Sandbox`, which serves it). */
+export interface SwitchoverHost extends Pick<ControllerHost, 'controlPlaneConfig' | 'supervisor'> {
+  readonly deployment: { switchoverFunctionName: string; tableName: string; topicArn: string };
+  readonly hostCommands: HostCommands;
+  readonly fencer: InstanceFencer;
+}
+
 /** Serves the switchover function on a free port of 127.0.0.1 (or `port`) until `stop()`. */
-export async function serveSwitchoverFunction(sandbox: Sandbox, options: { port?: number } = {}): Promise<SwitchoverEndpoint> {
+export async function serveSwitchoverFunction(sandbox: SwitchoverHost, options: { port?: number } = {}): Promise<SwitchoverEndpoint> {
   const functionName = sandbox.deployment.switchoverFunctionName;
   // The control plane's own route to AWS (the AWS proxy's `controller`), like the evaluator's.
   const dynamodb = new DynamoDBClient(sandbox.controlPlaneConfig);

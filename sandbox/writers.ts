@@ -374,9 +374,12 @@ export interface WritableOverlap {
  * that merely touch count as simultaneous — so a result of 1 is a proof, not an estimate.
  */
 export function maxWritablePrimaries(acks: readonly ProbeAck[]): WritableOverlap {
-  // Sweep: opening before closing at equal times (touching counts as overlap).
+  // Sweep: opening before closing at equal times (touching counts as overlap). The server's
+  // statement time can read a hair later than the client's acknowledgement (two clocks, rounding):
+  // an interval never starts after its own end, or its close would come first and leave it open
+  // for ever, overlapping every later primary.
   const events = acks.flatMap((a) => [
-    { t: Math.max(a.sentAt, a.serverAt ?? a.sentAt), open: true, ack: a },
+    { t: Math.min(Math.max(a.sentAt, a.serverAt ?? a.sentAt), a.ackedAt), open: true, ack: a },
     { t: a.ackedAt, open: false, ack: a },
   ]);
   events.sort((x, y) => x.t - y.t || (x.open === y.open ? 0 : x.open ? -1 : 1));

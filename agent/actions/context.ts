@@ -6,7 +6,7 @@ import { PgvigilError } from '../../core/errors.js';
 import type { EventName } from '../../core/events.js';
 import type { ClusterRecord, NodeRecord } from '../../core/model.js';
 import type { ClusterStateStore, LoadedCluster } from '../../core/ports.js';
-import type { Output } from '../../cli/output.js';
+import type { Output } from '../../shell/output.js';
 import type { AgentConfig } from '../config.js';
 import { LocalService } from '../pg/service.js';
 

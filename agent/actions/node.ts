@@ -25,7 +25,7 @@ import {
   type CheckedNode,
 } from '../../core/node-checks.js';
 import type { LoadedCluster } from '../../core/ports.js';
-import { renderAllChecks, renderSingleCheck, type CheckResult } from '../../cli/render/node.js';
+import { renderAllChecks, renderSingleCheck, type CheckResult } from '../../shell/render/node.js';
 import { dataDirOwner, requireDataDirectory } from '../host.js';
 import { stripPassword } from '../pg/conninfo.js';
 import { NO_SERVER_FACTS, dataDirectoryWritable, postmasterStatus, queryServerState, type ServerFacts } from '../pg/local.js';

@@ -45,6 +45,7 @@ export function buildNodeRecord(ctx: ActionContext, type: NodeType, upstream: nu
     config_file: ctx.configFile ?? null,
     instance_id: c.instance_id || null,
     fenced: existing?.fenced ?? false,
+    instance_stopped_at: existing?.instance_stopped_at ?? null,
     registered_at: existing?.registered_at ?? now,
     updated_at: now,
   };

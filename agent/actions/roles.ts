@@ -11,9 +11,11 @@ import { compareLsn, isLsn } from '../../core/lsn.js';
 import type { NodeRecord } from '../../core/model.js';
 import type { LoadedCluster } from '../../core/ports.js';
 import { exists, readDataFile, removeDataFile, requireDataDirectory, runPgBinary, writeDataFile } from '../host.js';
+import { failsafeHoldMs, promoteHeld } from '../daemon/failsafe.js';
+import { clearPromoting, hostMonotonicMs, markPromoting, promiseFile, readPromise } from '../failsafe-promise.js';
 import { readFence, removeFence, writeFence } from '../fence.js';
 import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
-import { controlData, postmasterStatus, probeLocalServer, timelineOfWalFile } from '../pg/local.js';
+import { controlData, postmasterStatus, probeLocalServer, removeStaleLockFile, timelineOfWalFile } from '../pg/local.js';
 import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
 import { LocalService } from '../pg/service.js';
 import { queryOne, withSession } from '../pg/session.js';
@@ -72,6 +74,36 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
     await recordEvent(ctx, 'standby_promote', true, `node ${c.node_id} was already primary on timeline ${before.timeline} (term ${term})`, term);
     return { changed: false, message: 'already primary' };
   }
+  // Announce the promote before reading the failsafe promise: the daemon records a promise before
+  // it reads this marker, so a confirmation and this promotion never both go ahead.
+  if (c.agent_state_dir) await markPromoting(c);
+  try {
+    if (c.agent_state_dir) await refuseWhileFailsafeHeld(ctx, term);
+    return await promoteStandby(ctx, loaded, before, term);
+  } finally {
+    if (c.agent_state_dir) await clearPromoting(c);
+  }
+}
+
+/**
+ * A standby that confirmed to a primary cut off from DynamoDB that it still sees it promised not to
+ * be promoted for the failsafe hold (docs/architecture.md, "Failsafe mode"), whatever the term.
+ */
+async function refuseWhileFailsafeHeld(ctx: ActionContext, term: number): Promise<void> {
+  const c = ctx.config;
+  const read = await readPromise(c);
+  if (read.problem) ctx.out.warning(`failsafe promise file ${promiseFile(c)}: ${read.problem}; counted as made now`);
+  const hold = promoteHeld(read.confirmedMono, hostMonotonicMs(), failsafeHoldMs(c));
+  if (!hold.held) return;
+  const whom = read.promise ? `primary node ${read.promise.primary_node_id} (term ${read.promise.term})` : 'a primary';
+  const why = `this node confirmed to ${whom} that it still sees it (failsafe mode); it refuses promotion for another ${(hold.remainingMs / 1000).toFixed(1)} s`;
+  await recordEvent(ctx, 'standby_promote', false, `promotion refused: ${why}`, term);
+  throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE refused: the primary may still be serving in failsafe mode', { detail: why, hint: 'nothing was changed; try again after the hold' });
+}
+
+async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefined, before: { timeline: number }, term: number): Promise<ActionResult> {
+  const c = ctx.config;
+  const out = ctx.out;
   if (needsValidation(ctx, loaded)) await runFailoverValidation(ctx, loaded, term);
   const finalLsn = switchoverFinalLsn(ctx, loaded);
   if (finalLsn !== null) await waitForFinalLsn(ctx, finalLsn, term);
@@ -293,18 +325,36 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
   const upstream = resolveUpstream(loaded, opts.upstreamNodeId);
   if (upstream.node_id === c.node_id) throw new PgvigilError('REJOIN_FAIL', 'this node is the cluster primary; there is nothing to rejoin', { hint: 'supply --upstream-node-id of another node' });
   const nodes = loaded.snapshot.nodes;
+  // A dead postmaster's lock file (a zombie, or a pid another process now has) would read as
+  // "running", and PostgreSQL refuses to start on it (single-user crash recovery, the final start).
+  const dead = await removeStaleLockFile(c.data_directory);
+  if (dead !== null) out.info(`removed the postmaster.pid of the dead postmaster (pid ${dead})`);
   const pm = await postmasterStatus(c.data_directory);
   if (pm.running) {
     const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
     if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
       out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
       await removeFence(c.data_directory);
-      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
       return { changed: false, message: 'already rejoined' };
     }
-    throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
-      hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
-    });
+    // Only a server that may take writes is refused: one that answers and is not (known to be) in
+    // recovery, or the node the cluster record names as its primary.
+    if ((probe.accepting_connections && probe.in_recovery !== true) || loaded.snapshot.cluster.primary_node_id === c.node_id) {
+      throw new PgvigilError('REJOIN_FAIL', 'the local server is running; "node rejoin" needs it stopped', {
+        hint: 'fence or stop the node first (a running former primary must never be rejoined in place)',
+      });
+    }
+    // A read-only server (a fenced former primary held as a standby and started again, or a standby
+    // attached elsewhere), or one that accepts no connections at all (hung, or still starting up),
+    // takes no writes, so stopping it loses nothing: refusing would leave an automatic rejoin failing
+    // forever on a node that a restart brought back (docs/controller.md).
+    out.notice(
+      probe.accepting_connections
+        ? `the local server is running in recovery, not streaming from node ${upstream.node_id}: stopping it to rejoin`
+        : `the local server is running but accepts no connections (${probe.error ?? 'no answer'}): it takes no writes; stopping it to rejoin`,
+    );
+    await service(ctx).stop('fast');
   }
   // Does this node's history diverge from the upstream's? pg_rewind --dry-run answers exactly that.
   const source = formatConninfo({ ...parseConninfo(upstream.conninfo), dbname: parseConninfo(upstream.conninfo).dbname ?? 'postgres' });
@@ -378,7 +428,7 @@ export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number 
     await recordEvent(ctx, 'node_rejoin', false, `node did not start streaming from node ${upstream.node_id} within node_rejoin_timeout`, term);
     throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s)`);
   }
-  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, active: true });
+  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
   out.notice('NODE REJOIN successful');
   out.detail(`node ${c.node_id} is now attached to node ${upstream.node_id}`);
   await recordEvent(ctx, 'node_rejoin', true, `node ${c.node_id} is now attached to node ${upstream.node_id}${diverged ? ' (after pg_rewind)' : ''}`, term);

@@ -6,9 +6,9 @@
  * promotion; the controller's saga aborts the round and re-evaluates after
  * `election_rerun_interval`.
  */
-import { spawn } from 'node:child_process';
 import { PgvigilError } from '../../core/errors.js';
 import type { LoadedCluster } from '../../core/ports.js';
+import { runShellCapped } from '../host.js';
 import { recordEvent, type ActionContext } from './context.js';
 
 /** The validation command may take this long before it counts as failed. */
@@ -50,7 +50,7 @@ export async function runFailoverValidation(ctx: ActionContext, loaded: LoadedCl
   const c = ctx.config;
   const command = expandValidationCommand(c.failover_validation_command, c.node_id, c.node_name, validationFigures(loaded, c.node_id));
   ctx.out.info(`executing "failover_validation_command": ${command}`);
-  const { code, output } = await runShell(command, VALIDATION_TIMEOUT_MS);
+  const { code, output } = await runShellCapped(command, VALIDATION_TIMEOUT_MS);
   if (output.trim() !== '') ctx.out.detail(output.trim());
   if (code === 0) {
     ctx.out.info('failover validation command returned zero');
@@ -61,26 +61,5 @@ export async function runFailoverValidation(ctx: ActionContext, loaded: LoadedCl
   throw new PgvigilError('PROMOTION_FAIL', `failover validation command ${why}: not promoting`, {
     detail: output.trim() || undefined,
     hint: 'the controller re-evaluates after election_rerun_interval',
-  });
-}
-
-function runShell(command: string, timeoutMs: number): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('/bin/sh', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (d: Buffer): void => {
-      output = (output + d.toString()).slice(-4000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', (error) => {
-      clearTimeout(timer);
-      resolve({ code: 127, output: error.message });
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: signal ? null : code, output });
-    });
   });
 }

@@ -3,14 +3,16 @@
  * scheduling, the startup rule, and the self-fence. It gathers facts and acts; what they mean is
  * decided in policy.ts.
  *
- * Three paths that never wait for one another:
+ * Paths that never wait for one another:
  * - the tick, every `monitor_interval_secs` (or at once when the idle session to the local server
  *   is lost): probes the local server, checks the other nodes and the data directory, each bounded
  *   by a timeout, judges synchronous replication, and marks a heartbeat due;
  * - the lease (lease.ts): its renewer and the guard that fences the server when the lease runs
  *   out, on timers of their own;
  * - the heartbeat publisher (publisher.ts): the cluster read, the heartbeat, events and monitoring
- *   history. It may be slow or hang without delaying a renewal or a fence.
+ *   history. It may be slow or hang without delaying a renewal or a fence;
+ * - with `event_notification_command`, its runner (event-commands.ts), reading this node's events
+ *   on a timer of its own.
  *
  * The agent never starts PostgreSQL itself, and at start it fences a server that carries a fence
  * marker or whose cluster has moved on to another primary (hg_repmgr's `node startup` rule).
@@ -20,7 +22,14 @@ import type { ClusterRecord, NodeRecord, Reachability, ServerState } from '../..
 import type { ClusterStateStore, LoadedCluster } from '../../core/ports.js';
 import { PGVIGIL_VERSION } from '../../core/version.js';
 import type { EventName } from '../../core/events.js';
+import { parseHostPort } from '../../core/routes.js';
 import { applyFence } from '../actions/roles.js';
+import type { ApiFacts } from '../api/answer.js';
+import { loadApiSecret } from '../api/auth.js';
+import type { AskTarget } from '../api/client.js';
+import { AgentApiServer } from '../api/server.js';
+import { bootId, hostMonotonicMs, promoting, recordPromise } from '../failsafe-promise.js';
+import { hostPort } from '../pg/conninfo.js';
 import type { AgentConfig } from '../config.js';
 import { readFence } from '../fence.js';
 import { exists } from '../host.js';
@@ -29,9 +38,12 @@ import type { Notifier } from '../notify.js';
 import { probeLocalServer, type LocalProbe } from '../pg/local.js';
 import { ReachabilityChecker } from '../pg/reachability.js';
 import { downgradeSync, restoreSync, savedSyncNames } from '../pg/sync.js';
+import { EventCommandRunner } from './event-commands.js';
 import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } from './lease.js';
+import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
+import { FailsafePath } from './failsafe-path.js';
 import { LocalServerWatch } from './local-watch.js';
-import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, type LeaseTimings } from './policy.js';
+import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, type LeaseTimings } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
 import { loadAgentState, saveAgentState } from './state-file.js';
 
@@ -49,6 +61,13 @@ export interface AgentDaemonDeps {
   now?: () => number;
   /** Monotonic clock in ms for the lease. @default performance.now */
   monotonic?: () => number;
+  /** Environment for the API secret's Secrets Manager client. @default process.env */
+  env?: NodeJS.ProcessEnv;
+  /**
+   * Where another node's agent API listens. @default the host of its conninfo, at this node's
+   * rest_api_listen port (every node of a cluster listens on the same port)
+   */
+  apiAddressOf?: (node: NodeRecord) => AskTarget | undefined;
 }
 
 /** A snapshot of the daemon's own view, for tests and `status`. */
@@ -63,6 +82,8 @@ export interface AgentStatus {
   /** Events waiting for DynamoDB, oldest first. */
   queuedEvents: EventName[];
   lease: LeaseRenewalStats;
+  /** The lease stands on the standbys' failsafe confirmations. */
+  failsafe: boolean;
 }
 
 export class AgentDaemon {
@@ -78,6 +99,18 @@ export class AgentDaemon {
   private readonly renewer: LeaseRenewer;
   private readonly guard: LeaseGuard;
   private readonly watch: LocalServerWatch;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly api: AgentApiServer | undefined;
+  private readonly failsafePath: FailsafePath | undefined;
+  private secret: Buffer | undefined;
+  private bootIdText: string | undefined;
+  /** Confirmations are recorded one at a time (each writes the promise file). */
+  private confirming: Promise<unknown> = Promise.resolve();
+  private inFailsafe = false;
+  private failsafeSinceMono = 0;
+  private lastTickMono: number | null = null;
+  /** event_notification_command, when one is set: started with the daemon. */
+  private eventCommands: EventCommandRunner | undefined;
 
   private running = false;
   private stopping: Promise<void> | undefined;
@@ -122,8 +155,42 @@ export class AgentDaemon {
       now: this.now,
       monotonic: this.monotonic,
       eligible: () => runsAsPrimary(this.server) && !this.fenced && !this.fencing,
-      onRenewed: (sentMono) => this.guard.extend('renewal', sentMono),
+      onRenewed: (sentMono) => {
+        this.guard.extend('renewal', sentMono);
+        this.leaveFailsafe(true, 'the lease was renewed again');
+      },
     });
+    this.env = deps.env ?? process.env;
+    const apiPort = parseHostPort(c.rest_api_listen)?.port ?? null;
+    const addressOf = deps.apiAddressOf ?? ((node: NodeRecord) => (apiPort === null ? undefined : { nodeId: node.node_id, host: hostPort(node.conninfo).host, port: apiPort }));
+    this.api = c.rest_api_listen
+      ? new AgentApiServer({
+          listen: c.rest_api_listen,
+          facts: () => this.apiFacts(),
+          monotonic: this.monotonic,
+          secret: () => this.secret,
+          confirm: (req) => this.confirm(req),
+          nodeId: c.node_id,
+          log: this.log,
+        })
+      : undefined;
+    this.failsafePath =
+      c.rest_api_listen && c.failsafe_mode
+        ? new FailsafePath({
+            clusterId: c.cluster_id,
+            nodeId: c.node_id,
+            timings: this.timings,
+            log: this.log,
+            monotonic: this.monotonic,
+            secret: () => this.secret,
+            nodes: () => this.loaded?.snapshot.nodes ?? [],
+            term: () => this.renewer.term,
+            eligible: () => this.guard.isPrimary && runsAsPrimary(this.server) && this.renewer.holds() && !this.fenced && !this.fencing,
+            latestGroundMono: () => this.guard.latestGroundMono(),
+            addressOf,
+            onGround: (sinceMono) => this.failsafeGround(sinceMono),
+          })
+        : undefined;
     this.publisher = new HeartbeatPublisher({
       store: deps.store,
       clusterId: c.cluster_id,
@@ -157,6 +224,7 @@ export class AgentDaemon {
       fenced: this.fenced,
       queuedEvents: this.publisher.queuedEvents(),
       lease: { ...this.renewer.stats },
+      failsafe: this.inFailsafe,
     };
   }
 
@@ -166,13 +234,30 @@ export class AgentDaemon {
     this.running = true;
     const saved = await loadAgentState(this.config, this.log);
     this.publisher.restore(saved.seq, saved.events);
+    if (this.config.event_notification_command.trim() !== '') {
+      // Where the last run stopped, but never more than an hour back: a node down for a day does
+      // not replay a day of notifications.
+      const floorMs = Math.max(saved.notified_until ?? this.now(), this.now() - 3_600_000);
+      this.eventCommands = new EventCommandRunner({
+        config: this.config,
+        store: this.store,
+        log: this.log,
+        now: this.now,
+        cluster: () => this.loaded,
+        record: (event, successful, details) => this.publisher.queueEvent(event, successful, details),
+        floorMs: floorMs + (saved.notified_until === undefined ? 0 : 1),
+      });
+    }
     this.log.log('INFO', 'agent starting', { node_id: this.config.node_id, cluster_id: this.config.cluster_id, version: PGVIGIL_VERSION, lease: this.timings });
     this.publisher.queueEvent('agent_start', true, `pgvigil agent ${PGVIGIL_VERSION} started on node ${this.config.node_id}`);
+    await this.startApi();
     await this.startupRule();
     this.renewer.start();
+    this.failsafePath?.start();
     await this.tick();
     await this.notifier.notify('READY=1');
     this.schedule();
+    this.eventCommands?.start();
   }
 
   /** The one shutdown path (SIGINT, SIGTERM, tests). Idempotent. */
@@ -191,16 +276,109 @@ export class AgentDaemon {
     await this.tickInFlight?.catch(() => undefined);
     // The lease is left to run out: a stopped agent cannot fence, so it stops renewing first.
     this.guard.stop();
+    await this.failsafePath?.stop();
     await this.renewer.stop();
+    await this.api?.stop();
+    await this.eventCommands?.stop();
     await withDeadline(this.publisher.running, 5000);
     this.publisher.queueEvent('agent_stop', true, `pgvigil agent stopped on node ${this.config.node_id}: ${reason}`);
     await withDeadline(this.publisher.flushEvents(), 5000);
     await this.checker.closeAll();
     try {
-      await saveAgentState(this.config, this.publisher.saved());
+      const notified = this.eventCommands ? { notified_until: this.eventCommands.notifiedUntil } : {};
+      await saveAgentState(this.config, { ...this.publisher.saved(), ...notified });
     } catch (error) {
       this.log.log('WARNING', 'unable to save agent state', { error: String(error) });
     }
+  }
+
+  /** The API answers from the first tick on; it failing to start leaves the rest of the agent running. */
+  private async startApi(): Promise<void> {
+    if (!this.api) return;
+    try {
+      this.secret = await loadApiSecret(this.config, this.env);
+      if (!this.secret && this.failsafePath) this.log.log('WARNING', 'no API secret (rest_api_secret_file or rest_api_secret_arn): failsafe mode cannot ask or confirm');
+    } catch (error) {
+      // The message names the file or ARN, never the secret.
+      this.log.log('ERROR', 'unable to read the API secret: failsafe mode cannot ask or confirm', { error: (error as Error).message });
+    }
+    try {
+      await this.api.start();
+    } catch (error) {
+      this.log.log('ERROR', 'unable to start the agent API', { listen: this.config.rest_api_listen, error: String(error) });
+    }
+  }
+
+  /** Bound port of the agent API (tests listen on port 0). */
+  get apiPort(): number | undefined {
+    return this.api?.port;
+  }
+
+  /** What the API answers from: the latest tick's facts, and the lease as it stands now. */
+  private apiFacts(): ApiFacts {
+    const cluster = this.loaded?.snapshot.cluster;
+    const primaryHb = cluster ? this.loaded?.snapshot.heartbeats.find((h) => h.node_id === cluster.primary_node_id) : undefined;
+    return {
+      clusterId: this.config.cluster_id,
+      nodeId: this.config.node_id,
+      nodeName: this.config.node_name,
+      version: PGVIGIL_VERSION,
+      server: this.server,
+      fenced: this.fenced || this.fencing,
+      term: cluster?.term ?? null,
+      primaryNodeId: cluster?.primary_node_id ?? null,
+      leaseHeld: this.guard.verdict().state === 'held' && this.renewer.holds(),
+      failsafe: this.inFailsafe,
+      primaryLsn: primaryHb?.server?.current_lsn ?? null,
+      lastTickMono: this.lastTickMono,
+      livenessMs: Math.max(10_000, 3 * this.config.monitor_interval_secs * 1000 + 2 * this.checkTimeoutMs()),
+    };
+  }
+
+  /**
+   * A primary asks this node to confirm that it still sees it. The promise is on disk before the
+   * answer leaves, and a promote that started meanwhile wins (docs/architecture.md, "Failsafe mode").
+   */
+  private confirm(req: ConfirmRequest): Promise<ConfirmDecision & { candidates?: number[] }> {
+    const run = this.confirming.then(() => this.confirmNow(req));
+    this.confirming = run.catch(() => undefined);
+    return run;
+  }
+
+  private async confirmNow(req: ConfirmRequest): Promise<ConfirmDecision & { candidates?: number[] }> {
+    const c = this.config;
+    if (!c.failsafe_mode) return { confirm: false, why: 'failsafe_mode is off on this node' };
+    if (!c.agent_state_dir) return { confirm: false, why: 'this node has no agent_state_dir to record its promise in' };
+    const d = decideConfirm(req, { nodeId: c.node_id, clusterId: c.cluster_id, server: this.server, fenced: this.fenced || this.fencing, cluster: this.loaded?.snapshot.cluster, promoting: await promoting(c) });
+    if (!d.confirm) {
+      this.log.log('NOTICE', 'failsafe confirmation refused', { primary: req.nodeId, term: req.term, why: d.why });
+      return d;
+    }
+    this.bootIdText ??= await bootId();
+    await recordPromise(c, { boot_id: this.bootIdText, confirmed_mono_ms: hostMonotonicMs(), primary_node_id: req.nodeId, term: req.term });
+    if (await promoting(c)) return { confirm: false, why: 'this node is being promoted' };
+    this.log.log('DEBUG', 'failsafe confirmation given', { primary: req.nodeId, term: req.term });
+    return { confirm: true, candidates: failsafeCandidates(this.loaded?.snapshot.nodes ?? [], req.nodeId) };
+  }
+
+  /** Every standby confirmed: the lease stands from when the oldest of them was asked. */
+  private failsafeGround(sinceMono: number): void {
+    if (this.fenced || this.fencing) return;
+    this.guard.extend('failsafe confirmation', sinceMono);
+    if (this.inFailsafe || this.guard.verdict().state !== 'held') return;
+    this.inFailsafe = true;
+    this.failsafeSinceMono = this.monotonic();
+    this.log.log('WARNING', 'failsafe: the lease cannot be renewed; serving on every standby\'s confirmation');
+    this.publisher.queueEvent('failsafe_entered', true, `node ${this.config.node_id} cannot renew its lease in DynamoDB and keeps serving: every active standby confirms it still sees it`);
+  }
+
+  private leaveFailsafe(successful: boolean, why: string): void {
+    this.failsafePath?.reset();
+    if (!this.inFailsafe) return;
+    this.inFailsafe = false;
+    const secs = ((this.monotonic() - this.failsafeSinceMono) / 1000).toFixed(1);
+    this.log.log(successful ? 'NOTICE' : 'ERROR', `failsafe left after ${secs} s: ${why}`);
+    this.publisher.queueEvent('failsafe_left', successful, `node ${this.config.node_id} left failsafe after ${secs} s: ${why}`);
   }
 
   private schedule(delayMs = this.config.monitor_interval_secs * 1000): void {
@@ -246,10 +424,8 @@ export class AgentDaemon {
     if (loaded) this.adopt(loaded);
     const probe = await this.probe();
     if (!probe.accepting_connections || probe.in_recovery !== false) return;
-    const cluster = this.loaded?.snapshot.cluster;
-    const superseded = cluster !== undefined && cluster.primary_node_id !== null && cluster.primary_node_id !== this.config.node_id && cluster.operation?.candidate_node_id !== this.config.node_id;
-    if (marker || superseded) {
-      const why = marker ? `it carries a fence marker (${marker.reason}, term ${marker.term})` : `cluster "${this.config.cluster_id}" has node ${cluster?.primary_node_id} as primary at term ${cluster?.term}`;
+    const why = startupFenceReason(marker, this.loaded?.snapshot.cluster, this.config);
+    if (why !== null) {
       this.log.log('WARNING', `local server runs as a primary but ${why}; fencing it`);
       await this.selfFence('superseded', why);
     }
@@ -290,6 +466,8 @@ export class AgentDaemon {
 
     // 5. heartbeat when due or when something changed
     this.publisher.tick(signature(this.server, this.reach.values()), mono);
+
+    this.lastTickMono = this.monotonic();
 
     // 6. systemd watchdog
     const wd = this.notifier.watchdogMs;
@@ -390,6 +568,7 @@ export class AgentDaemon {
     this.log.log('ERROR', `fencing the local server: ${why}`, { reason });
     const term = this.loaded?.snapshot.cluster.term ?? 0;
     try {
+      this.leaveFailsafe(false, 'the confirmations stopped; fencing');
       await applyFence({ config: this.config }, reason, term);
       this.fenced = true;
       this.guard.notPrimary();

@@ -13,8 +13,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ClusterStateStore } from '../../core/ports.js';
+import { attemptWithin, type Attempt } from '../attempt.js';
 import type { Logger } from '../log.js';
-import { judgeLease, leaseView, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
+import { judgeLease, leaseView, mayRenewOn, newerView, type LeaseGround, type LeaseTimings, type LeaseVerdict, type LeaseView } from './policy.js';
 
 /** Attempts in flight at most: a stalled endpoint gets a few queued renewals, not a flood. */
 export const MAX_IN_FLIGHT = 3;
@@ -52,8 +53,6 @@ export interface LeaseRenewalStats {
   lastSentMono: number | null;
 }
 
-type Attempt<T> = { ok: true; value: T } | { ok: false; error: string; abandoned: boolean };
-
 export class LeaseRenewer {
   private view: LeaseView | null = null;
   /** A renewal was refused since the record was last read: read it before renewing again. */
@@ -67,6 +66,16 @@ export class LeaseRenewer {
   readonly stats: LeaseRenewalStats = { renewals: 0, refusals: 0, failures: 0, abandoned: 0, lastMs: null, maxMs: 0, lastSentMono: null };
 
   constructor(private readonly deps: LeaseRenewerDeps) {}
+
+  /** The last record seen names this node as primary and no renewal has been refused since. */
+  holds(): boolean {
+    return !this.stale && this.view?.primaryNodeId === this.deps.nodeId;
+  }
+
+  /** The term of the last record seen. */
+  get term(): number | null {
+    return this.view?.term ?? null;
+  }
 
   /** A read of the cluster record made elsewhere (the heartbeat publisher's): the newer one is kept. */
   observe(cluster: Parameters<typeof leaseView>[0]): void {
@@ -113,9 +122,10 @@ export class LeaseRenewer {
   private next(): void {
     const { nodeId } = this.deps;
     if (!this.deps.eligible()) return;
-    if (this.stale || this.view?.primaryNodeId !== nodeId) {
-      // A refusal, or the last record seen names another primary (or none was seen): this node
-      // may just have been promoted. Read it on this path rather than wait for the publisher's read.
+    if (this.stale || !mayRenewOn(this.view, nodeId)) {
+      // A refusal, or the last record seen names another primary and another candidate (or none
+      // was seen): this node may just have been promoted. Read it on this path rather than wait
+      // for the publisher's read.
       this.reading ??= this.refresh().finally(() => (this.reading = undefined));
       return;
     }
@@ -159,32 +169,16 @@ export class LeaseRenewer {
     }
     if (r.value) this.view = newerView(this.view, leaseView(r.value.snapshot.cluster));
     this.stale = false;
-    if (this.view?.primaryNodeId === this.deps.nodeId) this.poke();
+    if (mayRenewOn(this.view, this.deps.nodeId)) this.poke();
   }
 
-  /**
-   * Runs one request within the attempt limit. The abort closes its connection; the race ends the
-   * attempt even if something under the request (a credential lookup, a store that ignores the
-   * signal) does not listen.
-   */
+  /** Runs one request within the attempt limit; stop() aborts the ones in flight. */
   private async attempt<T>(request: (abortSignal: AbortSignal) => Promise<T>): Promise<Attempt<T>> {
-    const limitMs = this.deps.timings.attemptLimitMs;
     const controller = new AbortController();
     this.inFlight.add(controller);
-    let timer: NodeJS.Timeout | undefined;
-    const limit = new Promise<Attempt<T>>((resolve) => {
-      // Aborted by the time limit or by stop(): the attempt ends now either way.
-      controller.signal.addEventListener('abort', () => resolve({ ok: false, error: String((controller.signal.reason as Error)?.message), abandoned: true }), { once: true });
-      timer = setTimeout(() => controller.abort(new Error(`no answer within ${Math.round(limitMs)} ms`)), limitMs);
-    });
-    const call = request(controller.signal).then(
-      (value): Attempt<T> => ({ ok: true, value }),
-      (error: unknown): Attempt<T> => ({ ok: false, error: String((error as Error)?.message ?? error), abandoned: controller.signal.aborted }),
-    );
     try {
-      return await Promise.race([call, limit]);
+      return await attemptWithin(request, this.deps.timings.attemptLimitMs, controller);
     } finally {
-      clearTimeout(timer);
       this.inFlight.delete(controller);
     }
   }
@@ -238,6 +232,12 @@ export class LeaseGuard {
 
   get isPrimary(): boolean {
     return this.primarySinceMono !== null;
+  }
+
+  /** The latest moment the lease stands from (a ground, or becoming primary); null when not a primary. */
+  latestGroundMono(): number | null {
+    if (this.primarySinceMono === null) return null;
+    return Math.max(this.primarySinceMono, ...this.grounds.values());
   }
 
   /**

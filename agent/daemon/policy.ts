@@ -7,8 +7,10 @@
  * (test/unit/agent-policy.test.ts). The daemon (daemon.ts) gathers the facts and acts.
  */
 import { lsnDiff } from '../../core/lsn.js';
+import { PROMOTING_OPERATIONS } from '../../core/engine/lease.js';
 import type { ClusterRecord, NodeRecord, Reachability, ReplicationRow, ServerState } from '../../core/model.js';
 import type { AgentConfig } from '../config.js';
+import type { FenceMarker } from '../fence.js';
 import type { LocalProbe } from '../pg/local.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -99,11 +101,44 @@ export function judgeLease(facts: LeaseFacts, timings: LeaseTimings, nowMono: nu
 export interface LeaseView {
   term: number;
   primaryNodeId: number | null;
+  /** The candidate of the failover or switchover that claimed this term, if any. */
+  candidateNodeId: number | null;
   version: number;
 }
 
-export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'version'>): LeaseView {
-  return { term: cluster.term, primaryNodeId: cluster.primary_node_id, version: cluster.version };
+export function leaseView(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'>): LeaseView {
+  const op = cluster.operation;
+  const promoting = op !== null && (PROMOTING_OPERATIONS as readonly string[]).includes(op.kind) && op.term === cluster.term;
+  return { term: cluster.term, primaryNodeId: cluster.primary_node_id, candidateNodeId: promoting ? op.candidate_node_id : null, version: cluster.version };
+}
+
+/**
+ * hg_repmgr's `node startup` rule: the cluster names another node as its primary, and no failover
+ * or switchover of its term is promoting this one (the nodes that may hold the lease,
+ * {@link mayRenewOn}). A node that a rejoin, follow or fence in flight acts on is superseded too:
+ * that is exactly the former primary a controller starts again to rejoin it.
+ */
+export function superseded(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'>, nodeId: number): boolean {
+  return cluster.primary_node_id !== null && !mayRenewOn(leaseView(cluster), nodeId);
+}
+
+/**
+ * Why a server must not run as a primary when it starts, or null when it may: it carries a fence
+ * marker, or its cluster has been {@link superseded}. The sentence goes into the log and the event.
+ */
+export function startupFenceReason(
+  marker: Pick<FenceMarker, 'reason' | 'term'> | undefined,
+  cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation' | 'version'> | undefined,
+  config: Pick<AgentConfig, 'cluster_id' | 'node_id'>,
+): string | null {
+  if (marker) return `it carries a fence marker (${marker.reason}, term ${marker.term})`;
+  if (cluster && superseded(cluster, config.node_id)) return `cluster "${config.cluster_id}" has node ${cluster.primary_node_id} as primary at term ${cluster.term}`;
+  return null;
+}
+
+/** May this node renew at the view's term (mayRenewLease, core/engine/lease.ts, on the view it last read)? */
+export function mayRenewOn(view: LeaseView | null, nodeId: number): view is LeaseView {
+  return view !== null && (view.primaryNodeId === nodeId || view.candidateNodeId === nodeId);
 }
 
 /** The later of two reads of the cluster record (a higher term, or the same term and a higher version). */
@@ -152,13 +187,18 @@ export function steadyTimeline(now: Pick<LocalProbe, 'timeline' | 'system_identi
  */
 export function serverState(probe: LocalProbe, prev: ServerState | null, before: ServerState | null, now: number, fenced: boolean): ServerState {
   const accepting = probe.accepting_connections;
-  const known = accepting || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
+  // Connected but the state query failed (timed out on a loaded host): nothing new was learned, and
+  // losing the last known facts would leave the controller unable to compare standbys with this
+  // primary (no system identifier, no timeline) should it fail next.
+  const queried = accepting && probe.error === null;
+  const known = queried || before === null ? probe : { ...probe, ...lastKnownFacts(before) };
   return {
     postmaster_running: probe.postmaster_running,
     accepting_connections: accepting,
     last_accepting_at: accepting ? now : (prev?.last_accepting_at ?? null),
     down_since: accepting ? null : (prev?.down_since ?? now),
-    in_recovery: probe.in_recovery,
+    // A server that accepts connections keeps its role until we change it (promote, demote).
+    in_recovery: accepting && !queried && probe.in_recovery === null ? (before?.in_recovery ?? null) : probe.in_recovery,
     system_identifier: known.system_identifier,
     timeline: steadyTimeline(known, before),
     current_lsn: known.current_lsn,
@@ -170,6 +210,7 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
     synchronous_standby_names: known.synchronous_standby_names,
     data_directory_writable: probe.data_directory_writable,
     replication_lag_secs: probe.replication_lag_secs,
+    pending_restart: probe.pending_restart,
     fenced,
   };
 }

@@ -1,6 +1,6 @@
 /** `pgvigil-agent run -f repmgr.conf`: the daemon until SIGINT or SIGTERM, both through one quit path. */
-import { defineCommand } from '../../cli/framework.js';
-import { actionContext } from '../commands.js';
+import { defineCommand } from '../../shell/framework.js';
+import { actionContext, hostClusterOption } from '../commands.js';
 import { jsonLogger } from '../log.js';
 import { systemdNotifier } from '../notify.js';
 import { createLeaseStore } from '../store.js';
@@ -11,7 +11,7 @@ export const runCommand = defineCommand({
   summary: 'run the agent daemon (monitoring, heartbeats, lease) until SIGINT/SIGTERM',
   usage: 'run -f CONFIG',
   examples: ['pgvigil-agent run -f /etc/pgvigil/repmgr.conf'],
-  options: {},
+  options: { ...hostClusterOption },
   async run(ctx) {
     const a = await actionContext(ctx);
     const log = jsonLogger({ level: a.config.log_level, file: a.config.log_file || undefined, base: { node_id: a.config.node_id } });

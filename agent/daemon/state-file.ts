@@ -29,5 +29,6 @@ export async function saveAgentState(config: Pick<AgentConfig, 'agent_state_dir'
   const file = stateFilePath(config);
   if (!file) return;
   await mkdir(config.agent_state_dir, { recursive: true });
-  await writeFile(file, JSON.stringify({ seq: state.seq, events: state.events }), { mode: 0o600 });
+  const notified = state.notified_until === undefined ? {} : { notified_until: state.notified_until };
+  await writeFile(file, JSON.stringify({ seq: state.seq, events: state.events, ...notified }), { mode: 0o600 });
 }

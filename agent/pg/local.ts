@@ -4,10 +4,10 @@
  * writability. Each probe is bounded by a timeout; a server that is down yields a state that says
  * so, never an exception.
  */
-import { open, readFile, unlink } from 'node:fs/promises';
+import { open, readFile, readlink, realpath, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
-import { readDataFile, runPgBinary } from '../host.js';
+import { readDataFile, removeDataFile, runPgBinary } from '../host.js';
 import { hostPort } from './conninfo.js';
 import { close, connect, query, queryOne, withTimeout, type Session } from './session.js';
 
@@ -23,6 +23,29 @@ export async function postmasterStatus(dataDir: string): Promise<{ running: bool
     return { running: (error as NodeJS.ErrnoException).code === 'EPERM', pid };
   }
   return { running: !(await isZombie(pid)), pid };
+}
+
+/**
+ * A live pid that is not this data directory's postmaster: the postmaster died and its pid went to
+ * another process (pids wrap at 32768 on many hosts). Only a process known to be something else
+ * counts — not a postgres process, working in another directory; one whose /proc entries cannot be
+ * read (another user's) is taken to be the postmaster.
+ */
+async function pidReused(pid: number, dataDir: string): Promise<boolean> {
+  const [comm, cwd] = await Promise.all([readFile(`/proc/${pid}/comm`, 'utf8').catch(() => undefined), readlink(`/proc/${pid}/cwd`).catch(() => undefined)]);
+  if (comm === undefined || cwd === undefined || comm.startsWith('postgres')) return false;
+  return cwd !== (await realpath(dataDir).catch(() => dataDir));
+}
+
+/**
+ * Removes the postmaster.pid of a postmaster that is dead (killed and not reaped yet, or its pid now
+ * another process's): PostgreSQL refuses to start while kill(pid, 0) succeeds on the pid it names
+ * ("lock file already exists"). Returns the dead postmaster's pid, or null when nothing was removed.
+ */
+export async function removeStaleLockFile(dataDir: string): Promise<number | null> {
+  const status = await postmasterStatus(dataDir);
+  if (status.pid === null || (status.running && !(await pidReused(status.pid, dataDir)))) return null;
+  return (await removeDataFile(dataDir, 'postmaster.pid')) ? status.pid : null;
 }
 
 /**
@@ -91,6 +114,8 @@ export interface LocalProbe {
   data_directory_writable: boolean | null;
   /** Standby: seconds replay is behind (repmgr's measure; 0 when replay has caught up with receive). */
   replication_lag_secs: number | null;
+  /** Settings waiting for a restart (`pg_settings.pending_restart`); empty when none or unknown. */
+  pending_restart: string[];
   /** Why the server could not be queried, when it could not. */
   error: string | null;
 }
@@ -130,6 +155,7 @@ export const NO_SERVER_FACTS: Readonly<ServerFacts> = {
   replication: [],
   synchronous_standby_names: null,
   replication_lag_secs: null,
+  pending_restart: [],
 };
 
 /** Queries the facts of ServerState on an open session. */
@@ -176,6 +202,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     [],
     'reading pg_stat_replication',
   );
+  const pending = await query<{ name: string }>(session, 'SELECT name FROM pg_settings WHERE pending_restart ORDER BY name', [], 'reading pg_settings');
   const receiver = receivers[0];
   let timeline: number;
   if (!base.in_recovery && base.walfile) {
@@ -204,6 +231,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     })),
     synchronous_standby_names: base.ssn,
     replication_lag_secs: base.lag,
+    pending_restart: pending.map((p) => p.name.slice(0, 128)).slice(0, 400),
   };
 }
 

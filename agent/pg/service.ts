@@ -3,10 +3,11 @@
  * `service_*_command` when set (e.g. `sudo systemctl start postgresql@15-main`), else pg_ctl on the
  * data directory, as repmgr does.
  */
+import { readFile } from 'node:fs/promises';
 import { PgvigilError } from '../../core/errors.js';
 import type { AgentConfig } from '../config.js';
 import { runPgBinary, runShell } from '../host.js';
-import { postmasterStatus } from './local.js';
+import { postmasterStatus, removeStaleLockFile } from './local.js';
 
 export type ServiceConfig = Pick<
   AgentConfig,
@@ -33,12 +34,16 @@ export class LocalService {
 
   /** Starts the server and waits until pg_ctl reports it started (or the start command returns). */
   async start(timeoutSecs = 60): Promise<void> {
+    await removeStaleLockFile(this.config.data_directory);
     if (await this.running()) return;
     const r = this.config.service_start_command
       ? await runShell(this.config.service_start_command, timeoutSecs * 1000 + 10_000)
       : await runPgBinary(this.config.pg_bindir, this.config.data_directory, 'pg_ctl', ['-D', this.config.data_directory, '-l', this.logFile, '-w', '-t', String(timeoutSecs), 'start'], timeoutSecs * 1000 + 10_000);
     if (r.code !== 0) {
-      throw new PgvigilError('LOCAL_COMMAND', 'unable to start the local PostgreSQL server', { detail: (r.stderr || r.stdout).trim() || `exit code ${r.code}` });
+      // pg_ctl says only that the server did not start; why is in the server's own log.
+      const log = this.config.service_start_command ? '' : await tailOf(this.logFile, 5);
+      const detail = [(r.stderr || r.stdout).trim() || `exit code ${r.code}`, log && `last lines of ${this.logFile}:\n${log}`].filter(Boolean).join('\n');
+      throw new PgvigilError('LOCAL_COMMAND', 'unable to start the local PostgreSQL server', { detail });
     }
   }
 
@@ -67,6 +72,8 @@ export class LocalService {
       for (let i = 0; i < 100 && (await this.running()); i++) await new Promise((r) => setTimeout(r, 50));
     }
     if (await this.running()) throw new PgvigilError('LOCAL_COMMAND', 'unable to stop the local PostgreSQL server');
+    // A postmaster ended by SIGKILL leaves its lock file behind, which blocks the next start.
+    await removeStaleLockFile(this.config.data_directory);
   }
 
   async restart(timeoutSecs = 60): Promise<void> {
@@ -84,5 +91,14 @@ export class LocalService {
       ? await runShell(this.config.service_reload_command, 30_000)
       : await runPgBinary(this.config.pg_bindir, this.config.data_directory, 'pg_ctl', ['-D', this.config.data_directory, 'reload'], 30_000);
     if (r.code !== 0) throw new PgvigilError('LOCAL_COMMAND', 'unable to reload the local PostgreSQL server', { detail: r.stderr.trim() });
+  }
+}
+
+/** The last `n` lines of a file, or '' when it cannot be read. */
+async function tailOf(file: string, n: number): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-n).join('\n');
+  } catch {
+    return '';
   }
 }

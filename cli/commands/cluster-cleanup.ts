@@ -1,5 +1,5 @@
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { aws, clusterOption, loadCluster, openTarget } from '../context.js';
 
 const DAY_MS = 86_400_000;

@@ -1,6 +1,6 @@
 import { EVENT_NAMES, isEventName } from '../../core/events.js';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { aws, clusterOption, findNode, jsonOption, loadCluster, nodeIdOption, openTarget } from '../context.js';
 import { eventRows, renderEventCsv, renderEventJson, renderEventTable } from '../render/cluster-event.js';
 

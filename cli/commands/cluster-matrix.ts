@@ -1,7 +1,7 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { crosscheckMatrix, reachabilityMatrix, type MatrixModel } from '../../core/reachability-matrix.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
 import { MATRIX_LEGEND, renderMatrix, renderMatrixCsv, renderMatrixJson } from '../render/matrix.js';
 

@@ -1,8 +1,10 @@
 import { ExitCode } from '../../core/exit-codes.js';
+import { HOST_EVENT_LOOKBACK_MS, HOST_EVENT_NAMES, hostEventWarnings } from '../../core/host-events.js';
 import { clusterShowModel } from '../../core/node-status.js';
-import { defineCommand, opt } from '../framework.js';
-import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
+import { defineCommand, opt } from '../../shell/framework.js';
+import { aws, clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
 import { DEFAULT_URI_DBNAME, printClusterUris } from './cluster-uri.js';
+import { describeSchedule } from './switchover-schedule.js';
 import { renderClusterShowCsv, renderClusterShowJson, renderClusterShowTable } from '../render/cluster-show.js';
 
 export const clusterShowCommand = defineCommand({
@@ -24,6 +26,10 @@ export const clusterShowCommand = defineCommand({
     const { snapshot, rejected } = await loadCluster(target);
     if (opt.flag(ctx, 'uri')) return printClusterUris(ctx, snapshot, { dbname: DEFAULT_URI_DBNAME });
     const model = clusterShowModel(snapshot, target.now(), rejected);
+    // Nodes whose instance AWS means to take, from the events the host-events function recorded.
+    const since = target.now() - HOST_EVENT_LOOKBACK_MS;
+    const hostEvents = await Promise.all(HOST_EVENT_NAMES.map((event) => aws(target, () => target.store.listEvents(target.clusterId, { event, sinceMs: since }))));
+    model.warnings.push(...hostEventWarnings(snapshot, hostEvents.flat(), target.now()));
     const status = model.issues.length > 0 ? ExitCode.ERR_NODE_STATUS : ExitCode.SUCCESS;
     if (opt.flag(ctx, 'json')) {
       ctx.out.print(renderClusterShowJson(model));
@@ -45,6 +51,7 @@ export const clusterShowCommand = defineCommand({
       if (!opt.flag(ctx, 'verbose') && model.rows.some((r) => r.reason)) ctx.out.hint('execute with --verbose to see why nodes are not running');
     }
     for (const warning of model.warnings) ctx.out.warning(warning);
+    if (snapshot.cluster.scheduled_switchover) ctx.out.notice(`a ${describeSchedule(snapshot.cluster.scheduled_switchover, snapshot)}`);
     return status;
   },
 });

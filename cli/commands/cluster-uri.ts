@@ -2,7 +2,7 @@ import { clientUris, type ClientUriOptions } from '../../core/client-uris.js';
 import { PgvigilError } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import type { ClusterSnapshot } from '../../core/model.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { clusterOption, jsonOption, loadCluster, openTarget } from '../context.js';
 import { renderTable } from '../render/table.js';
 

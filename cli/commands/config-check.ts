@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../../adapters/config-file.js';
 import type { ConfigOrigin } from '../../core/config/index.js';
 import { ConfigError, formatConfigProblem } from '../../core/errors.js';
 import { ExitCode } from '../../core/exit-codes.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 
 function originText(origin: ConfigOrigin): string {
   switch (origin.source) {

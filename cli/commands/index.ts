@@ -2,10 +2,11 @@
  * Every `pgvigil` command. Each command lives in its own file under cli/commands/ and is listed
  * here once; the order is the order of `pgvigil --help`.
  */
-import type { Command } from '../framework.js';
+import type { Command } from '../../shell/framework.js';
 import { versionCommand } from './version.js';
 import { configCheckCommand } from './config-check.js';
 import { clusterShowCommand } from './cluster-show.js';
+import { clusterListCommand } from './cluster-list.js';
 import { clusterUriCommand } from './cluster-uri.js';
 import { clusterEventCommand } from './cluster-event.js';
 import { clusterCleanupCommand } from './cluster-cleanup.js';
@@ -13,6 +14,8 @@ import { clusterCrosscheckCommand, clusterMatrixCommand } from './cluster-matrix
 import { clusterExplainCommand } from './cluster-explain.js';
 import { nodeCheckCommand, nodeStatusCommand } from './node.js';
 import { standbySwitchoverCommand } from './standby-switchover.js';
+import { clusterFailoverCommand, standbyPromoteCommand } from './standby-promote.js';
+import { clusterCancelSwitchoverCommand } from './switchover-schedule.js';
 import { servicePauseCommand, serviceStatusCommand, serviceUnpauseCommand } from './service.js';
 import { hostActionCommands } from '../../agent/commands.js';
 import { sandboxDownCommand, sandboxStatusCommand, sandboxUpCommand } from './sandbox.js';
@@ -23,6 +26,7 @@ export const commands: Command[] = [
   versionCommand,
   configCheckCommand,
   clusterShowCommand,
+  clusterListCommand,
   clusterUriCommand,
   clusterEventCommand,
   clusterMatrixCommand,
@@ -32,6 +36,9 @@ export const commands: Command[] = [
   nodeStatusCommand,
   nodeCheckCommand,
   standbySwitchoverCommand,
+  standbyPromoteCommand,
+  clusterFailoverCommand,
+  clusterCancelSwitchoverCommand,
   serviceStatusCommand,
   servicePauseCommand,
   serviceUnpauseCommand,

@@ -9,9 +9,9 @@ import { clusterShowModel, observeCluster } from '../../core/node-status.js';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { nodeCheckCommand as localNodeCheck, nodeStatusCommand as localNodeStatus } from '../../agent/commands.js';
-import { defineCommand, opt, type CommandContext, type OptionSpec } from '../framework.js';
-import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget, type CliTarget } from '../context.js';
-import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../render/node.js';
+import { defineCommand, opt, type CommandContext, type OptionSpec } from '../../shell/framework.js';
+import { clusterOption, configFileFor, findNode, jsonOption, loadCluster, nodeIdOption, openTarget, thisNodeId, type CliTarget } from '../context.js';
+import { nodeStatusFacts, renderAllChecks, renderNodeStatus, renderSingleCheck, type CheckResult } from '../../shell/render/node.js';
 
 const nodeIdSpec: Record<string, OptionSpec> = {
   'node-id': { type: 'integer', description: 'the node to report on, from its latest heartbeat (any node, from anywhere)' },
@@ -24,7 +24,7 @@ function isLocal(ctx: CommandContext): boolean {
 
 /** --node-id, else the node of the configuration file (this node). */
 function requireNodeId(ctx: CommandContext, target: CliTarget): number {
-  const id = nodeIdOption(ctx) ?? target.fileNodeId;
+  const id = nodeIdOption(ctx) ?? thisNodeId(target);
   if (id === undefined) {
     throw new PgvigilError('BAD_ARGUMENT', 'no node given', {
       hint: 'give --node-id N to report on a node from its heartbeat, or run on the node with -f CONFIG',

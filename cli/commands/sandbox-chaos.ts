@@ -15,9 +15,9 @@ import { ExitCode } from '../../core/exit-codes.js';
 import type { CampaignResult } from '../../sandbox/chaos/campaign.js';
 import { FAULT_TYPES } from '../../sandbox/chaos/schedule.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { loadSandbox, sandboxDir } from './sandbox.js';
-import type { Output } from '../output.js';
+import type { Output } from '../../shell/output.js';
 import { renderTable } from '../render/table.js';
 
 /** Parses `--duration`: `90s`, `10m`, `1h30m`, `2m30s`, or a number of seconds. */

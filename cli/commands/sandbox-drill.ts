@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { loadSandbox, sandboxDir } from './sandbox.js';
-import type { Output } from '../output.js';
+import type { Output } from '../../shell/output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
 
 
@@ -38,6 +38,7 @@ export function printDrill(out: Output, r: DrillResult): void {
   out.print(`  acknowledged writes    ${r.acked_writes} via the VIP, ${r.direct_acked_writes} direct; lost: ${r.acked_writes_lost ?? '?'} + ${r.direct_acked_writes_lost ?? '?'}`);
   out.print(`  writable primaries     at most ${r.max_writable_primaries} at once`);
   out.print(`  old primary            ${r.old_primary_state}; VIP on ${r.vip_target ?? 'nothing'}`);
+  for (const n of r.notifications ?? []) out.print(`  SNS ${ms(n.at_ms).padStart(18)} after the fault: alarm ${n.alarm} ${n.from} → ${n.to}`);
   for (const note of r.notes) out.detail(note);
   if (r.ok) out.notice(`drill ${r.scenario} passed`);
   else for (const p of r.problems) out.error(`drill ${r.scenario}: ${p}`);

@@ -10,8 +10,8 @@ import { join, resolve } from 'node:path';
 import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { PgvigilError } from '../../core/errors.js';
 import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
-import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../framework.js';
-import type { Output } from '../output.js';
+import { defineCommand, opt, reportError, type CommandContext, type OptionSpec } from '../../shell/framework.js';
+import type { Output } from '../../shell/output.js';
 import { clusterShowCommand } from './cluster-show.js';
 
 const dirOption: Record<string, OptionSpec> = {
@@ -63,6 +63,7 @@ export function sandboxEnvironment(dir: string, state: { motoEndpoint: string | 
     AWS_ENDPOINT_URL: state.motoEndpoint ?? '',
     ...(state.switchover ? { AWS_ENDPOINT_URL_LAMBDA: state.switchover.endpoint, PGVIGIL_SWITCHOVER_FUNCTION: state.switchover.functionName } : {}),
     AWS_REGION: state.region,
+    AWS_DEFAULT_REGION: state.region, // what the aws CLI reads (`aws ssm start-automation-execution` in README.md)
     AWS_ACCESS_KEY_ID: 'testing',
     AWS_SECRET_ACCESS_KEY: 'testing',
     PGVIGIL_CONFIG: join(dir, 'hosts', 'node1', 'repmgr.conf'),

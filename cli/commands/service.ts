@@ -6,7 +6,7 @@
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
 import type { ClusterRecord } from '../../core/model.js';
-import { defineCommand, opt, type CommandContext } from '../framework.js';
+import { defineCommand, opt, type CommandContext } from '../../shell/framework.js';
 import { aws, clusterOption, jsonOption, loadCluster, openTarget, type CliTarget } from '../context.js';
 import { renderServiceStatusCsv, renderServiceStatusTable, serviceStatusModel } from '../render/service-status.js';
 

@@ -4,23 +4,32 @@
  */
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt } from '../framework.js';
+import { defineCommand, opt } from '../../shell/framework.js';
 import { clusterOption, findNode, jsonOption, loadCluster, openTarget } from '../context.js';
+import { cancelScheduledSwitchover, scheduleSwitchover } from './switchover-schedule.js';
 
 export const standbySwitchoverCommand = defineCommand({
   words: ['standby', 'switchover'],
   summary: 'promote a standby and demote the primary in a controlled way (no data loss)',
-  usage: 'standby switchover --candidate NODE [--siblings-follow] [--dry-run] [--json] [--wait-timeout SECS] [--cluster ID]',
-  examples: ['pgvigil standby switchover --candidate node2 --siblings-follow --dry-run', 'pgvigil standby switchover --candidate 2 --siblings-follow'],
+  usage: 'standby switchover (--candidate NODE [--scheduled ISO-TIME] | --cancel) [--siblings-follow] [--dry-run] [--json] [--wait-timeout SECS] [--cluster ID]',
+  examples: [
+    'pgvigil standby switchover --candidate node2 --siblings-follow --dry-run',
+    'pgvigil standby switchover --candidate 2 --siblings-follow',
+    'pgvigil standby switchover --candidate node2 --scheduled 2026-12-08T02:00:00Z',
+    'pgvigil standby switchover --cancel',
+  ],
   options: {
     candidate: { type: 'string', description: 'the standby to promote: node id or node name' },
     'siblings-follow': { type: 'boolean', description: 'make the other standbys of the old primary follow the new one' },
     'dry-run': { type: 'boolean', description: 'run every check and print it; change nothing' },
     'wait-timeout': { type: 'integer', description: 'stop following after SECS seconds (default 900); the saga carries on' },
+    scheduled: { type: 'string', description: 'do not switch over now: the controller starts it at ISO-TIME (listed by "cluster show")' },
+    cancel: { type: 'boolean', description: 'cancel the scheduled switchover' },
     ...jsonOption,
     ...clusterOption,
   },
   async run(ctx) {
+    if (opt.flag(ctx, 'cancel')) return cancelScheduledSwitchover(ctx);
     const candidateArg = opt.requiredString(ctx, 'candidate');
     const waitSecs = opt.integer(ctx, 'wait-timeout') ?? 900;
     if (waitSecs < 1) throw new PgvigilError('BAD_ARGUMENT', `option --wait-timeout expects seconds (1 or more), got ${waitSecs}`);
@@ -31,6 +40,8 @@ export const standbySwitchoverCommand = defineCommand({
     const target = await openTarget(ctx);
     const { snapshot } = await loadCluster(target);
     const candidate = /^\d+$/.test(candidateArg) ? findNode(snapshot, { nodeId: Number(candidateArg) }) : findNode(snapshot, { nodeName: candidateArg });
+    const scheduled = opt.string(ctx, 'scheduled');
+    if (scheduled !== undefined) return scheduleSwitchover(ctx, target, snapshot, candidate, scheduled);
     const request = {
       cluster_id: target.clusterId,
       candidate_node_id: candidate.node_id,

@@ -1,4 +1,4 @@
-import { defineCommand } from '../framework.js';
+import { defineCommand } from '../../shell/framework.js';
 import { PGVIGIL_VERSION } from '../../core/version.js';
 
 export const versionCommand = defineCommand({

@@ -10,6 +10,8 @@ export interface EventRow {
   timestamp: number;
   details: string;
   term: number;
+  /** The event's structured fields (e.g. a failover's data-loss record), shown by --json only. */
+  info?: Record<string, unknown>;
 }
 
 /** repmgr's `TO_CHAR(event_timestamp, 'YYYY-MM-DD HH24:MI:SS')`, in UTC. */
@@ -26,6 +28,7 @@ export function eventRows(events: readonly EventRecord[], names: ReadonlyMap<num
     timestamp: e.timestamp,
     details: e.details,
     term: e.term,
+    ...(e.info ? { info: e.info } : {}),
   }));
 }
 

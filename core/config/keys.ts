@@ -54,8 +54,9 @@ export interface PgvigilConfig {
   log_level: (typeof LOG_LEVELS)[number];
   log_file: string;
   log_status_interval: number;
-  /** Event names published to SNS; `['all']` publishes every event. */
+  /** Event names published to SNS and passed to event_notification_command; `['all']` = every event. */
   event_notifications: string[];
+  event_notification_command: string;
   replication_lag_warning: number;
   replication_lag_critical: number;
   archive_ready_warning: number;
@@ -86,6 +87,8 @@ export interface PgvigilConfig {
   rest_api_secret_arn: string;
   rest_api_secret_file: string;
   agent_state_dir: string;
+  failsafe_mode: boolean;
+  event_notification_timeout: number;
 }
 
 export type ConfigKey = keyof PgvigilConfig;
@@ -268,8 +271,11 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   log_status_interval: secs('how often the agent logs a one-line status; 0 = never', 300, 0),
   event_notifications: {
     type: 'list', default: ['all'], maxItems: 100, maxLength: 64, origin: 'repmgr',
-    description: 'comma-separated event names published to SNS; all (or empty) = every event; events are always stored',
+    description: 'comma-separated event names published to SNS and passed to event_notification_command; all (or empty) = every event; events are always stored',
   },
+  event_notification_command: str(
+    'run by the agent on the node an event is about (%n node id, %a/%c/%p the primary\'s name/conninfo/id where repmgr defines them, %e event, %s 1/0, %t timestamp, %d details); see docs/operations.md',
+  ),
   replication_lag_warning: secs('node check: replication lag (seconds) above which it warns', 300, 1, DAY * 7),
   replication_lag_critical: secs('node check: replication lag (seconds) above which it is critical', 600, 1, DAY * 7),
   archive_ready_warning: {
@@ -309,7 +315,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   },
   route53_zone_id: {
     type: 'string', default: '', origin: 'pgvigil',
-    check: pattern(/^Z[A-Z0-9]{1,32}$/, 'a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
+    check: pattern(/^[A-Z0-9]{4,32}$/, 'a Route 53 hosted zone id such as Z0123456789ABCDEFGHIJ'),
     description: 'private hosted zone of a Route 53 record that follows the primary (with route53_record_name); empty = no such record',
   },
   route53_record_name: {
@@ -371,6 +377,8 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   agent_state_dir: str('directory where the agent keeps its local state (sequence number, fence marker)', {
     default: '/var/lib/pgvigil', check: absolutePath, origin: 'pgvigil',
   }),
+  failsafe_mode: bool('a primary that cannot reach DynamoDB keeps serving past its lease while every active standby confirms over the agent API that it still sees it (needs rest_api_listen and the API secret)', true, 'pgvigil'),
+  event_notification_timeout: secs('how long one run of event_notification_command may take before it is killed and recorded as failed', 60, 1, 3600, 'pgvigil'),
 };
 
 /** The keys in table order. */
@@ -417,7 +425,6 @@ export const REPMGR_UNUSED_KEYS: Readonly<Record<string, string>> = {
   child_nodes_disconnect_command: 'the controller watches every node',
   witness_sync_interval: 'witnesses read the cluster from the state table',
   log_facility: 'the agent logs JSON lines to stderr (journald) or log_file',
-  event_notification_command: 'events are published to SNS (and EventBridge); subscribe there',
   bdr_local_monitoring_only: 'BDR is not supported',
   bdr_recovery_timeout: 'BDR is not supported',
   barman_host: 'Barman cloning is not supported',

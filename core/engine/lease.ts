@@ -6,7 +6,7 @@
  * fences itself after `lease_secs` without a renewal on its own monotonic clock, so by then a live
  * but partitioned primary has already stopped writing.
  */
-import type { LeaseObservation } from '../model.js';
+import type { ClusterRecord, LeaseObservation } from '../model.js';
 import { formatDuration, formatTime, type EngineContext } from './freshness.js';
 
 /**
@@ -60,4 +60,24 @@ export function observeLease(ctx: EngineContext): LeaseView {
     description = `${what}${holder} was first seen ${formatDuration(Math.max(0, observed_for_ms))} ago on the controller clock: the lease is not expired (it would be after ${formatDuration(expiry_ms)})`;
   }
   return { rvn, observation, update: same ? null : observation, observed_for_ms, expiry_ms, expired, description };
+}
+
+/** Operations that make their candidate the primary of their term. */
+export const PROMOTING_OPERATIONS = ['failover', 'switchover'] as const;
+
+/**
+ * May `nodeId` renew the lease at `term`? The term's recorded primary may; so may the candidate of
+ * the failover or switchover that claimed the term, from the moment its server is promoted until the
+ * saga records it as the primary. Without the second rule a new primary would have no way to renew
+ * while a slow controller is between the promotion and its record, and would fence itself at
+ * `lease_secs` though nothing is wrong (docs/agent.md, "Lease and fencing"). It grants nothing the
+ * operation has not already decided: the claim raised the term, so the former primary can renew
+ * no more, and the candidate is the node the saga is promoting under that term.
+ * adapters/dynamo-state-store.ts writes the same rule as a condition expression.
+ */
+export function mayRenewLease(cluster: Pick<ClusterRecord, 'term' | 'primary_node_id' | 'operation'>, nodeId: number, term: number): boolean {
+  if (cluster.term !== term) return false;
+  if (cluster.primary_node_id === nodeId) return true;
+  const op = cluster.operation;
+  return op !== null && (PROMOTING_OPERATIONS as readonly string[]).includes(op.kind) && op.term === term && op.candidate_node_id === nodeId;
 }

@@ -46,9 +46,10 @@ export function primaryServes(primary: NodeView): boolean {
  * Standbys streaming from the wrong node. A standby registered under another active standby is a
  * cascaded standby: its upstream is that standby, and it is left there. Every other standby should
  * stream from the term's primary; one whose WAL receiver reports another upstream, or whose record
- * names an upstream that is neither the primary nor a standby, is told to follow the primary.
- * A standby with no WAL receiver at all is a replication alarm, not a follow: the engine does not
- * know where it would stream from, and the agent reconnects by itself.
+ * names an upstream that is neither the primary nor a standby, is told to follow the primary; so is
+ * a cascaded standby that receives no WAL at all (its upstream cannot serve it). A standby of the
+ * primary with no WAL receiver is a replication alarm, not a follow: it is where it should be, and
+ * PostgreSQL reconnects by itself.
  */
 export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
@@ -72,6 +73,13 @@ export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
     } else if (!cascade && registered !== null && registered !== pid) {
       out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
       out.reasons.push(`${label(v.node)} is registered under node ${registered}, which is not the current primary ${label(primary.node)}: make it follow the primary`);
+    } else if (cascade && actual === null && s.wal_receiver_status !== 'streaming') {
+      // Registered under a standby it does not stream from: often a sibling left under a failed
+      // primary that has since rejoined as a standby, whose rewound server holds no replication
+      // slot for it. Its upstream cannot give it WAL; the primary can (as repmgrd does when an
+      // upstream fails).
+      out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
+      out.reasons.push(`${label(v.node)} is registered under standby node ${registered} but receives no WAL (no WAL receiver running): make it follow the primary ${label(primary.node)}`);
     }
   }
   return out;
@@ -84,7 +92,9 @@ export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
 
 /**
  * Fenced nodes that may come back as standbys of the current primary. Only nodes whose agent is
- * fresh are considered: the rejoin is carried out by that agent.
+ * fresh are considered: the rejoin is carried out by that agent — except, with `auto_rejoin`, a node
+ * whose instance a fence stopped (EC2 StopInstances): its agent cannot report until something
+ * starts the instance, so the rejoin starts it first (docs/controller.md).
  * - A node registered as an active, unfenced standby of the primary whose agent nevertheless
  *   reports its server fenced is a standby the controller stopped on purpose — a switchover's
  *   demoted primary, which the switchover re-registered under the new primary. It is rejoined
@@ -97,8 +107,14 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
   const out: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
   for (const v of fencedNodes(ctx, primary)) {
-    if (!v.fresh) continue;
     const n = v.node;
+    if (!v.fresh) {
+      if (ctx.settings.auto_rejoin && n.fenced && n.instance_stopped_at !== null && n.instance_id !== null) {
+        out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: true });
+        out.reasons.push(`${label(n)} is fenced and its instance was stopped by the fence; auto_rejoin=true: start the instance, rewind it and make it follow ${label(primary.node)}`);
+      }
+      continue;
+    }
     if (n.type === 'standby' && n.active && !n.fenced && n.upstream_node_id === pid) {
       out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
       out.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);

@@ -6,7 +6,8 @@
 import type { Context } from 'aws-lambda';
 import type { ControllerDeps } from '../controller.js';
 import { buildDeps, invocationFrom, readEnvironment } from '../environment.js';
-import { parseSwitchoverRequest, runSwitchover, type SwitchoverResponse } from '../switchover.js';
+import { switchoverEntry } from '../switchover-entry.js';
+import { parseSwitchoverRequest, type SwitchoverResponse } from '../switchover.js';
 
 let deps: ControllerDeps | undefined;
 
@@ -18,7 +19,7 @@ export const handler = async (event: unknown, context?: Context): Promise<Switch
   const request = parseSwitchoverRequest(event); // bad input: a clear error, nothing changed
   deps ??= buildDeps(readEnvironment());
   try {
-    return await runSwitchover(deps, invocationFrom(context), request);
+    return await switchoverEntry(deps, invocationFrom(context), request);
   } finally {
     deps.metrics.flush();
   }

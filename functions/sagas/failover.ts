@@ -27,11 +27,11 @@
 import type { Action, Decision } from '../../core/decision.js';
 import { buildContext } from '../../core/engine/index.js';
 import { observeLease } from '../../core/engine/lease.js';
-import { selectCandidate } from '../../core/engine/candidates.js';
+import { rerankCandidates } from '../../core/engine/rerank.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
-import { compareLsn } from '../../core/lsn.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
+import { measureFailoverDataLoss, putDataLossMetric } from '../data-loss.js';
 import { withdrawRoutesFrom } from './routes.js';
 import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
@@ -42,6 +42,7 @@ import {
   fenceNode,
   heartbeatOf,
   latestHeartbeat,
+  markFenced,
   moveVipStep,
   nodeOf,
   pendingFencesOf,
@@ -177,7 +178,7 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
     // `finish` leaves), which still stops the instance when SSM does not confirm it. The node is
     // marked fenced at once either way.
     const sent = await sendFence(state, old);
-    await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+    await markFenced(state, old);
     const pending: PendingFence = {
       node_id: old.node_id,
       command_id: 'commandId' in sent ? sent.commandId : null,
@@ -187,7 +188,7 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
     return { next: 'disconnect_wal_receivers', data: { fence_deferred: true, pending_fences: [...pendingFencesOf(op), pending] } };
   }
   const outcome = await fenceNode(state, old);
-  await deps.store.putNode({ ...old, active: false, fenced: true, updated_at: deps.clock.now() });
+  await markFenced(state, old, outcome);
   await event(state, 'fence_applied', old.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail}`);
   return { next: 'disconnect_wal_receivers', data: { fence_method: outcome.method } };
 }
@@ -234,34 +235,17 @@ async function disconnectWalReceivers(state: SagaState): Promise<StepResult> {
   }
 }
 
-/**
- * Ranks the candidates again on fresh state with the engine's own rules (SPEC §6), now that the old
- * primary is fenced and the LSNs may have moved. No eligible candidate left → abort.
- */
+/** Ranks the candidates again now that the old primary is fenced (core/engine/rerank.ts). */
 async function rerank(state: SagaState): Promise<StepResult> {
   const { op, deps } = state;
-  const snap: ClusterSnapshot = { ...state.snapshot, cluster: { ...state.snapshot.cluster, operation: null } };
-  const ctx = buildContext(snap, deps.clock.now());
-  const primary = op.old_primary_node_id === null ? undefined : ctx.byId.get(op.old_primary_node_id);
-  if (!primary) return { next: 'abort', data: { abort_reason: `the old primary node ${op.old_primary_node_id} is no longer registered` } };
-  const selection = selectCandidate(ctx, primary);
-  const best = selection.best;
-  if (!best) {
-    const why = selection.assessments.filter((a) => !a.eligible).map((a) => `node ${a.node_id}: ${a.reasons.join('; ')}`);
-    return { next: 'abort', data: { abort_reason: `no eligible candidate after fencing: ${why.join(' | ')}` } };
+  const reranking = rerankCandidates(state.snapshot, deps.clock.now(), op.old_primary_node_id, op.candidate_node_id, op.data.pinned_candidate === true);
+  if (reranking.kind === 'abort') return { next: 'abort', data: { abort_reason: reranking.reason } };
+  if (reranking.kind === 'keep') return { next: 'promote', data: measureFailoverDataLoss(state.snapshot, op, op.candidate_node_id, deps.clock.now()) };
+  const { candidate, previous } = reranking;
+  if (previous !== null && previous !== candidate) {
+    deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen: candidate });
   }
-  const chosen = best.node.node_id;
-  const previous = op.candidate_node_id;
-  if (previous !== null && previous !== chosen) {
-    // Keep the claimed candidate when it is just as good (same receive LSN): no needless switch.
-    const prevView = ctx.byId.get(previous);
-    const prevAssessment = selection.assessments.find((a) => a.node_id === previous);
-    const bestLsn = best.server?.receive_lsn ?? best.server?.replay_lsn ?? null;
-    const prevLsn = prevView?.server?.receive_lsn ?? prevView?.server?.replay_lsn ?? null;
-    if (prevAssessment?.eligible && bestLsn !== null && prevLsn !== null && compareLsn(prevLsn, bestLsn) >= 0) return { next: 'promote' };
-    deps.log.info('re-ranking chose another candidate', { cluster_id: state.clusterId, previous, chosen });
-  }
-  return { next: 'promote', candidate_node_id: chosen, data: { reranked_from: previous } };
+  return { next: 'promote', candidate_node_id: candidate, data: { reranked_from: previous, ...measureFailoverDataLoss(state.snapshot, op, candidate, deps.clock.now()) } };
 }
 
 /**
@@ -275,6 +259,7 @@ async function finish(state: SagaState): Promise<StepResult> {
   const now = deps.clock.now();
   deps.metrics.put(METRICS.failovers.name, 1, 'Count', { [CLUSTER_DIMENSION]: state.clusterId });
   deps.metrics.put(METRICS.failoverDuration.name, Math.max(0, now - op.started_at), 'Milliseconds', { [CLUSTER_DIMENSION]: state.clusterId });
+  putDataLossMetric(deps.metrics, state.clusterId, op);
   const candidate = heartbeatOf(state, op.candidate_node_id ?? 0);
   deps.log.info('failover finished', {
     cluster_id: state.clusterId,

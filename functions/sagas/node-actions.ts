@@ -26,6 +26,7 @@ import {
   event,
   fenceNode,
   heartbeatOf,
+  markFenced,
   moveVipStep,
   nodeOf,
   pendingFencesOf,
@@ -56,7 +57,7 @@ export const fenceSaga: SagaDefinition = {
     const s = heartbeatOf(state, node.node_id)?.server;
     if (s && !(s.postmaster_running && s.in_recovery === false) && s.fenced) {
       // Fenced meanwhile (its own agent, or an earlier attempt): nothing left to stop.
-      await deps.store.putNode({ ...node, active: false, fenced: true, updated_at: deps.clock.now() });
+      await markFenced(state, node);
       await event(state, 'fence_applied', node.node_id, true, `${String(op.data.reason ?? 'split brain')}: its agent already reports it fenced`);
       return { next: null };
     }
@@ -66,7 +67,7 @@ export const fenceSaga: SagaDefinition = {
     // A second writable server is fenced even when the term's primary is not live right now: two
     // writable servers are worse than none (docs/controller.md).
     const outcome = await fenceNode(state, node);
-    await deps.store.putNode({ ...node, active: false, fenced: true, updated_at: deps.clock.now() });
+    await markFenced(state, node, outcome);
     deps.metrics.put(METRICS.splitBrains.name, 1, 'Count', { [CLUSTER_DIMENSION]: state.clusterId });
     await event(state, 'fence_applied', node.node_id, outcome.confirmed, `${String(op.data.reason ?? 'split brain')}: ${outcome.method}: ${outcome.detail}`);
     return outcome.confirmed || outcome.method === 'none' ? { next: null } : { next: null, cooldownMs: cooldown(state) };
@@ -97,10 +98,51 @@ async function notSent(state: SagaState, name: 'node_rejoin' | 'standby_follow',
   return { next: null, cooldownMs: cooldown(state), data: { not_sent: why } };
 }
 
+/**
+ * The rejoin of a node whose instance a fence stopped (auto_rejoin): start the instance, then wait
+ * for its agent, which is what carries out the rejoin. The upstream must be the live primary of the
+ * term first: nothing is started for a primary that is not serving.
+ */
+async function startInstance(state: SagaState): Promise<StepResult> {
+  const { deps, op } = state;
+  const node = nodeOf(state, op.candidate_node_id);
+  const upstream = Number(op.data.upstream_node_id);
+  const blocked = destructiveStepBlocked(state, node.node_id, upstream, false);
+  if (blocked) return notSent(state, 'node_rejoin', blocked);
+  if (node.instance_stopped_at !== null && node.instance_id !== null) {
+    try {
+      await deps.fencer.start(node.instance_id);
+    } catch (error) {
+      await event(state, 'node_rejoin', node.node_id, false, `rejoin of node ${node.node_id} failed: ${error instanceof Error ? error.message : String(error)}`);
+      return { next: null, cooldownMs: cooldown(state) };
+    }
+    // Started once: if its agent never reports, the node stays down (node_stale says so) rather
+    // than being started again and again.
+    await deps.store.putNode({ ...node, instance_stopped_at: null, updated_at: deps.clock.now() });
+    await event(
+      state,
+      'instance_started',
+      node.node_id,
+      true,
+      `instance ${node.instance_id} of node ${node.node_id} started again (a fence stopped it at ${new Date(node.instance_stopped_at).toISOString()}): auto_rejoin rewinds it and makes it follow node ${upstream} once its agent reports`,
+    );
+  }
+  const startedAt = deps.clock.now();
+  const margin = state.snapshot.cluster.settings.clock_skew_margin_ms;
+  const hb = await waitForHeartbeat(deps, state.clusterId, node.node_id, (h) => h.sent_at > startedAt - margin, deps.timings.bootWaitMs);
+  if (!hb) {
+    await event(state, 'node_rejoin', node.node_id, false, `rejoin of node ${node.node_id} failed: its agent did not report within ${deps.timings.bootWaitMs / 1000} s of the instance's start`);
+    return { next: null, cooldownMs: cooldown(state) };
+  }
+  return { next: 'rejoin' };
+}
+
 export const rejoinSaga: SagaDefinition = {
   kind: 'rejoin',
-  stepBudgetMs: (_step, state) => Number(state.op.data.timeout_ms) + (state.snapshot.cluster.settings.heartbeat_interval_secs + state.snapshot.cluster.settings.node_timeout_secs) * 1000 + 10_000,
+  stepBudgetMs: (step, state) =>
+    (step === 'start_instance' ? state.deps.timings.bootWaitMs : Number(state.op.data.timeout_ms)) + (state.snapshot.cluster.settings.heartbeat_interval_secs + state.snapshot.cluster.settings.node_timeout_secs) * 1000 + 10_000,
   async run(step, state): Promise<StepResult> {
+    if (step === 'start_instance') return startInstance(state);
     if (step !== 'rejoin') return { next: null };
     const { deps, op } = state;
     const node = nodeOf(state, op.candidate_node_id);
@@ -113,7 +155,7 @@ export const rejoinSaga: SagaDefinition = {
     const result = await runOnNode(state, node, { action: 'rejoin', upstreamNodeId: upstream, forceRewind }, timeoutMs);
     const ok = result.status === 'Success';
     if (ok) {
-      await deps.store.putNode({ ...node, type: 'standby', upstream_node_id: upstream, active: true, fenced: false, updated_at: deps.clock.now() });
+      await deps.store.putNode({ ...node, type: 'standby', upstream_node_id: upstream, active: true, fenced: false, instance_stopped_at: null, updated_at: deps.clock.now() });
       await awaitReport(state, node.node_id, upstream);
     }
     await event(state, 'node_rejoin', node.node_id, ok, ok ? `node ${node.node_id} rejoined as a standby of node ${upstream}` : `rejoin of node ${node.node_id} failed: ${describeResult(result)}`);
@@ -214,7 +256,8 @@ export async function startNodeAction(
     term: snapshot.cluster.term,
     candidate_node_id: action.node_id,
     old_primary_node_id: snapshot.cluster.primary_node_id,
-    firstStep: action.kind,
+    // A node whose instance a fence stopped is started first (auto_rejoin; core/engine/topology.ts).
+    firstStep: action.kind === 'rejoin' && snapshot.nodes.find((n) => n.node_id === action.node_id)?.instance_stopped_at != null ? 'start_instance' : action.kind,
     data: {
       upstream_node_id: upstream,
       timeout_ms: timeoutMs,

@@ -6,9 +6,9 @@
  * Each route is attempted even when another fails; a failure is thrown afterwards, so the step is
  * retried (moving a route is idempotent) and, when it keeps failing, skipped by the saga's giveUp.
  */
-import type { NodeRecord } from '../../core/model.js';
+import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import { describeRoute, normalizeRecordName, primaryRoutes, type PrimaryRoute } from '../../core/routes.js';
-import { recordEvent } from '../controller.js';
+import { recordEvent, type ControllerDeps } from '../controller.js';
 import type { SagaState } from './runner.js';
 
 export interface RoutesOptions {
@@ -23,7 +23,7 @@ export async function pointRoutesAt(state: SagaState, node: NodeRecord, options:
   const failures: unknown[] = [];
   for (const route of primaryRoutes(state.snapshot.cluster.settings)) {
     try {
-      const outcome = await pointRoute(state, route, node);
+      const outcome = await pointRoute(state.deps, route, node);
       if (outcome.moved || options.events === 'always') {
         await recordEvent(state.deps, state.snapshot.cluster.settings, {
           cluster_id: state.clusterId,
@@ -61,8 +61,7 @@ interface RouteOutcome {
   detail: string;
 }
 
-async function pointRoute(state: SagaState, route: PrimaryRoute, node: NodeRecord): Promise<RouteOutcome> {
-  const { deps } = state;
+async function pointRoute(deps: ControllerDeps, route: PrimaryRoute, node: NodeRecord): Promise<RouteOutcome> {
   const what = describeRoute(route);
   const instance = node.instance_id;
   if (!instance) return { ok: false, moved: false, detail: `node ${node.node_id} has no instance_id: ${what} not moved` };
@@ -85,4 +84,33 @@ async function pointRoute(state: SagaState, route: PrimaryRoute, node: NodeRecor
     moved: true,
     detail: `Route 53 record ${name} points at ${change.address}, instance ${instance} (node ${node.node_id}), TTL ${route.record.ttl} s${sync}`,
   };
+}
+
+/**
+ * The sweep's repair (`vip_elsewhere`, docs/controller.md "Stuck states"): every route that does not
+ * lead to the term's serving primary is pointed at it again — a move that kept failing, or an owner
+ * that lost its saga and moved a route late, can leave the Elastic IP or the record elsewhere.
+ * Outside any saga: the caller has checked that no operation is in flight. Returns the events written.
+ */
+export async function repairRoutes(deps: ControllerDeps, snapshot: ClusterSnapshot, primary: NodeRecord): Promise<number> {
+  const { cluster } = snapshot;
+  const base = { cluster_id: cluster.cluster_id, term: cluster.term, node_id: primary.node_id };
+  let events = 0;
+  for (const route of primaryRoutes(cluster.settings)) {
+    const before = await routeHolder(deps, route);
+    if (before === undefined || before === primary.instance_id) continue;
+    const outcome = await pointRoute(deps, route, primary);
+    if (!outcome.moved) continue;
+    const why = `${describeRoute(route)} led to ${before ?? 'no instance'}, not to instance ${primary.instance_id} of the serving primary node ${primary.node_id}`;
+    await recordEvent(deps, cluster.settings, { ...base, event: 'stuck_state_recovery', successful: true, details: `vip_elsewhere: ${why}: moved back` });
+    await recordEvent(deps, cluster.settings, { ...base, event: 'vip_moved', successful: true, details: `${outcome.detail}; moved again by the sweep` });
+    events += 2;
+  }
+  return events;
+}
+
+/** The instance a route leads to now (null: none); undefined when this controller cannot tell. */
+async function routeHolder(deps: ControllerDeps, route: PrimaryRoute): Promise<string | null | undefined> {
+  if (route.kind === 'elastic-ip') return deps.vip.current(route.allocationId);
+  return deps.route53 ? deps.route53.current(route.record) : undefined;
 }

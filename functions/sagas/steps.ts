@@ -11,6 +11,7 @@ import { PgvigilError } from '../../core/errors.js';
 import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
 import type { HostAction, HostCommandResult } from '../../core/ports.js';
 import { recordEvent, type ControllerDeps } from '../controller.js';
+import { dataLossOfPromotion } from '../data-loss.js';
 import { pointRoutesAt } from './routes.js';
 import type { SagaState, StepResult } from './runner.js';
 
@@ -135,6 +136,16 @@ export async function collectFence(state: SagaState, node: NodeRecord, sent: Sen
   return { confirmed: false, method: 'unconfirmed', detail: `SSM did not confirm the fence (${describeResult(ssm)}); fence_mode=${settings.fence_mode}` };
 }
 
+/**
+ * Records a node fenced and inactive; when the fence stopped its instance, since when: with
+ * `auto_rejoin` the controller starts it again to rejoin it (docs/controller.md).
+ */
+export async function markFenced(state: SagaState, node: NodeRecord, outcome?: FenceOutcome): Promise<void> {
+  const now = state.deps.clock.now();
+  const stopped = outcome?.method === 'stop-instance' ? { instance_stopped_at: now } : {};
+  await state.deps.store.putNode({ ...node, active: false, fenced: true, ...stopped, updated_at: now });
+}
+
 /** Polls the cluster until `predicate` holds for the node's latest heartbeat, or the bound passes. */
 export async function waitForHeartbeat(
   deps: ControllerDeps,
@@ -166,6 +177,7 @@ export async function event(
   nodeId: number,
   successful: boolean,
   details: string,
+  info?: Record<string, unknown>,
 ): Promise<void> {
   await recordEvent(state.deps, state.snapshot.cluster.settings, {
     cluster_id: state.clusterId,
@@ -174,6 +186,7 @@ export async function event(
     successful,
     details,
     term: state.op.term,
+    ...(info ? { info } : {}),
   });
 }
 
@@ -296,12 +309,15 @@ export async function verifyPromotionStep(
     }
   }
   await records?.(state, now);
+  const loss = dataLossOfPromotion(op);
+  const info = { ...(op.old_primary_node_id === null ? {} : { former_primary_node_id: op.old_primary_node_id }), ...loss?.info };
   await event(
     state,
     op.kind === 'failover' ? 'repmgrd_failover_promote' : 'standby_promote',
     candidate.node_id,
     true,
-    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})`,
+    `node ${candidate.node_id} promoted to primary of term ${op.term} (timeline ${timeline ?? '?'}${hb ? '' : ', verified by the promote command'})${loss ? `; ${loss.sentence}` : ''}`,
+    Object.keys(info).length > 0 ? info : undefined,
   );
   return { next, data: { new_timeline: timeline, promoted_at: now }, change: { primary_node_id: candidate.node_id, lease_observation: null } };
 }
@@ -381,6 +397,7 @@ export async function collectPendingFences(state: SagaState, fences: readonly Pe
       const sent: SentFence = f.command_id !== null ? { commandId: f.command_id } : { undeliverable: f.undeliverable ?? 'not sent' };
       const waitMs = now ? 0 : deps.timings.fenceWaitMs - (deps.clock.now() - f.sent_at);
       const outcome = await collectFence(state, node, sent, waitMs);
+      if (outcome.method === 'stop-instance') await markFenced(state, node, outcome);
       await event(state, 'fence_applied', node.node_id, outcome.confirmed, `${outcome.method}: ${outcome.detail} (sent before the promotion: the old primary's lease had expired)`);
       return outcome.confirmed;
     }),
@@ -396,10 +413,10 @@ export async function collectPendingFences(state: SagaState, fences: readonly Pe
  * Returns whether the fence is confirmed (SSM, or the instance stopped).
  */
 export async function fenceCandidate(state: SagaState): Promise<boolean> {
-  const { deps, op } = state;
+  const { op } = state;
   const candidate = nodeOf(state, op.candidate_node_id);
   const outcome = await fenceNode(state, candidate);
-  await deps.store.putNode({ ...candidate, active: false, fenced: true, updated_at: deps.clock.now() });
+  await markFenced(state, candidate, outcome);
   await event(
     state,
     'fence_applied',

@@ -195,6 +195,7 @@ async function finish(state: SagaState): Promise<StepResult> {
     op.candidate_node_id ?? 0,
     true,
     `node ${op.candidate_node_id} is the primary of term ${op.term}${vip}; node ${op.old_primary_node_id} rejoins as its standby${op.data.siblings_follow === true ? ' and the siblings follow it' : ''} as follow-ups${handedOver}`,
+    op.old_primary_node_id === null ? undefined : { former_primary_node_id: op.old_primary_node_id },
   );
   deps.metrics.put(METRICS.failoverDuration.name, Math.max(0, deps.clock.now() - op.started_at), 'Milliseconds', { [CLUSTER_DIMENSION]: state.clusterId });
   return { next: null, change: liftOwnPause(state) };

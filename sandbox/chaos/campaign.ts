@@ -267,6 +267,7 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
     startedAt,
     endedAt,
     leaseMs,
+    ...(recorder.operationWindowMs !== undefined ? { operationWindowMs: recorder.operationWindowMs } : {}),
     nodes,
     faults: injected,
     writes: recorder.writer.attempts,

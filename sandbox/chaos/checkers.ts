@@ -70,6 +70,12 @@ export interface CampaignHistory {
   startedAt: number;
   endedAt: number;
   leaseMs: number;
+  /**
+   * The cluster's operation window (docs/controller.md, "Operations never blind the engine"): how
+   * long one step of an operation may keep the cluster without a writable primary. Absent in
+   * histories recorded before it was kept: no operation then excuses a stretch without a primary.
+   */
+  operationWindowMs?: number;
   /** The PostgreSQL nodes. */
   nodes: string[];
   faults: InjectedFault[];
@@ -245,13 +251,25 @@ function subtract(intervals: [number, number][], holes: [number, number][]): [nu
   return out;
 }
 
-/** The periods a cluster sample says an operation was in progress (or the cluster paused: counted apart). */
-function operationPeriods(cluster: readonly ClusterSample[], end: number): [number, number][] {
+/**
+ * The periods the cluster samples say an operation was in progress — paused or not, since a
+ * switchover pauses the cluster while it runs — each cut at `windowMs` after the operation began:
+ * an operation may hold the cluster without a writable primary only that long before the engine
+ * ends it, so a longer stretch is a stuck state all the same.
+ */
+function operationPeriods(cluster: readonly ClusterSample[], end: number, windowMs: number): [number, number][] {
   const periods: [number, number][] = [];
+  let began: number | null = null;
   for (let i = 0; i < cluster.length; i++) {
     const s = cluster[i] as ClusterSample;
-    if (s.operation === null || s.paused) continue;
-    periods.push([s.at, cluster[i + 1]?.at ?? end]);
+    const prev = cluster[i - 1];
+    if (s.operation === null) {
+      began = null;
+      continue;
+    }
+    if (began === null || prev?.operation !== s.operation) began = s.at;
+    const until = Math.min(cluster[i + 1]?.at ?? end, began + windowMs);
+    if (until > s.at) periods.push([s.at, until]);
   }
   return periods;
 }
@@ -356,11 +374,15 @@ export function checkHistory(h: CampaignHistory, options: CheckOptions = {}): Ve
   // no operation in progress, and nothing keeping the controller from acting.
   const blocked: [number, number][] = h.faults.filter((f) => f.blocksController).map((f) => [f.injectedAt, (f.healedAt ?? h.endedAt) + graceMs]);
   const repairs: [number, number][] = h.faults.filter((f) => f.repairedAt != null).map((f) => [f.repairedAt as number, f.windowEnd]);
-  const idle = subtract(subtract(subtract(gapsWithoutAck(acks, h.startedAt, h.endedAt, stuckAfterMs), operationPeriods(h.cluster, h.endedAt)), blocked), repairs);
+  const operations = operationPeriods(h.cluster, h.endedAt, h.operationWindowMs ?? 0);
+  const idle = subtract(subtract(subtract(gapsWithoutAck(acks, h.startedAt, h.endedAt, stuckAfterMs), operations), blocked), repairs);
   for (const [s, e] of idle) {
     if (e - s < stuckAfterMs) continue;
-    const paused = h.cluster.some((c) => c.paused && c.at >= s && c.at <= e);
-    add('stuck_idle', s, `no writable primary behind the VIP for ${sec(e - s)} (${rel(s)} … ${rel(e)}) with no operation in progress${paused ? ' (the cluster was paused)' : ''} and nothing keeping the controller from acting`);
+    const inEffect = h.cluster.filter((c, i) => c.at <= e && (h.cluster[i + 1]?.at ?? Infinity) > s);
+    const paused = inEffect.some((c) => c.paused);
+    const op = inEffect.find((c) => c.operation !== null)?.operation;
+    const why = op ? `with a ${op} in progress for longer than the operation window (${sec(h.operationWindowMs ?? 0)})` : 'with no operation in progress';
+    add('stuck_idle', s, `no writable primary behind the VIP for ${sec(e - s)} (${rel(s)} … ${rel(e)}) ${why}${paused ? ' (the cluster was paused)' : ''} and nothing keeping the controller from acting`);
   }
   for (const w of windows) w.violations = violations.filter((v) => v.window === w.index);
 

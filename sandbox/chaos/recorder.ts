@@ -7,6 +7,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { operationWindowMs } from '../../core/engine/operation.js';
 import type { Sandbox } from '../index.js';
 import type { PlanNode } from '../cluster-plan.js';
 import { query, socketTarget } from '../drills/runner.js';
@@ -35,6 +36,8 @@ export class CampaignRecorder {
   readonly cluster: ClusterSample[] = [];
   readonly vip: VipSample[] = [];
   readonly nodeSamples: NodeSample[] = [];
+  /** The operation window of the cluster's settings, as last read (docs/controller.md). */
+  operationWindowMs: number | undefined;
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly dynamo: DynamoDBClient;
@@ -102,6 +105,7 @@ export class CampaignRecorder {
       const loaded = await this.store.load(this.sandbox.state.clusterId);
       if (!loaded) return;
       const c = loaded.snapshot.cluster;
+      this.operationWindowMs = operationWindowMs(c.settings);
       this.cluster.push({ at: Date.now(), term: c.term, primary: c.primary_node_id === null ? null : (names.get(c.primary_node_id) ?? String(c.primary_node_id)), operation: c.operation?.kind ?? null, paused: c.paused });
     });
     this.every(1000, async () => {

@@ -69,6 +69,11 @@ export interface DrillResult {
   /** Promotions the controller recorded since the fault (kill-controller-mid-saga: exactly one). */
   promotions: number;
   events: { at_ms: number; node_id: number; event: string; successful: boolean; details: string }[];
+  /**
+   * The SNS notifications the drill caused: the stack's alarms changing state, as the sandbox's
+   * subscriber received them (docs/sandbox.md, "Alarms and notifications").
+   */
+  notifications: { at_ms: number; alarm: string; from: string; to: string; subject: string | null }[];
   notes: string[];
 }
 
@@ -368,6 +373,11 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
     watch.stop();
     const end = Date.now();
     if (scenario.undo) await scenario.undo(ctx);
+    // One more evaluation, so the alarms reflect every metric the drill made the controller emit.
+    await sandbox.alarms?.evaluate().catch(() => undefined);
+    const notifications = (sandbox.notifications?.received(ctx.fault) ?? []).flatMap((n) =>
+      n.alarm ? [{ at_ms: n.receivedAt - ctx.fault, alarm: n.alarm.name, from: n.alarm.from, to: n.alarm.to, subject: n.subject }] : [],
+    );
 
     const after = await snapshotOf(store, sandbox);
     const fresh = nodeById(sandbox, after.cluster.primary_node_id);
@@ -421,6 +431,7 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
       vip_target: vipTarget === null ? null : (sandbox.plan.nodes.find((n) => n.instanceId === vipTarget)?.node_name ?? vipTarget),
       promotions: events.filter((e) => CONTROLLER_PROMOTION.test(e.details) && (e.event === 'repmgrd_failover_promote' || e.event === 'standby_promote') && e.successful).length,
       events: events.map((e) => ({ at_ms: e.timestamp - ctx.fault, node_id: e.node_id, event: e.event, successful: e.successful, details: e.details.slice(0, 400) })),
+      notifications,
       notes: ctx.notes,
     };
     result.problems = judge(result, scenario);

@@ -1,20 +1,24 @@
 /**
- * A short chaos campaign (docs/drills.md, "The chaos campaign") on one sandbox: every fault type
- * once, in the order seed 403 draws (its first round holds about 6 minutes of faults and gaps at
- * the sandbox's 4 s lease, leaving the rest of the 10 minutes for recoveries), then the verdict of
- * the checkers, invariant by invariant. `npm run bench:chaos` runs the long campaigns.
+ * A short chaos campaign (docs/drills.md, "The chaos campaign") on one sandbox: each stress fault
+ * once — the control plane stalled, slow, failing or unreachable, processes stopped, packets lost
+ * or delayed, CPU starved, a switchover under a fault — in the order seed 403 draws, then the
+ * verdict of the checkers, invariant by invariant. The nine drills' own faults are left to
+ * test/e2e/drills.test.ts, which runs each of them on its own; CI's time budget (30 minutes on two
+ * cores) holds both. `npm run bench:chaos` runs the long campaigns with every fault type.
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCampaign, type CampaignResult } from '../../sandbox/chaos/campaign.js';
-import { FAULT_TYPES } from '../../sandbox/chaos/schedule.js';
+import { FAULT_TYPES, type FaultType } from '../../sandbox/chaos/schedule.js';
+import { SCENARIO_NAMES } from '../../sandbox/drills/names.js';
 import { controllerTail } from '../../sandbox/drills/index.js';
 import { Sandbox } from '../../sandbox/index.js';
 import { freePort } from '../../sandbox/ports.js';
 
 const SEED = 403;
+const FAULTS: FaultType[] = FAULT_TYPES.filter((f) => !(SCENARIO_NAMES as readonly string[]).includes(f));
 let sandbox: Sandbox;
 let parent: string;
 let result: CampaignResult;
@@ -24,7 +28,7 @@ beforeAll(async () => {
   parent = mkdtempSync(join(tmpdir(), 'pgv-chaos-'));
   chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
   sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort() });
-  result = await runCampaign(sandbox, { seed: SEED, durationMs: 10 * 60_000, faults: FAULT_TYPES, log: (line) => lines.push(line) });
+  result = await runCampaign(sandbox, { seed: SEED, durationMs: 6 * 60_000, faults: FAULTS, log: (line) => lines.push(line) });
 }, 25 * 60_000);
 
 afterAll(async () => {
@@ -45,9 +49,9 @@ function why(): string {
 }
 
 describe.sequential('a short chaos campaign on one sandbox', () => {
-  it('injects every fault type once and runs to its end', () => {
+  it('injects each of its fault types once and runs to its end', () => {
     expect(result.aborted, why()).toBeNull();
-    expect(Object.keys(result.verdict.figures.faults_injected).sort(), why()).toEqual([...FAULT_TYPES].sort());
+    expect(Object.keys(result.verdict.figures.faults_injected).sort(), why()).toEqual([...FAULTS].sort());
   });
 
   it('loses no acknowledged write', () => {

@@ -183,6 +183,8 @@ describe.sequential('pgvigil against a running sandbox, from another process', (
     expect(s.cluster.paused).toBe(false);
     const fresh = nodeById(sandbox, s.cluster.primary_node_id);
     expect(await nodeState(sandbox, fresh)).toBe('primary');
-    expect(['fenced', 'stopped']).toContain(await nodeState(sandbox, old));
+    // Never a second primary; with auto_rejoin (the sandbox's default) it may already be back as a
+    // standby, or be on its way there (stopped for its rewind).
+    expect(await nodeState(sandbox, old)).not.toBe('primary');
   });
 });

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../sandbox/index.js';
 import { freePort } from '../../sandbox/ports.js';
+import { readNotifications } from '../../sandbox/notifications.js';
 import { SCENARIOS, controllerTail, heal, nodeState, runDrill, sleep, snapshotOf, storeFor, type DrillResult, type ScenarioName } from '../../sandbox/drills/index.js';
 
 let sandbox: Sandbox;
@@ -81,10 +82,11 @@ describe.sequential('the failure drills on one sandbox', () => {
     expect(r.ok, why).toBe(true);
   });
 
-  it('switchover: the planned switchover moves the primary and the VIP and leaves the old primary streaming', async () => {
+  it('switchover: the planned switchover started through SSM Automation moves the primary and the VIP and leaves the old primary streaming', async () => {
     const { r, why } = await drill('switchover');
     expectFailover(r, why);
     expect(r.old_primary_state, why).toBe('standby_streaming');
+    expect(r.notes.join('\n'), why).toMatch(/through SSM Automation pgvigil-\S*Switchover\S* \(\S+\): Success: /);
     expect(r.ok, why).toBe(true);
   });
 
@@ -92,12 +94,17 @@ describe.sequential('the failure drills on one sandbox', () => {
     const { r, why } = await drill('crash-primary');
     expectFailover(r, why);
     expect(['fenced', 'stopped'], why).toContain(r.old_primary_state);
+    // The stack's failover alarm, raised on the controller's metric and published to the topic.
+    expect(r.notifications.filter((n) => /FailoverHappened/.test(n.alarm)).map((n) => n.to)[0], why).toBe('ALARM');
     expect(r.ok, why).toBe(true);
   });
 
   it('kill-controller-mid-saga: a new controller resumes the claimed failover and completes it exactly once', async () => {
     const { r, why } = await drill('kill-controller-mid-saga');
     expectFailover(r, why);
+    // The failover alarm crash-primary raised cleared through SNS before this drill's failover raised it again.
+    const failoverAlarm = readNotifications(sandbox.dir).filter((n) => /FailoverHappened/.test(n.alarm?.name ?? '')).map((n) => n.alarm?.to);
+    expect(failoverAlarm.join(' '), why).toMatch(/ALARM OK ALARM( OK)?$/);
     expect(r.timings_ms.controller_killed, why).not.toBeNull();
     expect(r.notes.join('\n'), why).toMatch(/controller killed at saga step/);
     expect(r.ok, why).toBe(true);
@@ -145,8 +152,16 @@ describe.sequential('the failure drills on one sandbox', () => {
         state = await nodeState(sandbox, old);
       }
       expect(state, `${why}\ncontroller:\n${controllerTail(sandbox, 8)}`).toBe('standby_streaming');
-      const rejoined = await store.listEvents(before.cluster.cluster_id, { event: 'node_rejoin', sinceMs: before.cluster.updated_at });
-      expect(rejoined.some((e) => e.successful && /rejoined as a standby of node/.test(e.details))).toBe(true);
+      // The controller records the rejoin once the node's own heartbeat shows it streaming, which
+      // can come a little after its server does.
+      const rejoinedEvent = async (): Promise<boolean> =>
+        (await store.listEvents(before.cluster.cluster_id, { event: 'node_rejoin', sinceMs: before.cluster.updated_at })).some((e) => e.successful && /rejoined as a standby of node/.test(e.details));
+      let rejoined = await rejoinedEvent();
+      for (let i = 0; i < 120 && !rejoined; i++) {
+        await sleep(500);
+        rejoined = await rejoinedEvent();
+      }
+      expect(rejoined, `${why}\ncontroller:\n${controllerTail(sandbox, 8)}`).toBe(true);
     } finally {
       close();
     }

@@ -3,11 +3,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { App, RemovalPolicy, Stack, aws_events as events } from 'aws-cdk-lib';
+import { App, RemovalPolicy, Stack, aws_events as events, aws_kms as kms, aws_secretsmanager as secretsmanager } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { lambdaCodeDir } from '../../build/artifacts.js';
 import { CLUSTER_DIMENSION, METRICS, METRICS_NAMESPACE } from '../../core/metrics.js';
+import { HOST_EVENT_PATTERNS } from '../../core/host-events.js';
 import { STREAM_FILTER_PATTERNS } from '../../core/stream-filter.js';
 import { SSM_DOCUMENT_ACTIONS } from '../../core/ssm-parameters.js';
 import { TABLE_DEFINITION } from '../../core/table.js';
@@ -26,6 +27,8 @@ let stack: PgvigilControlPlaneStack;
 let template: Template;
 // Non-default props, in the same app so the bundles are reused.
 let custom: Template;
+// Clusters with Route 53 records, and secrets brought by the user.
+let routed: Template;
 let ids: { table: string; topic: string; key: string; evaluator: string; switchover: string; dlq: string; vip: string; controller: string };
 
 beforeAll(() => {
@@ -36,14 +39,31 @@ beforeAll(() => {
   stack.controlPlane.agentPolicy('main');
   const customStack = new Stack(app, 'custom');
   new PgvigilControlPlane(customStack, 'cp', {
-    clusters: [{ clusterId: 'x' }],
+    clusters: [{ clusterId: 'x', failoverDataLossBudgetBytes: 16 * 1024 ** 2 }],
     documentPrefix: 'acme-pg',
     evaluatorReservedConcurrency: 5,
     alarmThresholds: { staleHeartbeatSeconds: 12, replicationLagCriticalBytes: 4096 },
     eventBus: new events.EventBus(customStack, 'Bus', { eventBusName: 'pg-events' }),
     removalPolicy: RemovalPolicy.DESTROY,
   });
+  const routedStack = new Stack(app, 'routed');
+  const routedPlane = new PgvigilControlPlane(routedStack, 'cp', {
+    clusters: [
+      { clusterId: 'orders', route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'Primary.Orders.internal.' } },
+      {
+        clusterId: 'pay',
+        route53Record: { hostedZoneId: 'Z9876543210ZYXWVUTSRQ', recordName: 'primary.pay.internal' },
+        agentApiSecret: secretsmanager.Secret.fromSecretAttributes(routedStack, 'PaySecret', {
+          secretCompleteArn: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:pay/api-AbCdEf',
+          encryptionKey: kms.Key.fromKeyArn(routedStack, 'PayKey', 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab'),
+        }),
+      },
+      { clusterId: 'logs', agentApiSecret: secretsmanager.Secret.fromSecretNameV2(routedStack, 'LogsSecret', 'logs/api'), failoverDataLossBudgetBytes: null },
+    ],
+  });
+  for (const id of ['pay', 'logs']) routedPlane.agentPolicy(id);
   custom = Template.fromStack(customStack);
+  routed = Template.fromStack(routedStack);
   template = Template.fromStack(stack);
   ids = {
     table: logicalIdOf(template, 'AWS::DynamoDB::Table', 'ControlPlaneStateTable'),
@@ -221,6 +241,36 @@ describe('the switchover function', () => {
   });
 });
 
+describe('the host-events function', () => {
+  it('runs the bundled host-events handler with the controller environment and policy, and the switchover’s 15-minute ceiling', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('host events'),
+      Runtime: 'nodejs24.x',
+      Handler: 'index.handler',
+      Timeout: 900,
+      Role: arnOf(logicalIdOf(template, 'AWS::IAM::Role', 'ControlPlaneHostEventsRole')),
+      Environment: { Variables: Match.objectLike({ PGVIGIL_TABLE: { Ref: ids.table }, PGVIGIL_TOPIC_ARN: { Ref: ids.topic } }) },
+    });
+    template.hasResourceProperties('AWS::IAM::Role', {
+      Description: 'pgvigil hostevents function',
+      ManagedPolicyArns: [{ Ref: ids.controller }],
+    });
+  });
+
+  it('is the target of one rule per event pattern of core/host-events.ts, retried twice within an hour', () => {
+    const fn = logicalIdOf(template, 'AWS::Lambda::Function', 'ControlPlaneHostEvents');
+    const rules = Object.values(template.findResources('AWS::Events::Rule')).filter((r) =>
+      (r.Properties.Targets as { Arn: unknown }[]).some((t) => JSON.stringify(t.Arn) === JSON.stringify(arnOf(fn))),
+    );
+    expect(rules.map((r) => r.Properties.EventPattern)).toEqual(Object.values(HOST_EVENT_PATTERNS));
+    for (const r of rules) {
+      expect(r.Properties.State).toBe('ENABLED');
+      expect(r.Properties.Targets).toEqual([expect.objectContaining({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 } })]);
+    }
+    template.hasResourceProperties('AWS::Lambda::Permission', { Action: 'lambda:InvokeFunction', FunctionName: arnOf(fn), Principal: 'events.amazonaws.com' });
+  });
+});
+
 describe('the notification topic', () => {
   it('is encrypted with a rotating customer managed key that CloudWatch alarms may use', () => {
     template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: arnOf(ids.key) });
@@ -262,9 +312,10 @@ describe('alarms and dashboard', () => {
     ComparisonOperator: operator,
     TreatMissingData: missing,
     AlarmActions: [{ Ref: ids.topic }],
+    OKActions: [{ Ref: ids.topic }],
   });
 
-  it.each(['main', 'b.2'])('alarms on a stale primary heartbeat, critical lag, a failover and a split brain of cluster %s', (clusterId) => {
+  it.each(['main', 'b.2'])('alarms on a stale primary heartbeat, critical lag, a failover, a split brain and any failover data loss of cluster %s', (clusterId) => {
     template.hasResourceProperties(
       'AWS::CloudWatch::Alarm',
       clusterAlarm(clusterId, METRICS.heartbeatAge.name, 'Maximum', 30, 'GreaterThanThreshold', 'missing'),
@@ -281,9 +332,14 @@ describe('alarms and dashboard', () => {
       'AWS::CloudWatch::Alarm',
       clusterAlarm(clusterId, METRICS.splitBrains.name, 'Sum', 1, 'GreaterThanOrEqualToThreshold', 'notBreaching'),
     );
+    // The default budget is 0 bytes: any failover that lost WAL alarms.
+    template.hasResourceProperties(
+      'AWS::CloudWatch::Alarm',
+      clusterAlarm(clusterId, METRICS.failoverDataLoss.name, 'Maximum', 0, 'GreaterThanThreshold', 'notBreaching'),
+    );
   });
 
-  it('alarms on evaluator errors and on records given up, notifying the topic', () => {
+  it('alarms on evaluator errors and on records given up, notifying the topic when they are raised and when they clear', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
@@ -291,6 +347,7 @@ describe('alarms and dashboard', () => {
       Threshold: 1,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
       AlarmActions: [{ Ref: ids.topic }],
+      OKActions: [{ Ref: ids.topic }],
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/SQS',
@@ -298,7 +355,7 @@ describe('alarms and dashboard', () => {
       Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [ids.dlq, 'QueueName'] } }],
       AlarmActions: [{ Ref: ids.topic }],
     });
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 4 * 2);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 2 + 5 * 2);
   });
 
   it('has a dashboard graphing every pgvigil metric of every cluster', () => {
@@ -434,8 +491,8 @@ describe("the controller's IAM policy", () => {
     s = statementsBySid(template, ids.controller);
   });
 
-  it('is the only policy of both function roles besides their own log group (no AWS managed policy)', () => {
-    for (const prefix of ['ControlPlaneEvaluatorRole', 'ControlPlaneSwitchoverRole']) {
+  it('is the only policy of the function roles besides their own log group (no AWS managed policy)', () => {
+    for (const prefix of ['ControlPlaneEvaluatorRole', 'ControlPlaneSwitchoverRole', 'ControlPlaneHostEventsRole']) {
       const role = template.findResources('AWS::IAM::Role')[logicalIdOf(template, 'AWS::IAM::Role', prefix)]!;
       expect(role.Properties.ManagedPolicyArns).toEqual([{ Ref: ids.controller }]);
       expect(role.Properties.AssumeRolePolicyDocument.Statement).toEqual([
@@ -470,6 +527,7 @@ describe("the controller's IAM policy", () => {
     });
     const stmts = (id: string) => identityStatements(template).filter((x) => x.logicalId === id).map((x) => x.statement);
     expect(stmts(switchoverPolicy)).toEqual([logs('ControlPlaneSwitchoverLogs')]);
+    expect(stmts(logicalIdOf(template, 'AWS::IAM::Policy', 'ControlPlaneHostEventsRoleDefaultPolicy'))).toEqual([logs('ControlPlaneHostEventsLogs')]);
     expect(stmts(evaluatorPolicy)).toEqual([
       logs('ControlPlaneEvaluatorLogs'),
       { Effect: 'Allow', Action: ['sqs:SendMessage', 'sqs:GetQueueAttributes', 'sqs:GetQueueUrl'], Resource: arnOf(ids.dlq) },
@@ -527,11 +585,11 @@ describe("the controller's IAM policy", () => {
     expect(eipGrants.map((st) => st.Sid)).toEqual(['MoveClusterVips']);
   });
 
-  it('stops only instances tagged with one of its clusters', () => {
+  it('stops (fence) and starts (auto_rejoin) only instances tagged with one of its clusters', () => {
     expect(s.StopClusterInstances).toEqual({
       Sid: 'StopClusterInstances',
       Effect: 'Allow',
-      Action: 'ec2:StopInstances',
+      Action: ['ec2:StopInstances', 'ec2:StartInstances'],
       Resource: instanceArn,
       Condition: { StringEquals: { 'aws:ResourceTag/pgvigil:cluster': ['main', 'b.2'] } },
     });
@@ -582,7 +640,28 @@ describe("the agents' IAM policy", () => {
         Resource: arnOf(ids.table),
         Condition: ownKeys,
       },
+      ReadAgentApiSecret: {
+        Sid: 'ReadAgentApiSecret',
+        Effect: 'Allow',
+        Action: 'secretsmanager:GetSecretValue',
+        Resource: { Ref: logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretmain') },
+      },
     });
+  });
+
+  it("creates one agent API secret per cluster, readable only through that cluster's agent policy, and publishes their ARNs", () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 2);
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: 'pgvigil/main/agent-api',
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
+    });
+    template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Retain' });
+    const secret = logicalIdOf(template, 'AWS::SecretsManager::Secret', 'ControlPlaneAgentApiSecretmain');
+    const readers = identityStatements(template).filter(({ statement }) => JSON.stringify(statement.Resource ?? '').includes(secret));
+    expect(readers.map((r) => r.logicalId)).toEqual([logicalIdOf(template, 'AWS::IAM::ManagedPolicy', 'ControlPlaneAgentPolicymain')]);
+    const output = template.findOutputs('AgentApiSecretArns').AgentApiSecretArns;
+    expect(JSON.stringify(output?.Value)).toContain(`{"Ref":"${secret}"}`);
+    expect(JSON.stringify(output?.Value)).toContain('"b.2"');
   });
 
   it('creates one policy per cluster asked for, and refuses a cluster the control plane does not serve', () => {
@@ -607,6 +686,89 @@ describe('no wildcard admin', () => {
   });
 });
 
+describe('Route 53 records and agent API secrets given as props', () => {
+  let s: Record<string, Statement>;
+  const zoneArn = (id: string) => ({ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:route53:::hostedzone/${id}`]] });
+  beforeAll(() => {
+    s = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpControllerPolicy'));
+  });
+
+  it("lets the controller UPSERT only each cluster's own A record, by normalised name, in its own zone", () => {
+    expect(s.MoveRecordorders).toEqual({
+      Sid: 'MoveRecordorders',
+      Effect: 'Allow',
+      Action: 'route53:ChangeResourceRecordSets',
+      Resource: zoneArn('Z0123456789ABCDEFGHIJ'),
+      Condition: {
+        'ForAllValues:StringEquals': {
+          'route53:ChangeResourceRecordSetsNormalizedRecordNames': ['primary.orders.internal'],
+          'route53:ChangeResourceRecordSetsRecordTypes': ['A'],
+          'route53:ChangeResourceRecordSetsActions': ['UPSERT'],
+        },
+      },
+    });
+    expect(s.MoveRecordpay?.Resource).toEqual(zoneArn('Z9876543210ZYXWVUTSRQ'));
+    expect(s.MoveRecordpay?.Condition?.['ForAllValues:StringEquals']?.['route53:ChangeResourceRecordSetsNormalizedRecordNames']).toEqual(['primary.pay.internal']);
+    const changers = identityStatements(routed).filter(({ statement }) => actionsOf(statement).some((a) => a.startsWith('route53:Change')));
+    expect(changers.map((c) => c.statement.Sid).sort()).toEqual(['MoveRecordorders', 'MoveRecordpay']);
+  });
+
+  it('lets the controller read those zones, wait for its changes and read instances’ private addresses, nothing more', () => {
+    expect(s.ReadRecords).toMatchObject({ Action: 'route53:ListResourceRecordSets', Resource: [zoneArn('Z0123456789ABCDEFGHIJ'), zoneArn('Z9876543210ZYXWVUTSRQ')] });
+    expect(s.RecordChanges).toMatchObject({
+      Action: 'route53:GetChange',
+      Resource: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':route53:::change/*']] },
+    });
+    expect(s.InstanceAddresses).toMatchObject({ Action: 'ec2:DescribeInstances', Resource: '*' });
+  });
+
+  it('adds no Route 53 or DescribeInstances grant to a control plane whose clusters have no record', () => {
+    const plain = statementsBySid(template, ids.controller);
+    expect(Object.values(plain).flatMap(actionsOf).filter((a) => a.startsWith('route53:') || a === 'ec2:DescribeInstances')).toEqual([]);
+  });
+
+  it('creates no secret for a cluster that brings its own, and grants its agents that one (partial ARNs with the six-character suffix, the key through Secrets Manager only)', () => {
+    routed.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const pay = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpAgentPolicypay'));
+    expect(pay.ReadAgentApiSecret?.Resource).toBe('arn:aws:secretsmanager:eu-west-1:123456789012:secret:pay/api-AbCdEf');
+    expect(pay.DecryptAgentApiSecret).toEqual({
+      Sid: 'DecryptAgentApiSecret',
+      Effect: 'Allow',
+      Action: 'kms:Decrypt',
+      Resource: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      Condition: { StringEquals: { 'kms:ViaService': { 'Fn::Join': ['', ['secretsmanager.', { Ref: 'AWS::Region' }, '.amazonaws.com']] } } },
+    });
+    const logs = statementsBySid(routed, logicalIdOf(routed, 'AWS::IAM::ManagedPolicy', 'cpAgentPolicylogs'));
+    expect(JSON.stringify(logs.ReadAgentApiSecret?.Resource)).toMatch(/:secret:logs\/api-\?\?\?\?\?\?"/);
+  });
+
+  it('allocates no Elastic IP and grants no address move for clusters without one (elasticIp: false), and says so in the output', () => {
+    const plain = new PgvigilControlPlaneStack(apps.app(), 'private', {
+      controlPlane: { clusters: [{ clusterId: 'orders', elasticIp: false, route53Record: { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' } }] },
+    });
+    const t = Template.fromStack(plain);
+    t.resourceCountIs('AWS::EC2::EIP', 0);
+    expect(plain.controlPlane.vipAllocationId('orders')).toBeUndefined();
+    const controller = statementsBySid(t, logicalIdOf(t, 'AWS::IAM::ManagedPolicy', 'ControlPlaneControllerPolicy'));
+    expect(Object.values(controller).flatMap(actionsOf).filter((a) => /^ec2:(Associate|Disassociate)Address$/.test(a))).toEqual([]);
+    expect(controller.MoveRecordorders).toBeDefined();
+    expect(Object.values(t.findOutputs('VipAllocationIds'))[0]?.Value).toBe('orders=');
+  });
+
+  it('refuses an allocation id for a cluster that has no Elastic IP', () => {
+    expect(
+      () => new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', elasticIp: false, vipAllocationId: IMPORTED_EIP }] }),
+    ).toThrow(/clusters\[0\]: vipAllocationId "eipalloc-0123456789abcdef0" given with elasticIp: false/);
+  });
+
+  it('refuses a record name that is not a written-out DNS name and a zone id that is not one', () => {
+    const build = (recordName: string, hostedZoneId = 'Z0123456789ABCDEFGHIJ') => () =>
+      new PgvigilControlPlane(new Stack(apps.app(), 'bad'), 'cp', { clusters: [{ clusterId: 'x', route53Record: { hostedZoneId, recordName } }] });
+    expect(build('primary')).toThrow(/route53Record\.recordName "primary" is not a fully qualified DNS name/);
+    expect(build('primary.x.internal', 'zone-1')).toThrow(/route53Record\.hostedZoneId "zone-1" is not a hosted zone id/);
+  });
+});
+
 describe('construct props', () => {
   it('names the documents with the given prefix and hands it to the functions', () => {
     custom.hasResourceProperties('AWS::SSM::Document', { Name: 'acme-pg-Promote' });
@@ -622,6 +784,16 @@ describe('construct props', () => {
     custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.replicationLag.name, Threshold: 4096 });
   });
 
+  it('alarms on failover data loss over a cluster’s own budget, and not at all for a cluster whose budget is null', () => {
+    custom.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: METRICS.failoverDataLoss.name, Threshold: 16 * 1024 ** 2 });
+    const lossAlarms = Object.values(routed.findResources('AWS::CloudWatch::Alarm', { Properties: { MetricName: METRICS.failoverDataLoss.name } }));
+    const clustersAlarmed = lossAlarms.map((a) => (a.Properties.Dimensions as { Value: string }[])[0]?.Value).sort();
+    expect(clustersAlarmed).toEqual(['orders', 'pay']);
+    // The cluster without the alarm keeps its other four.
+    const logsAlarms = Object.values(routed.findResources('AWS::CloudWatch::Alarm')).filter((a) => JSON.stringify(a.Properties.Dimensions ?? []).includes('"logs"'));
+    expect(logsAlarms).toHaveLength(4);
+  });
+
   it('publishes to an EventBridge bus when given one: environment and a PutEvents grant on that bus only', () => {
     const bus = logicalIdOf(custom, 'AWS::Events::EventBus', 'Bus');
     custom.hasResourceProperties('AWS::Lambda::Function', {
@@ -635,12 +807,12 @@ describe('construct props', () => {
       Resource: { 'Fn::GetAtt': [bus, 'Arn'] },
     });
     expect(statementsBySid(template, ids.controller).EventBus).toBeUndefined();
-    // Only the evaluator's and the switchover function's roles hold that policy, and no other
+    // Only the controller functions' roles hold that policy, and no other
     // statement anywhere lets anything put events (not the agents, not the Automation role).
     const holders = Object.entries(custom.findResources('AWS::IAM::Role'))
       .filter(([, r]) => JSON.stringify(r.Properties.ManagedPolicyArns ?? []).includes(`"${policy}"`))
       .map(([id]) => id);
-    expect(holders.sort()).toEqual([logicalIdOf(custom, 'AWS::IAM::Role', 'cpEvaluatorRole'), logicalIdOf(custom, 'AWS::IAM::Role', 'cpSwitchoverRole')].sort());
+    expect(holders.sort()).toEqual(['cpEvaluatorRole', 'cpSwitchoverRole', 'cpHostEventsRole'].map((r) => logicalIdOf(custom, 'AWS::IAM::Role', r)).sort());
     expect(custom.findResources('AWS::IAM::ManagedPolicy')[policy]?.Properties).not.toHaveProperty('Roles');
     const putters = identityStatements(custom).filter(({ statement }) => actionsOf(statement).some((a) => /^(events:(PutEvents|\*)|\*)$/.test(a)));
     expect(putters.map((p) => [p.logicalId, p.statement.Sid])).toEqual([[policy, 'EventBus']]);
@@ -661,10 +833,30 @@ describe('construct props', () => {
     );
   });
 
+  it('refuses a failover data-loss budget that is not a whole number of bytes, naming the cluster', () => {
+    expect(make({ clusters: [{ clusterId: 'a', failoverDataLossBudgetBytes: -1 }] })).toThrow(/clusters\[0\]\.failoverDataLossBudgetBytes -1 is not a whole number of bytes >= 0 \(null: no alarm\)/);
+    expect(make({ clusters: [{ clusterId: 'a' }, { clusterId: 'b', failoverDataLossBudgetBytes: 1.5 }] })).toThrow(/clusters\[1\]\.failoverDataLossBudgetBytes 1\.5 is not/);
+  });
+
   it('parses the clusters context value into ids and imported allocation ids', () => {
     expect(parseClusters(' main , b.2=eipalloc-0123456789abcdef0,,')).toEqual([
       { clusterId: 'main' },
       { clusterId: 'b.2', vipAllocationId: 'eipalloc-0123456789abcdef0' },
     ]);
+  });
+
+  it('parses each cluster’s routes from the clusters context value: a new or existing Elastic IP, a Route 53 record, both, or the record alone', () => {
+    const record = { hostedZoneId: 'Z0123456789ABCDEFGHIJ', recordName: 'primary.orders.internal' };
+    expect(
+      parseClusters('orders=route53:Z0123456789ABCDEFGHIJ/primary.orders.internal, pay=eip+route53:Z0123456789ABCDEFGHIJ/primary.orders.internal,logs=eipalloc-0123456789abcdef0+eip'),
+    ).toEqual([
+      { clusterId: 'orders', elasticIp: false, route53Record: record },
+      { clusterId: 'pay', route53Record: record },
+      { clusterId: 'logs', vipAllocationId: 'eipalloc-0123456789abcdef0' },
+    ]);
+    expect(() => parseClusters('main,orders=route53:Z0123456789ABCDEFGHIJ')).toThrow(
+      'pgvigil:clusters: "route53:Z0123456789ABCDEFGHIJ" in "orders=route53:Z0123456789ABCDEFGHIJ" is not a route (eip, eipalloc-…, route53:<zone id>/<record name>)',
+    );
+    expect(() => parseClusters('orders=')).toThrow(/"" in "orders=" is not a route/);
   });
 });

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, builtArtifact, packageRoot } from '../../build/artifacts.js';
-import { SYSTEMD_UNIT } from '../../build/host-package.js';
+import { POSTGRESQL_DROP_IN, SYSTEMD_UNIT } from '../../build/host-package.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pgvigil-host-'));
 const opt = join(dir, 'opt', 'pgvigil');
@@ -31,10 +31,10 @@ beforeAll(() => {
 });
 
 describe('the host package', () => {
-  it('is one archive under 5 MB holding the agent, the CLI and the systemd unit, and no node_modules', () => {
+  it("is one archive under 5 MB holding the agent, the CLI, the agent's unit and PostgreSQL's boot-guard drop-in, and no node_modules", () => {
     expect(statSync(builtArtifact(ARTIFACTS.hostPackage)).size).toBeLessThan(5 * 1024 * 1024);
-    expect(files).toEqual(expect.arrayContaining([ARTIFACTS.agent, ARTIFACTS.cli, SYSTEMD_UNIT, 'package.json']));
-    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.agent, SYSTEMD_UNIT, 'package.json'].sort());
+    expect(files).toEqual(expect.arrayContaining([ARTIFACTS.agent, ARTIFACTS.cli, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json']));
+    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.agent, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json'].sort());
     expect(files.some((f) => f.includes('node_modules'))).toBe(false);
   });
 
@@ -42,6 +42,15 @@ describe('the host package', () => {
     const unit = readFileSync(join(opt, SYSTEMD_UNIT), 'utf8');
     const exec = /^ExecStart=\S+ .*?\/opt\/pgvigil\/(\S+\.mjs) run/m.exec(unit);
     expect(exec?.[1]).toBe(ARTIFACTS.agent);
+  });
+
+  it("holds the file the drop-in's ExecStartPre runs, with the node startup command", () => {
+    const dropIn = readFileSync(join(opt, POSTGRESQL_DROP_IN), 'utf8');
+    const exec = /^ExecStartPre=\S+ \/opt\/pgvigil\/(\S+\.mjs) node startup -f \/etc\/pgvigil\/repmgr\.conf$/m.exec(dropIn);
+    expect(exec?.[1]).toBe(ARTIFACTS.agent);
+    const help = run(ARTIFACTS.agent, ['node', 'startup', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('pgvigil-agent node startup -f CONFIG');
   });
 
   it('runs the agent and the CLI from the unpacked files alone, each by its own #! line', () => {

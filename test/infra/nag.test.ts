@@ -55,6 +55,8 @@ describe('cdk-nag AwsSolutions', () => {
         controlPlane: { clusters: [{ clusterId: 'main' }, { clusterId: 'b.2', vipAllocationId: 'eipalloc-0123456789abcdef0' }] },
       });
       new PgvigilExampleStack(app, 'pgvigil-example');
+      // The public layout (the Elastic IP the only route) has its own network.
+      new PgvigilExampleStack(app, 'pgvigil-example-public', { loadBalancer: false, route53: false, documentPrefix: 'pgvigil-public' });
     });
   });
 
@@ -70,8 +72,9 @@ describe('cdk-nag AwsSolutions', () => {
     expect(findings('pgvigil')).toEqual([]);
   });
 
-  it('finds nothing unacknowledged in the example stack', () => {
+  it('finds nothing unacknowledged in the example stack, in its private and its public layout', () => {
     expect(findings('pgvigil-example')).toEqual([]);
+    expect(findings('pgvigil-example-public')).toEqual([]);
     expect(violations(result.report)).toEqual([]);
     expect(result.error).toBeUndefined();
   });
@@ -89,6 +92,7 @@ describe('cdk-nag AwsSolutions', () => {
     expect(ids).toEqual([
       'AwsSolutions::AwsSolutions-EC28',
       'AwsSolutions::AwsSolutions-EC29',
+      'AwsSolutions::AwsSolutions-ELB2',
       'AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/AmazonSSMManagedInstanceCore]',
       'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetBucket*]',
       'AwsSolutions::AwsSolutions-IAM5[Action::s3:GetObject*]',
@@ -96,6 +100,7 @@ describe('cdk-nag AwsSolutions', () => {
       'AwsSolutions::AwsSolutions-IAM5[Resource::*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:network-interface/*]',
+      'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:route53:::change/*]',
       'AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
       'AwsSolutions::AwsSolutions-SMG4',
       'AwsSolutions::AwsSolutions-SQS3',

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ARTIFACTS, packageRoot } from '../../build/artifacts.js';
+import { ARTIFACTS, LAMBDA_HANDLERS, packageRoot } from '../../build/artifacts.js';
 
 const root = packageRoot();
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { name: string; version: string; license: string; bin: Record<string, string>; engines: unknown; peerDependencies: Record<string, string> };
@@ -120,7 +120,7 @@ describe('the npm package', () => {
     const shipped = Object.values(template.Resources)
       .filter((r) => r.Type === 'AWS::Lambda::Function')
       .map((r) => readFileSync(join(out, `asset.${(r.Properties.Code?.S3Key ?? '').replace(/\.zip$/, '')}`, 'index.mjs'), 'utf8'));
-    const installed = ['evaluator', 'switchover'].map((name) => readFileSync(join(app, 'node_modules/pgvigil', ARTIFACTS.functions, name, 'index.mjs'), 'utf8'));
+    const installed = LAMBDA_HANDLERS.map((name) => readFileSync(join(app, 'node_modules/pgvigil', ARTIFACTS.functions, name, 'index.mjs'), 'utf8'));
     expect(shipped.sort()).toEqual(installed.sort());
   });
 });

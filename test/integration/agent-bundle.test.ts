@@ -16,7 +16,7 @@ import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { PostgresServer } from '../../sandbox/postgres.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
-import { createTable, motoEnv, writeNodeConfig, type RunResult } from '../support/agent.js';
+import { createTable, motoEnv, runBundle, writeNodeConfig, type RunResult } from '../support/agent.js';
 
 const TABLE = 'pgvigil-agent-bundle';
 const pgs = new TestPostgres();
@@ -31,20 +31,7 @@ const configs: Record<number, string> = {};
 const f = (id: number): string[] => ['-f', configs[id] as string];
 
 /** Runs `node <unit flags> pgvigil-agent.mjs ARGS` as its own process. */
-async function bundle(args: string[]): Promise<RunResult> {
-  const child = spawn(process.execPath, [...nodeFlags, bundlePath, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout.on('data', (b: Buffer) => stdout.push(b));
-  child.stderr.on('data', (b: Buffer) => stderr.push(b));
-  const code = await new Promise<number>((resolve, reject) => {
-    child.once('error', reject);
-    child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
-  });
-  const lines = (chunks: Buffer[]): string[] => Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
-  const out = { stdout: lines(stdout), stderr: lines(stderr) };
-  return { code, ...out, text: [...out.stdout, ...out.stderr].join('\n') };
-}
+const bundle = (args: string[]): Promise<RunResult> => runBundle(env, args, nodeFlags);
 
 async function timelineOf(server: PostgresServer): Promise<string | undefined> {
   return (await server.query<{ t: string }>('SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) AS t'))[0]?.t;

@@ -110,6 +110,8 @@ describe('the failover saga against moto', () => {
     const fence = (await f.store.listEvents(id, { event: 'fence_applied' }))[0];
     expect(fence?.successful).toBe(true);
     expect(fence?.details).toMatch(/stop-instance.*StopInstances/);
+    // Recorded, so that auto_rejoin can start it again once the new primary serves.
+    expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 1)?.instance_stopped_at).toEqual(expect.any(Number));
   });
 
   it("moves the witness's upstream to the new primary, as `witness register` recorded it under the old one", async () => {
@@ -191,7 +193,7 @@ describe('the fence of an old primary whose lease has expired', () => {
     expect(fence).toMatchObject({ node_id: 1, successful: true });
     expect(fence?.details).toMatch(/stop-instance: SSM did not confirm the fence.*lease had expired/);
     const after = (await f.store.load(id))?.snapshot;
-    expect(after?.nodes.find((n) => n.node_id === 1)).toMatchObject({ active: false, fenced: true });
+    expect(after?.nodes.find((n) => n.node_id === 1)).toMatchObject({ active: false, fenced: true, instance_stopped_at: expect.any(Number) });
     expect(after?.cluster.primary_node_id).toBe(2);
   });
 
@@ -200,13 +202,14 @@ describe('the fence of an old primary whose lease has expired', () => {
     const order: string[] = [];
     const deps = withOldPrimaryAnswer(async () => ({ status: 'Success', exitCode: 0, output: 'NOTICE: node 1 fenced' }), order);
     const stopped: string[] = [];
-    deps.fencer = { stop: async (instance) => void stopped.push(instance) };
+    deps.fencer = { stop: async (instance) => void stopped.push(instance), start: async () => undefined };
     const result = await evaluateCluster(deps, invocation(), id);
     expect(result.saga).toBe('completed');
     expect(stopped).toEqual([]);
     const fence = (await f.store.listEvents(id, { event: 'fence_applied' }))[0];
     expect(fence).toMatchObject({ node_id: 1, successful: true });
     expect(fence?.details).toMatch(/^ssm: the agent confirmed the fence/);
+    expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 1)?.instance_stopped_at).toBeNull();
   });
 
   it('is still collected when the round aborts before any promotion', async () => {
@@ -214,7 +217,7 @@ describe('the fence of an old primary whose lease has expired', () => {
     const order: string[] = [];
     const deps = withOldPrimaryAnswer(async () => ({ status: 'Undeliverable', exitCode: null, output: 'SSM: Undeliverable' }), order);
     const stopped: string[] = [];
-    deps.fencer = { stop: async (instance) => void stopped.push(instance) };
+    deps.fencer = { stop: async (instance) => void stopped.push(instance), start: async () => undefined };
     const result = await evaluateCluster(deps, noCandidateAfterFence(id), id);
     expect(result.saga).toBe('cooldown');
     expect(order.filter((o) => o.startsWith('send promote'))).toEqual([]);

@@ -5,7 +5,8 @@ import { evaluateCluster } from '../../functions/evaluator.js';
 import { FAILOVER_STEPS } from '../../functions/sagas/failover.js';
 import { startNodeAction } from '../../functions/sagas/node-actions.js';
 import { SWITCHOVER_STEPS } from '../../functions/sagas/switchover.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, invocation, reactingHosts } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -138,7 +139,7 @@ describe('a switchover whose candidate or new primary dies after each step', () 
     it(`ends with one writable primary when node 2 dies after "${step}" and the owner with it`, async () => {
       const { id } = await seed('so-dies', (b) => b);
       await expect(
-        runSwitchover(
+        switchoverEntry(
           f.deps(),
           dyingWith(id, 2, step),
           parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true }),
@@ -289,6 +290,6 @@ describe('stuck states the controller leaves by itself', () => {
     await f.deps().vip.moveTo(f.allocationId, f.instances.get(3) ?? '');
     await evaluateCluster(f.deps(), invocation(), id, { sweep: true });
     expect(await f.deps().vip.current(f.allocationId)).toBe(f.instances.get(1));
-    expect((await f.store.listEvents(id, { event: 'stuck_state_recovery' }))[0]?.details).toMatch(/^vip_elsewhere: Elastic IP .* was on i-/);
+    expect((await f.store.listEvents(id, { event: 'stuck_state_recovery' }))[0]?.details).toMatch(/^vip_elsewhere: Elastic IP .* led to i-/);
   });
 });

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { keys } from '../../core/table.js';
 import { handler, setControllerDeps } from '../../functions/handlers/evaluator.js';
-import { LocalRuntime } from '../../functions/local-runtime.js';
+import { LocalRuntime } from '../../sandbox/local-runtime.js';
 import { silentLogger } from '../../functions/log.js';
 import { ControllerFixture } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';

@@ -1,8 +1,8 @@
-import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DescribeAddressesCommand, DescribeInstancesCommand, StartInstancesCommand, StopInstancesCommand } from '@aws-sdk/client-ec2';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
-import { ControllerFixture, invocation } from '../support/controller-fixture.js';
+import { ControllerFixture, FAST_TIMINGS, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
 let f: ControllerFixture;
@@ -74,6 +74,65 @@ describe('rejoin and follow', () => {
     expect((await sent(id)).map((c) => c.parameters)).toEqual([expect.objectContaining({ NodeId: '3', UpstreamNodeId: '1', ForceRewind: 'true' })]);
     expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 3)).toMatchObject({ type: 'standby', upstream_node_id: 1, fenced: false, active: true });
     expect((await f.store.listEvents(id, { event: 'node_rejoin' }))[0]).toMatchObject({ node_id: 3, successful: true });
+  });
+
+  describe('a node whose instance a fence stopped (auto_rejoin)', () => {
+    async function stoppedNode3(): Promise<string> {
+      const stoppedAt = f.clock.now() - 60_000;
+      const { id } = await cluster((b) =>
+        b
+          .settings({ auto_rejoin: true })
+          .node(3, { type: 'primary', upstream_node_id: null, fenced: true, active: false, instance_stopped_at: stoppedAt })
+          .server(3, { fenced: true, postmaster_running: false, accepting_connections: false })
+          .silence(3),
+      );
+      await f.ec2.send(new StopInstancesCommand({ InstanceIds: [instance3()], Force: true }));
+      return id;
+    }
+    const instance3 = (): string => f.instances.get(3) ?? '';
+    async function instanceState(): Promise<string | undefined> {
+      return (await f.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instance3()] }))).Reservations?.[0]?.Instances?.[0]?.State?.Name;
+    }
+    afterEach(async () => {
+      await f.ec2.send(new StartInstancesCommand({ InstanceIds: [instance3()] }));
+    });
+
+    it('starts the instance, waits for its agent to report and rejoins it with pg_rewind', async () => {
+      const id = await stoppedNode3();
+      // The host boots once its instance runs, and its agent reports again.
+      const boot = (async () => {
+        for (let i = 0; i < 600; i++) {
+          if ((await instanceState()) === 'running') {
+            await f.patchHeartbeat(id, 3, (hb) => hb);
+            return true;
+          }
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        return false;
+      })();
+      const result = await evaluateCluster(f.deps(), invocation(), id);
+      expect(await boot).toBe(true);
+      expect(result.code).toBe('rejoin');
+      expect(result.saga).toBe('completed');
+      expect((await sent(id)).map((c) => c.parameters)).toEqual([expect.objectContaining({ NodeId: '3', UpstreamNodeId: '1', ForceRewind: 'true' })]);
+      const events = (await f.store.listEvents(id)).filter((e) => e.node_id === 3).map((e) => `${e.event}:${e.successful}`);
+      expect(events).toEqual(expect.arrayContaining(['instance_started:true', 'node_rejoin:true']));
+      expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 3)).toMatchObject({ type: 'standby', upstream_node_id: 1, fenced: false, active: true, instance_stopped_at: null });
+    });
+
+    it('starts it only once: when its agent never reports, the rejoin fails and the node is left down', async () => {
+      const id = await stoppedNode3();
+      const result = await evaluateCluster(f.deps({ timings: { ...FAST_TIMINGS, bootWaitMs: 1500 } }), invocation(), id);
+      expect(result.saga).toBe('cooldown');
+      expect(await instanceState()).toBe('running');
+      const rejoin = await f.store.listEvents(id, { event: 'node_rejoin' });
+      expect(rejoin[0]).toMatchObject({ node_id: 3, successful: false });
+      expect(rejoin[0]?.details).toMatch(/its agent did not report within 1.5 s of the instance's start/);
+      expect(await sent(id)).toEqual([]);
+      expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 3)).toMatchObject({ fenced: true, instance_stopped_at: null });
+      // Not started again later: it is no longer recorded stopped, and a silent agent is not rejoined.
+      expect(await f.store.listEvents(id, { event: 'instance_started' })).toHaveLength(1);
+    });
   });
 
   it('leaves a fenced node alone without auto_rejoin', async () => {

@@ -6,7 +6,8 @@ import type { ClusterSettings, ClusterSnapshot } from '../../core/model.js';
 import type { DnsRecord } from '../../core/routes.js';
 import type { ControllerDeps } from '../../functions/controller.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, FAST_TIMINGS, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -96,7 +97,7 @@ describe('the routes to the primary in the sagas', () => {
 
   it('switchover: moves a Route 53 record (a cluster without an Elastic IP) to the new primary', async () => {
     const { id, snapshot, record } = await cluster('healthy', { elasticIp: false });
-    const r = await runSwitchover(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: false }));
+    const r = await switchoverEntry(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: false }));
     expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
     expect(await recordValues(record)).toEqual({ ttl: 5, values: [addresses.get(2)] });
     const moved = (await f.store.listEvents(id, { event: 'vip_moved' })).map((e) => e.details);
@@ -105,7 +106,7 @@ describe('the routes to the primary in the sagas', () => {
 
   it('switchover --dry-run names every route that will move', async () => {
     const { id } = await cluster('healthy');
-    const r = await runSwitchover(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: false, dry_run: true }));
+    const r = await switchoverEntry(deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: false, dry_run: true }));
     expect(r.checks.find((c) => c.name === 'vip')?.detail).toBe(
       `Elastic IP ${f.allocationId} and Route 53 record ${id}.db.internal (zone ${zoneId}, TTL 5 s) will move to node 2`,
     );
@@ -144,5 +145,17 @@ describe('the routes to the primary in the sagas', () => {
     expect(failed).toMatch(/move_vip/);
     expect(failed).toMatch(/ZNOSUCHZONE1/);
     expect(attempts).toBe(FAST_TIMINGS.maxStepAttempts);
+  });
+
+  it('the sweep points a Route 53 record left on another instance back at the serving primary, and leaves a right one alone', async () => {
+    const { id, record } = await cluster('healthy');
+    await mover.moveTo(record, f.instances.get(3) ?? '');
+    await evaluateCluster(deps(), invocation(), id, { sweep: true });
+    expect((await recordValues(record)).values).toEqual([addresses.get(1)]);
+    const repaired = (await f.store.listEvents(id, { event: 'stuck_state_recovery' })).map((e) => e.details);
+    expect(repaired).toEqual([expect.stringMatching(new RegExp(`^vip_elsewhere: Route 53 record ${record.name} .* led to ${f.instances.get(3)}, not to instance ${f.instances.get(1)}`))]);
+    // Nothing to repair the next time round.
+    await evaluateCluster(deps(), invocation(), id, { sweep: true });
+    expect(await f.store.listEvents(id, { event: 'stuck_state_recovery' })).toHaveLength(1);
   });
 });

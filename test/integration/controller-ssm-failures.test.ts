@@ -9,7 +9,8 @@ import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
 import type { ClusterSettings } from '../../core/model.js';
 import type { HostAction } from '../../core/ports.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, DOCUMENT_PREFIX, invocation, reactingHosts } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -159,7 +160,7 @@ describe('SSM failures during a switchover', () => {
       heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
     });
     script = (doc) => (doc === 'pgvigil-Demote' ? { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 5, StandardErrorContent: 'ERROR: checkpoint failed' } : { Status: 'Success', ResponseCode: 0 });
-    const r = await runSwitchover(deps((a) => a.action !== 'demote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    const r = await switchoverEntry(deps((a) => a.action !== 'demote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
     expect(r.ok).toBe(false);
     expect(sent.map((s) => `${s.document}:${s.nodeId}`)).toEqual(['pgvigil-Demote:1', 'pgvigil-Unfence:1']);
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null });
@@ -176,7 +177,7 @@ describe('SSM failures during a switchover', () => {
       nodes: built.nodes.map((n) => ({ ...n, cluster_id: id })),
       heartbeats: built.heartbeats.map((h) => ({ ...h, cluster_id: id })),
     });
-    const r = await runSwitchover(deps((a) => a.action !== 'promote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    const r = await switchoverEntry(deps((a) => a.action !== 'promote'), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
     expect(r.ok).toBe(false);
     expect(sent.map((s) => `${s.document}:${s.nodeId}`)).toEqual(['pgvigil-Demote:1', 'pgvigil-Promote:2']);
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 1, paused: false, operation: null });

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { handler, setControllerDeps } from '../../functions/handlers/switchover.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
 
@@ -41,7 +42,7 @@ async function vipInstance(): Promise<string | undefined> {
 describe('switchover --dry-run', () => {
   it('lists every check as passed for a caught-up standby and changes nothing', async () => {
     const { id, snapshot } = await healthyCluster();
-    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: true }));
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true, dry_run: true }));
     expect(r.ok).toBe(true);
     expect(r.checks.map((c) => c.name)).toEqual([
       'no_operation_in_progress',
@@ -63,11 +64,11 @@ describe('switchover --dry-run', () => {
 
   it('fails the checks for a witness, a stale standby and a standby on another timeline, saying why', async () => {
     const { id } = await healthyCluster((b) => b.silence(3).server(2, { timeline: 1 }));
-    const witness = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 4, dry_run: true }));
+    const witness = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 4, dry_run: true }));
     expect(witness.checks.find((c) => c.name === 'candidate_is_standby')).toMatchObject({ passed: false, detail: 'node 4 is witness' });
-    const stale = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3, dry_run: true }));
+    const stale = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3, dry_run: true }));
     expect(stale.checks.find((c) => c.name === 'candidate_streaming')?.passed).toBe(false);
-    const timeline = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, dry_run: true }));
+    const timeline = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, dry_run: true }));
     expect(timeline.ok).toBe(false);
     expect(timeline.checks.find((c) => c.name === 'same_system_and_timeline')?.passed).toBe(false);
     expect(await sent(id)).toEqual([]);
@@ -99,6 +100,28 @@ describe('switchover', () => {
     expect(events).toEqual(expect.arrayContaining(['switchover_started:true', 'demote:true', 'standby_promote:true', 'vip_moved:true', 'node_rejoin:true', 'standby_follow:true', 'standby_switchover:true']));
   });
 
+  it('waits out a sibling whose heartbeat is late instead of refusing, then runs', async () => {
+    const { id, snapshot } = await healthyCluster((b) => b.silence(3, 4000));
+    // node3's agent reports again a moment later, as a busy host's does.
+    const late = (async () => {
+      await new Promise((r) => setTimeout(r, 700));
+      await f.refreshHeartbeats(id);
+    })();
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true }));
+    await late;
+    expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
+    expect(r.checks.every((c) => c.passed)).toBe(true);
+  });
+
+  it('refuses at once what waiting cannot clear (a witness as the candidate), even on a real run', async () => {
+    const { id, snapshot } = await healthyCluster();
+    const started = Date.now();
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 4 }));
+    expect(r.ok).toBe(false);
+    expect(Date.now() - started).toBeLessThan(snapshot.cluster.settings.node_timeout_secs * 1000);
+    expect((await f.store.load(id))?.snapshot.cluster.term).toBe(snapshot.cluster.term);
+  });
+
   it("waits for the old primary's rejoin as long as the cluster's node_rejoin_timeout says", async () => {
     const { id } = await healthyCluster((b) => b.settings({ node_rejoin_timeout: 7 }));
     const deps = f.deps();
@@ -116,7 +139,7 @@ describe('switchover', () => {
         return hosts.wait(cmd, instance, timeout);
       },
     };
-    const r = await runSwitchover(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    const r = await switchoverEntry(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
     expect(r).toMatchObject({ ok: true, outcome: 'completed' });
     expect(waits.filter(([a]) => a === 'rejoin')).toEqual([['rejoin', 7000]]);
   });
@@ -124,7 +147,7 @@ describe('switchover', () => {
   it('rolls back without promoting when the candidate does not receive the final LSN: old primary restarted, Elastic IP kept, unpaused', async () => {
     // Node 3 is 96 bytes behind the primary's last LSN and will not catch up.
     const { id, snapshot } = await healthyCluster();
-    const r = await runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3 }));
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 3 }));
     expect(r).toMatchObject({ ok: false, outcome: 'completed' });
     // The candidate's own promote checks the final LSN and refuses, changing nothing.
     expect(await sent(id)).toEqual(['Demote:1', 'Promote:3', 'Unfence:1']);
@@ -137,7 +160,7 @@ describe('switchover', () => {
 
   it('of two switchovers started together, exactly one runs', async () => {
     const { id } = await healthyCluster();
-    const results = await Promise.all([2, 2].map((c) => runSwitchover(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));
+    const results = await Promise.all([2, 2].map((c) => switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));
     expect(results.filter((r) => r.outcome === 'completed')).toHaveLength(1);
     expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toHaveLength(1);
   });
@@ -145,7 +168,7 @@ describe('switchover', () => {
   it('is finished by the evaluator when the switchover invocation dies after demoting the primary', async () => {
     const { id, snapshot } = await healthyCluster();
     await expect(
-      runSwitchover(
+      switchoverEntry(
         f.deps(),
         invocation({ crashAfter: (step) => { if (step === 'demote_primary') throw new Error('Lambda timed out'); } }),
         parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }),
@@ -166,7 +189,7 @@ describe('switchover', () => {
   it('does not promote for a stale term when a resumed switchover finds the term moved on; it rolls back instead', async () => {
     const { id, snapshot } = await healthyCluster();
     await expect(
-      runSwitchover(
+      switchoverEntry(
         f.deps(),
         invocation({ crashAfter: (step) => { if (step === 'wait_catchup') throw new Error('Lambda timed out'); } }),
         parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }),

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 import { run } from '../../sandbox/netns.js';
 
 const parent = mkdtempSync(join(tmpdir(), 'pgv-cli-'));

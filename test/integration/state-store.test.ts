@@ -1,7 +1,7 @@
 import { PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { Heartbeat } from '../../core/model.js';
 import { clusterRecord, nodeRecord } from '../support/cli-cluster.js';
 import { keys } from '../../core/table.js';
@@ -85,6 +85,20 @@ describe('DynamoStateStore against the moto server', () => {
     expect(ids).toEqual(expect.arrayContaining(['c-create', 'c-read', 'c-other']));
   });
 
+  it('follows every page of the index when listing clusters, one cluster per page', async () => {
+    const whole = await store.listClusters();
+    expect(whole.length).toBeGreaterThanOrEqual(3);
+    const paged = new DynamoStateStore(client, table, { listPageSize: 1 });
+    const send = vi.spyOn(client, 'send');
+    try {
+      expect(await paged.listClusters()).toEqual(whole);
+      // One page per cluster, and one more that finds the end.
+      expect(send.mock.calls.length).toBeGreaterThanOrEqual(whole.length);
+    } finally {
+      send.mockRestore();
+    }
+  });
+
   it('moves the cluster record forward only from the expected version', async () => {
     await store.createCluster(clusterRecord('c-cas'));
     expect(await store.updateCluster('c-cas', 0, { term: 2, primary_node_id: 2 }, T0 + 1)).toEqual({ ok: true });
@@ -101,6 +115,24 @@ describe('DynamoStateStore against the moto server', () => {
     expect(await store.renewLease('c-lease', 1, 2, 'rvn-c', T0)).toEqual({ ok: false, reason: 'condition_failed' });
     const record = (await store.load('c-lease'))?.snapshot.cluster;
     expect(record?.lease).toEqual({ holder_node_id: 1, term: 3, rvn: 'rvn-a', renewed_at: T0 });
+  });
+
+  it('lets the candidate of the failover or switchover that claimed the term renew before the record names it primary, and no one else', async () => {
+    for (const kind of ['failover', 'switchover'] as const) {
+      const id = `c-cand-${kind}`;
+      const op = { id: 'op-1', kind, term: 4, candidate_node_id: 2, old_primary_node_id: 1, step: 'verify_promotion', owner: 'inv-a', deadline: T0 + 5000, started_at: T0, data: {} };
+      await store.createCluster(clusterRecord(id, { term: 4, primary_node_id: 1, operation: op }));
+      expect(await store.renewLease(id, 2, 4, 'rvn-cand', T0)).toEqual({ ok: true });
+      expect(await store.renewLease(id, 3, 4, 'rvn-other', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+      expect(await store.renewLease(id, 2, 3, 'rvn-old-term', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+      expect((await store.load(id))?.snapshot.cluster.lease).toEqual({ holder_node_id: 2, term: 4, rvn: 'rvn-cand', renewed_at: T0 });
+    }
+    // A rejoin's or a follow's node, or a failover of an older term, is not a candidate for the lease.
+    const rejoin = { id: 'op-2', kind: 'rejoin' as const, term: 4, candidate_node_id: 2, old_primary_node_id: null, step: 'rejoin', owner: 'inv-a', deadline: T0 + 5000, started_at: T0, data: {} };
+    await store.createCluster(clusterRecord('c-cand-rejoin', { term: 4, primary_node_id: 1, operation: rejoin }));
+    expect(await store.renewLease('c-cand-rejoin', 2, 4, 'rvn-x', T0)).toEqual({ ok: false, reason: 'condition_failed' });
+    await store.createCluster(clusterRecord('c-cand-stale', { term: 5, primary_node_id: 1, operation: { ...rejoin, kind: 'failover', term: 4 } }));
+    expect(await store.renewLease('c-cand-stale', 2, 5, 'rvn-y', T0)).toEqual({ ok: false, reason: 'condition_failed' });
   });
 
   it('stops renewals as soon as the controller claims a new term', async () => {

@@ -2,13 +2,15 @@
  * Helpers for agent integration tests: repmgr.conf files for local test nodes, and running
  * `pgvigil-agent` commands in-process against a moto endpoint with their output captured.
  */
+import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import pg from 'pg';
-import { runProgram } from '../../cli/framework.js';
-import { memoryOutput } from '../../cli/output.js';
+import { runProgram } from '../../shell/framework.js';
+import { memoryOutput } from '../../shell/output.js';
 import { agentProgram } from '../../agent/main.js';
+import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { parseAgentConfig, type AgentConfig } from '../../agent/config.js';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { createStateTable } from '../../adapters/dynamo-table.js';
@@ -87,6 +89,22 @@ export async function agent(env: NodeJS.ProcessEnv, args: string[]): Promise<Run
   const out = memoryOutput();
   const code = await runProgram(agentProgram, args, out, env);
   return { code, stdout: out.stdout, stderr: out.stderr, text: [...out.stdout, ...out.stderr].join('\n') };
+}
+
+/** Runs `node [NODE_FLAGS] dist/pgvigil-agent.mjs ARGS` (the deployed bundle) as its own process. */
+export async function runBundle(env: NodeJS.ProcessEnv, args: string[], nodeFlags: string[] = []): Promise<RunResult> {
+  const child = spawn(process.execPath, [...nodeFlags, builtArtifact(ARTIFACTS.agent), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on('data', (b: Buffer) => stdout.push(b));
+  child.stderr.on('data', (b: Buffer) => stderr.push(b));
+  const code = await new Promise<number>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+  });
+  const lines = (chunks: Buffer[]): string[] => Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
+  const out = { stdout: lines(stdout), stderr: lines(stderr) };
+  return { code, ...out, text: [...out.stdout, ...out.stderr].join('\n') };
 }
 
 /** Waits until `fn` holds (a failing check counts as not yet), checking every `everyMs`. */

@@ -14,9 +14,9 @@ import {
   type NodeRecord,
   type ServerState,
 } from '../../core/model.js';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 import type { Moto } from './moto.js';
 
 /** The fixed "now" of every CLI test: 2025-10-09 08:53:20 UTC. */
@@ -55,6 +55,7 @@ export function nodeRecord(clusterId: string, nodeId: number, overrides: Partial
     config_file: '/etc/pgvigil/repmgr.conf',
     instance_id: `i-000000000000000${nodeId}`,
     fenced: false,
+    instance_stopped_at: null,
     registered_at: NOW - 86_400_000,
     updated_at: NOW - 86_400_000,
     ...overrides,

@@ -33,7 +33,8 @@ import type { Clock, HostAction, HostCommandResult, HostCommands, InstanceFencer
 import type { ControllerDeps, ControllerTimings, Invocation } from '../../functions/controller.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { silentLogger } from '../../functions/log.js';
-import { parseSwitchoverRequest, runSwitchover } from '../../functions/switchover.js';
+import { parseSwitchoverRequest } from '../../functions/switchover.js';
+import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { MemoryStateStore } from './memory-store.js';
 
 export const CLUSTER = 'sim';
@@ -133,7 +134,7 @@ export class LivenessModel {
       vip_allocation_id: 'eipalloc-sim',
       ...options.settings,
     };
-    const timings: ControllerTimings = { pollIntervalMs: 200, fenceWaitMs: 5000, demoteWaitMs: 10_000, stepRetryDelayMs: 500, maxStepAttempts: 3, ownerLeaseMs: 5000, safetyMarginMs: 100 };
+    const timings: ControllerTimings = { pollIntervalMs: 200, fenceWaitMs: 5000, demoteWaitMs: 10_000, stepRetryDelayMs: 500, maxStepAttempts: 3, ownerLeaseMs: 5000, safetyMarginMs: 100, bootWaitMs: 30_000 };
     const clock: Clock = { now: () => this.now, sleep: (ms) => this.advance(ms) };
     const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
     const notifier: Notifier = { publish: async () => undefined };
@@ -204,6 +205,7 @@ export class LivenessModel {
       config_file: null,
       instance_id: instance(n.id),
       fenced: false,
+      instance_stopped_at: null,
       registered_at: this.now,
       updated_at: this.now,
     };
@@ -345,7 +347,7 @@ export class LivenessModel {
     if (!this.controlPlaneUp) return;
     this.evaluating += 1;
     try {
-      const r = await runSwitchover(this.deps, this.invocation(), parseSwitchoverRequest({ cluster_id: CLUSTER, candidate_node_id: candidate, siblings_follow: true }));
+      const r = await switchoverEntry(this.deps, this.invocation(), parseSwitchoverRequest({ cluster_id: CLUSTER, candidate_node_id: candidate, siblings_follow: true }));
       this.log.push(`${this.t()} switchover to ${candidate}: ${r.outcome ?? (r.ok ? 'ok' : 'refused')}: ${r.message}`);
     } catch (error) {
       if (!(error instanceof SimulatedCrash)) throw error;
@@ -631,6 +633,11 @@ export class LivenessModel {
         this.powerOff(n);
         // A stopped instance stays stopped until someone starts it; here, after a minute.
         this.heals.push({ at: this.now + 60_000, heal: () => this.boot(n) });
+      },
+      start: async (instanceId) => {
+        const n = this.node(nodeOf(instanceId));
+        this.log.push(`${this.t()} instance of node ${n.id} started by the controller`);
+        this.boot(n);
       },
     };
   }

@@ -7,6 +7,7 @@
  * slow. Every read and write copies, so nothing is shared with the caller.
  */
 import type { ClusterRecord, EventRecord, Heartbeat, LeaseObservation, MonitoringSample, NodeRecord } from '../../core/model.js';
+import { mayRenewLease } from '../../core/engine/lease.js';
 import type { ClusterStateStore, ListEventsOptions, LoadedCluster, WriteResult } from '../../core/ports.js';
 
 const OK: WriteResult = { ok: true };
@@ -80,7 +81,7 @@ export class MemoryStateStore implements ClusterStateStore {
 
   async renewLease(clusterId: string, nodeId: number, term: number, rvn: string, now: number): Promise<WriteResult> {
     const c = this.clusters.get(clusterId);
-    if (!c || c.term !== term || c.primary_node_id !== nodeId) return LOST;
+    if (!c || !mayRenewLease(c, nodeId, term)) return LOST;
     this.clusters.set(clusterId, { ...c, lease: { holder_node_id: nodeId, term, rvn, renewed_at: now } });
     return OK;
   }

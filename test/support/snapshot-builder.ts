@@ -292,6 +292,7 @@ export class SnapshotBuilder {
       config_file: '/etc/pgvigil/repmgr.conf',
       instance_id: `i-${String(id).padStart(17, '0')}`,
       fenced: false,
+      instance_stopped_at: null,
       registered_at: now - 86_400_000,
       updated_at: now - 86_400_000,
     });

@@ -77,8 +77,8 @@ describe('clientConfig', () => {
 
 describe('the host actions under pgvigil', () => {
   it('answers "pgvigil rejoin --help" and "pgvigil standby clone --help" with the agent commands', async () => {
-    const { runProgram } = await import('../../cli/framework.js');
-    const { memoryOutput } = await import('../../cli/output.js');
+    const { runProgram } = await import('../../shell/framework.js');
+    const { memoryOutput } = await import('../../shell/output.js');
     const { program } = await import('../../cli/main.js');
     for (const words of [['rejoin'], ['standby', 'clone'], ['fence'], ['demote']]) {
       const out = memoryOutput();
@@ -89,8 +89,8 @@ describe('the host actions under pgvigil', () => {
   });
 
   it('rejects a --term that is not an integer before reading anything', async () => {
-    const { runProgram } = await import('../../cli/framework.js');
-    const { memoryOutput } = await import('../../cli/output.js');
+    const { runProgram } = await import('../../shell/framework.js');
+    const { memoryOutput } = await import('../../shell/output.js');
     const { agentProgram } = await import('../../agent/main.js');
     const out = memoryOutput();
     expect(await runProgram(agentProgram, ['promote', '-f', '/nonexistent/repmgr.conf', '--term', 'x'], out, {})).toBe(1);

@@ -10,18 +10,22 @@ import {
   judgeLease,
   judgeSync,
   leaseTimings,
+  leaseView,
+  mayRenewOn,
   localTransition,
   newerView,
   nextBackoffMs,
   nextReachability,
   serverState,
   signature,
+  startupFenceReason,
+  superseded,
   type LeaseTimings,
   type SyncFacts,
 } from '../../agent/daemon/policy.js';
 import { MAX_IN_FLIGHT } from '../../agent/daemon/lease.js';
 import { NO_SERVER_FACTS, type LocalProbe } from '../../agent/pg/local.js';
-import type { ReplicationRow } from '../../core/model.js';
+import type { Operation, ReplicationRow } from '../../core/model.js';
 import { NOW, primaryServer, reach, standbyServer } from '../support/cli-cluster.js';
 
 const T: LeaseTimings = { leaseMs: 4000, fenceLeadMs: 500, renewEveryMs: 500, attemptLimitMs: 1333 };
@@ -78,11 +82,62 @@ describe('judgeLease', () => {
   });
 });
 
+describe('leaseView and mayRenewOn', () => {
+  const op = (kind: Operation['kind'], term: number, candidate: number): Operation => ({
+    id: 'op-1', kind, term, candidate_node_id: candidate, old_primary_node_id: 1, step: 'promote', owner: 'x', deadline: 0, started_at: 0, data: {},
+  });
+  it('lets the candidate of the failover or switchover that claimed the term renew before the record names it primary', () => {
+    for (const kind of ['failover', 'switchover'] as const) {
+      const view = leaseView({ term: 5, primary_node_id: 1, operation: op(kind, 5, 2), version: 9 });
+      expect(view.candidateNodeId).toBe(2);
+      expect(mayRenewOn(view, 2)).toBe(true);
+      expect(mayRenewOn(view, 1)).toBe(true);
+      expect(mayRenewOn(view, 3)).toBe(false);
+    }
+  });
+  it('grants nothing for other operations, for an operation of another term, or with no operation', () => {
+    for (const operation of [op('rejoin', 5, 2), op('follow', 5, 2), op('fence', 5, 2), op('failover', 4, 2), null]) {
+      const view = leaseView({ term: 5, primary_node_id: 1, operation, version: 9 });
+      expect(view.candidateNodeId).toBeNull();
+      expect(mayRenewOn(view, 2)).toBe(false);
+    }
+    expect(mayRenewOn(null, 1)).toBe(false);
+  });
+});
+
+describe('superseded and startupFenceReason (the startup rule)', () => {
+  const op = (kind: Operation['kind'], term: number, candidate: number): Operation => ({
+    id: 'op-1', kind, term, candidate_node_id: candidate, old_primary_node_id: 1, step: 'promote', owner: 'x', deadline: 0, started_at: 0, data: {},
+  });
+  const cluster = (primary: number | null, operation: Operation | null = null) => ({ term: 5, primary_node_id: primary, operation, version: 3 });
+  const config = { cluster_id: 'main', node_id: 1 };
+
+  it.each([
+    ['the cluster names another node as primary', cluster(2), true],
+    ['a rejoin in flight acts on this node while another is primary', cluster(2, op('rejoin', 5, 1)), true],
+    ['a fence in flight acts on this node while another is primary', cluster(2, op('fence', 5, 1)), true],
+    ['this node was the candidate of a failover of an earlier term', cluster(2, op('failover', 4, 1)), true],
+    ['the cluster names this node as primary', cluster(1), false],
+    ['a failover of this term is promoting this node', cluster(2, op('failover', 5, 1)), false],
+    ['a switchover of this term is promoting this node', cluster(2, op('switchover', 5, 1)), false],
+    ['the cluster has no primary', cluster(null), false],
+  ] as const)('when %s: superseded is %s', (_, record, expected) => {
+    expect(superseded(record, 1)).toBe(expected);
+  });
+
+  it('gives the fence marker as the reason first, then the primary that replaced this node, and null when the node may start as it is', () => {
+    expect(startupFenceReason({ reason: 'lease_lost', term: 4 }, cluster(1), config)).toBe('it carries a fence marker (lease_lost, term 4)');
+    expect(startupFenceReason(undefined, cluster(2), config)).toBe('cluster "main" has node 2 as primary at term 5');
+    expect(startupFenceReason(undefined, cluster(1), config)).toBeNull();
+    expect(startupFenceReason(undefined, undefined, config)).toBeNull();
+  });
+});
+
 describe('newerView', () => {
   it('keeps the read with the higher term, and within a term the higher version', () => {
-    const a = { term: 3, primaryNodeId: 1, version: 10 };
-    const b = { term: 4, primaryNodeId: 1, version: 11 };
-    const c = { term: 4, primaryNodeId: 2, version: 12 };
+    const a = { term: 3, primaryNodeId: 1, candidateNodeId: null, version: 10 };
+    const b = { term: 4, primaryNodeId: 1, candidateNodeId: 2, version: 11 };
+    const c = { term: 4, primaryNodeId: 2, candidateNodeId: null, version: 12 };
     expect(newerView(a, b)).toBe(b);
     expect(newerView(b, a)).toBe(b);
     expect(newerView(b, c)).toBe(c);
@@ -115,6 +170,15 @@ describe('serverState', () => {
     expect(first).toMatchObject({ postmaster_running: false, accepting_connections: false, down_since: NOW, last_accepting_at: before.last_accepting_at });
     expect(first).toMatchObject({ system_identifier: before.system_identifier, timeline: 2, current_lsn: '0/6000000', synchronous_standby_names: 'ANY 1 (node2, node3)' });
     expect(serverState(down, first, first, NOW + 5000, false).down_since).toBe(NOW);
+  });
+
+  it('keeps what a primary last said of itself when it accepts a connection but its state query fails (a loaded host)', () => {
+    const before = serverState(probe(), null, null, NOW, false);
+    const slow: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: true, accepting_connections: true, data_directory_writable: true, error: 'reading the server state: timeout' };
+    const s = serverState(slow, before, before, NOW + 1000, false);
+    expect(s).toMatchObject({ accepting_connections: true, in_recovery: false, system_identifier: '7300000000000000001', timeline: 2, current_lsn: '0/6000000' });
+    // With nothing known before, nothing is made up.
+    expect(serverState(slow, null, null, NOW, false)).toMatchObject({ in_recovery: null, system_identifier: null });
   });
 
   it('reports a running server as it answers, and the fence as the daemon knows it', () => {

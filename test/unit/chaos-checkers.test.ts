@@ -72,6 +72,7 @@ function crashHistory(over: Partial<CampaignHistory> = {}): CampaignHistory {
     startedAt: T0,
     endedAt: s(60),
     leaseMs: 4000,
+    operationWindowMs: 20_000,
     nodes: NODES,
     faults: [
       fault('crash-primary', { justifies: { nodes: ['node1'], why: 'the primary crashed' } }),
@@ -165,11 +166,31 @@ describe('checkHistory', () => {
     expect(checkHistory(blocked).violations.map((x) => x.kind)).toEqual([]);
   });
 
-  it('reports a paused cluster with no primary as stuck', () => {
+  it('reports a paused cluster with no primary as stuck once an operation has run longer than the operation window', () => {
     const h = crashHistory({ writes: writes([[0, 10]]), cluster: [{ at: s(0), term: 1, primary: 'node1', operation: null, paused: false }, { at: s(12), term: 2, primary: 'node2', operation: 'failover', paused: true }] });
     const stuck = checkHistory(h).violations.filter((x) => x.kind === 'stuck_idle');
     expect(stuck).toHaveLength(1);
-    expect(stuck[0]?.message).toMatch(/paused/);
+    expect(stuck[0]?.message).toMatch(/with a failover in progress for longer than the operation window \(20\.0 s\) \(the cluster was paused\)/);
+    expect(stuck[0]?.at).toBe(s(32));
+    const noOperation = crashHistory({ writes: writes([[0, 10]]), cluster: [{ at: s(0), term: 1, primary: 'node1', operation: null, paused: true }] });
+    expect(checkHistory(noOperation).violations.find((x) => x.kind === 'stuck_idle')?.message).toMatch(/with no operation in progress \(the cluster was paused\)/);
+  });
+
+  it('does not call a switchover that pauses the cluster idle while it is within the operation window', () => {
+    // A switchover pauses the cluster while it runs: 18 s without a primary (a slow control plane)
+    // is the operation working, not the controller idle.
+    const h = crashHistory({
+      writes: writes([[0, 10], [28, 60]]),
+      cluster: [
+        { at: s(0), term: 1, primary: 'node1', operation: null, paused: false },
+        { at: s(10), term: 1, primary: 'node1', operation: 'switchover', paused: true },
+        { at: s(28), term: 2, primary: 'node2', operation: null, paused: false },
+      ],
+    });
+    expect(checkHistory(h).violations.map((x) => x.kind)).not.toContain('stuck_idle');
+    // The same stretch counts when the history names no operation window (nothing excuses it).
+    const { operationWindowMs: _, ...old } = h;
+    expect(checkHistory(old).violations.map((x) => x.kind)).toContain('stuck_idle');
   });
 
   it('reports a fence that no injected fault justifies, and accepts one that a fault does', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { configFileFor, describeAwsError } from '../../cli/context.js';
-import type { CommandContext } from '../../cli/framework.js';
-import { memoryOutput } from '../../cli/output.js';
+import type { CommandContext } from '../../shell/framework.js';
+import { memoryOutput } from '../../shell/output.js';
 import { exitCodeFor, PgvigilError } from '../../core/errors.js';
 
 const target = { tableName: 'pgvigil', region: 'eu-west-1', endpoint: undefined };

@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 
 const operatorCommands = [
   'cluster show',
+  'cluster list',
   'cluster uri',
   'cluster event',
   'cluster matrix',
@@ -14,6 +15,7 @@ const operatorCommands = [
   'node status',
   'node check',
   'standby switchover',
+  'cluster cancel-switchover',
   'service status',
   'service pause',
   'service unpause',

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { renderTable, csvLine } from '../../cli/render/table.js';
 import { renderClusterShowCsv, renderClusterShowTable } from '../../cli/render/cluster-show.js';
 import { renderMatrix } from '../../cli/render/matrix.js';
-import { renderSingleCheck } from '../../cli/render/node.js';
-import { formatTimestamp } from '../../cli/render/cluster-event.js';
+import { renderSingleCheck } from '../../shell/render/node.js';
+import { eventRows, formatTimestamp, renderEventCsv, renderEventJson, renderEventTable } from '../../cli/render/cluster-event.js';
 import { CHECKS, heartbeatCheck, replicationLagCheck, upstreamCheck, worstStatus } from '../../core/node-checks.js';
 import { clusterShowModel, formatAge, observeNode, prettyBytes, statusMarker } from '../../core/node-status.js';
 import { crosscheckMatrix, reachabilityMatrix } from '../../core/reachability-matrix.js';
@@ -104,6 +104,23 @@ describe('formatting', () => {
 
   it('prints event timestamps as repmgr does, in UTC', () => {
     expect(formatTimestamp(NOW)).toBe('2025-10-09 08:53:20');
+  });
+
+  it('shows an event’s structured fields (a failover’s data-loss record) in --json only, and no info key for an event without them', () => {
+    const base = { cluster_id: 'u', event: 'repmgrd_failover_promote' as const, successful: true, timestamp: NOW, term: 4 };
+    const info = { former_primary_node_id: 1, data_loss_bytes: 96, data_loss_window_ms: 20_500, candidate_synchronous: false };
+    const rows = eventRows(
+      [
+        { ...base, node_id: 2, details: 'node 2 promoted to primary of term 4 (timeline 3); data loss: …', info },
+        { ...base, node_id: 3, event: 'agent_start', details: 'agent started' },
+      ],
+      new Map([[2, 'node2'], [3, 'node3']]),
+    );
+    const parsed = JSON.parse(renderEventJson('u', rows)) as { events: Record<string, unknown>[] };
+    expect(parsed.events[0]?.info).toEqual(info);
+    expect(parsed.events[1]).not.toHaveProperty('info');
+    expect(renderEventTable(rows).join('\n')).not.toContain('data_loss_bytes');
+    expect(renderEventCsv(rows)[0]).toBe('2,node2,repmgrd_failover_promote,t,2025-10-09 08:53:20');
   });
 });
 

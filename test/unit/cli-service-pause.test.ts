@@ -2,9 +2,9 @@ import { ConditionalCheckFailedException, DynamoDBClient, PutItemCommand, QueryC
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 import { DEFAULT_CLUSTER_SETTINGS } from '../../core/model.js';
 import { keys } from '../../core/table.js';
 

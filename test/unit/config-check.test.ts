@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfigPath } from '../../adapters/config-file.js';
-import { runProgram } from '../../cli/framework.js';
+import { runProgram } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
-import { memoryOutput } from '../../cli/output.js';
+import { memoryOutput } from '../../shell/output.js';
 import { CONFIG_KEY_NAMES, parseConfig } from '../../core/config/index.js';
 import { ConfigError } from '../../core/errors.js';
 

@@ -24,6 +24,7 @@ function node(id: number, type: NodeRecord['type'], upstream: number | null, ext
     config_file: null,
     instance_id: null,
     fenced: false,
+    instance_stopped_at: null,
     registered_at: 0,
     updated_at: 0,
     ...extra,

@@ -25,6 +25,7 @@ function result(over: Partial<DrillResult>): DrillResult {
     vip_target: 'node2',
     promotions: 1,
     events: [],
+    notifications: [],
     notes: [],
     ...over,
   };
@@ -85,8 +86,8 @@ describe('the drill verdict', () => {
 
 describe('pgvigil sandbox drill', () => {
   it('refuses an unknown scenario before bringing anything up, naming the scenarios', async () => {
-    const { runProgram } = await import('../../cli/framework.js');
-    const { memoryOutput } = await import('../../cli/output.js');
+    const { runProgram } = await import('../../shell/framework.js');
+    const { memoryOutput } = await import('../../shell/output.js');
     const { program } = await import('../../cli/main.js');
     const { existsSync } = await import('node:fs');
     const out = memoryOutput();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { PgvigilError } from '../../core/errors.js';
-import { defineCommand, opt, runProgram, type Program } from '../../cli/framework.js';
-import { memoryOutput } from '../../cli/output.js';
+import { defineCommand, opt, runProgram, type Program } from '../../shell/framework.js';
+import { memoryOutput } from '../../shell/output.js';
 
 const seen: Array<{ file: string | undefined; limit: number | undefined; csv: boolean }> = [];
 const program: Program = {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clusterCrosscheckCommand, clusterMatrixCommand } from '../../cli/commands/cluster-matrix.js';
-import { renderHelp } from '../../cli/framework.js';
+import { renderHelp } from '../../shell/framework.js';
 import { program } from '../../cli/main.js';
 import { MATRIX_LEGEND, renderMatrix, renderMatrixCsv, renderMatrixJson } from '../../cli/render/matrix.js';
 import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';

@@ -67,6 +67,14 @@ describe('maxWritablePrimaries', () => {
     expect(maxWritablePrimaries(early).count).toBe(1);
   });
 
+  it("closes a probe whose server time reads later than its acknowledgement (two clocks), so it overlaps nothing after it", () => {
+    const acks = [
+      { node: 'node2', sentAt: 61_500, serverAt: 61_500.4, ackedAt: 61_500.2 },
+      { node: 'node1', sentAt: 230_200, ackedAt: 230_300 },
+    ];
+    expect(maxWritablePrimaries(acks).count).toBe(1);
+  });
+
   it('is zero when no node accepted a write', () => {
     expect(maxWritablePrimaries([])).toEqual({ count: 0, nodes: [], at: null, evidence: [] });
   });

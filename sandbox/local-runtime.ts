@@ -18,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb-streams';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { matchesStreamFilter, STREAM_FILTER_PATTERNS, type FilterPattern } from '../core/stream-filter.js';
-import { jsonLogger, type Logger } from './log.js';
+import { jsonLogger, type Logger } from '../functions/log.js';
 
 export interface LocalRuntimeOptions {
   streams: DynamoDBStreamsClient;
