@@ -39,6 +39,8 @@ import { motoServerArgs } from './moto-server.js';
 import { LATENCY_PROFILES, drawDelay, type LatencyProfile } from './latency.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
 import { AlarmEvaluator } from './alarm-evaluator.js';
+import { HealthRoute, SANDBOX_HEALTH_CHECK, SANDBOX_READER_LAG } from './routes.js';
+import { AGENT_API_PORT } from './cluster-plan.js';
 import { NotificationSubscriber } from './notifications.js';
 
 const STATE_FILE = 'sandbox.json';
@@ -95,6 +97,11 @@ export interface SandboxState {
   switchover?: { endpoint: string; functionName: string } | null;
   /** The latency profile it runs with (sandbox/latency.ts). Absent in a sandbox.json written before it existed. */
   latency?: string;
+  /**
+   * The writer and reader routes (sandbox/routes.ts), `host:port` each: in network namespaces only
+   * (the agents' API needs an address per host). Absent in a sandbox.json written before they existed.
+   */
+  routes?: { writer: string; reader: string } | null;
   /** True once everything is up. */
   ready: boolean;
 }
@@ -126,6 +133,8 @@ export class Sandbox {
   motoEndpoint = '';
   instances: Record<string, string> = {};
   vip: VipProxy | null = null;
+  /** The load balancer's writer and reader routes (sandbox/routes.ts); null on loopback. */
+  routes: { writer: HealthRoute; reader: HealthRoute } | null = null;
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
@@ -499,6 +508,7 @@ export class Sandbox {
     }
     await this.waitForAgents();
     this.say(`agents: all ${this.plan.nodes.length} reporting, the primary holds its lease`);
+    await this.startRoutes();
 
     if (this.options.startController === false) {
       this.say('controller: not started: the cluster reports but nobody fails over');
@@ -560,6 +570,29 @@ export class Sandbox {
     this.alarms.start();
     this.say(
       `alarms: ${Object.keys(this.deployment.alarmNames).length} of the stack evaluated ${SANDBOX_ALARM_TIME_SCALE}× faster than CloudWatch; notifications of ${this.deployment.topicArn} recorded in ${join(this.dir, 'notifications.jsonl')}`,
+    );
+  }
+
+  /**
+   * The internal load balancer's writer and reader routes, on free ports of 127.0.0.1, following the
+   * agents' health endpoints (docs/sandbox.md, "Writer and reader routes"). Network namespaces
+   * only: on loopback the hosts share one address and their API is off.
+   */
+  private async startRoutes(): Promise<void> {
+    this.state.routes = null;
+    if (this.network.mode !== 'netns') return;
+    const targets = this.plan.nodes
+      .filter((n) => n.postgres)
+      .map((n) => ({ name: n.node_name, host: n.address, port: n.port, apiHost: n.address, apiPort: AGENT_API_PORT }));
+    const route = (name: string, path: string): HealthRoute =>
+      new HealthRoute({ name, targets, check: { ...SANDBOX_HEALTH_CHECK, path }, onChange: (target, healthy) => this.say(`${name} route: ${target} ${healthy ? 'healthy' : 'unhealthy'}`) });
+    const routes = { writer: route('writer', '/primary'), reader: route('reader', `/replica?lag=${SANDBOX_READER_LAG}`) };
+    await routes.writer.start();
+    await routes.reader.start();
+    this.routes = routes;
+    this.state.routes = { writer: `${routes.writer.host}:${routes.writer.port}`, reader: `${routes.reader.host}:${routes.reader.port}` };
+    this.say(
+      `routes (the load balancer's): writer 127.0.0.1:${routes.writer.port} (/primary), reader 127.0.0.1:${routes.reader.port} (/replica?lag=${SANDBOX_READER_LAG}); checks every ${SANDBOX_HEALTH_CHECK.intervalMs} ms, ${SANDBOX_HEALTH_CHECK.healthyThreshold} to turn healthy, ${SANDBOX_HEALTH_CHECK.unhealthyThreshold} unhealthy`,
     );
   }
 
@@ -706,6 +739,8 @@ export class Sandbox {
       await this.stopController?.().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);
       await this.vip?.stop().catch(() => undefined);
+      await this.routes?.writer.stop().catch(() => undefined);
+      await this.routes?.reader.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);
       this.ec2?.destroy();
       await sandboxDown(this.dir, { supervisor: this.supervisor });

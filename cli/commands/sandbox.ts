@@ -72,7 +72,7 @@ export function sandboxEnvironment(dir: string, state: { motoEndpoint: string | 
 }
 
 /** How to point `pgvigil` at the sandbox: one `export` line to paste, then commands that work with it. */
-function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEnvironment>[1] & { vip: { port: number } }): void {
+function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEnvironment>[1] & { vip: { port: number }; routes?: { writer: string; reader: string } | null }): void {
   const env = sandboxEnvironment(dir, state);
   out.print('');
   out.print('  # in another shell: paste this line, then run any pgvigil command');
@@ -81,6 +81,11 @@ function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEn
   out.print('  pgvigil standby switchover --candidate 2 --siblings-follow --dry-run');
   out.print('  pgvigil sandbox drill --scenario crash-primary');
   out.print(`  psql -h 127.0.0.1 -p ${state.vip.port} -U postgres            # through the VIP (the Elastic IP)`);
+  if (state.routes) {
+    const [writer, reader] = [state.routes.writer, state.routes.reader].map((r) => r.slice(r.lastIndexOf(':') + 1));
+    out.print(`  psql -h 127.0.0.1 -p ${writer} -U postgres            # through the writer route (the load balancer's /primary)`);
+    out.print(`  psql -h 127.0.0.1 -p ${reader} -U postgres            # through the reader route (its /replica?lag=…)`);
+  }
   out.print('');
 }
 
@@ -305,6 +310,7 @@ export const sandboxStatusCommand = defineCommand({
       latency: state.latency ?? 'local',
       moto: state.motoEndpoint,
       vip: `${state.vip.host}:${state.vip.port}`,
+      routes: state.routes ?? null,
       cluster_id: state.clusterId,
       cluster,
       switchover: state.switchover ?? null,
@@ -318,6 +324,7 @@ export const sandboxStatusCommand = defineCommand({
     }
     ctx.out.print(`sandbox ${dir}: ${owner ? (state.ready ? 'running' : 'starting') : 'not running (stale: run "pgvigil sandbox down")'}, ${state.mode} mode, latency profile ${status.latency}`);
     ctx.out.print(`emulated AWS: ${state.motoEndpoint ?? "-"}; VIP ${status.vip}`);
+    if (state.routes) ctx.out.print(`routes: writer ${state.routes.writer} (/primary), reader ${state.routes.reader} (/replica?lag=…)`);
     if (state.switchover) ctx.out.print(`switchover function: ${state.switchover.functionName} on ${state.switchover.endpoint} (AWS_ENDPOINT_URL_LAMBDA)`);
     if (cluster) ctx.out.print(`cluster ${state.clusterId}: term ${cluster.term}, primary node ${cluster.primary_node_id ?? '-'}${cluster.paused ? ', paused' : ''}`);
     for (const h of hosts) ctx.out.print(`  ${h.name.padEnd(8)} ${h.address.padEnd(13)} ${h.instance_id ?? '-'}${h.cut ? '  CUT' : ''}${h.vip ? '  <- VIP' : ''}`);
