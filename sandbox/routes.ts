@@ -9,8 +9,9 @@
  * With no healthy target the route fails open to every target, as an NLB does.
  */
 import { get as httpGet } from 'node:http';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { PgvigilError } from '../core/errors.js';
+import { forward } from './vip.js';
 
 export interface RouteTarget {
   /** The host's name (messages, status). */
@@ -55,7 +56,7 @@ interface TargetState {
 
 interface Pipe {
   client: Socket;
-  upstream: Socket;
+  upstream: Socket | null;
   target: string;
 }
 
@@ -168,26 +169,15 @@ export class HealthRoute {
       client.destroy();
       return;
     }
-    client.pause();
-    const upstream = createConnection({ host: target.host, port: target.port });
-    const pipe: Pipe = { client, upstream, target: target.name };
+    const pipe: Pipe = { client, upstream: null, target: target.name };
     this.pipes.add(pipe);
-    upstream.setNoDelay(true);
-    client.setNoDelay(true);
-    upstream.on('error', () => this.close(pipe));
-    client.on('close', () => this.close(pipe));
-    upstream.on('close', () => this.close(pipe));
-    upstream.once('connect', () => {
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
+    pipe.upstream = forward(client, target, () => this.close(pipe));
   }
 
   private close(pipe: Pipe): void {
     if (!this.pipes.delete(pipe)) return;
     pipe.client.destroy();
-    pipe.upstream.destroy();
+    pipe.upstream?.destroy();
   }
 
   /** Stops listening and checking and cuts every connection. */

@@ -57,6 +57,28 @@ interface Pipe {
   target: VipTarget;
 }
 
+/**
+ * Forwards a client connection to `target`: the bytes flow both ways once the upstream connection
+ * is up and `wanted()` still holds then; `onEnd` when either side closes or fails (or `wanted()`
+ * no longer holds), for the caller to destroy both. Returns the upstream socket.
+ */
+export function forward(client: Socket, target: { host: string; port: number }, onEnd: () => void, wanted: () => boolean = () => true): Socket {
+  client.pause();
+  const upstream = createConnection({ host: target.host, port: target.port });
+  upstream.setNoDelay(true);
+  client.setNoDelay(true);
+  upstream.on('error', onEnd);
+  client.on('close', onEnd);
+  upstream.on('close', onEnd);
+  upstream.once('connect', () => {
+    if (!wanted()) return onEnd();
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+  return upstream;
+}
+
 /** The proxy. The constructor only assigns; {@link start} listens and starts polling. */
 export class VipProxy {
   private server: Server | null = null;
@@ -177,26 +199,10 @@ export class VipProxy {
       client.destroy(); // not associated: nothing answers on the address
       return;
     }
-    client.pause();
     const pipe: Pipe = { client, upstream: null, target };
     this.pipes.add(pipe);
-    const upstream = createConnection({ host: target.host, port: target.port });
-    pipe.upstream = upstream;
-    upstream.setNoDelay(true);
-    client.setNoDelay(true);
-    upstream.on('error', () => this.close(pipe));
-    client.on('close', () => this.close(pipe));
-    upstream.on('close', () => this.close(pipe));
-    upstream.once('connect', () => {
-      // The address may have moved while we were connecting.
-      if (!this.current || key(this.current) !== key(target)) {
-        this.close(pipe);
-        return;
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
+    // The address may have moved while we were connecting.
+    pipe.upstream = forward(client, target, () => this.close(pipe), () => this.current !== null && key(this.current) === key(target));
   }
 
   private close(pipe: Pipe): void {

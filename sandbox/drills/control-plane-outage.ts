@@ -29,35 +29,33 @@ async function heal(ctx: DrillContext): Promise<void> {
   await proxyOf(ctx.sandbox).clear();
 }
 
-export const controlPlaneOutage: Scenario = {
-  name: 'control-plane-outage',
-  summary: 'cut every host and the controller from AWS for 60 s; PostgreSQL and the network between hosts stay up',
-  proves:
-    'with failsafe mode, a primary that cannot reach DynamoDB keeps serving on its standbys\' confirmations: no fence, no failover, writes keep flowing through the VIP and the writer route, and after the heal the lease is renewed as usual (failsafe_entered, failsafe_left)',
-  failoverExpected: false,
-  needsNetns: true,
-  writesKeepFlowing: true,
-  expectEvents: ['failsafe_entered', 'failsafe_left'],
-  // The cut and 10 s after it (inject returns at the heal).
-  observeMs: AWS_CUT_MS + 10_000,
-  async inject(ctx) {
-    await cutFromAws(ctx, [...ctx.sandbox.plan.nodes.map((n) => n.node_name), CONTROL_PLANE_ROUTE]);
-  },
-  undo: heal,
-};
+/** A drill that cuts `routes(ctx)` from AWS for {@link AWS_CUT_MS}: no failover, writes keep flowing. */
+function awsCut(name: Scenario['name'], summary: string, proves: string, routes: (ctx: DrillContext) => string[]): Scenario {
+  return {
+    name,
+    summary,
+    proves,
+    failoverExpected: false,
+    needsNetns: true,
+    writesKeepFlowing: true,
+    expectEvents: ['failsafe_entered', 'failsafe_left'],
+    // The cut and 10 s after it (inject returns at the heal).
+    observeMs: AWS_CUT_MS + 10_000,
+    inject: (ctx) => cutFromAws(ctx, routes(ctx)),
+    undo: heal,
+  };
+}
 
-export const primaryCutFromAws: Scenario = {
-  name: 'primary-cut-from-aws',
-  summary: "cut only the primary's host from AWS for 60 s; it still reaches its standbys",
-  proves:
-    'a primary that alone cannot reach DynamoDB keeps serving while every standby confirms it still sees it, and no standby is promoted meanwhile: no failover, writes keep flowing through the VIP and the writer route',
-  failoverExpected: false,
-  needsNetns: true,
-  writesKeepFlowing: true,
-  expectEvents: ['failsafe_entered', 'failsafe_left'],
-  observeMs: AWS_CUT_MS + 10_000,
-  async inject(ctx) {
-    await cutFromAws(ctx, [ctx.oldPrimary.node_name]);
-  },
-  undo: heal,
-};
+export const controlPlaneOutage = awsCut(
+  'control-plane-outage',
+  'cut every host and the controller from AWS for 60 s; PostgreSQL and the network between hosts stay up',
+  "with failsafe mode, a primary that cannot reach DynamoDB keeps serving on its standbys' confirmations: no fence, no failover, writes keep flowing through the VIP and the writer route, and after the heal the lease is renewed as usual (failsafe_entered, failsafe_left)",
+  (ctx) => [...ctx.sandbox.plan.nodes.map((n) => n.node_name), CONTROL_PLANE_ROUTE],
+);
+
+export const primaryCutFromAws = awsCut(
+  'primary-cut-from-aws',
+  "cut only the primary's host from AWS for 60 s; it still reaches its standbys",
+  'a primary that alone cannot reach DynamoDB keeps serving while every standby confirms it still sees it, and no standby is promoted meanwhile: no failover, writes keep flowing through the VIP and the writer route',
+  (ctx) => [ctx.oldPrimary.node_name],
+);
