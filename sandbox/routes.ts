@@ -6,7 +6,8 @@
  * healthy after `healthyThreshold` passed checks in a row and unhealthy after `unhealthyThreshold`
  * failed ones. New connections go to the healthy targets, round robin; a target turning unhealthy
  * has its open connections closed (the stack's `target_health_state.unhealthy.connection_termination`).
- * With no healthy target the route fails open to every target, as an NLB does.
+ * With no healthy target the route fails open to every target, as an NLB does, until one is healthy
+ * again.
  */
 import { get as httpGet } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -149,8 +150,11 @@ export class HealthRoute {
       Object.assign(s, nextHealth(s, results[i] === true, c));
       if (was === s.healthy) return;
       this.options.onChange?.(s.target.name, s.healthy);
-      if (!s.healthy) for (const pipe of [...this.pipes]) if (pipe.target === s.target.name) this.close(pipe);
     });
+    // Connections to an unhealthy target are closed: those of a target that just turned unhealthy,
+    // and those the route failed open to, once a target is healthy again.
+    const healthy = new Set(this.healthy);
+    if (healthy.size > 0) for (const pipe of [...this.pipes]) if (!healthy.has(pipe.target)) this.close(pipe);
   }
 
   /** Round robin over the healthy targets; over all of them when none is (fail open). */

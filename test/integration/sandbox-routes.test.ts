@@ -120,7 +120,18 @@ describe('a route that follows the health endpoints', () => {
     b.fake.status = 503;
     await until(() => route.healthy.length === 0, 'both turn unhealthy');
     seen.clear();
-    for (let i = 0; i < 4; i++) seen.add((await through(route)).name);
+    const failedOpen: Array<{ name: string; closed: boolean }> = [];
+    for (let i = 0; i < 4; i++) {
+      const { name, socket } = await through(route);
+      const entry = { name, closed: false };
+      socket.on('close', () => (entry.closed = true));
+      failedOpen.push(entry);
+      seen.add(name);
+    }
     expect([...seen].sort()).toEqual(['a', 'b']);
+    // Once a target is healthy again, the connections the route failed open to elsewhere are closed.
+    b.fake.status = 200;
+    await until(() => failedOpen.every((c) => c.closed === (c.name === 'a')), "the connections to a are closed, b's stay");
+    expect(route.healthy).toEqual(['b']);
   });
 });
