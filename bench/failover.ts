@@ -1,10 +1,11 @@
 /**
- * `npm run bench:failover [-- RUNS [SCENARIO …]]`: each failover drill RUNS times (default 5) on
+ * `npm run bench:failover [-- [--latency local|aws] RUNS [SCENARIO …]]`: each failover drill RUNS times (default 5) on
  * one sandbox (healed back to a healthy 3-node cluster before every run), printing each run as a
  * JSON line and then p50 / p95 / max of write_outage_ms and of each step's time from the fault.
  * A benchmark, not a test: it prints figures and never asserts (issue 6's targets: crash-primary
  * outage under 3 s at p50, kill-primary-host and partition-primary under lease + 3 s, switchover
- * under 2 s with no lost writes).
+ * under 2 s with no lost writes). `--latency aws` runs the sandbox with AWS's own latencies
+ * (docs/sandbox.md, "Latency profiles").
  */
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,15 +15,17 @@ import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type DrillResult, type ScenarioName } from '../sandbox/drills/index.js';
 import { quantile } from './peers/stats.js';
+import { latencyFlag } from '../sandbox/latency.js';
 
 const FAILOVER_DRILLS: ScenarioName[] = ['crash-primary', 'kill-primary-host', 'partition-primary', 'switchover', 'kill-controller-mid-saga'];
 
-const runs = Number(process.argv[2] ?? 5);
+const { latency, rest: args } = latencyFlag(process.argv.slice(2));
+const runs = Number(args[0] ?? 5);
 if (!Number.isInteger(runs) || runs < 1) {
-  process.stderr.write(`ERROR: RUNS must be a positive integer, got "${process.argv[2]}"\n`);
+  process.stderr.write(`ERROR: RUNS must be a positive integer, got "${args[0]}"\n`);
   process.exit(1);
 }
-const names = process.argv.length > 3 ? process.argv.slice(3).map((n) => scenario(n).name) : FAILOVER_DRILLS;
+const names = args.length > 1 ? args.slice(1).map((n) => scenario(n).name) : FAILOVER_DRILLS;
 
 function row(label: string, values: (number | null | undefined)[]): string {
   const v = values.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
@@ -35,7 +38,7 @@ function row(label: string, values: (number | null | undefined)[]): string {
 await ensureBuilt((line) => process.stderr.write(`INFO: ${line}\n`));
 const parent = mkdtempSync(join(tmpdir(), 'pgv-bench-failover-'));
 chmodSync(parent, 0o755);
-const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), progress: (l) => process.stderr.write(`INFO: ${l}\n`) });
+const sandbox = await Sandbox.up({ dir: join(parent, 'sandbox'), vipPort: await freePort(), latency, progress: (l) => process.stderr.write(`INFO: ${l}\n`) });
 const results = new Map<ScenarioName, DrillResult[]>();
 try {
   for (const name of names) {
@@ -58,7 +61,7 @@ try {
   rmSync(parent, { recursive: true, force: true });
 }
 
-process.stdout.write(`\nfailover drills, ${runs} run(s) each, ${sandbox.network.mode} sandbox (times from the fault)\n`);
+process.stdout.write(`\nfailover drills, ${runs} run(s) each, ${sandbox.network.mode} sandbox, latency profile ${latency.name} (times from the fault)\n`);
 for (const [name, list] of results) {
   const ok = list.filter((r) => r.ok).length;
   process.stdout.write(`\n${name}: ${ok}/${list.length} ok, acked writes lost ${list.reduce((n, r) => n + (r.acked_writes_lost ?? 0) + (r.direct_acked_writes_lost ?? 0), 0)}, max writable primaries ${Math.max(...list.map((r) => r.max_writable_primaries))}\n`);

@@ -15,6 +15,13 @@
  * - `blackhole`: the request is held and never answered; connections held are reset when the
  *   blackhole ends (as after a partition whose TCP sessions timed out).
  *
+ * Beside the faults, a latency per AWS service that every route has all the time: the `aws` latency
+ * profile's request latencies (sandbox/latency.ts, docs/sandbox.md "Latency profiles").
+ *
+ * It also tells when EC2 changed something the sandbox acts on — an Elastic IP association or an
+ * instance's state — as soon as AWS answered the request (`GET /changes`), so the VIP proxy and the
+ * instance watcher follow the controller's own moves at once instead of polling the emulator.
+ *
  * It runs as a process of its own (sandbox/aws-proxy-main.ts) so that the load of the process that
  * runs the checkers never shows up as control-plane latency. Its faults are set over a small HTTP
  * API on a Unix socket in the sandbox directory ({@link AwsProxyControl}).
@@ -24,6 +31,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { Agent, createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PgvigilError } from '../core/errors.js';
+import { drawDelay, type Delay } from './latency.js';
 
 /** The faults of one route; an empty object is a healthy route. */
 export interface RouteFaults {
@@ -52,6 +60,8 @@ export interface RouteStatus {
   port: number;
   faults: RouteFaults;
   counters: RouteCounters;
+  /** Requests forwarded, by `service:Operation` (what the route's caller asks AWS, and how often). */
+  operations: Record<string, number>;
 }
 
 const FAULT_KEYS = ['latencyMs', 'jitterMs', 'errorRate', 'throttleRate', 'blackhole'] as const;
@@ -96,6 +106,24 @@ export function serviceOf(headers: IncomingMessage['headers']): string {
   if (target.startsWith('DynamoDB_')) return 'dynamodb';
   if (target.startsWith('AmazonSSM.')) return 'ssm';
   return 'unknown';
+}
+
+/**
+ * The service a request's latency is looked up by: its SigV4 scope, except DynamoDB Streams, which
+ * signs as `dynamodb` and is told apart by its target (`streams.dynamodb`).
+ */
+export function latencyServiceOf(headers: IncomingMessage['headers']): string {
+  return String(headers['x-amz-target'] ?? '').startsWith('DynamoDBStreams_') ? 'streams.dynamodb' : serviceOf(headers);
+}
+
+/** EC2 actions that change what the sandbox follows (the Elastic IP's association, instance states). */
+export const EC2_CHANGES: ReadonlySet<string> = new Set(['AssociateAddress', 'DisassociateAddress', 'StopInstances', 'StartInstances', 'TerminateInstances', 'RebootInstances']);
+
+/** The operation of a JSON-protocol request (`X-Amz-Target: DynamoDB_20120810.Query` → `Query`); query-protocol ones name it in the body. */
+export function operationOf(headers: IncomingMessage['headers']): string | null {
+  const target = String(headers['x-amz-target'] ?? '');
+  const dot = target.lastIndexOf('.');
+  return dot >= 0 ? target.slice(dot + 1) : null;
 }
 
 interface ErrorReply {
@@ -159,6 +187,7 @@ interface Route {
   /** Requests held by a blackhole, reset when it ends. */
   held: Set<ServerResponse>;
   sockets: Set<Socket>;
+  operations: Map<string, number>;
 }
 
 export interface AwsFaultProxyOptions {
@@ -170,6 +199,8 @@ export interface AwsFaultProxyOptions {
   routes: Record<string, number>;
   /** @default Math.random */
   random?: () => number;
+  /** Latency added to every request of a service, on every route (see {@link latencyServiceOf}). */
+  serviceLatency?: Record<string, Delay>;
 }
 
 const newCounters = (): RouteCounters => ({ requests: 0, forwarded: 0, delayed: 0, errors: 0, throttled: 0, blackholed: 0 });
@@ -180,12 +211,15 @@ export class AwsFaultProxy {
   private readonly upstream: URL;
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 64 });
   private readonly random: () => number;
+  /** EC2 changes answered so far, and who waits for the next. */
+  private changes = 0;
+  private readonly changeWaiters = new Set<() => void>();
 
   constructor(private readonly options: AwsFaultProxyOptions) {
     this.upstream = new URL(options.upstream);
     this.random = options.random ?? Math.random;
     for (const [name, port] of Object.entries(options.routes)) {
-      this.routes.set(name, { name, port, faults: {}, counters: newCounters(), server: null, held: new Set(), sockets: new Set() });
+      this.routes.set(name, { name, port, faults: {}, counters: newCounters(), server: null, held: new Set(), sockets: new Set(), operations: new Map() });
     }
   }
 
@@ -238,7 +272,9 @@ export class AwsFaultProxy {
   }
 
   status(): Record<string, RouteStatus> {
-    return Object.fromEntries([...this.routes.values()].map((r) => [r.name, { port: r.port, faults: { ...r.faults }, counters: { ...r.counters } }]));
+    return Object.fromEntries(
+      [...this.routes.values()].map((r) => [r.name, { port: r.port, faults: { ...r.faults }, counters: { ...r.counters }, operations: Object.fromEntries(r.operations) }]),
+    );
   }
 
   private handle(route: Route, req: IncomingMessage, res: ServerResponse): void {
@@ -255,6 +291,8 @@ export class AwsFaultProxy {
     const errorRate = faults.errorRate ?? 0;
     const throttleRate = faults.throttleRate ?? 0;
     const delay = (faults.latencyMs ?? 0) + Math.floor(this.random() * (faults.jitterMs ?? 0));
+    const service = this.options.serviceLatency?.[latencyServiceOf(req.headers)];
+    const wait = delay + (service ? drawDelay(service, this.random) : 0);
     const act = (): void => {
       // The faults may have changed while the request waited (a blackhole began: hold it too).
       if (route.faults.blackhole) {
@@ -277,10 +315,10 @@ export class AwsFaultProxy {
       }
       this.forward(route, req, res);
     };
-    if (delay > 0) {
-      route.counters.delayed += 1;
+    if (wait > 0) {
+      if (delay > 0) route.counters.delayed += 1;
       req.pause();
-      setTimeout(act, delay);
+      setTimeout(act, wait);
     } else {
       act();
     }
@@ -288,6 +326,18 @@ export class AwsFaultProxy {
 
   private forward(route: Route, req: IncomingMessage, res: ServerResponse): void {
     route.counters.forwarded += 1;
+    const count = (operation: string): void => {
+      const key = `${serviceOf(req.headers)}:${operation}`;
+      route.operations.set(key, (route.operations.get(key) ?? 0) + 1);
+    };
+    let action = operationOf(req.headers);
+    if (action) count(action);
+    else {
+      req.once('data', (chunk: Buffer) => {
+        action = /(?:^|&)Action=([A-Za-z0-9]+)/.exec(chunk.toString('latin1'))?.[1] ?? 'unknown';
+        count(action);
+      });
+    }
     const upstream = request(
       {
         host: this.upstream.hostname,
@@ -300,6 +350,8 @@ export class AwsFaultProxy {
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers);
         answer.pipe(res);
+        const status = answer.statusCode ?? 502;
+        if (status < 300 && action !== null && EC2_CHANGES.has(action)) answer.once('end', () => this.changed());
       },
     );
     // moto unreachable: the client sees its connection reset, as it would without the proxy.
@@ -311,7 +363,30 @@ export class AwsFaultProxy {
     req.resume();
   }
 
+  private changed(): void {
+    this.changes += 1;
+    for (const wake of [...this.changeWaiters]) wake();
+  }
+
+  /**
+   * The number of EC2 changes answered so far, once it is above `after` or `timeoutMs` passed
+   * (a long poll: the VIP proxy and the instance watcher read again when it moves).
+   */
+  waitForChange(after: number, timeoutMs: number): Promise<number> {
+    if (this.changes !== after) return Promise.resolve(this.changes);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        clearTimeout(timer);
+        this.changeWaiters.delete(wake);
+        resolve(this.changes);
+      };
+      const timer = setTimeout(wake, timeoutMs);
+      this.changeWaiters.add(wake);
+    });
+  }
+
   async stop(): Promise<void> {
+    for (const wake of [...this.changeWaiters]) wake();
     for (const route of this.routes.values()) {
       for (const s of route.sockets) s.destroy();
       const server = route.server;
@@ -338,6 +413,13 @@ export async function serveProxyControl(proxy: AwsFaultProxy, socketPath: string
         const url = new URL(req.url ?? '/', 'http://proxy');
         const set = /^\/faults\/([a-z0-9-]+)$/.exec(url.pathname);
         if (req.method === 'GET' && url.pathname === '/routes') return reply(200, proxy.status());
+        if (req.method === 'GET' && url.pathname === '/changes') {
+          const after = Number(url.searchParams.get('after') ?? 0);
+          const waitMs = Math.min(60_000, Math.max(0, Number(url.searchParams.get('wait') ?? 0)));
+          if (!Number.isInteger(after) || !Number.isFinite(waitMs)) return reply(400, { error: 'GET /changes: after and wait must be integers' });
+          void proxy.waitForChange(after, waitMs).then((seq) => reply(200, { changes: seq }));
+          return;
+        }
         if (req.method === 'DELETE' && url.pathname === '/faults') {
           proxy.clear();
           return reply(200, proxy.status());
@@ -352,7 +434,7 @@ export async function serveProxyControl(proxy: AwsFaultProxy, socketPath: string
           proxy.setFaults(set[1] as string, parseRouteFaults(parsed, `PUT ${url.pathname}`));
           return reply(200, proxy.status());
         }
-        return reply(404, { error: `no ${req.method ?? ''} ${url.pathname} (GET /routes, PUT /faults/ROUTE, DELETE /faults)` });
+        return reply(404, { error: `no ${req.method ?? ''} ${url.pathname} (GET /routes, GET /changes, PUT /faults/ROUTE, DELETE /faults)` });
       } catch (error) {
         const e = error as PgvigilError;
         return reply(e.code === 'NOT_FOUND' ? 404 : e.code === 'BAD_INPUT' ? 400 : 500, { error: e.message, detail: e.detail });
@@ -375,9 +457,9 @@ export async function serveProxyControl(proxy: AwsFaultProxy, socketPath: string
 export class AwsProxyControl {
   constructor(private readonly socketPath: string) {}
 
-  private call(method: string, path: string, body?: unknown): Promise<Record<string, RouteStatus>> {
+  private call<T = Record<string, RouteStatus>>(method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<T> {
     return new Promise((resolve, reject) => {
-      const req = request({ socketPath: this.socketPath, method, path, headers: { 'content-type': 'application/json' }, timeout: 10_000 }, (res) => {
+      const req = request({ socketPath: this.socketPath, method, path, headers: { 'content-type': 'application/json' }, timeout: timeoutMs }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => (text += chunk));
@@ -388,12 +470,12 @@ export class AwsProxyControl {
           } catch {
             return reject(new PgvigilError('SYS_FAILURE', `the AWS proxy answered ${method} ${path} with no JSON (HTTP ${res.statusCode})`));
           }
-          if (res.statusCode === 200) return resolve(parsed as Record<string, RouteStatus>);
+          if (res.statusCode === 200) return resolve(parsed as T);
           const e = parsed as { error?: string; detail?: string };
           reject(new PgvigilError(res.statusCode === 400 ? 'BAD_INPUT' : res.statusCode === 404 ? 'NOT_FOUND' : 'SYS_FAILURE', e.error ?? `HTTP ${res.statusCode}`, { detail: e.detail }));
         });
       });
-      req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs / 1000} s`)));
       req.on('error', (error) => reject(new PgvigilError('SYS_FAILURE', `cannot reach the AWS proxy's control socket ${this.socketPath}`, { detail: error.message })));
       req.end(body === undefined ? undefined : JSON.stringify(body));
     });
@@ -409,5 +491,11 @@ export class AwsProxyControl {
 
   clear(): Promise<Record<string, RouteStatus>> {
     return this.call('DELETE', '/faults');
+  }
+
+  /** The EC2 changes answered so far, once above `after` (or after `waitMs`). */
+  async changes(after: number, waitMs: number): Promise<number> {
+    const answer = await this.call<{ changes: number }>('GET', `/changes?after=${after}&wait=${waitMs}`, undefined, waitMs + 10_000);
+    return answer.changes;
   }
 }

@@ -29,6 +29,7 @@ import { EmfToCloudWatch } from './emf-extractor.js';
 import { sandboxEntry } from './entry-points.js';
 import { ROOT_HOST, SandboxNetwork, readNetworkState } from './netns.js';
 import { SandboxHostCommands, type RunnerTarget } from './ssm-runner.js';
+import { LATENCY_PROFILES, drawDelay, withLambdaLatency, type LatencyProfile } from './latency.js';
 import { readHostsDown, type Supervisor } from './supervisor.js';
 
 /** Saga pacing for one machine: short waits, fast polling (the production defaults are for AWS). */
@@ -47,7 +48,7 @@ export const SANDBOX_TIMINGS: ControllerTimings = {
 export interface SandboxControllerOptions {
   /** The sweep's period (the lease of a silent primary is judged on it). @default 1000 */
   sweepIntervalMs?: number;
-  /** @default 200 */
+  /** The stream's poll interval. @default the latency profile's (200 ms locally, 250 ms as Lambda's) */
   pollIntervalMs?: number;
   timings?: ControllerTimings;
 }
@@ -67,6 +68,8 @@ export interface ControllerSpec {
   timings: ControllerTimings;
   sweepIntervalMs: number;
   pollIntervalMs: number;
+  /** Where timing matters, like AWS or like this machine (sandbox/latency.ts). Absent: `local`. */
+  latency?: LatencyProfile;
 }
 
 export const CONTROLLER_PROCESS = 'controller';
@@ -82,7 +85,10 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
   const ec2 = new EC2Client(spec.clientConfig);
   const cloudwatch = new CloudWatchClient(spec.clientConfig);
   const log = jsonLogger({ service: 'pgvigil-controller' }, 'INFO', (line) => process.stdout.write(`${line}\n`));
+  const latency = spec.latency ?? LATENCY_PROFILES.local;
   const hosts = new SandboxHostCommands({
+    deliveryDelayMs: () => drawDelay(latency.ssmDelivery),
+    statusDelayMs: () => drawDelay(latency.ssmStatus),
     network: SandboxNetwork.open(spec.dir),
     documents: spec.documents,
     prefix: spec.documentPrefix,
@@ -113,7 +119,9 @@ export async function runController(spec: ControllerSpec): Promise<() => Promise
     dynamodb,
     tableName: spec.tableName,
     streamArn: spec.streamArn,
-    handler: (event) => handler(event),
+    handler: withLambdaLatency((event: unknown) => handler(event), latency, {
+      onColdStart: (ms) => log.info('cold start (latency profile)', { profile: latency.name, ms }),
+    }),
     pollIntervalMs: spec.pollIntervalMs,
     sweepIntervalMs: spec.sweepIntervalMs,
     log: log.child({ component: 'local-runtime' }),
@@ -146,6 +154,7 @@ export interface ControllerHost {
   readonly documents: Record<string, CommandDocumentContent>;
   readonly instances: Record<string, string>;
   readonly supervisor: Supervisor;
+  readonly latency: LatencyProfile;
   runnerTarget(name: string): RunnerTarget;
 }
 
@@ -165,7 +174,8 @@ export async function startSandboxController(sandbox: ControllerHost, options: S
     targets: Object.fromEntries(Object.entries(sandbox.instances).map(([name, instanceId]) => [instanceId, sandbox.runnerTarget(name)])),
     timings: options.timings ?? SANDBOX_TIMINGS,
     sweepIntervalMs: options.sweepIntervalMs ?? 1000,
-    pollIntervalMs: options.pollIntervalMs ?? 200,
+    pollIntervalMs: options.pollIntervalMs ?? sandbox.latency.streamPollMs,
+    latency: sandbox.latency,
   };
   const specFile = join(sandbox.dir, SPEC_FILE);
   writeFileSync(specFile, JSON.stringify(spec), { mode: 0o600 });

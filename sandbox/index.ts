@@ -36,8 +36,11 @@ import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
 import { motoServerArgs } from './moto-server.js';
+import { LATENCY_PROFILES, drawDelay, type LatencyProfile } from './latency.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
 import { AlarmEvaluator } from './alarm-evaluator.js';
+import { HealthRoute, SANDBOX_HEALTH_CHECK, SANDBOX_READER_LAG } from './routes.js';
+import { AGENT_API_PORT } from './cluster-plan.js';
 import { NotificationSubscriber } from './notifications.js';
 
 const STATE_FILE = 'sandbox.json';
@@ -62,6 +65,8 @@ export interface SandboxOptions {
   startController?: false | ((sandbox: Sandbox) => Promise<() => Promise<void>>);
   /** @default 'postgres' */
   osUser?: string;
+  /** Where timing matters, behave like AWS (`aws`) or like this machine (`local`, the default). See sandbox/latency.ts. */
+  latency?: LatencyProfile;
 }
 
 /** What `sandbox status` and `sandbox down` read. */
@@ -90,6 +95,13 @@ export interface SandboxState {
    * Absent in a sandbox.json written before it existed.
    */
   switchover?: { endpoint: string; functionName: string } | null;
+  /** The latency profile it runs with (sandbox/latency.ts). Absent in a sandbox.json written before it existed. */
+  latency?: string;
+  /**
+   * The writer and reader routes (sandbox/routes.ts), `host:port` each: in network namespaces only
+   * (the agents' API needs an address per host). Absent in a sandbox.json written before they existed.
+   */
+  routes?: { writer: string; reader: string } | null;
   /** True once everything is up. */
   ready: boolean;
 }
@@ -121,6 +133,8 @@ export class Sandbox {
   motoEndpoint = '';
   instances: Record<string, string> = {};
   vip: VipProxy | null = null;
+  /** The load balancer's writer and reader routes (sandbox/routes.ts); null on loopback. */
+  routes: { writer: HealthRoute; reader: HealthRoute } | null = null;
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
@@ -143,6 +157,8 @@ export class Sandbox {
   private alarmClients: { cloudwatch: CloudWatchClient; sns: SNSClient } | null = null;
   private readonly user: OsUser;
   private stopping: Promise<void> | null = null;
+  /** Where timing matters, like AWS or like this machine. */
+  readonly latency: LatencyProfile;
 
   private constructor(
     readonly options: SandboxOptions,
@@ -153,6 +169,7 @@ export class Sandbox {
       if (!s.running && s.lastExit && !this.stopping) this.say(`${s.host}: ${s.name} exited (${s.lastExit.signal ?? `code ${s.lastExit.code}`})`);
     });
     this.user = lookupOsUser(options.osUser ?? 'postgres');
+    this.latency = options.latency ?? LATENCY_PROFILES.local;
   }
 
   get dir(): string {
@@ -327,6 +344,7 @@ export class Sandbox {
       instances: {},
       dataDirectories: {},
       owner: { pid: process.pid, startTime: procStartTime(process.pid) },
+      latency: (options.latency ?? LATENCY_PROFILES.local).name,
       ready: false,
     };
     writeState(dir, state);
@@ -444,6 +462,8 @@ export class Sandbox {
         return name ? this.runnerTarget(name) : undefined;
       },
       isStopped: (host) => this.supervisor.isHostDown(host),
+      deliveryDelayMs: () => drawDelay(this.latency.ssmDelivery),
+      statusDelayMs: () => drawDelay(this.latency.ssmStatus),
     });
     this.fencer = new SandboxInstanceFencer(this.supervisor, (i) => byInstance.get(i), this.ec2);
     this.watcher = new InstanceWatcher({
@@ -454,6 +474,9 @@ export class Sandbox {
       onStop: (host, state) => this.say(`${host}: its instance is ${state}: every process of the host stopped`),
       bootHost: (host) => this.bootHost(host),
       onBoot: (host) => this.say(`${host}: its instance was started: the host boots (PostgreSQL, then the agent)`),
+      // EC2 changes made through the AWS proxy are followed at once (followAwsChanges); this reads
+      // what others change (a StopInstances straight to the emulator).
+      pollIntervalMs: 2000,
     });
     await this.watcher.start();
 
@@ -467,11 +490,16 @@ export class Sandbox {
         return { host: node.address, port: node.port };
       }),
       listenPort: this.state.vip.port,
+      // As for the instance watcher: moves made through the AWS proxy are followed at once; this
+      // catches a move made straight to the emulator (the sandbox's own mover refreshes too).
+      pollIntervalMs: 1000,
+      followDelayMs: () => drawDelay(this.latency.vipFollow),
       onMove: (from, to, cut) => {
         if (from) this.say(`VIP: ${from.instanceId ?? '?'} → ${to?.instanceId ?? 'nowhere'} (${cut} connection${cut === 1 ? '' : 's'} cut)`);
       },
     });
     await this.vip.start();
+    this.followAwsChanges();
     this.say(`VIP: 127.0.0.1:${this.vip.port} → ${primary.node_name} (psql -h 127.0.0.1 -p ${this.vip.port} -U postgres)`);
 
     for (const node of this.plan.nodes) {
@@ -480,6 +508,7 @@ export class Sandbox {
     }
     await this.waitForAgents();
     this.say(`agents: all ${this.plan.nodes.length} reporting, the primary holds its lease`);
+    await this.startRoutes();
 
     if (this.options.startController === false) {
       this.say('controller: not started: the cluster reports but nobody fails over');
@@ -493,6 +522,28 @@ export class Sandbox {
     await this.startAlarms();
     this.state.ready = true;
     writeState(this.dir, this.state);
+  }
+
+  /**
+   * Follows EC2 changes made through the AWS proxy (an Elastic IP moved, an instance stopped) as
+   * soon as AWS answered them: the VIP proxy and the instance watcher read the emulator again then,
+   * instead of polling it several times a second (docs/sandbox.md, "CPU").
+   */
+  private followAwsChanges(): void {
+    const control = this.awsProxy;
+    if (!control) return;
+    void (async () => {
+      let seen = -1;
+      while (!this.stopping) {
+        try {
+          const now = await control.changes(seen, 20_000);
+          if (now !== seen && seen !== -1) await Promise.all([this.vip?.refresh(), this.watcher?.refresh()]);
+          seen = now;
+        } catch {
+          await new Promise((r) => setTimeout(r, 1000)); // the proxy restarts: its polls cover the gap
+        }
+      }
+    })();
   }
 
   /**
@@ -519,6 +570,29 @@ export class Sandbox {
     this.alarms.start();
     this.say(
       `alarms: ${Object.keys(this.deployment.alarmNames).length} of the stack evaluated ${SANDBOX_ALARM_TIME_SCALE}× faster than CloudWatch; notifications of ${this.deployment.topicArn} recorded in ${join(this.dir, 'notifications.jsonl')}`,
+    );
+  }
+
+  /**
+   * The internal load balancer's writer and reader routes, on free ports of 127.0.0.1, following the
+   * agents' health endpoints (docs/sandbox.md, "Writer and reader routes"). Network namespaces
+   * only: on loopback the hosts share one address and their API is off.
+   */
+  private async startRoutes(): Promise<void> {
+    this.state.routes = null;
+    if (this.network.mode !== 'netns') return;
+    const targets = this.plan.nodes
+      .filter((n) => n.postgres)
+      .map((n) => ({ name: n.node_name, host: n.address, port: n.port, apiHost: n.address, apiPort: AGENT_API_PORT }));
+    const route = (name: string, path: string): HealthRoute =>
+      new HealthRoute({ name, targets, check: { ...SANDBOX_HEALTH_CHECK, path }, onChange: (target, healthy) => this.say(`${name} route: ${target} ${healthy ? 'healthy' : 'unhealthy'}`) });
+    const routes = { writer: route('writer', '/primary'), reader: route('reader', `/replica?lag=${SANDBOX_READER_LAG}`) };
+    await routes.writer.start();
+    await routes.reader.start();
+    this.routes = routes;
+    this.state.routes = { writer: `${routes.writer.host}:${routes.writer.port}`, reader: `${routes.reader.host}:${routes.reader.port}` };
+    this.say(
+      `routes (the load balancer's): writer 127.0.0.1:${routes.writer.port} (/primary), reader 127.0.0.1:${routes.reader.port} (/replica?lag=${SANDBOX_READER_LAG}); checks every ${SANDBOX_HEALTH_CHECK.intervalMs} ms, ${SANDBOX_HEALTH_CHECK.healthyThreshold} to turn healthy, ${SANDBOX_HEALTH_CHECK.unhealthyThreshold} unhealthy`,
     );
   }
 
@@ -586,7 +660,8 @@ export class Sandbox {
     const ports: Record<string, number> = {};
     for (const route of routes) ports[route] = await freePort(host);
     const socket = join(this.dir, 'aws-proxy.sock');
-    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`])]);
+    const latency = Object.keys(this.latency.services).length > 0 ? ['--service-latency', JSON.stringify(this.latency.services)] : [];
+    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`]), ...latency]);
     this.supervisor.start({ host: ROOT_HOST, name: AWS_PROXY_PROCESS, command: entry.command, args: entry.args, env: process.env, restart: true, restartDelayMs: 200 });
     const control = new AwsProxyControl(socket);
     const deadline = Date.now() + 60_000;
@@ -664,6 +739,8 @@ export class Sandbox {
       await this.stopController?.().catch(() => undefined);
       await this.watcher?.stop().catch(() => undefined);
       await this.vip?.stop().catch(() => undefined);
+      await this.routes?.writer.stop().catch(() => undefined);
+      await this.routes?.reader.stop().catch(() => undefined);
       await this.hostCommands?.drain().catch(() => undefined);
       this.ec2?.destroy();
       await sandboxDown(this.dir, { supervisor: this.supervisor });

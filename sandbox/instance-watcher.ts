@@ -89,6 +89,12 @@ export class InstanceWatcher {
     }
   }
 
+  /** Reads the instances' states now (an EC2 change went through the AWS proxy), after a poll in flight. */
+  async refresh(): Promise<void> {
+    await this.polling;
+    if (this.running) await this.poll();
+  }
+
   /** Starts the host's instance again when it is not running, and waits until moto says it runs. */
   async ensureRunning(host: string, timeoutMs = 30_000): Promise<void> {
     const id = this.options.instances[host];

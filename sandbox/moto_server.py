@@ -14,6 +14,14 @@ and, when the invocation returns anything, empties the shard and numbers the nex
 the start again, so the sandbox's local runtime (functions/local-runtime.ts), which reads the
 stream as Lambda's event source would, missed records and ran on the sweep alone.
 
+And it makes a Query cost what the partition's matching items cost. moto answers a Query on a
+table by sorting every item of the table (every partition, every event and monitoring sample the
+sandbox ever wrote: DynamoDB keeps them until their TTL, moto for ever), then sizing each one in
+turn; in a sandbox that ran an hour, each of the several Queries a second took tens of milliseconds
+of moto's CPU, and the emulator became the busiest process on the machine (docs/sandbox.md, "CPU").
+The launcher hands moto's own Query only the items of the queried partition whose sort key
+matches the key condition — the items moto would have kept — so the answer is the same.
+
 It also gives moto's SSM the Automation calls (sandbox/moto_automation.py).
 
 Used by the sandbox and by the tests (test/support/moto.ts).
@@ -26,6 +34,8 @@ import threading
 
 from moto.awslambda.models import LambdaBackend
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.comparisons import get_comparison_func
+from moto.dynamodb.models.table import Table
 from moto.server import main
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -51,6 +61,52 @@ if os.environ.get("PGVIGIL_MOTO_SWITCH_INTERVAL"):
 
 for _name in _OPERATIONS:
     setattr(DynamoDBBackend, _name, _atomic(getattr(DynamoDBBackend, _name)))
+
+
+class _Partition:
+    """A table as its Query sees it: every attribute the table's, but only these items."""
+
+    def __init__(self, table, items):
+        self._table = table
+        self._items = items
+
+    def __getattr__(self, name):
+        return getattr(self._table, name)
+
+    def all_items(self):
+        return self._items
+
+
+_table_query = Table.query
+
+
+def _partition_items(partition, comparison, bounds):
+    """The items of a partition (sort key → item) whose sort key meets the key condition."""
+    if not comparison:
+        return list(partition.values())
+    # String keys (every key pgvigil writes) compare as strings, as moto's DynamoType.compare does
+    # after its casts, at a fraction of the cost; anything else goes through moto's own compare.
+    if all(b.type == "S" for b in bounds):
+        test = get_comparison_func(comparison)
+        values = [b.value for b in bounds]
+        return [
+            item
+            for key, item in partition.items()
+            if (test(key.value, *values) if key.type == "S" else key.compare(comparison, bounds))
+        ]
+    return [item for key, item in partition.items() if key.compare(comparison, bounds)]
+
+
+def _partition_query(self, hash_key, range_comparison, range_objs, *args, **kwargs):
+    # An index query, or a table without a sort key, goes to moto unchanged.
+    index_name = kwargs.get("index_name", args[4] if len(args) > 4 else None)
+    if index_name or hash_key is None or not self.range_key_attr:
+        return _table_query(self, hash_key, range_comparison, range_objs, *args, **kwargs)
+    items = _partition_items(self.items.get(hash_key, {}), range_comparison, range_objs)
+    return _table_query(_Partition(self, items), hash_key, range_comparison, range_objs, *args, **kwargs)
+
+
+Table.query = _partition_query
 
 
 def _no_delivery(self, function_arn, items, source):

@@ -8,7 +8,10 @@
  * output, with the document's timeout → TimedOut.
  *
  * Delivery follows the host's state: a host that is cut off gets the command when its network
- * returns (within the command timeout); a stopped host (killHost) is Undeliverable.
+ * returns (within the command timeout); a stopped host (killHost) is Undeliverable. With a latency
+ * profile (sandbox/latency.ts), delivery takes what SSM's takes (`deliveryDelayMs`: SendCommand to
+ * the script starting on the host) and the result shows in GetCommandInvocation only after
+ * `statusDelayMs` (the agent reports it, the service records it).
  *
  * Also {@link SandboxInstanceFencer}: the sandbox's EC2 StopInstances (every process of the host dies).
  */
@@ -57,6 +60,10 @@ export interface SandboxHostCommandsOptions {
   commandTimeoutMs?: number;
   /** How often an undelivered command checks whether its host is back. @default 100 */
   deliveryPollMs?: number;
+  /** SendCommand → the script starts on a reachable host (drawn per command). @default none */
+  deliveryDelayMs?: () => number;
+  /** The script ended → `wait` sees its status (drawn per command). @default none */
+  statusDelayMs?: () => number;
 }
 
 /** One command the runner accepted, for drills and tests. */
@@ -134,9 +141,10 @@ export class SandboxHostCommands implements HostCommands {
       result: null,
     };
     const timeoutMs = this.options.commandTimeoutMs ?? Number(content.mainSteps[0]?.inputs.timeoutSeconds ?? 600) * 1000;
-    const done = this.execute(command, target, script, timeoutMs).then((result) => {
-      command.result = result;
+    const done = this.execute(command, target, script, timeoutMs).then(async (result) => {
       command.finishedAt = Date.now();
+      await sleepMs(this.options.statusDelayMs?.() ?? 0);
+      command.result = result;
       return result;
     });
     this.commands.set(id, { command, done });
@@ -145,6 +153,7 @@ export class SandboxHostCommands implements HostCommands {
 
   private async execute(command: RunnerCommand, target: RunnerTarget, script: string, timeoutMs: number): Promise<HostCommandResult> {
     const deadline = command.sentAt + timeoutMs;
+    await sleepMs(this.options.deliveryDelayMs?.() ?? 0);
     // Delivery: the host's SSM agent picks the command up when it can reach the service.
     for (;;) {
       if (this.options.isStopped?.(target.host)) return { status: 'Undeliverable', exitCode: null, output: `instance ${command.instanceId} is stopped` };
@@ -199,6 +208,10 @@ export class SandboxHostCommands implements HostCommands {
   async drain(): Promise<void> {
     await Promise.all([...this.commands.values()].map((c) => c.done.catch(() => undefined)));
   }
+}
+
+function sleepMs(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
 /** Reads the deployed Command documents back from (emulated) SSM, keyed by document name. */

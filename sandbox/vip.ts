@@ -7,6 +7,10 @@
  * When the association moves (or is removed), every open connection to the old target is cut, so
  * a client cannot keep writing to a fenced primary through the VIP — as with a real EIP, whose
  * moved address no longer reaches the old instance.
+ *
+ * In AWS, traffic reaches the new instance some time after AssociateAddress returns; with a
+ * `followDelayMs` (the `aws` latency profile, sandbox/latency.ts) the proxy keeps forwarding to the
+ * old target for that long after it saw the association move, then switches.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { PgvigilError } from '../core/errors.js';
@@ -35,6 +39,8 @@ export interface VipProxyOptions {
   onMove?: (from: VipTarget | null, to: VipTarget | null, cut: number) => void;
   /** Called when resolving fails (the last known target stays). */
   onError?: (error: unknown) => void;
+  /** How long after a move is seen traffic follows it (drawn per move). @default none */
+  followDelayMs?: () => number;
 }
 
 function same(a: VipTarget | null, b: VipTarget | null): boolean {
@@ -51,6 +57,28 @@ interface Pipe {
   target: VipTarget;
 }
 
+/**
+ * Forwards a client connection to `target`: the bytes flow both ways once the upstream connection
+ * is up and `wanted()` still holds then; `onEnd` when either side closes or fails (or `wanted()`
+ * no longer holds), for the caller to destroy both. Returns the upstream socket.
+ */
+export function forward(client: Socket, target: { host: string; port: number }, onEnd: () => void, wanted: () => boolean = () => true): Socket {
+  client.pause();
+  const upstream = createConnection({ host: target.host, port: target.port });
+  upstream.setNoDelay(true);
+  client.setNoDelay(true);
+  upstream.on('error', onEnd);
+  client.on('close', onEnd);
+  upstream.on('close', onEnd);
+  upstream.once('connect', () => {
+    if (!wanted()) return onEnd();
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.resume();
+  });
+  return upstream;
+}
+
 /** The proxy. The constructor only assigns; {@link start} listens and starts polling. */
 export class VipProxy {
   private server: Server | null = null;
@@ -60,6 +88,8 @@ export class VipProxy {
   private polling: Promise<void> | null = null;
   private stopped = false;
   private boundPort = 0;
+  /** A move seen but not yet followed (the follow delay), and its timer. */
+  private pending: { target: VipTarget | null; timer: NodeJS.Timeout } | null = null;
 
   constructor(private readonly options: VipProxyOptions) {}
 
@@ -79,7 +109,7 @@ export class VipProxy {
 
   async start(): Promise<void> {
     this.stopped = false;
-    await this.refresh();
+    await this.refresh(true); // where the address is now: nothing to follow yet
     const server = createServer((client) => this.accept(client));
     server.on('error', () => undefined);
     await new Promise<void>((resolve, reject) => {
@@ -106,8 +136,11 @@ export class VipProxy {
     }, this.options.pollIntervalMs ?? 200);
   }
 
-  /** Reads the association now (also called by the poller); resolves when the target is applied. */
-  refresh(): Promise<void> {
+  /**
+   * Reads the association now (also called by the poller); resolves when the target is applied, or
+   * its follow delay has begun. `immediate` applies it without the delay.
+   */
+  refresh(immediate = false): Promise<void> {
     // One read at a time; a caller arriving mid-read waits for it and then reads again.
     const run = async (): Promise<void> => {
       let next: VipTarget | null;
@@ -117,7 +150,7 @@ export class VipProxy {
         this.options.onError?.(error);
         return;
       }
-      this.apply(next);
+      this.apply(next, immediate);
     };
     const previous = this.polling ?? Promise.resolve();
     const mine = previous.then(run, run);
@@ -125,7 +158,27 @@ export class VipProxy {
     return mine;
   }
 
-  private apply(next: VipTarget | null): void {
+  private apply(next: VipTarget | null, immediate: boolean): void {
+    if (this.pending) {
+      if (same(this.pending.target, next)) return; // already on its way
+      clearTimeout(this.pending.timer);
+      this.pending = null;
+    }
+    if (same(this.current, next)) return;
+    const delay = immediate ? 0 : (this.options.followDelayMs?.() ?? 0);
+    if (delay <= 0) return this.follow(next);
+    const pending = {
+      target: next,
+      timer: setTimeout(() => {
+        if (this.pending !== pending) return;
+        this.pending = null;
+        if (!this.stopped) this.follow(next);
+      }, delay),
+    };
+    this.pending = pending;
+  }
+
+  private follow(next: VipTarget | null): void {
     if (same(this.current, next)) return;
     const from = this.current;
     this.current = next;
@@ -146,26 +199,10 @@ export class VipProxy {
       client.destroy(); // not associated: nothing answers on the address
       return;
     }
-    client.pause();
     const pipe: Pipe = { client, upstream: null, target };
     this.pipes.add(pipe);
-    const upstream = createConnection({ host: target.host, port: target.port });
-    pipe.upstream = upstream;
-    upstream.setNoDelay(true);
-    client.setNoDelay(true);
-    upstream.on('error', () => this.close(pipe));
-    client.on('close', () => this.close(pipe));
-    upstream.on('close', () => this.close(pipe));
-    upstream.once('connect', () => {
-      // The address may have moved while we were connecting.
-      if (!this.current || key(this.current) !== key(target)) {
-        this.close(pipe);
-        return;
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.resume();
-    });
+    // The address may have moved while we were connecting.
+    pipe.upstream = forward(client, target, () => this.close(pipe), () => this.current !== null && key(this.current) === key(target));
   }
 
   private close(pipe: Pipe): void {
@@ -179,6 +216,8 @@ export class VipProxy {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.pending) clearTimeout(this.pending.timer);
+    this.pending = null;
     for (const pipe of [...this.pipes]) this.close(pipe);
     await this.polling?.catch(() => undefined);
     const server = this.server;

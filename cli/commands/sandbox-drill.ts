@@ -36,6 +36,7 @@ export function printDrill(out: Output, r: DrillResult): void {
   for (const [label, v] of steps) out.print(`  ${label.padEnd(22)} ${ms(v)} after the fault`);
   out.print(`  write outage (VIP)     ${r.write_outage_ms} ms`);
   out.print(`  acknowledged writes    ${r.acked_writes} via the VIP, ${r.direct_acked_writes} direct; lost: ${r.acked_writes_lost ?? '?'} + ${r.direct_acked_writes_lost ?? '?'}`);
+  if (r.route_acked_writes !== null) out.print(`  writer route           ${r.route_acked_writes} acknowledged, lost ${r.route_acked_writes_lost ?? '?'}; write outage ${ms(r.route_write_outage_ms)}`);
   out.print(`  writable primaries     at most ${r.max_writable_primaries} at once`);
   out.print(`  old primary            ${r.old_primary_state}; VIP on ${r.vip_target ?? 'nothing'}`);
   for (const n of r.notifications ?? []) out.print(`  SNS ${ms(n.at_ms).padStart(18)} after the fault: alarm ${n.alarm} ${n.from} → ${n.to}`);

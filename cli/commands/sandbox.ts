@@ -72,7 +72,7 @@ export function sandboxEnvironment(dir: string, state: { motoEndpoint: string | 
 }
 
 /** How to point `pgvigil` at the sandbox: one `export` line to paste, then commands that work with it. */
-function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEnvironment>[1] & { vip: { port: number } }): void {
+function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEnvironment>[1] & { vip: { port: number }; routes?: { writer: string; reader: string } | null }): void {
   const env = sandboxEnvironment(dir, state);
   out.print('');
   out.print('  # in another shell: paste this line, then run any pgvigil command');
@@ -81,6 +81,11 @@ function printUsage(out: Output, dir: string, state: Parameters<typeof sandboxEn
   out.print('  pgvigil standby switchover --candidate 2 --siblings-follow --dry-run');
   out.print('  pgvigil sandbox drill --scenario crash-primary');
   out.print(`  psql -h 127.0.0.1 -p ${state.vip.port} -U postgres            # through the VIP (the Elastic IP)`);
+  if (state.routes) {
+    const [writer, reader] = [state.routes.writer, state.routes.reader].map((r) => r.slice(r.lastIndexOf(':') + 1));
+    out.print(`  psql -h 127.0.0.1 -p ${writer} -U postgres            # through the writer route (the load balancer's /primary)`);
+    out.print(`  psql -h 127.0.0.1 -p ${reader} -U postgres            # through the reader route (its /replica?lag=…)`);
+  }
   out.print('');
 }
 
@@ -103,7 +108,7 @@ async function announce(ctx: CommandContext, dir: string, state: Parameters<type
 export const sandboxUpCommand = defineCommand({
   words: ['sandbox', 'up'],
   summary: 'bring up the whole system on this machine: moto, 3 PostgreSQL nodes + witness, agents, controller, VIP',
-  usage: 'sandbox up [--detach] [--config FILE] [--dir DIR] [--vip-port N] [--no-controller]',
+  usage: 'sandbox up [--detach] [--config FILE] [--dir DIR] [--vip-port N] [--no-controller] [--latency local|aws]',
   examples: ['pgvigil sandbox up', 'pgvigil sandbox up --detach --config fast.conf'],
   options: {
     ...dirOption,
@@ -111,10 +116,13 @@ export const sandboxUpCommand = defineCommand({
     config: { type: 'string', description: 'repmgr.conf fragment whose keys override the sandbox defaults on every node' },
     'vip-port': { type: 'integer', description: 'port of the VIP on 127.0.0.1 (default 6432)' },
     'no-controller': { type: 'boolean', description: 'do not start the controller (the cluster reports but does not fail over)' },
+    latency: { type: 'string', description: 'latency profile: local (default, this machine as it is) or aws (AWS\'s own latencies; docs/sandbox.md)' },
   },
   async run(ctx) {
     const dir = sandboxDir(ctx);
     const overrides = await readOverrides(ctx);
+    const { parseLatencyProfile } = await loadSandbox(() => import('../../sandbox/latency.js'));
+    const latency = parseLatencyProfile(opt.string(ctx, 'latency') ?? 'local');
     const vipPort = opt.integer(ctx, 'vip-port') ?? 6432;
     if (vipPort < 1 || vipPort > 65535) throw new PgvigilError('BAD_ARGUMENT', `option --vip-port expects a port number, got ${vipPort}`);
     if (opt.flag(ctx, 'detach')) return detach(ctx, dir);
@@ -125,6 +133,7 @@ export const sandboxUpCommand = defineCommand({
       vipPort,
       ...(overrides ? { overrides } : {}),
       ...(opt.flag(ctx, 'no-controller') ? { startController: false as const } : {}),
+      latency,
       progress: (line) => ctx.out.info(line),
     });
     ctx.out.notice(`sandbox is up in ${dir}`);
@@ -231,12 +240,18 @@ export const sandboxDownCommand = defineCommand({
 
 export const sandboxStatusCommand = defineCommand({
   words: ['sandbox', 'status'],
-  summary: 'show a sandbox: hosts, processes, VIP target, cluster term and primary',
-  usage: 'sandbox status [--dir DIR] [--json]',
-  examples: ['pgvigil sandbox status', 'pgvigil sandbox status --json'],
-  options: { ...dirOption, json: { type: 'boolean', description: 'one JSON object' } },
+  summary: 'show a sandbox: hosts, processes, VIP target, cluster term and primary, and where its CPU goes',
+  usage: 'sandbox status [--dir DIR] [--json] [--cpu SECS]',
+  examples: ['pgvigil sandbox status', 'pgvigil sandbox status --json', 'pgvigil sandbox status --cpu 10'],
+  options: {
+    ...dirOption,
+    json: { type: 'boolean', description: 'one JSON object' },
+    cpu: { type: 'integer', description: 'also sample each sandbox process\'s CPU over SECS seconds (1-600)' },
+  },
   async run(ctx) {
     const dir = sandboxDir(ctx);
+    const cpuSecs = opt.integer(ctx, 'cpu');
+    if (cpuSecs !== undefined && (cpuSecs < 1 || cpuSecs > 600)) throw new PgvigilError('BAD_ARGUMENT', `option --cpu expects seconds in 1..600, got ${cpuSecs}`);
     const { readSandboxState } = await loadSandbox(() => import('../../sandbox/index.js'));
     const { readNetworkState } = await loadSandbox(() => import('../../sandbox/netns.js'));
     const { procStartTime } = await loadSandbox(() => import('../../sandbox/supervisor.js'));
@@ -280,17 +295,44 @@ export const sandboxStatusCommand = defineCommand({
       cut: network?.cut.includes(h.name) ?? false,
       vip: vipInstance !== null && state.instances[h.name] === vipInstance,
     }));
-    const status = { dir, ready: state.ready, running: owner, mode: state.mode, moto: state.motoEndpoint, vip: `${state.vip.host}:${state.vip.port}`, cluster_id: state.clusterId, cluster, switchover: state.switchover ?? null, hosts, processes };
+    // Where the CPU goes (docs/sandbox.md, "CPU"): only while the sandbox runs, over --cpu seconds.
+    let cpu: import('../../sandbox/cpu.js').CpuReport | null = null;
+    if (cpuSecs !== undefined && owner) {
+      const { sampleSandboxCpu } = await loadSandbox(() => import('../../sandbox/cpu.js'));
+      const { availableParallelism } = await import('node:os');
+      cpu = await sampleSandboxCpu(dir, state, cpuSecs * 1000, availableParallelism());
+    }
+    const status = {
+      dir,
+      ready: state.ready,
+      running: owner,
+      mode: state.mode,
+      latency: state.latency ?? 'local',
+      moto: state.motoEndpoint,
+      vip: `${state.vip.host}:${state.vip.port}`,
+      routes: state.routes ?? null,
+      cluster_id: state.clusterId,
+      cluster,
+      switchover: state.switchover ?? null,
+      hosts,
+      processes,
+      ...(cpuSecs !== undefined ? { cpu } : {}),
+    };
     if (opt.flag(ctx, 'json')) {
       ctx.out.print(JSON.stringify(status));
       return 0;
     }
-    ctx.out.print(`sandbox ${dir}: ${owner ? (state.ready ? 'running' : 'starting') : 'not running (stale: run "pgvigil sandbox down")'}, ${state.mode} mode`);
+    ctx.out.print(`sandbox ${dir}: ${owner ? (state.ready ? 'running' : 'starting') : 'not running (stale: run "pgvigil sandbox down")'}, ${state.mode} mode, latency profile ${status.latency}`);
     ctx.out.print(`emulated AWS: ${state.motoEndpoint ?? "-"}; VIP ${status.vip}`);
+    if (state.routes) ctx.out.print(`routes: writer ${state.routes.writer} (/primary), reader ${state.routes.reader} (/replica?lag=…)`);
     if (state.switchover) ctx.out.print(`switchover function: ${state.switchover.functionName} on ${state.switchover.endpoint} (AWS_ENDPOINT_URL_LAMBDA)`);
     if (cluster) ctx.out.print(`cluster ${state.clusterId}: term ${cluster.term}, primary node ${cluster.primary_node_id ?? '-'}${cluster.paused ? ', paused' : ''}`);
     for (const h of hosts) ctx.out.print(`  ${h.name.padEnd(8)} ${h.address.padEnd(13)} ${h.instance_id ?? '-'}${h.cut ? '  CUT' : ''}${h.vip ? '  <- VIP' : ''}`);
     for (const p of processes) ctx.out.print(`  ${`${p.host}/${p.name}`.padEnd(16)} pid ${p.pid} ${p.running ? 'running' : 'gone'}`);
+    if (cpu) {
+      const { formatCpuReport } = await loadSandbox(() => import('../../sandbox/cpu.js'));
+      for (const line of formatCpuReport(cpu)) ctx.out.print(line);
+    } else if (cpuSecs !== undefined) ctx.out.print('CPU: not sampled (the sandbox is not running)');
     return owner || !state.ready ? 0 : 25;
   },
 });

@@ -1,5 +1,6 @@
 /** The failure drills (issue 6, SPEC §11): one module per scenario, the common runner in runner.ts. */
 import { PgvigilError } from '../../core/errors.js';
+import { controlPlaneOutage, primaryCutFromAws } from './control-plane-outage.js';
 import { crashPrimary } from './crash-primary.js';
 import { flapping } from './flapping.js';
 import { killControllerMidSaga } from './kill-controller-mid-saga.js';
@@ -7,7 +8,7 @@ import { killPrimaryHost } from './kill-primary-host.js';
 import { partitionPrimary } from './partition-primary.js';
 import { partitionWitness } from './partition-witness.js';
 import { rejoin } from './rejoin.js';
-import { SCENARIO_NAMES, type Scenario, type ScenarioName } from './runner.js';
+import { DRILL_NAMES, type Scenario, type ScenarioName } from './runner.js';
 import { stopAgent } from './stop-agent.js';
 import { switchover } from './switchover.js';
 
@@ -23,12 +24,14 @@ export const SCENARIOS: Record<ScenarioName, Scenario> = {
   switchover,
   rejoin,
   flapping,
+  'control-plane-outage': controlPlaneOutage,
+  'primary-cut-from-aws': primaryCutFromAws,
 };
 
 /** The scenario of that name, or a clear error listing the names. */
 export function scenario(name: string): Scenario {
-  if (!(SCENARIO_NAMES as readonly string[]).includes(name)) {
-    throw new PgvigilError('BAD_ARGUMENT', `unknown drill scenario "${name}"`, { hint: `choose one of: ${SCENARIO_NAMES.join(', ')}` });
+  if (!(DRILL_NAMES as readonly string[]).includes(name)) {
+    throw new PgvigilError('BAD_ARGUMENT', `unknown drill scenario "${name}"`, { hint: `choose one of: ${DRILL_NAMES.join(', ')}` });
   }
   return SCENARIOS[name as ScenarioName];
 }

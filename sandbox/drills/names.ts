@@ -1,4 +1,6 @@
 /** The drills' names (a module of its own: the chaos campaign's schedule lists them without loading the runner). */
+
+/** The nine drills whose faults the chaos campaign also injects (sandbox/chaos/schedule.ts). */
 export const SCENARIO_NAMES = [
   'crash-primary',
   'kill-primary-host',
@@ -10,4 +12,10 @@ export const SCENARIO_NAMES = [
   'rejoin',
   'flapping',
 ] as const;
-export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+/** Hosts cut from AWS for a minute: the campaign's own `aws-blackhole` fault covers these cuts. */
+export const AWS_CUT_SCENARIO_NAMES = ['control-plane-outage', 'primary-cut-from-aws'] as const;
+
+/** Every drill. */
+export const DRILL_NAMES = [...SCENARIO_NAMES, ...AWS_CUT_SCENARIO_NAMES] as const;
+export type ScenarioName = (typeof DRILL_NAMES)[number];

@@ -5,7 +5,7 @@ export const partitionPrimary: Scenario = {
   name: 'partition-primary',
   summary: "cut the primary's network; its server and agent keep running",
   proves:
-    'the isolated primary cannot acknowledge writes (its synchronous standbys are out of reach) and fences itself when its lease runs out; the majority side fails over, so there is never a second writable primary',
+    'the isolated primary cannot acknowledge writes (its synchronous standbys are out of reach) and fences itself when its lease runs out (failsafe mode does not keep it: no standby it cannot reach confirms it); the majority side fails over, so there is never a second writable primary',
   failoverExpected: true,
   needsNetns: true,
   async inject(ctx) {

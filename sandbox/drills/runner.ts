@@ -17,10 +17,11 @@ import { PgvigilError } from '../../core/errors.js';
 import type { ClusterSnapshot, EventRecord } from '../../core/model.js';
 import type { Sandbox } from '../index.js';
 import type { PlanNode } from '../cluster-plan.js';
+import { SANDBOX_DEFAULTS } from '../cluster-plan.js';
 import { lookupOsUser } from '../postgres.js';
 import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, firstAckAfter, writeOutageMs, type PgTarget } from '../writers.js';
 
-export { SCENARIO_NAMES, type ScenarioName } from './names.js';
+export { DRILL_NAMES, SCENARIO_NAMES, type ScenarioName } from './names.js';
 import type { ScenarioName } from './names.js';
 
 /**
@@ -63,6 +64,13 @@ export interface DrillResult {
   acked_writes_lost: number | null;
   direct_acked_writes: number;
   direct_acked_writes_lost: number | null;
+  /**
+   * The writer through the sandbox's writer route (the load balancer's `/primary`, sandbox/routes.ts),
+   * beside the one through the VIP; all null in a sandbox without routes (loopback).
+   */
+  route_acked_writes: number | null;
+  route_acked_writes_lost: number | null;
+  route_write_outage_ms: number | null;
   max_writable_primaries: number;
   old_primary_state: NodeState;
   vip_target: string | null;
@@ -100,6 +108,14 @@ export interface Scenario {
   needsNetns?: boolean;
   /** Observation window after the fault when no failover is expected. */
   observeMs?: number;
+  /**
+   * Writes must keep flowing through the VIP and the writer route: no stretch without an
+   * acknowledged write longer than the lease (a primary that fenced would leave one of the rest of
+   * the window), and no fence or lease_lost event of the primary.
+   */
+  writesKeepFlowing?: boolean;
+  /** Events the primary must have recorded by the drill's end (read until 30 s after the undo). */
+  expectEvents?: readonly EventRecord['event'][];
   /** Injects the fault at ctx.fault (it may take a while: switchover runs until it answers). */
   inject(ctx: DrillContext): Promise<void>;
   /** Runs once the failover is seen, still under the writers (rejoin). */
@@ -248,6 +264,8 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
       const vipOk = sandbox.vip?.target?.instanceId === primary.instanceId;
       const standbys = await streamingStandbys(primary);
       const fencedRecords = s.nodes.filter((n) => n.fenced).length;
+      // The load balancer's writer route sends its connections to the primary alone.
+      const routeOk = !sandbox.routes || sandbox.routes.writer.healthy.join(',') === primary.node_name;
       // The controller judges by heartbeats: a rejoined standby counts once its own agent reports it
       // streaming, not when the primary first lists it (the next drill's pre-checks read heartbeats).
       const reportedStreaming = s.heartbeats.filter((h) => h.server?.in_recovery === true && h.server.wal_receiver_status === 'streaming' && fresh.has(h.node_id)).length;
@@ -255,6 +273,7 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
         !s.cluster.operation &&
         s.cluster.lease &&
         vipOk &&
+        routeOk &&
         standbys >= want &&
         reportedStreaming >= want &&
         fencedRecords === 0 &&
@@ -264,7 +283,7 @@ export async function heal(sandbox: Sandbox, log: (line: string) => void = () =>
       }
       if (Date.now() > deadline) {
         throw new PgvigilError('SYS_FAILURE', `heal: the sandbox is not healthy after ${timeoutMs / 1000} s`, {
-          detail: `operation=${s.cluster.operation?.kind ?? 'none'} lease=${s.cluster.lease ? 'held' : 'none'} vip=${sandbox.vip?.target?.instanceId ?? 'none'} (primary ${primary.instanceId}) streaming=${standbys}/${want} (reported ${reportedStreaming}) fenced records=${fencedRecords} reporting=${[...fresh].join(',')}`,
+          detail: `operation=${s.cluster.operation?.kind ?? 'none'} lease=${s.cluster.lease ? 'held' : 'none'} vip=${sandbox.vip?.target?.instanceId ?? 'none'} (primary ${primary.instanceId}) writer route=${sandbox.routes?.writer.healthy.join(',') ?? '-'} streaming=${standbys}/${want} (reported ${reportedStreaming}) fenced records=${fencedRecords} reporting=${[...fresh].join(',')}`,
         });
       }
       await sleep(250);
@@ -335,13 +354,16 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
     await ensureDrillTable(vip);
     const writer = new DrillWriter({ name: `vip-${run}`, target: vip });
     const direct = new DrillWriter({ name: `direct-${run}`, target: socketTarget(old) });
+    const routeWriter = sandbox.routes ? new DrillWriter({ name: `route-${run}`, target: { host: sandbox.routes.writer.host, port: sandbox.routes.writer.port } }) : null;
     const probe = new WritabilityProbe({ nodes: pgNodes(sandbox).map((n) => ({ name: n.node_name, target: socketTarget(n) })) });
     writer.start();
     direct.start();
+    routeWriter?.start();
     probe.start();
     const warmup = Date.now() + 10_000;
-    while ((writer.acked().length < 10 || direct.acked().length < 10) && Date.now() < warmup) await sleep(50);
+    while ((writer.acked().length < 10 || direct.acked().length < 10 || (routeWriter && routeWriter.acked().length < 10)) && Date.now() < warmup) await sleep(50);
     if (writer.acked().length === 0) throw new PgvigilError('SYS_FAILURE', 'drill: no write through the VIP was acknowledged before the fault');
+    if (routeWriter && routeWriter.acked().length === 0) throw new PgvigilError('SYS_FAILURE', 'drill: no write through the writer route was acknowledged before the fault');
 
     const watch = new VipWatch(sandbox, old.instanceId);
     watch.start();
@@ -369,10 +391,16 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
       while (Date.now() < until) await sleep(100);
     }
     await sleep(1000);
-    await Promise.all([writer.stop(), direct.stop(), probe.stop()]);
+    await Promise.all([writer.stop(), direct.stop(), routeWriter?.stop(), probe.stop()]);
     watch.stop();
     const end = Date.now();
     if (scenario.undo) await scenario.undo(ctx);
+    // Events recorded while DynamoDB was away reach it once it is back (the agent queues them).
+    const expected = scenario.expectEvents ?? [];
+    for (const until = Date.now() + 30_000; expected.length > 0 && Date.now() < until; await sleep(500)) {
+      const seen = new Set((await store.listEvents(sandbox.state.clusterId, { sinceMs: ctx.fault - 200 }).catch(() => [])).filter((e) => e.node_id === old.node_id).map((e) => e.event));
+      if (expected.every((e) => seen.has(e))) break;
+    }
     // One more evaluation, so the alarms reflect every metric the drill made the controller emit.
     await sandbox.alarms?.evaluate().catch(() => undefined);
     const notifications = (sandbox.notifications?.received(ctx.fault) ?? []).flatMap((n) =>
@@ -397,6 +425,7 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
     };
     const lostVip = await lost(`vip-${run}`, writer.acked());
     const lostDirect = await lost(`direct-${run}`, direct.acked());
+    const lostRoute = routeWriter ? await lost(`route-${run}`, routeWriter.acked()) : null;
     const failoverHappened = after.cluster.term > before.cluster.term && fresh.node_id !== old.node_id;
     const oldState = await nodeState(sandbox, old);
     const first = firstAckAfter(writer.attempts, watch.movedAt ?? ctx.fault);
@@ -426,6 +455,9 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
       acked_writes_lost: lostVip,
       direct_acked_writes: direct.acked().length,
       direct_acked_writes_lost: lostDirect,
+      route_acked_writes: routeWriter ? routeWriter.acked().length : null,
+      route_acked_writes_lost: lostRoute,
+      route_write_outage_ms: routeWriter ? writeOutageMs(routeWriter.attempts, ctx.fault, end) : null,
       max_writable_primaries: probe.maxWritable().count,
       old_primary_state: oldState,
       vip_target: vipTarget === null ? null : (sandbox.plan.nodes.find((n) => n.instanceId === vipTarget)?.node_name ?? vipTarget),
@@ -434,7 +466,7 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
       notifications,
       notes: ctx.notes,
     };
-    result.problems = judge(result, scenario);
+    result.problems = judge(result, { ...scenario, leaseMs: Number(sandbox.plan.overrides.lease_secs ?? SANDBOX_DEFAULTS.lease_secs) * 1000, oldPrimaryId: old.node_id });
     result.ok = result.problems.length === 0;
     return result;
   } finally {
@@ -443,13 +475,29 @@ export async function runDrill(sandbox: Sandbox, scenario: Scenario, options: Ru
 }
 
 /** The drill's verdict: what the issue's e2e asserts, as sentences. */
-export function judge(r: DrillResult, scenario: Pick<Scenario, 'failoverExpected' | 'name'>): string[] {
+export function judge(
+  r: DrillResult,
+  scenario: Pick<Scenario, 'failoverExpected' | 'name' | 'writesKeepFlowing' | 'expectEvents'> & { leaseMs?: number; oldPrimaryId?: number },
+): string[] {
   const problems: string[] = [];
   if (r.failover_happened !== scenario.failoverExpected) problems.push(scenario.failoverExpected ? 'no failover happened' : `a failover happened (term ${r.term_before} → ${r.term_after})`);
   if (r.vip_target !== r.new_primary) problems.push(`the VIP points at ${r.vip_target ?? 'nothing'}, not at the primary ${r.new_primary}`);
   if (r.acked_writes_lost === null || r.direct_acked_writes_lost === null) problems.push('the acknowledged writes could not be checked on the final primary');
   if ((r.acked_writes_lost ?? 0) > 0) problems.push(`${r.acked_writes_lost} acknowledged writes through the VIP lost`);
   if ((r.direct_acked_writes_lost ?? 0) > 0) problems.push(`${r.direct_acked_writes_lost} acknowledged direct writes lost`);
+  if (r.route_acked_writes !== null && r.route_acked_writes_lost === null) problems.push('the writes acknowledged through the writer route could not be checked on the final primary');
+  if ((r.route_acked_writes_lost ?? 0) > 0) problems.push(`${r.route_acked_writes_lost} acknowledged writes through the writer route lost`);
+  const mine = (e: DrillResult['events'][number]): boolean => scenario.oldPrimaryId === undefined || e.node_id === scenario.oldPrimaryId;
+  if (scenario.writesKeepFlowing) {
+    const bound = scenario.leaseMs ?? 5000;
+    if (r.write_outage_ms > bound) problems.push(`writes through the VIP stopped for ${r.write_outage_ms} ms (more than the lease, ${bound} ms)`);
+    if (r.route_write_outage_ms !== null && r.route_write_outage_ms > bound) problems.push(`writes through the writer route stopped for ${r.route_write_outage_ms} ms (more than the lease, ${bound} ms)`);
+    const fences = r.events.filter((e) => mine(e) && (e.event === 'fence_applied' || e.event === 'lease_lost'));
+    if (fences.length > 0) problems.push(`the primary recorded ${fences.map((e) => e.event).join(', ')}`);
+  }
+  for (const want of scenario.expectEvents ?? []) {
+    if (!r.events.some((e) => mine(e) && e.event === want)) problems.push(`the primary recorded no ${want} event`);
+  }
   if (r.max_writable_primaries > 1) problems.push(`${r.max_writable_primaries} nodes accepted writes at the same moment`);
   if (scenario.failoverExpected) {
     const want: NodeState[] = scenario.name === 'rejoin' || scenario.name === 'switchover' ? ['standby_streaming'] : ['fenced', 'stopped', 'standby_streaming'];

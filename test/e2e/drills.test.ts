@@ -40,6 +40,8 @@ function expectSafe(r: DrillResult, why: string): void {
   expect(r.acked_writes, why).toBeGreaterThan(0);
   expect(r.acked_writes_lost, why).toBe(0);
   expect(r.direct_acked_writes_lost, why).toBe(0);
+  // The writer through the load balancer's writer route (network namespaces; null on loopback).
+  if (r.route_acked_writes !== null) expect(r.route_acked_writes_lost, why).toBe(0);
   expect(r.max_writable_primaries, why).toBeLessThanOrEqual(1);
   expect(r.vip_target, why).toBe(r.new_primary);
 }
@@ -79,6 +81,21 @@ describe.sequential('the failure drills on one sandbox', () => {
   it('flapping: network blips shorter than the detection window cause no failover', async () => {
     const { r, why } = await drill('flapping');
     expectNoFailover(r, why);
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('control-plane-outage: every host cut from AWS for a minute: the primary keeps serving in failsafe, nobody fences or fails over, writes flow through the VIP and the writer route', async () => {
+    const { r, why } = await drill('control-plane-outage');
+    expectNoFailover(r, why);
+    expect(r.route_acked_writes, why).toBeGreaterThan(0);
+    expect(r.events.filter((e) => e.event.startsWith('failsafe_')).map((e) => e.event), why).toEqual(expect.arrayContaining(['failsafe_entered', 'failsafe_left']));
+    expect(r.ok, why).toBe(true);
+  });
+
+  it('primary-cut-from-aws: the primary alone cut from AWS keeps serving on its standbys\' confirmations and no standby is promoted', async () => {
+    const { r, why } = await drill('primary-cut-from-aws');
+    expectNoFailover(r, why);
+    expect(r.route_acked_writes, why).toBeGreaterThan(0);
     expect(r.ok, why).toBe(true);
   });
 

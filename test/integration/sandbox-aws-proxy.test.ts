@@ -8,10 +8,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeInstancesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { AllocateAddressCommand, AssociateAddressCommand, DescribeImagesCommand, DescribeInstancesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
 import { DescribeParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { AwsProxyControl } from '../../sandbox/aws-proxy.js';
+import { AwsFaultProxy, AwsProxyControl } from '../../sandbox/aws-proxy.js';
 import { sandboxEntry } from '../../sandbox/entry-points.js';
 import { freePort, startMoto, type Moto } from '../support/moto.js';
 
@@ -133,5 +133,65 @@ describe('the sandbox AWS proxy', () => {
     await expect(control.set('node1', { errorRate: 2, latencyMs: -1, bogus: true } as never)).rejects.toThrow(/unknown key "bogus".*latencyMs must be.*errorRate must be/);
     await expect(control.set('node9', {})).rejects.toThrow(/no route "node9"/);
     expect((await control.status()).node1?.faults).toEqual({ latencyMs: 50 });
+  });
+
+  it('counts the operations each route forwards, by service and action', async () => {
+    const before = await control.status();
+    await put('node1');
+    await new EC2Client(config('node2')).send(new DescribeInstancesCommand({}));
+    const after = await control.status();
+    const delta = (route: string, op: string): number => (after[route]?.operations[op] ?? 0) - (before[route]?.operations[op] ?? 0);
+    expect(delta('node1', 'dynamodb:PutItem')).toBe(1);
+    expect(delta('node2', 'ec2:DescribeInstances')).toBe(1);
+    expect(delta('node2', 'dynamodb:PutItem')).toBe(0);
+  });
+
+  it('answers a waiting GET /changes as soon as an Elastic IP association went through it, and not for a failed one', async () => {
+    const ec2 = new EC2Client(config('controller'));
+    const imageId = (await ec2.send(new DescribeImagesCommand({}))).Images?.[0]?.ImageId as string;
+    const instanceId = (await ec2.send(new RunInstancesCommand({ ImageId: imageId, MinCount: 1, MaxCount: 1, InstanceType: 't3.micro' }))).Instances?.[0]?.InstanceId as string;
+    const allocationId = (await ec2.send(new AllocateAddressCommand({ Domain: 'vpc' }))).AllocationId as string;
+    const seen = await control.changes(-1, 0);
+
+    const failed = await failure(ec2.send(new AssociateAddressCommand({ AllocationId: allocationId, InstanceId: 'i-00000000000000000' })));
+    expect(failed.status).toBeGreaterThanOrEqual(400);
+    expect(await control.changes(-1, 0)).toBe(seen);
+
+    const waiting = control.changes(seen, 30_000);
+    await ec2.send(new AssociateAddressCommand({ AllocationId: allocationId, InstanceId: instanceId }));
+    expect(await waiting).toBe(seen + 1);
+  });
+
+  it('refuses a /changes request whose numbers are not integers', async () => {
+    await expect(control.changes(Number.NaN, 0)).rejects.toThrow(/after and wait must be integers/);
+  });
+});
+
+describe('the AWS proxy with a latency profile', () => {
+  it("adds the service's latency to every request of that service on every route, and none to the others", async () => {
+    const port = await freePort();
+    const proxy = new AwsFaultProxy({ upstream: moto.endpoint, listenHost: '127.0.0.1', routes: { node1: port }, serviceLatency: { dynamodb: { ms: 800, jitterMs: 0 } } });
+    await proxy.start();
+    try {
+      const endpoint = { ...moto.clientConfig, endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 };
+      const started = Date.now();
+      await new DynamoDBClient(endpoint).send(new GetItemCommand({ TableName: TABLE, Key: { pk: { S: 'x' } } }));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(800);
+      await new EC2Client(endpoint).send(new DescribeInstancesCommand({}));
+      // The profile's latency is not a fault: the fault counters stay as they were.
+      expect(proxy.status().node1?.counters).toMatchObject({ forwarded: 2, delayed: 0 });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('refuses a bad --service-latency and exits with status 2', async () => {
+    const entry = sandboxEntry('aws-proxy-main', ['--upstream', moto.endpoint, '--listen', '127.0.0.1', '--socket', join(dir, 'bad.sock'), '--route', `node1=${await freePort()}`, '--service-latency', '{"ec2":{"ms":-5,"jitterMs":0}}']);
+    const child = spawn(entry.command, entry.args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr?.on('data', (c: Buffer) => (stderr += c.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/bad --service-latency: ec2: expected/);
   });
 });

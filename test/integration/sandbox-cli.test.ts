@@ -26,6 +26,20 @@ describe('pgvigil sandbox', () => {
     expect(out.stderr).toEqual([`ERROR: no sandbox in ${join(parent, 'none')}`, 'HINT: start one with "pgvigil sandbox up"']);
   });
 
+  it('refuses an unknown latency profile before creating anything, naming the choices', async () => {
+    const dir = join(parent, 'sbx-latency');
+    const { code, out } = await pgvigil('sandbox', 'up', '--dir', dir, '--latency', 'fast');
+    expect(code).toBe(1);
+    expect(out.stderr).toEqual(['ERROR: --latency: unknown latency profile "fast"', 'HINT: choose local or aws']);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('refuses a CPU sampling window out of range', async () => {
+    const { code, out } = await pgvigil('sandbox', 'status', '--dir', join(parent, 'none'), '--cpu', '0');
+    expect(code).toBe(1);
+    expect(out.stderr).toEqual(['ERROR: option --cpu expects seconds in 1..600, got 0']);
+  });
+
   it('has nothing to do when asked to remove a sandbox that does not exist', async () => {
     const { code, out } = await pgvigil('sandbox', 'down', '--dir', join(parent, 'none'));
     expect(code).toBe(0);

@@ -129,6 +129,36 @@ describe('VipProxy', () => {
     await held.closed;
   });
 
+  it('with a follow delay (the aws latency profile), keeps traffic on the old target until the delay has passed', async () => {
+    let current: VipTarget = { host: '127.0.0.1', port: a.port, instanceId: 'i-a' };
+    const moves: number[] = [];
+    const proxy = new VipProxy({
+      resolve: async () => current,
+      listenPort: 0,
+      pollIntervalMs: 600_000, // only refresh() reads
+      followDelayMs: () => 3000,
+      onMove: () => moves.push(Date.now()),
+    });
+    proxies.push(proxy);
+    await proxy.start();
+    expect(proxy.target?.port).toBe(a.port); // where it starts is applied at once
+    const held = await openConnection('127.0.0.1', proxy.port);
+
+    current = { host: '127.0.0.1', port: b.port, instanceId: 'i-b' };
+    const seen = Date.now();
+    await proxy.refresh();
+    await proxy.refresh(); // seen again while pending: the delay does not start over
+    if (Date.now() - seen < 2500) {
+      expect(await held.ask('old')).toBe('A:old'); // not cut yet
+      expect(proxy.target?.port).toBe(a.port);
+    }
+    await held.closed;
+    expect(await eventually(() => request('127.0.0.1', proxy.port), (r) => r === 'B:ping', 10_000)).toBe('B:ping');
+    expect(moves.length).toBe(2);
+    expect((moves[1] as number) - seen).toBeGreaterThanOrEqual(2900);
+    await proxy.stop();
+  });
+
   it('says which port is taken when it cannot listen', async () => {
     const first = new VipProxy({ resolve: async () => null, listenPort: 0 });
     proxies.push(first);

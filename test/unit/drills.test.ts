@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PgvigilError } from '../../core/errors.js';
-import { SCENARIOS, SCENARIO_NAMES, judge, scenario, type DrillResult } from '../../sandbox/drills/index.js';
+import { DRILL_NAMES, SCENARIOS, judge, scenario, type DrillResult } from '../../sandbox/drills/index.js';
 
 function result(over: Partial<DrillResult>): DrillResult {
   return {
@@ -20,6 +20,9 @@ function result(over: Partial<DrillResult>): DrillResult {
     acked_writes_lost: 0,
     direct_acked_writes: 80,
     direct_acked_writes_lost: 0,
+    route_acked_writes: 90,
+    route_acked_writes_lost: 0,
+    route_write_outage_ms: 2300,
     max_writable_primaries: 1,
     old_primary_state: 'fenced',
     vip_target: 'node2',
@@ -33,9 +36,9 @@ function result(over: Partial<DrillResult>): DrillResult {
 
 describe('the drill scenarios', () => {
   it('has one scenario per name, failover expected exactly for the failover drills', () => {
-    expect(Object.keys(SCENARIOS).sort()).toEqual([...SCENARIO_NAMES].sort());
-    const noFailover = SCENARIO_NAMES.filter((n) => !SCENARIOS[n].failoverExpected).sort();
-    expect(noFailover).toEqual(['flapping', 'partition-witness', 'stop-agent']);
+    expect(Object.keys(SCENARIOS).sort()).toEqual([...DRILL_NAMES].sort());
+    const noFailover = DRILL_NAMES.filter((n) => !SCENARIOS[n].failoverExpected).sort();
+    expect(noFailover).toEqual(['control-plane-outage', 'flapping', 'partition-witness', 'primary-cut-from-aws', 'stop-agent']);
   });
 
   it('refuses an unknown scenario name with the list of names', () => {
@@ -76,6 +79,51 @@ describe('the drill verdict', () => {
   it('fails a drill whose lost writes could not be counted, and a saga that promoted twice', () => {
     const problems = judge(result({ acked_writes_lost: null, promotions: 2 }), SCENARIOS['kill-controller-mid-saga']);
     expect(problems).toEqual(['the acknowledged writes could not be checked on the final primary', '2 promotions recorded for one fault']);
+  });
+
+  it('fails a drill that lost writes acknowledged through the writer route, or could not count them', () => {
+    expect(judge(result({ route_acked_writes_lost: 3 }), crash)).toEqual(['3 acknowledged writes through the writer route lost']);
+    expect(judge(result({ route_acked_writes_lost: null }), crash)).toEqual(['the writes acknowledged through the writer route could not be checked on the final primary']);
+    expect(judge(result({ route_acked_writes: null, route_acked_writes_lost: null, route_write_outage_ms: null }), crash)).toEqual([]);
+  });
+
+  describe('with AWS cut from the hosts', () => {
+    const outage = { ...SCENARIOS['control-plane-outage'], leaseMs: 5000, oldPrimaryId: 1 };
+    const kept = (over: Partial<DrillResult>): DrillResult =>
+      result({
+        scenario: 'control-plane-outage',
+        new_primary: 'node1',
+        vip_target: 'node1',
+        failover_happened: false,
+        term_after: 1,
+        old_primary_state: 'primary',
+        write_outage_ms: 300,
+        route_write_outage_ms: 400,
+        events: [
+          { at_ms: 3000, node_id: 1, event: 'failsafe_entered', successful: true, details: '' },
+          { at_ms: 61000, node_id: 1, event: 'failsafe_left', successful: true, details: '' },
+        ],
+        ...over,
+      });
+
+    it('passes a primary that kept serving in failsafe and left it after the heal', () => {
+      expect(judge(kept({}), outage)).toEqual([]);
+    });
+
+    it('fails writes that stopped for longer than the lease through either route', () => {
+      expect(judge(kept({ write_outage_ms: 5001, route_write_outage_ms: 52000 }), outage)).toEqual([
+        'writes through the VIP stopped for 5001 ms (more than the lease, 5000 ms)',
+        'writes through the writer route stopped for 52000 ms (more than the lease, 5000 ms)',
+      ]);
+    });
+
+    it("fails a primary that fenced or recorded no failsafe episode, and ignores other nodes' events", () => {
+      const events = [
+        { at_ms: 5000, node_id: 1, event: 'lease_lost', successful: true, details: '' },
+        { at_ms: 3000, node_id: 2, event: 'failsafe_entered', successful: true, details: '' },
+      ];
+      expect(judge(kept({ events }), outage)).toEqual(['the primary recorded lease_lost', 'the primary recorded no failsafe_entered event', 'the primary recorded no failsafe_left event']);
+    });
   });
 
   it('wants the old primary streaming after rejoin and switchover', () => {
