@@ -1,5 +1,5 @@
 /**
- * The cloud's STONITH (SPEC §3 `fence_mode=ssm-then-stop-instance`): EC2 StopInstances with Force,
+ * The cloud's STONITH (`fence_mode=ssm-then-stop-instance`, docs/configuration.md): EC2 StopInstances with Force,
  * used only when a failover is under way and the host did not confirm its own fencing. Stopping an
  * instance that is already stopping, stopped or gone is success: it is fenced either way. With
  * `auto_rejoin`, the controller starts the instance again once a new primary serves, so that the

@@ -1,5 +1,5 @@
 /**
- * The virtual IP as an Elastic IP (SPEC §7.1, §12): moving it is an AssociateAddress with
+ * The virtual IP as an Elastic IP (docs/controller.md, docs/deploy.md): moving it is an AssociateAddress with
  * `AllowReassociation` passed explicitly (moto defaults it to false, AWS to false for VPC addresses
  * too), reading it is a DescribeAddresses by allocation id.
  */

@@ -1,5 +1,5 @@
 /**
- * CloudWatch metrics as Embedded Metric Format log lines (SPEC §8): in Lambda a line on stdout is a
+ * CloudWatch metrics as Embedded Metric Format log lines (docs/controller.md): in Lambda a line on stdout is a
  * metric, with no PutMetricData call to pay for or to fail. One line per dimension set per flush.
  */
 import { METRICS_NAMESPACE } from '../core/metrics.js';

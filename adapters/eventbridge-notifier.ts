@@ -1,5 +1,5 @@
 /**
- * Events to an EventBridge bus (the optional `PGVIGIL_EVENT_BUS`, SPEC §8): one entry per event,
+ * Events to an EventBridge bus (the optional `PGVIGIL_EVENT_BUS`, docs/controller.md): one entry per event,
  * `Source` "pgvigil", `DetailType` "pgvigil event", `Detail` the event record (cluster_id, node_id,
  * event, successful, timestamp, details, term) so rules can match on any field, e.g.
  * `{"source": ["pgvigil"], "detail": {"event": ["repmgrd_failover_promote"]}}`.

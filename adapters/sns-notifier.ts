@@ -1,5 +1,5 @@
 /**
- * Events to SNS (SPEC §8): the event record as JSON, with message attributes `event`, `cluster_id`,
+ * Events to SNS (docs/controller.md): the event record as JSON, with message attributes `event`, `cluster_id`,
  * `node_id` (Number) and `successful` ("true"/"false") so subscribers can filter without parsing.
  * Which events are published (`event_notifications`) is decided by the caller, who knows the
  * cluster's settings (functions/event-log.ts).

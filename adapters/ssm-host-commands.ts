@@ -1,5 +1,5 @@
 /**
- * Host actions through SSM Run Command (SPEC §7, §10): SendCommand to `<prefix>-<Action>` with
+ * Host actions through SSM Run Command (docs/controller.md, docs/deploy.md): SendCommand to `<prefix>-<Action>` with
  * parameters checked against the documents' own patterns (core/ssm-parameters), then
  * GetCommandInvocation polled until a terminal status or the caller's bound.
  *

@@ -1,5 +1,5 @@
 /**
- * The agent's configuration is the shared repmgr.conf model (core/config, SPEC §3): snake_case keys,
+ * The agent's configuration is the shared repmgr.conf model (core/config, docs/configuration.md): snake_case keys,
  * defaults applied, every problem reported at once with file, line and key.
  */
 import { loadConfigFile } from '../adapters/config-file.js';

@@ -128,7 +128,7 @@ export async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Throws the SPEC §9 error for a data directory that does not exist or holds no cluster. */
+/** Throws repmgr's error (docs/cli.md, exit codes) for a data directory that does not exist or holds no cluster. */
 export async function requireDataDirectory(dataDir: string): Promise<void> {
   if (!(await exists(dataDir))) {
     throw new PgvigilError('BAD_CONFIG', `data directory "${dataDir}" does not exist`, {

@@ -2,7 +2,7 @@
  * `npm run bench:failover [-- [--latency local|aws] RUNS [SCENARIO …]]`: each failover drill RUNS times (default 5) on
  * one sandbox (healed back to a healthy 3-node cluster before every run), printing each run as a
  * JSON line and then p50 / p95 / max of write_outage_ms and of each step's time from the fault.
- * A benchmark, not a test: it prints figures and never asserts (issue 6's targets: crash-primary
+ * A benchmark, not a test: it prints figures and never asserts (targets: crash-primary
  * outage under 3 s at p50, kill-primary-host and partition-primary under lease + 3 s, switchover
  * under 2 s with no lost writes). `--latency aws` runs the sandbox with AWS's own latencies
  * (docs/sandbox.md, "Latency profiles").

@@ -1,5 +1,5 @@
 /**
- * The kill-primary-host drill on a fresh sandbox (issue 6), printed as one JSON object per run:
+ * The kill-primary-host drill on a fresh sandbox, printed as one JSON object per run:
  * every process of the primary's host dies and its network goes down, while a writer inserts a
  * numbered row through the VIP every 50 ms and a probe watches every node's writability.
  *

@@ -1,5 +1,5 @@
 /**
- * libpq connection strings (SPEC §3): the `key=value` form and the `postgresql://` URI form, parsed
+ * libpq connection strings (docs/configuration.md): the `key=value` form and the `postgresql://` URI form, parsed
  * by libpq's rules, so that a conninfo repmgr accepted is accepted here and one libpq would reject
  * is rejected here with the same kind of message.
  *

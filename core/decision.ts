@@ -1,5 +1,5 @@
 /**
- * What the decision engine returns (SPEC §6). The engine is one pure function
+ * What the decision engine returns (docs/decision-engine.md). The engine is one pure function
  * `decide(snapshot, now) → Decision`; the evaluator Lambda, `pgvigil cluster explain` and the tests
  * all call the same code.
  */

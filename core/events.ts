@@ -1,4 +1,4 @@
-/** repmgr's event names, kept where the meaning is the same (SPEC §8). */
+/** repmgr's event names, kept where the meaning is the same (docs/controller.md). */
 export const REPMGR_EVENTS = [
   'cluster_created',
   'primary_register',

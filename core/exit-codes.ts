@@ -1,4 +1,4 @@
-/** repmgr's exit codes (SPEC §9), kept so that operators' scripts keep working. */
+/** repmgr's exit codes (docs/cli.md), kept so that operators' scripts keep working. */
 export const ExitCode = {
   SUCCESS: 0,
   ERR_BAD_CONFIG: 1,

@@ -1,5 +1,5 @@
 /**
- * The CloudWatch metrics pgvigil emits (SPEC §8), shared by the controller that emits them and the
+ * The CloudWatch metrics pgvigil emits (docs/controller.md), shared by the controller that emits them and the
  * CDK construct that alarms on and graphs them, so the two can never drift apart.
  *
  * Every metric lives in namespace {@link METRICS_NAMESPACE} and carries the dimension
@@ -40,7 +40,7 @@ export const METRICS = {
     description: 'largest replication lag among the standbys, in seconds',
   },
   /**
-   * How long the controller has seen the same lease RVN (SPEC §2): near zero while the primary
+   * How long the controller has seen the same lease RVN (docs/architecture.md): near zero while the primary
    * renews, growing when it cannot; the lease counts as expired past lease_secs + skew margin.
    */
   leaseAge: {
@@ -56,7 +56,7 @@ export const METRICS = {
   sagaStepFailures: { name: 'SagaStepFailures', unit: 'Count', description: 'saga steps that failed' },
   /** Time from reading the cluster's state to the engine's decision, per evaluation. */
   decisionLatency: { name: 'DecisionLatencyMs', unit: 'Milliseconds', description: 'read + decide time per evaluation' },
-  /** Time from the failure's beginning (SPEC §6) to the new primary accepting writes behind the VIP. */
+  /** Time from the failure's beginning (docs/decision-engine.md) to the new primary accepting writes behind the VIP. */
   failoverDuration: {
     name: 'FailoverDurationMs',
     unit: 'Milliseconds',

@@ -1,5 +1,5 @@
 /**
- * repmgr's `node check` computed from what an agent reports (SPEC §9): the same checks, labels,
+ * repmgr's `node check` computed from what an agent reports (docs/cli.md): the same checks, labels,
  * Nagios names and statuses as the agent's local `node check`, as pure functions of a node record
  * and a {@link ServerState}, so the operator CLI can check ANY node from its latest heartbeat and
  * the agent can judge its own live probe with the same rules.
@@ -56,7 +56,7 @@ export function worstStatus(statuses: readonly CheckStatus[]): CheckStatus {
 }
 
 /**
- * How `node check` exits (SPEC §9): a single check, and any `--nagios` output, with the Nagios code
+ * How `node check` exits (docs/cli.md): a single check, and any `--nagios` output, with the Nagios code
  * of the worst status (0-3); the full check 0 when every check is OK, else ERR_NODE_STATUS (25).
  */
 export function nodeCheckExitCode(worst: CheckStatus, nagiosCodes: boolean): number {

@@ -1,7 +1,7 @@
 /**
  * What `cluster show`, `node status`, `node check` and `service status` say about each node, computed
  * from node records, heartbeats and the cluster record instead of repmgr's direct connections
- * (SPEC §9). Pure: the caller passes its clock.
+ * (docs/cli.md). Pure: the caller passes its clock.
  *
  * repmgr decides a node's status from one connection attempt made by the host running the command:
  * up (connected; `pg_is_in_recovery()` tells primary from standby), rejected (the server answers but

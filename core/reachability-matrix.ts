@@ -1,5 +1,5 @@
 /**
- * `cluster matrix` and `cluster crosscheck` without SSH (SPEC §9): built from the reachability
+ * `cluster matrix` and `cluster crosscheck` without SSH (docs/cli.md): built from the reachability
  * every agent reports in its heartbeat. Values follow repmgr: 0 = connection OK (`*`), -1 = failed
  * (`x`), -2 = unknown (`?`); pgvigil adds -3 = not checked by design (`-`). Pure.
  *

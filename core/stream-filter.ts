@@ -1,5 +1,5 @@
 /**
- * Which DynamoDB stream records can change a decision, as Lambda event-filter patterns (SPEC §4:
+ * Which DynamoDB stream records can change a decision, as Lambda event-filter patterns (docs/snapshot-format.md:
  * "the stream trigger filters out records that cannot change a decision").
  *
  * The CDK construct installs {@link STREAM_FILTER_PATTERNS} as the evaluator's FilterCriteria, and
@@ -11,7 +11,7 @@
  *    change a decision (server down, a failed reachability check, a role that disagrees with the
  *    cluster record). Healthy periodic heartbeats (`attention = false`) never invoke the Lambda.
  * 2. a cluster record whose new image carries an operation (a saga was claimed or moved on; the
- *    claim is also the only write that raises the term, SPEC §7, so every term change passes here).
+ *    claim is also the only write that raises the term, docs/controller.md, so every term change passes here).
  * 3. a cluster record whose old image carried an operation (the saga finished or was abandoned:
  *    primary and term settled).
  * 4. a cluster record that was unpaused (`service unpause`): the engine may act again at once.

@@ -1,5 +1,5 @@
 /**
- * The evaluator (SPEC §1, §4, §6, §7): for one cluster, read → decide → persist the lease
+ * The evaluator (docs/architecture.md, docs/snapshot-format.md, docs/decision-engine.md, docs/controller.md): for one cluster, read → decide → persist the lease
  * observation → record what the decision says should be recorded → start, resume or end a saga.
  * The same function serves DynamoDB Stream batches (each cluster in a batch evaluated once) and the
  * scheduled sweep (every cluster, with bounded concurrency).

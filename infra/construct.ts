@@ -1,7 +1,7 @@
 /**
  * `PgvigilControlPlane`: everything pgvigil runs in AWS, as one construct for your own CDK app.
  *
- * Tagging convention (SPEC §10, HELPERS): every EC2 instance of a cluster and the cluster's Elastic
+ * Tagging convention (docs/deploy.md): every EC2 instance of a cluster and the cluster's Elastic
  * IP carry the tag `pgvigil:cluster` = cluster id. IAM keys on it: the controller may send
  * pgvigil's SSM documents to, move the Elastic IP to, and stop only instances tagged with one of the
  * clusters this construct was given, and an agent's policy lets it write only its cluster's items.
@@ -101,7 +101,7 @@ export interface PgvigilRoute53RecordProps {
   readonly recordName: string;
 }
 
-/** Alarm thresholds (SPEC §8). */
+/** Alarm thresholds (docs/controller.md). */
 export interface PgvigilAlarmThresholds {
   /**
    * Seconds after which the primary's latest heartbeat counts as stale.
@@ -183,7 +183,7 @@ interface ClusterResources {
 }
 
 /**
- * The serverless control plane of pgvigil (SPEC §1): state table, evaluator (DynamoDB stream +
+ * The serverless control plane of pgvigil (docs/architecture.md): state table, evaluator (DynamoDB stream +
  * sweep), switchover function, SSM documents, SNS topic, alarms, dashboard and least-privilege IAM.
  */
 export class PgvigilControlPlane extends Construct {
@@ -290,7 +290,7 @@ export class PgvigilControlPlane extends Construct {
     }
     this.commandDocumentNames = names;
 
-    // ---- Elastic IPs, one per cluster unless it has none (the VIP, SPEC §12)
+    // ---- Elastic IPs, one per cluster unless it has none (the VIP, docs/deploy.md)
     for (const cluster of props.clusters) {
       let allocationId = cluster.vipAllocationId;
       if (!allocationId && cluster.elasticIp !== false) {
@@ -313,7 +313,7 @@ export class PgvigilControlPlane extends Construct {
       });
     }
 
-    // ---- the controller's permissions (both functions run sagas: SPEC §7)
+    // ---- the controller's permissions (both functions run sagas: docs/controller.md)
     const instanceArn = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
     const networkInterfaceArn = stack.formatArn({ service: 'ec2', resource: 'network-interface', resourceName: '*' });
     const clusterTagged = (key: string) => ({ StringEquals: { [key]: clusterIds } });

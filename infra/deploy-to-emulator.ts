@@ -1,6 +1,6 @@
 /**
  * Deploys the CDK-synthesized control plane into an AWS emulator (moto's server mode; LocalStack
- * works the same way), the way the sandbox and the infra tests do (SPEC §11, §12).
+ * works the same way), the way the sandbox and the infra tests do (docs/sandbox.md, docs/deploy.md).
  *
  * What differs from `cdk deploy`, and why:
  * - the stack is synthesized without the bootstrap-version rule and parameter (an emulator has no
@@ -229,7 +229,7 @@ export async function deployStackToEmulator(
   }
 }
 
-/** Resource types moto's CloudFormation does not model (it would skip them, SPEC §12). */
+/** Resource types moto's CloudFormation does not model (it would skip them, docs/deploy.md). */
 export const EMULATOR_SKIPPED_TYPES: readonly string[] = ['AWS::CloudWatch::Alarm'];
 
 /** Resource types moto's CloudFormation does not model but its service API does: created before the stack. */

@@ -6,7 +6,7 @@
  *
  * Command documents are named `<prefix>-<Action>` (HELPERS contract). Every parameter has an
  * `allowedPattern`: node ids and terms are digits, the config path is a plain absolute path, so no
- * parameter can inject shell (SPEC §10). Each script first checks that the host's config file names
+ * parameter can inject shell (docs/deploy.md). Each script first checks that the host's config file names
  * the node (and, when the file sets it, the cluster) the controller meant, then runs
  * `pgvigil-agent <action> -f {{ConfigFile}} --term {{Term}} …`.
  */
@@ -220,7 +220,7 @@ export interface AutomationDocumentContent {
 }
 
 /**
- * The manual switchover (SPEC §7.2): an Automation document that invokes the switchover function
+ * The manual switchover (docs/controller.md): an Automation document that invokes the switchover function
  * synchronously with `{cluster_id, candidate_node_id, siblings_follow, dry_run}`.
  */
 export function switchoverAutomationContent(functionName: string, assumeRoleArn: string): AutomationDocumentContent {

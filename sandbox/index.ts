@@ -1,5 +1,5 @@
 /**
- * Brings the sandbox up and down (SPEC §11, issue 6): network and hosts, moto with the control
+ * Brings the sandbox up and down (docs/sandbox.md): network and hosts, moto with the control
  * plane deployed into it, EC2 instances for the hosts, a PostgreSQL 15 primary and two standbys
  * cloned by the agent's own `standby clone`, a witness, every node registered, the agents under
  * the supervisor, and the Elastic IP as a local proxy.

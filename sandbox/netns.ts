@@ -1,5 +1,5 @@
 /**
- * The sandbox's hosts (SPEC §11). As root, every host is a network namespace with its own address on
+ * The sandbox's hosts (docs/sandbox.md). As root, every host is a network namespace with its own address on
  * a private /24 (10.213.N.0/24), joined by a bridge that also carries an address in the root
  * namespace (the "gateway": where moto, the Lambda runtime and the VIP proxy listen). Without root,
  * every host is plain loopback and partitions are not available.

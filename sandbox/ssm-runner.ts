@@ -1,5 +1,5 @@
 /**
- * SSM Run Command in the sandbox (SPEC §11, §12: moto's SendCommand runs nothing and always reports
+ * SSM Run Command in the sandbox (docs/sandbox.md, docs/deploy.md: moto's SendCommand runs nothing and always reports
  * Success). Given the Command document's content — the same data the CDK stack deploys, or read
  * back from the emulator with {@link documentsFromSsm} — and a host action, it does what SSM and its
  * agent do: checks every parameter against its `allowedPattern` (a bad one is refused before

@@ -1,5 +1,5 @@
 /**
- * The Elastic IP in the sandbox (SPEC §11): a TCP proxy on a fixed local port (127.0.0.1:6432 by
+ * The Elastic IP in the sandbox (docs/sandbox.md): a TCP proxy on a fixed local port (127.0.0.1:6432 by
  * default) whose target follows the emulated association. The controller moves the address with
  * the real EC2 API (adapters/ec2-vip.ts against moto); this proxy polls DescribeAddresses, maps the
  * associated instance to its sandbox host, and forwards new connections there.

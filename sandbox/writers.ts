@@ -1,5 +1,5 @@
 /**
- * The drills' clients (issue 6): a writer that inserts numbered rows every 50 ms and records which
+ * The drills' clients: a writer that inserts numbered rows every 50 ms and records which
  * were acknowledged (through the VIP, or directly to one host), a probe of every node's writability,
  * and the figures computed from them: write_outage_ms, acked_writes_lost, max_writable_primaries.
  *

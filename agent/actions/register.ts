@@ -1,5 +1,5 @@
 /**
- * `primary|standby|witness register|unregister`: the node records of SPEC §4 (repmgr's `nodes`
+ * `primary|standby|witness register|unregister`: the node records of docs/snapshot-format.md (repmgr's `nodes`
  * table), written without any password. The first `primary register` creates the cluster record,
  * with the cluster settings taken from this repmgr.conf.
  */

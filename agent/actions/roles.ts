@@ -1,5 +1,5 @@
 /**
- * The role-changing actions (SPEC §5.2): promote, follow, rejoin, fence, unfence, demote, and
+ * The role-changing actions (docs/agent.md): promote, follow, rejoin, fence, unfence, demote, and
  * disconnect/reconnect of the WAL receiver. Each one checks the `--term` fencing token first,
  * is idempotent (it says when it found the work already done), and records its event.
  */
@@ -157,7 +157,7 @@ function switchoverFinalLsn(ctx: ActionContext, loaded: LoadedCluster | undefine
 
 /**
  * A switchover promotes only a standby that has received everything the old primary wrote up to
- * its clean shutdown (SPEC §7.2, no committed transaction lost). The candidate checks that itself,
+ * its clean shutdown (docs/controller.md, no committed transaction lost). The candidate checks that itself,
  * on its own server, right before promoting (as repmgr's `standby switchover` does), instead of
  * the controller waiting for its next heartbeat: waits up to `wal_receive_check_timeout`, then
  * refuses and changes nothing (the saga rolls back).

@@ -1,5 +1,5 @@
 /**
- * Probes of the local PostgreSQL server (SPEC §4 ServerState): postmaster process, connections,
+ * Probes of the local PostgreSQL server (the heartbeat's `server`, docs/snapshot-format.md): postmaster process, connections,
  * recovery state, system identifier, timeline, LSNs, WAL receiver and senders, and data directory
  * writability. Each probe is bounded by a timeout; a server that is down yields a state that says
  * so, never an exception.
@@ -51,7 +51,7 @@ export async function removeStaleLockFile(dataDir: string): Promise<number | nul
 /**
  * A killed postmaster stays a zombie until its parent reaps it. systemd does that at once, but an
  * init that reaps lazily (containers, this sandbox's VM) can leave it for seconds, and kill(pid, 0)
- * still succeeds on a zombie. A dead postmaster is definitive evidence (SPEC §6), so it must not
+ * still succeeds on a zombie. A dead postmaster is definitive evidence (docs/decision-engine.md), so it must not
  * read as "running but not accepting connections", which waits out the reconnect window.
  * Where /proc cannot be read, the kill(pid, 0) answer stands.
  */

@@ -1,5 +1,5 @@
 /**
- * `pgvigil sandbox drill --scenario NAME [--json]` (SPEC §11, issue 6): runs one failure drill and
+ * `pgvigil sandbox drill --scenario NAME [--json]` (docs/sandbox.md): runs one failure drill and
  * prints what happened and its figures. Against the sandbox running in --dir (its `sandbox up`
  * process runs the drill, since the drill needs that process's supervisor, VIP and controller), or,
  * when none runs there, on a fresh sandbox that it brings up and tears down again.

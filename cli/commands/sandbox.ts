@@ -1,5 +1,5 @@
 /**
- * `pgvigil sandbox up|down|status`: the whole system on this machine (SPEC §11). `up` keeps running
+ * `pgvigil sandbox up|down|status`: the whole system on this machine (docs/sandbox.md). `up` keeps running
  * and prints events until Ctrl-C, which tears everything down; `--detach` leaves it running in the
  * background for scripts, and `down` stops it (also after a crash, from the directory alone).
  */

@@ -1,7 +1,7 @@
 /**
  * `service status`, `service pause`, `service unpause` (repmgr's repmgrd service commands): in
  * pgvigil, pausing is one flag in the cluster record that the controller honours — it keeps
- * evaluating and reporting, but takes no action (SPEC §9).
+ * evaluating and reporting, but takes no action (docs/cli.md).
  */
 import { ExitCode } from '../../core/exit-codes.js';
 import { PgvigilError } from '../../core/errors.js';

@@ -1,5 +1,5 @@
 /**
- * `standby switchover --candidate NODE [--siblings-follow] [--dry-run] [--json]` (SPEC §7.2): runs
+ * `standby switchover --candidate NODE [--siblings-follow] [--dry-run] [--json]` (docs/controller.md): runs
  * the controller's switchover and follows the saga step by step until it completes or fails.
  */
 import { ExitCode } from '../../core/exit-codes.js';

@@ -1,5 +1,5 @@
 /**
- * Alarm-only states (SPEC §6): things an operator must hear about that call for no controller
+ * Alarm-only states (docs/decision-engine.md): things an operator must hear about that call for no controller
  * action. They are computed for every decision, whatever its code.
  */
 import type { Alarm, DecisionEvent } from '../decision.js';

@@ -1,5 +1,5 @@
 /**
- * Candidate selection (SPEC §6): which standbys may be promoted, and in what order.
+ * Candidate selection (docs/decision-engine.md): which standbys may be promoted, and in what order.
  *
  * The primary's identity facts (system identifier, timeline, last LSN, synchronous standbys) are
  * read from its *latest* heartbeat even when that heartbeat is stale: they are what the primary last

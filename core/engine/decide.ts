@@ -1,5 +1,5 @@
 /**
- * The decision engine (SPEC §6): one pure function from a cluster snapshot and the controller's
+ * The decision engine (docs/decision-engine.md): one pure function from a cluster snapshot and the controller's
  * time to a decision with a code and plain-language reasons. No I/O, no clock, no randomness: the
  * evaluator Lambda, `pgvigil cluster explain` and the tests run exactly this code.
  *

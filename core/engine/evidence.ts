@@ -1,8 +1,8 @@
 /**
- * Primary failure evidence and the three consensus rules of SPEC §6 (R1 visibility, R2 location,
+ * Primary failure evidence and the three consensus rules (docs/decision-engine.md: R1 visibility, R2 location,
  * R3 quorum). Everything here only *judges*; decide.ts turns the verdicts into a decision.
  *
- * Times from different machines are never subtracted from each other, except where SPEC §6 asks
+ * Times from different machines are never subtracted from each other, except where docs/decision-engine.md asks
  * for a comparison "allowing the skew margin". In those comparisons an ambiguous time (within the
  * margin of the failure's beginning) always counts as belonging to the outage: a last successful
  * check a moment before a crash is exactly what one expects to see, and treating it as "the primary
@@ -27,7 +27,7 @@ export function reconnectWindowMs(ctx: EngineContext): number {
 }
 
 /**
- * Rule 1 of SPEC §6: local evidence (the primary's own agent) or silence plus an expired lease.
+ * Rule 1 (docs/decision-engine.md): local evidence (the primary's own agent) or silence plus an expired lease.
  * A live primary holding a fresh lease and reporting itself healthy is never failed.
  */
 export function assessPrimary(ctx: EngineContext, primary: NodeView, lease: LeaseView): PrimaryVerdict {
@@ -134,7 +134,7 @@ export function voters(ctx: EngineContext, primary: NodeView): NodeView[] {
 
 /**
  * One primary, one standby and no witness: R3 cannot be met by a majority, so the lease alone
- * decides (SPEC §6), with the standing alarm `two_node_no_witness`.
+ * decides (docs/decision-engine.md), with the standing alarm `two_node_no_witness`.
  */
 export function isTwoNodeWithoutWitness(ctx: EngineContext, primary: NodeView): boolean {
   const vs = voters(ctx, primary);

@@ -1,5 +1,5 @@
 /**
- * Freshness (SPEC §6): which heartbeats the engine may use as evidence, judged on the controller's
+ * Freshness (docs/decision-engine.md): which heartbeats the engine may use as evidence, judged on the controller's
  * clock with the `clock_skew_margin_ms` allowance. Also the small formatting helpers every engine
  * module uses to write its reasons, so sentences read the same everywhere.
  */

@@ -1,5 +1,5 @@
 /**
- * The pure decision engine (SPEC §6). `decide(snapshot, now)` is the only entry point callers
+ * The pure decision engine (docs/decision-engine.md). `decide(snapshot, now)` is the only entry point callers
  * need; the helpers are exported for `cluster explain` and tests.
  */
 export { decide } from './decide.js';

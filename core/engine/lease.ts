@@ -1,5 +1,5 @@
 /**
- * The primary's lease, judged the way the DynamoDB lock client judges a lock (SPEC §2): the
+ * The primary's lease, judged the way the DynamoDB lock client judges a lock (docs/architecture.md): the
  * controller never compares its clock with the primary's. It only remembers which record version
  * number (RVN) it saw and when it first saw it, on its own clock, and calls the lease expired once
  * that same RVN has been in place for `lease_secs` + `clock_skew_margin_ms`. The primary's agent

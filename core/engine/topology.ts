@@ -1,6 +1,6 @@
 /**
  * Decisions about the shape of a cluster whose primary stands: split brain, standbys following the
- * wrong upstream, fenced former primaries coming back (SPEC §6 "other decisions", §7.3).
+ * wrong upstream, fenced former primaries coming back (docs/decision-engine.md, docs/controller.md).
  */
 import type { Action, DecisionEvent } from '../decision.js';
 import type { ServerState } from '../model.js';

@@ -1,5 +1,5 @@
 /**
- * The failover saga (SPEC §7.1), on the critical path only:
+ * The failover saga (docs/controller.md), on the critical path only:
  *
  *   claim (term + 1) → fence_old_primary → disconnect_wal_receivers → rerank → promote →
  *   verify_promotion → move_vip → finish
@@ -22,7 +22,7 @@
  *
  * `failover_validation_command` is not run from here: the command lives in the candidate's own
  * repmgr.conf and the agent's `promote` runs it before promoting (a non-zero exit fails the
- * promote, which aborts this round). The controller never ships shell text through SSM (SPEC §10).
+ * promote, which aborts this round). The controller never ships shell text through SSM (docs/deploy.md).
  */
 import type { Action, Decision } from '../../core/decision.js';
 import { buildContext } from '../../core/engine/index.js';
@@ -175,7 +175,7 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const leaseExpired = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
   if (leaseExpired && state.snapshot.cluster.settings.fence_mode !== 'none') {
     // The old primary has not renewed its lease for a whole lease on the controller clock, so by
-    // the lease rules (SPEC §2, §5.3) its agent stopped the server before the lease ran out, or the
+    // the lease rules (docs/architecture.md, docs/agent.md) its agent stopped the server before the lease ran out, or the
     // host is gone. The promotion does not wait for SSM's answer: the fence is sent now and its
     // result collected once the new primary serves behind the Elastic IP (the follow-up operation
     // `finish` leaves), which still stops the instance when SSM does not confirm it. The node is

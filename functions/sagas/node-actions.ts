@@ -1,5 +1,5 @@
 /**
- * The small sagas (SPEC §7.3): fence an intruder (split brain, or a superseded primary back up) or
+ * The small sagas (docs/controller.md): fence an intruder (split brain, or a superseded primary back up) or
  * collect the fences a failover sent without waiting (`confirm_fence`); rejoin a fenced node
  * (a switchover's demoted primary, or a failed former primary with `auto_rejoin`); make a standby
  * follow the current primary; restart the term's primary in place when it failed and no standby can

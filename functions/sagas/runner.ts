@@ -1,5 +1,5 @@
 /**
- * The saga runner (SPEC §7): a persisted sequence of idempotent steps, owned by one invocation at a
+ * The saga runner (docs/controller.md): a persisted sequence of idempotent steps, owned by one invocation at a
  * time through the cluster record's optimistic lock.
  *
  * - Ownership. The operation names its owner and a deadline. Every write the runner makes is a

@@ -83,7 +83,7 @@ export interface FenceOutcome {
 }
 
 /**
- * Fences a node (SPEC §3 `fence_mode`): SSM `fence` with a bounded wait; with
+ * Fences a node (`fence_mode`, docs/configuration.md): SSM `fence` with a bounded wait; with
  * `ssm-then-stop-instance`, EC2 StopInstances when SSM did not confirm. `none` sends nothing.
  */
 export async function fenceNode(state: SagaState, node: NodeRecord, waitMs = state.deps.timings.fenceWaitMs): Promise<FenceOutcome> {

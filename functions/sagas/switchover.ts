@@ -1,5 +1,5 @@
 /**
- * The switchover saga (SPEC §7.2), planned and operator-triggered, on the critical path only:
+ * The switchover saga (docs/controller.md), planned and operator-triggered, on the critical path only:
  *
  *   claim (term + 1, pause) → demote_primary → wait_catchup → promote → verify_promotion →
  *   move_vip → finish (unpause)

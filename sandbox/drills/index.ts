@@ -1,4 +1,4 @@
-/** The failure drills (issue 6, SPEC §11): one module per scenario, the common runner in runner.ts. */
+/** The failure drills (docs/sandbox.md): one module per scenario, the common runner in runner.ts. */
 import { PgvigilError } from '../../core/errors.js';
 import { controlPlaneOutage, primaryCutFromAws } from './control-plane-outage.js';
 import { crashPrimary } from './crash-primary.js';

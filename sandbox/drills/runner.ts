@@ -1,5 +1,5 @@
 /**
- * The drills' common runner (issue 6, SPEC §11): on a running sandbox, it makes sure the cluster is
+ * The drills' common runner (docs/sandbox.md): on a running sandbox, it makes sure the cluster is
  * healthy (a primary, two streaming standbys, the witness, every agent and the VIP on the primary),
  * starts the VIP writer, the direct writer on the primary's own host and the writability probe,
  * injects the scenario's fault, watches the VIP and the cluster record until the expected outcome

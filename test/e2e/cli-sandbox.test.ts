@@ -1,5 +1,5 @@
 /**
- * The operator CLI against a running sandbox (issue 7), each command a separate `pgvigil` process
+ * The operator CLI against a running sandbox, each command a separate `pgvigil` process
  * with the environment `sandbox up` prints: the switchover runs through the switchover function the
  * sandbox process serves (the Lambda path, as from the SSM Automation document), and `service
  * pause` keeps the controller from failing over until `service unpause`. One sandbox for the file.

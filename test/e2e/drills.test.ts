@@ -1,5 +1,5 @@
 /**
- * Every failure drill once, on one shared sandbox (issue 6): each drill starts by healing the
+ * Every failure drill once, on one shared sandbox: each drill starts by healing the
  * sandbox back to a healthy 3-node cluster (rejoining the previous drill's fenced former primary),
  * so one bring-up serves them all and the file stays within a few minutes on 2 cores.
  *

@@ -8,7 +8,7 @@ import { ClusterSnapshotSchema, type ClusterSnapshot, type Heartbeat } from '../
 import { BUILDER_NOW, clusterSnapshot } from '../support/snapshot-builder.js';
 
 /**
- * Invariants of the decision engine over random schema-valid cluster states (SPEC §6). Two
+ * Invariants of the decision engine over random schema-valid cluster states (docs/decision-engine.md). Two
  * generators: one draws every field at random (wide, finds crashes), the other applies random
  * faults to a healthy cluster (narrow, reaches failovers often enough to test their safety).
  * The checks below re-derive freshness and eligibility independently of the engine's code.

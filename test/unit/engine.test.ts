@@ -5,7 +5,7 @@ import { decide, NO_LEASE_RVN } from '../../core/engine/index.js';
 import { BUILDER_NOW, clusterSnapshot, type SnapshotBuilder } from '../support/snapshot-builder.js';
 
 /**
- * Table-driven scenarios for SPEC §6: every rule has a case where it lets the engine act and one
+ * Table-driven scenarios for the rules of docs/decision-engine.md: every rule has a case where it lets the engine act and one
  * where it stops it. Each case asserts the decision code, the failover candidate (or none) and a
  * sentence of the reasons.
  */
