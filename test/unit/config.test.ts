@@ -365,7 +365,7 @@ describe('parseConfig defaults', () => {
     });
   });
 
-  it('uses pgvigil\'s own defaults where the SPEC sets them', () => {
+  it('uses pgvigil\'s own defaults for its own keys and where it departs from repmgr', () => {
     expect(config).toMatchObject({
       failover: 'automatic',
       primary_visibility_consensus: true,
