@@ -14,6 +14,7 @@ import { defineCommand, opt } from '../../shell/framework.js';
 import { loadSandbox, sandboxDir } from './sandbox.js';
 import type { Output } from '../../shell/output.js';
 import type { DrillResult } from '../../sandbox/drills/runner.js';
+import { DRILL_NAMES } from '../../sandbox/drills/names.js';
 
 
 const ms = (v: number | null | undefined): string => (v === null || v === undefined ? '-' : `${v} ms`);
@@ -47,11 +48,11 @@ export function printDrill(out: Output, r: DrillResult): void {
 
 export const sandboxDrillCommand = defineCommand({
   words: ['sandbox', 'drill'],
-  summary: 'run a failure drill (crash, kill host, partitions, stop agent, kill controller, switchover, rejoin, flapping) and print its figures',
+  summary: 'run a failure drill (crash, kill host, partitions, stop agent, kill controller, switchover, rejoin, flapping, AWS cut off) and print its figures',
   usage: 'sandbox drill --scenario NAME [--json] [--dir DIR]',
   examples: ['pgvigil sandbox drill --scenario crash-primary', 'pgvigil sandbox drill --scenario partition-primary --json'],
   options: {
-    scenario: { type: 'string', description: 'crash-primary, kill-primary-host, partition-primary, partition-witness, stop-agent, kill-controller-mid-saga, switchover, rejoin or flapping' },
+    scenario: { type: 'string', description: `${DRILL_NAMES.slice(0, -1).join(', ')} or ${DRILL_NAMES[DRILL_NAMES.length - 1]}` },
     json: { type: 'boolean', description: 'one JSON object' },
     dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the drill` },
   },
