@@ -43,9 +43,10 @@ import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } fro
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
 import { LocalServerWatch } from './local-watch.js';
-import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, type LeaseTimings, type SyncProgress } from './policy.js';
+import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, watchdogDeadlineMono, type LeaseTimings, type SyncProgress } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
 import { loadAgentState, saveAgentState } from './state-file.js';
+import { LeaseWatchdog, watchdogDeadlineFile } from './watchdog.js';
 
 export interface AgentDaemonDeps {
   config: AgentConfig;
@@ -98,6 +99,7 @@ export class AgentDaemon {
   private readonly publisher: HeartbeatPublisher;
   private readonly renewer: LeaseRenewer;
   private readonly guard: LeaseGuard;
+  private readonly watchdog: LeaseWatchdog;
   private readonly watch: LocalServerWatch;
   private readonly env: NodeJS.ProcessEnv;
   private readonly api: AgentApiServer | undefined;
@@ -159,7 +161,21 @@ export class AgentDaemon {
       eligible: () => runsAsPrimary(this.server) && !this.fenced && !this.fencing,
       onRenewed: (sentMono) => {
         this.guard.extend('renewal', sentMono);
+        this.watchdog.refresh();
         this.leaveFailsafe(true, 'the lease was renewed again');
+      },
+    });
+    this.watchdog = new LeaseWatchdog({
+      file: watchdogDeadlineFile(c.agent_state_dir, c.node_id),
+      dataDir: c.data_directory,
+      log: this.log,
+      monotonic: this.monotonic,
+      refreshEveryMs: this.timings.renewEveryMs,
+      deadlineMono: () => watchdogDeadlineMono(this.guard.latestGroundMono(), this.monotonic(), this.timings),
+      term: () => this.renewer.term ?? this.loaded?.snapshot.cluster.term ?? 0,
+      onFenced: (detail) => {
+        this.log.log('ERROR', detail);
+        void this.selfFence('lease_lost', detail);
       },
     });
     this.env = deps.env ?? process.env;
@@ -254,6 +270,7 @@ export class AgentDaemon {
     this.publisher.queueEvent('agent_start', true, `pgvigil agent ${PGVIGIL_VERSION} started on node ${this.config.node_id}`);
     await this.startApi();
     await this.startupRule();
+    this.watchdog.start();
     this.renewer.start();
     this.failsafePath?.start();
     await this.tick();
@@ -278,6 +295,7 @@ export class AgentDaemon {
     await this.tickInFlight?.catch(() => undefined);
     // The lease is left to run out: a stopped agent cannot fence, so it stops renewing first.
     this.guard.stop();
+    this.watchdog.stop();
     await this.failsafePath?.stop();
     await this.renewer.stop();
     await this.api?.stop();
@@ -367,6 +385,7 @@ export class AgentDaemon {
   private failsafeGround(sinceMono: number): void {
     if (this.fenced || this.fencing) return;
     this.guard.extend('failsafe confirmation', sinceMono);
+    this.watchdog.refresh();
     if (this.inFailsafe || this.guard.verdict().state !== 'held') return;
     this.inFailsafe = true;
     this.failsafeSinceMono = this.monotonic();
@@ -502,6 +521,7 @@ export class AgentDaemon {
     if (primary && prev?.in_recovery === true) this.promotedAtMono = mono;
     if (primary && !this.guard.isPrimary) {
       this.guard.primaryAt(mono);
+      this.watchdog.refresh();
       this.renewer.poke();
     }
     // A fence holds for as long as its marker exists, whoever started the server meanwhile.

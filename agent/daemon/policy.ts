@@ -97,6 +97,19 @@ export function judgeLease(facts: LeaseFacts, timings: LeaseTimings, nowMono: nu
   return { state: 'lost', heldForMs, why: `lease not renewed for ${(heldForMs / 1000).toFixed(1)} s (lease_secs=${timings.leaseMs / 1000}; counted from ${basis})` };
 }
 
+/**
+ * The moment the lease watchdog (watchdog.ts) stops a server still running as a primary: half the
+ * fence lead after the agent's own fence would have started, so a live agent always fences first
+ * and the watchdog acts only for an agent that cannot (frozen, stalled) — still before
+ * `lease_secs` has passed. `groundMono` is the lease's latest ground while the server is a primary
+ * the agent knows of; otherwise (a standby, a stopped server, one promoted since the last tick)
+ * the agent vouches from `nowMono`, as if now were a ground: a server promoted while its agent is
+ * frozen is stopped by the same rule.
+ */
+export function watchdogDeadlineMono(groundMono: number | null, nowMono: number, timings: LeaseTimings): number {
+  return (groundMono ?? nowMono) + timings.leaseMs - timings.fenceLeadMs / 2;
+}
+
 /** The part of the cluster record the lease renewal needs. */
 export interface LeaseView {
   term: number;

@@ -175,8 +175,9 @@ async function fenceOldPrimary(state: SagaState): Promise<StepResult> {
   const leaseExpired = observeLease(buildContext(state.snapshot, deps.clock.now())).expired;
   if (leaseExpired && state.snapshot.cluster.settings.fence_mode !== 'none') {
     // The old primary has not renewed its lease for a whole lease on the controller clock, so by
-    // the lease rules (docs/architecture.md, docs/agent.md) its agent stopped the server before the lease ran out, or the
-    // host is gone. The promotion does not wait for SSM's answer: the fence is sent now and its
+    // the lease rules (docs/architecture.md, docs/agent.md) its agent stopped the server before the
+    // lease ran out (its lease watchdog did, if the agent itself was frozen), or the host is gone.
+    // The promotion does not wait for SSM's answer: the fence is sent now and its
     // result collected once the new primary serves behind the Elastic IP (the follow-up operation
     // `finish` leaves), which still stops the instance when SSM does not confirm it. The node is
     // marked fenced at once either way.

@@ -8,7 +8,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { readFence } from '../../agent/fence.js';
 import { join } from 'node:path';
 import { systemdNodeFlags } from '../../agent/build.js';
 import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
@@ -16,7 +17,7 @@ import type { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import type { PostgresServer } from '../../sandbox/postgres.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
-import { createTable, motoEnv, runBundle, writeNodeConfig, type RunResult } from '../support/agent.js';
+import { createTable, motoEnv, runBundle, waitFor, writeNodeConfig, type RunResult } from '../support/agent.js';
 
 const TABLE = 'pgvigil-agent-bundle';
 const pgs = new TestPostgres();
@@ -27,6 +28,7 @@ let bundlePath: string;
 let nodeFlags: string[];
 let primary: PostgresServer;
 let standby: PostgresServer;
+let dir: string;
 const configs: Record<number, string> = {};
 const f = (id: number): string[] => ['-f', configs[id] as string];
 
@@ -45,7 +47,7 @@ beforeAll(async () => {
   moto = await startMoto();
   env = { ...motoEnv(moto), NODE_ENV: 'production' };
   store = await createTable(moto, TABLE);
-  const dir = await pgs.tempDir('pgvigil-agent-bundle-');
+  dir = await pgs.tempDir('pgvigil-agent-bundle-');
   bundlePath = builtArtifact(ARTIFACTS.agent);
   const [flags, server1, server2] = await Promise.all([systemdNodeFlags(), pgs.primary('node1'), pgs.server('node2')]);
   nodeFlags = flags;
@@ -165,4 +167,41 @@ describe('the deployed agent bundle', () => {
     const events = (await store.listEvents('agent-test', { nodeId: 2 })).map((e) => e.event);
     expect(events).toEqual(expect.arrayContaining(['agent_start', 'agent_stop']));
   });
+
+  it("stops the primary at the lease's deadline through its watchdog while the daemon is frozen, and records lease_lost once it thaws", async () => {
+    // A short lease, so the deadline comes within seconds.
+    configs[2] = (await writeNodeConfig(dir, { id: 2, name: 'node2', server: standby }, TABLE, { lease_secs: 4 })).configFile;
+    expect(await inRecovery(standby)).toBe(false);
+    // What the earlier daemon left must not pass for this one's.
+    rmSync(join(dir, 'lease-deadline-2'), { force: true });
+    const since = Date.now();
+    const child = spawn(process.execPath, [...nodeFlags, bundlePath, 'run', ...f(2)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const stderr: Buffer[] = [];
+    child.stderr.on('data', (b: Buffer) => stderr.push(b));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await waitFor(async () => {
+        const loaded = await store.load('agent-test');
+        const lease = loaded?.snapshot.cluster.lease;
+        return lease?.holder_node_id === 2 && lease.renewed_at > since && existsSync(join(dir, 'lease-deadline-2'));
+      }, 20_000);
+      child.kill('SIGSTOP');
+      try {
+        // Nothing of the agent runs now; the server stops all the same.
+        await waitFor(async () => !(await standby.isRunning()), 15_000).catch((error: unknown) => {
+          throw new Error(`${String(error)}; the agent's log: ${Buffer.concat(stderr).toString().slice(-3000)}`);
+        });
+        expect(await readFence(standby.dataDir)).toMatchObject({ term: 2, reason: 'lease_lost', created_standby_signal: true });
+        expect(existsSync(join(standby.dataDir, 'standby.signal'))).toBe(true);
+      } finally {
+        child.kill('SIGCONT');
+      }
+      await waitFor(async () => (await store.listEvents('agent-test', { nodeId: 2 })).some((e) => e.event === 'lease_lost'), 15_000);
+      await waitFor(async () => Buffer.concat(stderr).toString().includes('the lease watchdog stopped the server'), 5000);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(await standby.isRunning()).toBe(false);
+  }, 60_000);
 });

@@ -16,7 +16,8 @@
  * - the agent reports a heartbeat every second, checks every other node (reachable when both hosts
  *   are up, neither is cut off and the target's server runs), renews the primary's lease when the
  *   record names it primary in the current term, and fences its primary at the last tick before
- *   `lease_secs` without a renewal, judged before the renewal (as after a freeze);
+ *   `lease_secs` without a renewal, judged before the renewal (as after a freeze); while the agent
+ *   is frozen its lease watchdog, a process of its own, stops the server at that same deadline;
  * - agent actions (SSM) check the term like the agent's guard, and do what roles.ts does:
  *   promote (a new timeline), fence, demote, unfence-primary, follow, rejoin (refused while the
  *   server runs, needs the upstream reachable, rewinds a diverged node only with force);
@@ -438,19 +439,29 @@ export class LivenessModel {
     return n && n.streaming && n.upstream === p.id ? n : undefined;
   }
 
+  /** The lease has run out at the next tick: the agent, or its watchdog while it is frozen, fences now. */
+  private leaseRunsOut(n: SimNode): boolean {
+    if (!this.writable(n)) return false;
+    n.primarySince ??= this.now;
+    const base = Math.max(n.lastRenewOk, n.primarySince);
+    return this.now - base + TICK >= this.settings.lease_secs * 1000;
+  }
+
   private async tickAgents(): Promise<void> {
     for (const n of this.nodes) {
+      if (n.hostUp && !n.agentUp && this.leaseRunsOut(n)) {
+        // The agent is frozen; the watchdog beside it holds the same deadline (agent/daemon/watchdog.ts).
+        this.log.push(`${this.t()} node ${n.id}: the lease watchdog stops the server (its agent is frozen)`);
+        n.fenced = true;
+        this.stopPg(n);
+      }
       if (!n.hostUp || !n.agentUp) continue;
       const aws = this.controlPlaneUp && !n.cut;
       // The lease, judged before this tick's renewal (a thawed agent fences at once).
-      if (this.writable(n)) {
-        n.primarySince ??= this.now;
-        const base = Math.max(n.lastRenewOk, n.primarySince);
-        if (this.now - base + TICK >= this.settings.lease_secs * 1000) {
-          this.log.push(`${this.t()} node ${n.id} fences itself: lease not renewed`);
-          n.fenced = true;
-          this.stopPg(n);
-        }
+      if (this.leaseRunsOut(n)) {
+        this.log.push(`${this.t()} node ${n.id} fences itself: lease not renewed`);
+        n.fenced = true;
+        this.stopPg(n);
       }
       if (n.pgRunning) n.lastAcceptingAt = this.now;
       for (const o of this.nodes) {

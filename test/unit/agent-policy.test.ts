@@ -20,6 +20,7 @@ import {
   signature,
   startupFenceReason,
   superseded,
+  watchdogDeadlineMono,
   type LeaseTimings,
   type SyncFacts,
 } from '../../agent/daemon/policy.js';
@@ -79,6 +80,21 @@ describe('judgeLease', () => {
     const facts = { primarySinceMono: 0, grounds: [{ source: 'renewal', sinceMono: 1000 }, { source: 'failsafe confirmation', sinceMono: 3000 }] };
     expect(judgeLease(facts, T, 6000)).toEqual({ state: 'held', fenceAtMono: 6500, basis: 'the latest failsafe confirmation' });
     expect(judgeLease(facts, T, 6500)).toMatchObject({ state: 'lost', heldForMs: 3500 });
+  });
+});
+
+describe('watchdogDeadlineMono (the lease watchdog)', () => {
+  it("stops a primary half the fence lead after the agent's own fence would start, still before lease_secs", () => {
+    // T: lease 4 s, fence lead 0.5 s: the agent fences at ground + 3.5 s, the watchdog at + 3.75 s.
+    const deadline = watchdogDeadlineMono(10_000, 12_000, T);
+    expect(deadline).toBe(13_750);
+    const agentFence = judgeLease({ primarySinceMono: 0, grounds: [{ source: 'renewal', sinceMono: 10_000 }] }, T, 10_000);
+    expect(agentFence.state === 'held' && agentFence.fenceAtMono).toBeLessThan(deadline);
+    expect(deadline).toBeLessThan(10_000 + T.leaseMs);
+  });
+
+  it('vouches from now for a server the agent does not hold a lease for (a standby, or one promoted since its last tick)', () => {
+    expect(watchdogDeadlineMono(null, 50_000, T)).toBe(53_750);
   });
 });
 

@@ -67,6 +67,24 @@ describe('the controller over sequences of faults and saga interruptions', () =>
     );
   }, 300_000);
 
+  it('never has two primaries when the new primary\'s agent freezes and its host is cut off a moment later (the lease watchdog fences it)', async () => {
+    // Found by the property above (seed -712101761): the frozen agent cannot fence by its own lease
+    // clock, the controller promotes another node once the lease has run out, and the cut heals
+    // before the agent thaws. The watchdog beside the agent stops the server at the lease's deadline.
+    const m = await play({
+      sync: false,
+      autoRejoin: false,
+      faults: [
+        { gapMs: 0, fault: { kind: 'switchover', candidate: 2 } },
+        { gapMs: 0, fault: { kind: 'freeze_agent', node: 2, holdMs: 7000 } },
+        { gapMs: 2000, fault: { kind: 'cut', node: 2, holdMs: 4000 } },
+      ],
+    });
+    expect(m.violations, m.log.join('\n')).toEqual([]);
+    expect(m.settledProblem(), m.log.join('\n')).toBeNull();
+    expect(m.log.join('\n')).toMatch(/node 2: the lease watchdog stops the server/);
+  }, 60_000);
+
   it('recovers from the incident: a switchover whose new primary fences itself while a sibling follow is pending', async () => {
     const m = new LivenessModel({ sync: true, autoRejoin: true });
     await m.start();
