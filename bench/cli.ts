@@ -2,7 +2,8 @@
  * CLI start-up benchmark (`npm run bench:cli`): starts the built `pgvigil` (dist/pgvigil.mjs,
  * rebuilt first when stale) as a new process, BENCH_RUNS rounds (default 15) of one run per
  * command, and prints p50 and max of the wall time and, where GNU time is installed, p50 of the
- * CPU time: `--help`, `--version`, `-V`, and `cluster show` against the sandbox when one runs
+ * CPU time: `--help`, `--version`, `-V`, a command's `--help`, `--help` through bin/pgvigil.js
+ * (the installed command), and `cluster show` against the sandbox when one runs
  * (else it says it skipped; start one with `npx pgvigil sandbox up --detach`).
  * Node's own start (`node -e 0`) is the floor. Then the bytes every start loads and the sizes of
  * the build's artifacts. Targets: --help and --version ≤ 150 ms, cluster show ≤ 500 ms. Asserts
@@ -44,7 +45,8 @@ interface Case {
 
 /**
  * Wall (and CPU) time of `node ARGS` from spawn to exit for each case, RUNS rounds, one run of each
- * case per round: a busy spell of the machine then weighs on every case alike.
+ * case per round, the order turned by one each round: a busy spell of the machine then weighs on
+ * every case alike, and no case always runs first or last.
  */
 function measure(cases: Case[]): Figure[] {
   const wall = cases.map(() => [] as number[]);
@@ -52,7 +54,9 @@ function measure(cases: Case[]): Figure[] {
   const cpuFile = join(scratch, 'cpu');
   const timed = existsSync(GNU_TIME);
   for (let round = 0; round < RUNS; round++) {
-    cases.forEach((c, i) => {
+    const order = cases.map((_, i) => (i + round) % cases.length);
+    for (const i of order) {
+      const c = cases[i] as Case;
       const t0 = performance.now();
       const run = timed
         ? spawnSync(GNU_TIME, ['-f', '%U %S', '-o', cpuFile, process.execPath, ...c.args], { env: c.env, encoding: 'utf8' })
@@ -60,7 +64,7 @@ function measure(cases: Case[]): Figure[] {
       wall[i]?.push(performance.now() - t0);
       if (!c.ok.includes(run.status ?? -1)) throw new Error(`${c.what}: exit ${run.status}\n${run.stdout}${run.stderr}`);
       if (timed) cpu[i]?.push(readFileSync(cpuFile, 'utf8').trim().split(/\s+/).reduce((n, x) => n + Number(x) * 1000, 0));
-    });
+    }
   }
   return cases.map((c, i) => ({
     what: c.what,
@@ -95,6 +99,9 @@ async function main(): Promise<void> {
     { what: 'pgvigil --help', args: [cli, '--help'], env, note: 'target 150 ms', ok: [0] },
     { what: 'pgvigil --version', args: [cli, '--version'], env, note: 'target 150 ms', ok: [0] },
     { what: 'pgvigil -V', args: [cli, '-V'], env, note: 'target 150 ms', ok: [0] },
+    { what: 'pgvigil cluster show --help', args: [cli, 'cluster', 'show', '--help'], env, note: 'target 150 ms', ok: [0] },
+    // What `npm install` links as `pgvigil`: bin/pgvigil.js, which imports the entry above.
+    { what: 'bin/pgvigil.js --help', args: [join(packageRoot(), 'bin', 'pgvigil.js'), '--help'], env, note: 'target 150 ms; the installed command', ok: [0] },
   ];
   let skipped: Figure | undefined;
   try {

@@ -16,7 +16,7 @@
  */
 import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import type { BuildOptions, Metafile } from 'esbuild';
+import type { BuildOptions, Metafile, Plugin } from 'esbuild';
 import { agentBuildOptions } from '../agent/build.js';
 import { PGVIGIL_VERSION } from '../core/version.js';
 import { ARTIFACTS, LAMBDA_HANDLERS, LAMBDA_NODE_MAJOR, SANDBOX_PROCESSES, packageRoot } from './artifacts.js';
@@ -29,8 +29,30 @@ const PEER_PACKAGES = ['aws-cdk-lib', 'constructs'];
 /** ESM output still meets CommonJS dependencies that call require() for Node built-ins. */
 const REQUIRE_SHIM = "import { createRequire as __pgvigilCreateRequire } from 'node:module'; const require = __pgvigilCreateRequire(import.meta.url);";
 
-function cliOptions(root: string): BuildOptions {
+/** The full program, every command's code: loaded by a command that runs, never by a start that prints help. */
+const STARTUP_NEVER = 'cli/main.ts';
+
+/**
+ * Swaps cli/cli-spec.ts for its value, computed here from the sources: the CLI's entry then
+ * answers `--help` and `--version` without loading any command (cli/entry.ts). The help is still
+ * rendered from the command definitions, by the same code, through the embedded data.
+ */
+async function cliSpecPlugin(root: string): Promise<Plugin> {
+  const { CLI_SPEC } = await import('../cli/cli-spec.js');
+  const file = join(root, 'cli', 'cli-spec.ts');
   return {
+    name: 'pgvigil-cli-spec',
+    setup(b) {
+      b.onLoad({ filter: /[\\/]cli[\\/]cli-spec\.ts$/ }, (args) =>
+        args.path === file ? { contents: `export const CLI_SPEC = JSON.parse(${JSON.stringify(JSON.stringify(CLI_SPEC))});`, loader: 'js' } : undefined,
+      );
+    },
+  };
+}
+
+function cliOptions(root: string, plugins: Plugin[] = []): BuildOptions {
+  return {
+    plugins,
     absWorkingDir: root,
     entryPoints: {
       pgvigil: 'cli/entry.ts',
@@ -89,8 +111,9 @@ function infraOptions(root: string): BuildOptions {
 
 /**
  * The CLI's start-up set: the entry and every chunk it imports statically. It must hold no
- * package (they are what make a start slow); the error names the import chain that brought one in.
- * Returns the bytes every start loads.
+ * package (they are what make a start slow) and not the program with its commands (cli/main.ts:
+ * the entry answers help from the embedded spec, {@link cliSpecPlugin}); the error names the
+ * import chain that brought one in. Returns the bytes every start loads.
  */
 export function checkStartup(metafile: Metafile): number {
   const { inputs, outputs } = metafile;
@@ -103,7 +126,7 @@ export function checkStartup(metafile: Metafile): number {
     for (const i of outputs[file]?.imports ?? []) if (i.kind === 'import-statement' && !i.external) queue.push(i.path);
   }
   const loaded = new Set([...startup].flatMap((o) => Object.keys(outputs[o]?.inputs ?? {})));
-  const pkg = [...loaded].find((input) => input.startsWith('node_modules/'));
+  const pkg = [...loaded].find((input) => input.startsWith('node_modules/') || input === STARTUP_NEVER);
   if (pkg) {
     // The static-import path from the entry to the package, for the error.
     const from = new Map<string, string>();
@@ -118,7 +141,7 @@ export function checkStartup(metafile: Metafile): number {
     }
     const chain = [pkg];
     while (from.has(chain[0] as string)) chain.unshift(from.get(chain[0] as string) as string);
-    const first = chain.findIndex((f) => f.startsWith('node_modules/'));
+    const first = chain.findIndex((f) => f.startsWith('node_modules/') || f === STARTUP_NEVER);
     throw new Error(`the CLI's start-up loads ${chain[first]}:\n  ${chain.slice(0, first + 1).join('\n  → ')}\nimport it with await import() where it is used`);
   }
   return [...startup].reduce((n, o) => n + (outputs[o]?.bytes ?? 0), 0);
@@ -192,7 +215,7 @@ const BUILDERS: Record<Part, (root: string, startedAt: number) => Promise<PartRe
   async cli(root, startedAt) {
     // Earlier chunks go: their names carry content hashes, so they would only pile up.
     for (const dir of [ARTIFACTS.cliChunks, ARTIFACTS.sandboxProcesses]) rmSync(join(root, dir), { recursive: true, force: true });
-    const metafile = await esbuild(cliOptions(root));
+    const metafile = await esbuild(cliOptions(root, [await cliSpecPlugin(root)]));
     checkStartup(metafile);
     chmodSync(join(root, ARTIFACTS.cli), 0o755);
     return record(startedAt, metafile);
