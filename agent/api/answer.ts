@@ -5,7 +5,7 @@
  * the facts the daemon gathered at its latest tick (no query per request); the server (server.ts)
  * only parses the request and writes the answer.
  */
-import { lsnDiff } from '../../core/lsn.js';
+import { lsnDiff, maxLsn } from '../../core/lsn.js';
 import { readBytes } from '../../core/config/values.js';
 import type { ServerState } from '../../core/model.js';
 
@@ -25,7 +25,7 @@ export interface ApiFacts {
   leaseHeld: boolean;
   /** The lease is held past its renewals by the standbys' confirmations. */
   failsafe: boolean;
-  /** The primary's last reported WAL position (its heartbeat), for a standby's lag in bytes. */
+  /** The primary's last reported WAL position (its heartbeat), for a standby's lag in bytes (with what it has received). */
   primaryLsn: string | null;
   /** Monotonic ms of the end of the latest monitoring tick; null before the first. */
   lastTickMono: number | null;
@@ -89,14 +89,19 @@ export function isStreamingReplica(f: ApiFacts): boolean {
   return role(f) === 'replica' && f.server?.wal_receiver_status === 'streaming';
 }
 
-/** How far this standby is behind: bytes from the primary's last reported position, seconds of replay. */
+/**
+ * How far this standby's reads are behind (docs/agent.md, "The HTTP API"). Bytes: from the primary's
+ * position as far as this standby knows it — the further of the primary's last reported WAL position
+ * and what this standby has received — to the position it has replayed, as Patroni measures it
+ * (its primary's position from the DCS or the WAL receiver, to the replayed one). Received but not
+ * replayed WAL is not visible to reads: a standby whose replay is paused or delayed is behind
+ * however much it receives. Seconds: its replay delay, from the local probe.
+ */
 export function replicaLag(f: ApiFacts): { bytes: number | null; secs: number | null } {
   const s = f.server;
   if (!s) return { bytes: null, secs: null };
-  const positions = [s.receive_lsn, s.replay_lsn].filter((l): l is string => l !== null);
-  // Patroni's rule: the further of the received and replayed positions.
-  const mine = positions.reduce<string | null>((a, b) => (a === null || lsnDiff(b, a) > 0n ? b : a), null);
-  const bytes = f.primaryLsn && mine ? Math.max(0, Number(lsnDiff(f.primaryLsn, mine))) : null;
+  const primary = maxLsn([f.primaryLsn, s.receive_lsn]);
+  const bytes = primary && s.replay_lsn ? Math.max(0, Number(lsnDiff(primary, s.replay_lsn))) : null;
   return { bytes, secs: s.replication_lag_secs ?? null };
 }
 

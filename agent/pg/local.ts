@@ -112,7 +112,12 @@ export interface LocalProbe {
   replication: ReplicationRow[];
   synchronous_standby_names: string | null;
   data_directory_writable: boolean | null;
-  /** Standby: seconds replay is behind (repmgr's measure; 0 when replay has caught up with receive). */
+  /**
+   * Standby: seconds replay is behind (repmgr's measure): 0 when everything received is replayed,
+   * else the age of the latest replayed transaction; null when WAL waits for replay and no
+   * transaction has been replayed since the server started (GREATEST would read that as 0, and a
+   * restarted standby whose replay is paused or delayed would pass any time bound).
+   */
   replication_lag_secs: number | null;
   /** Settings waiting for a restart (`pg_settings.pending_restart`); empty when none or unknown. */
   pending_restart: string[];
@@ -183,7 +188,8 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
             pg_last_wal_replay_lsn()::text AS replay_lsn,
             current_setting('synchronous_standby_names') AS ssn,
             CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                 WHEN pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
+                 WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+                 WHEN pg_last_xact_replay_timestamp() IS NULL THEN NULL
                  ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 END AS lag`,
     [],
     'reading the server state',

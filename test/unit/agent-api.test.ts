@@ -69,12 +69,23 @@ describe('answer', () => {
     expect(answer({ method: 'GET', path: '/status', query: new URLSearchParams() }, f, NOW_MONO).body).toMatchObject({ role: 'primary', failsafe: true, lease_held: true });
   });
 
-  it('bounds a standby by its lag in bytes behind the primary\'s last reported position', () => {
-    const f = standby({ primaryLsn: '0/5200000', server: standbyServer(1, { receive_lsn: '0/5000000', replay_lsn: '0/4F00000' }) });
+  it('bounds a standby by the bytes it has not replayed behind the primary\'s last reported position', () => {
+    const f = standby({ primaryLsn: '0/5200000', server: standbyServer(1, { receive_lsn: '0/5000000', replay_lsn: '0/5000000' }) });
     expect(status('/replica?lag=2MB', f)).toBe(200);
     expect(status('/replica?lag=2097152', f)).toBe(200);
     expect(status('/replica?lag=1MB', f)).toBe(503);
     expect(status('/readiness?lag=1MB', f)).toBe(503);
+  });
+
+  it('counts received WAL that is not replayed yet (replay paused or delayed) as lag, however current the receiver is', () => {
+    // The heartbeat is older than what the standby has received: the received position bounds the primary's from below.
+    const f = standby({ primaryLsn: '0/5000000', server: standbyServer(1, { receive_lsn: '0/7000000', replay_lsn: '0/5000000', replication_lag_secs: 30 }) });
+    expect(status('/replica?lag=64MB', f)).toBe(200);
+    expect(status('/replica?lag=1MB', f)).toBe(503);
+    expect(answer({ method: 'GET', path: '/status', query: new URLSearchParams() }, f, NOW_MONO).body).toMatchObject({ lag: { bytes: 0x2000000, secs: 30 } });
+    // Without a heartbeat of the primary (DynamoDB unreachable), what it received still shows what it has not replayed.
+    expect(status('/replica?lag=1MB', { ...f, primaryLsn: null })).toBe(503);
+    expect(status('/replica?lag=64MB', { ...f, primaryLsn: null })).toBe(200);
   });
 
   it('bounds a standby by its replay delay in time', () => {
@@ -85,8 +96,10 @@ describe('answer', () => {
   });
 
   it('does not send reads to a standby whose lag is unknown when a bound is asked', () => {
-    expect(status('/replica?lag=1GB', standby({ primaryLsn: null }))).toBe(503);
-    expect(status('/replica', standby({ primaryLsn: null }))).toBe(200);
+    const unknown = standby({ primaryLsn: null, server: standbyServer(1, { receive_lsn: null, replication_lag_secs: null }) });
+    expect(status('/replica?lag=1GB', unknown)).toBe(503);
+    expect(status('/replica?lag=10min', unknown)).toBe(503);
+    expect(status('/replica', unknown)).toBe(200);
   });
 
   it('does not send reads to a standby that is not streaming', () => {
