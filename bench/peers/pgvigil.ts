@@ -8,9 +8,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureBuilt } from '../../build/index.js';
 import { Sandbox } from '../../sandbox/index.js';
-import { SCENARIOS, controllerTail, pgNodes, query, runDrill, socketTarget } from '../../sandbox/drills/index.js';
+import { SCENARIOS, controllerTail, nodeById, pgNodes, query, rejoinNode, runDrill, snapshotOf, socketTarget, storeFor } from '../../sandbox/drills/index.js';
 import { freePort } from '../../sandbox/ports.js';
-import type { FaultName, RunRecord } from './stats.js';
+import { observersMs, stepsLine, type FaultName, type RunRecord } from './stats.js';
 
 export async function upPgvigil(dir: string, log: (line: string) => void): Promise<Sandbox> {
   // The sandbox runs the built agent, controller and Lambda code.
@@ -18,22 +18,19 @@ export async function upPgvigil(dir: string, log: (line: string) => void): Promi
   return Sandbox.up({ dir, vipPort: await freePort(), progress: (l) => log(`pgvigil: ${l}`) });
 }
 
-/** The drill's steps, from the fault, as one line (where the time went). */
-export function stepsLine(timings: Record<string, number | null | undefined>): string {
-  const steps = ['detected', 'saga_claimed', 'fenced', 'promoted', 'vip_moved', 'first_write_via_vip'];
-  return steps.map((s) => `${s} ${typeof timings[s] === 'number' ? `${timings[s]} ms` : '—'}`).join(', ');
-}
-
 /** One drill as a run record: fault → first write acknowledged through the VIP once it moved. */
 export async function measurePgvigil(sandbox: Sandbox, fault: FaultName, round: number, log: (line: string) => void): Promise<RunRecord> {
   let r;
   try {
+    await uncascade(sandbox, log);
     r = await runDrill(sandbox, SCENARIOS[fault], { log });
   } catch (error) {
     log(`pgvigil: ${fault} failed; where the sandbox stands:\n${await diagnose(sandbox)}`);
     throw error;
   }
-  log(`pgvigil ${fault}: ${stepsLine(r.timings_ms)}`);
+  const oldId = sandbox.plan.nodes.find((n) => n.node_name === r.old_primary)?.node_id ?? -1;
+  const steps = stepsLine({ ...r.timings_ms, observers: observersMs(r.events, oldId) });
+  log(`pgvigil ${fault}: ${steps}; writer route outage ${r.route_write_outage_ms ?? '—'} ms`);
   const lost = r.acked_writes_lost === null || r.direct_acked_writes_lost === null ? null : r.acked_writes_lost + r.direct_acked_writes_lost;
   return {
     round,
@@ -48,8 +45,35 @@ export async function measurePgvigil(sandbox: Sandbox, fault: FaultName, round: 
     old_primary: r.old_primary,
     new_primary: r.failover_happened ? r.new_primary : null,
     in_place: false,
-    notes: [...r.notes, stepsLine(r.timings_ms)],
+    notes: [...r.notes, steps],
   };
+}
+
+/**
+ * A standby left streaming from another standby is rejoined to the primary, so the next drill
+ * starts with two standbys of the primary. After a dead-host failover the sibling's WAL receiver
+ * still points at the old primary, and once that host is back and rejoined as a standby the sibling
+ * streams from it (cascaded): the drills' heal, which counts the primary's own standbys, then
+ * waits in vain (seen in bench:peers runs, docs/drills.md). Runs only while no operation is in
+ * progress: the heal waits for those.
+ */
+async function uncascade(sandbox: Sandbox, log: (line: string) => void): Promise<void> {
+  const { store, close } = storeFor(sandbox);
+  try {
+    const snapshot = await snapshotOf(store, sandbox);
+    if (snapshot.cluster.operation) return;
+    const primary = nodeById(sandbox, snapshot.cluster.primary_node_id);
+    for (const node of pgNodes(sandbox)) {
+      if (node === primary) continue;
+      const rows = await query<{ sender: string | null }>(socketTarget(node), "SELECT sender_host AS sender FROM pg_stat_wal_receiver WHERE status = 'streaming'").catch(() => []);
+      const sender = rows[0]?.sender;
+      if (!sender || sender === primary.address) continue;
+      log(`pgvigil: ${node.node_name} streams from ${sender}, not from the primary ${primary.node_name}: node rejoin --force-rewind`);
+      await rejoinNode(sandbox, node);
+    }
+  } finally {
+    close();
+  }
 }
 
 /** Each node's replication as its own server sees it, and the last lines of its agent and the controller. */
