@@ -15,7 +15,10 @@ import { observersMs, stepsLine, type FaultName, type RunRecord } from './stats.
 export async function upPgvigil(dir: string, log: (line: string) => void): Promise<Sandbox> {
   // The sandbox runs the built agent, controller and Lambda code.
   await ensureBuilt((l) => log(`pgvigil: ${l}`));
-  return Sandbox.up({ dir, vipPort: await freePort(), progress: (l) => log(`pgvigil: ${l}`) });
+  // auto_rejoin off, as in the e2e drills: the drills' heal rejoins the old primary itself, and
+  // the controller rejoining it at the same moment made the heal's `node rejoin` fail (exit 5).
+  // It acts only after the failover, so the figures do not depend on it.
+  return Sandbox.up({ dir, vipPort: await freePort(), overrides: { text: 'auto_rejoin=false\n', file: 'bench-peers.conf' }, progress: (l) => log(`pgvigil: ${l}`) });
 }
 
 /** One drill as a run record: fault → first write acknowledged through the VIP once it moved. */
