@@ -141,7 +141,8 @@ describe('AgentDaemon', () => {
     await d.start();
     const nextIntervalTick = Date.now() + 30_000;
     try {
-      expect((await rawHeartbeat(2))?.reachability.find((r) => r.node_id === 1)?.ok).toBe(true);
+      // This daemon's own heartbeat (an earlier test's may still be there) says the primary answers.
+      await waitFor(async () => d.status().heartbeatsWritten > 0 && (await rawHeartbeat(2))?.reachability.find((r) => r.node_id === 1)?.ok === true, 10_000);
       // The standby's session to the primary (its own local watch goes to its own server).
       await waitFor(async () => (await idleAgentSessions(node(1))) >= 1, 10_000);
       const ticks = d.status().ticks;
@@ -152,7 +153,7 @@ describe('AgentDaemon', () => {
       expect(await eventsOf('repmgrd_upstream_disconnect')).toContainEqual([2, false]);
     } finally {
       await d.stop('test');
-      await node(1).server.start();
+      if (!(await node(1).server.isRunning())) await node(1).server.start();
     }
   });
 
