@@ -42,7 +42,7 @@ import { EventCommandRunner } from './event-commands.js';
 import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } from './lease.js';
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
-import { LocalServerWatch } from './local-watch.js';
+import { LocalServerWatch, UpstreamWatch } from './local-watch.js';
 import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, watchdogDeadlineMono, type LeaseTimings, type SyncProgress } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
 import { loadAgentState, saveAgentState } from './state-file.js';
@@ -101,6 +101,8 @@ export class AgentDaemon {
   private readonly guard: LeaseGuard;
   private readonly watchdog: LeaseWatchdog;
   private readonly watch: LocalServerWatch;
+  /** The idle session to the primary, made by the first tick that reaches it (see {@link followPrimary}). */
+  private upstreamWatch: UpstreamWatch | undefined;
   private readonly env: NodeJS.ProcessEnv;
   private readonly api: AgentApiServer | undefined;
   private readonly failsafePath: FailsafePath | undefined;
@@ -293,6 +295,7 @@ export class AgentDaemon {
     await this.notifier.notify('STOPPING=1');
     this.log.log('INFO', 'agent stopping', { reason });
     await this.tickInFlight?.catch(() => undefined);
+    await this.upstreamWatch?.close();
     // The lease is left to run out: a stopped agent cannot fence, so it stops renewing first.
     this.guard.stop();
     this.watchdog.stop();
@@ -550,6 +553,29 @@ export class AgentDaemon {
     }
     this.reach = reach;
     await this.checker.retain(new Set(nodes.map((n) => n.conninfo)));
+    this.followPrimary(nodes.find((n) => n.node_id === cluster?.primary_node_id));
+  }
+
+  /**
+   * Keeps an idle session to the cluster's primary while it is reachable (none on the primary
+   * itself): the session's loss runs the next check at once, so this node reports a crashed primary
+   * within milliseconds rather than at its next interval (docs/agent.md, "Waking early"). Only the
+   * check's own result is reported; the wake-up changes when it runs.
+   */
+  private followPrimary(primary: NodeRecord | undefined): void {
+    if (!this.running) return; // a stopping daemon, or a tick run by hand, keeps no session
+    this.upstreamWatch ??= new UpstreamWatch({
+      timeoutMs: this.checkTimeoutMs(),
+      reopenMs: this.config.monitor_interval_secs * 1000,
+      retryAfterFailureMs: 30_000,
+      monotonic: this.monotonic,
+      onLost: () => this.wake('the session to the primary was closed'),
+      onOpenFailed: (_conninfo, error) =>
+        this.log.log('WARNING', 'unable to keep an idle session to the primary: its crash is seen at the next check instead', {
+          error: `${error.message}${(error as { detail?: string }).detail ? `: ${(error as { detail?: string }).detail?.split('\n')[0]}` : ''}`,
+        }),
+    });
+    this.upstreamWatch.follow(primary && this.reach.get(primary.node_id)?.ok === true ? primary.conninfo : undefined);
   }
 
   private async syncReplication(mono: number): Promise<void> {

@@ -20,7 +20,7 @@ function list<T extends string>(flag: string, value: string | undefined, allowed
 
 /** Parses the command line; throws an Error saying which argument is wrong. */
 export function parseBenchArgs(argv: readonly string[]): BenchArgs {
-  const args: BenchArgs = { rounds: 3, systems: [...SYSTEMS], faults: [...FAULTS], json: false };
+  const args: BenchArgs = { rounds: 2, systems: [...SYSTEMS], faults: [...FAULTS], json: false };
   let roundsSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;

@@ -33,7 +33,7 @@ export function missingPackages(systems: readonly PeerSystem[], exists: (path: s
 export async function ensurePeerPackages(systems: readonly PeerSystem[], say: (line: string) => void): Promise<void> {
   const packages = missingPackages(systems);
   if (packages.length === 0) {
-    say(`peers: ${systems.join(', ')} already installed`);
+    if (systems.length > 0) say(`peers: ${systems.join(', ')} already installed`);
     return;
   }
   say(`peers: installing Debian packages: ${packages.join(' ')} (apt-get update, then apt-get install)`);

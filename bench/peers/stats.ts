@@ -115,6 +115,28 @@ export function roundPlan(systems: readonly SystemName[], faults: readonly Fault
   return plan;
 }
 
+/**
+ * When the second of the other nodes (two standbys and the witness, the voters) noticed the old
+ * primary unreachable, from the fault: the quorum a failover of a crashed primary waits for. Read
+ * from their `repmgrd_upstream_disconnect` events, stamped when the agent's check failed (its
+ * heartbeat saying so is written at once); null with fewer than two.
+ */
+export function observersMs(events: readonly { at_ms: number; node_id: number; event: string }[], oldPrimaryId: number): number | null {
+  const first = new Map<number, number>();
+  for (const e of events) {
+    if (e.event !== 'repmgrd_upstream_disconnect' || e.node_id === oldPrimaryId) continue;
+    first.set(e.node_id, Math.min(first.get(e.node_id) ?? Infinity, e.at_ms));
+  }
+  const sorted = [...first.values()].sort((a, b) => a - b);
+  return sorted[1] ?? null;
+}
+
+/** The drill's steps, from the fault, as one line (where the time went). */
+export function stepsLine(timings: Record<string, number | null | undefined>): string {
+  const steps = ['detected', 'observers', 'saga_claimed', 'fenced', 'promoted', 'vip_moved', 'first_write_via_vip'];
+  return steps.map((s) => `${s} ${typeof timings[s] === 'number' ? `${timings[s]} ms` : '—'}`).join(', ');
+}
+
 const secs = (ms: number | null): string => (ms === null ? '—' : `${(ms / 1000).toFixed(2)} s`);
 
 /** The markdown table docs/drills.md keeps: p50 (max) per system and fault, and the ratios. */

@@ -37,6 +37,12 @@ async function rawHeartbeat(id: number): Promise<(Heartbeat & { attention: boole
 
 const waitFor = (fn: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitForCondition(fn, timeoutMs, 200);
 
+/** Idle sessions the agents opened on a node's server (application_name "pgvigil"). */
+async function idleAgentSessions(target: TestNode): Promise<number> {
+  const rows = await target.server.query<{ n: string }>("SELECT count(*) AS n FROM pg_stat_activity WHERE application_name = 'pgvigil' AND state = 'idle' AND pid <> pg_backend_pid()");
+  return Number(rows[0]?.n ?? 0);
+}
+
 async function eventsOf(name: string): Promise<Array<[number, boolean]>> {
   return (await store.listEvents('agent-test', { event: name })).map((e) => [e.node_id, e.successful]);
 }
@@ -126,6 +132,28 @@ describe('AgentDaemon', () => {
     } finally {
       await d.stop('test');
       await node(1).server.start();
+    }
+  });
+
+  it('reports its primary unreachable as soon as the primary crashes, long before its next monitoring interval (an idle session to the primary wakes it)', async () => {
+    // Ticks every 30 s (lease 120 s): only the loss of its idle session to the primary can make it check sooner.
+    const d = new AgentDaemon({ config: { ...node(2).config, monitor_interval_secs: 30, lease_secs: 120 }, store, log: jsonLogger({ level: 'ERROR' }) });
+    await d.start();
+    const nextIntervalTick = Date.now() + 30_000;
+    try {
+      // This daemon's own heartbeat (an earlier test's may still be there) says the primary answers.
+      await waitFor(async () => d.status().heartbeatsWritten > 0 && (await rawHeartbeat(2))?.reachability.find((r) => r.node_id === 1)?.ok === true, 10_000);
+      // The standby's session to the primary (its own local watch goes to its own server).
+      await waitFor(async () => (await idleAgentSessions(node(1))) >= 1, 10_000);
+      const ticks = d.status().ticks;
+      await node(1).server.kill9();
+      await waitFor(async () => (await rawHeartbeat(2))?.reachability.find((r) => r.node_id === 1)?.ok === false, 20_000);
+      expect(Date.now()).toBeLessThan(nextIntervalTick);
+      expect(d.status().ticks).toBeGreaterThan(ticks);
+      expect(await eventsOf('repmgrd_upstream_disconnect')).toContainEqual([2, false]);
+    } finally {
+      await d.stop('test');
+      if (!(await node(1).server.isRunning())) await node(1).server.start();
     }
   });
 

@@ -3,7 +3,7 @@ import { parseBenchArgs } from '../../bench/peers/args.js';
 import { missingPackages } from '../../bench/peers/install.js';
 import { firstOnNewServer } from '../../bench/peers/measure.js';
 import { selectHost, serverTarget, type HostOutcome } from '../../bench/peers/multihost.js';
-import { quantile, ratios, renderTable, roundPlan, rotate, summarize, type RunRecord } from '../../bench/peers/stats.js';
+import { observersMs, quantile, ratios, renderTable, roundPlan, rotate, stepsLine, summarize, type RunRecord } from '../../bench/peers/stats.js';
 import type { WriteAttempt } from '../../sandbox/writers.js';
 
 type Fake = { name: string; outcome: HostOutcome<string> | Error };
@@ -120,6 +120,25 @@ describe('the figures', () => {
   });
 });
 
+describe("pgvigil's steps", () => {
+  const disconnect = (node_id: number, at_ms: number) => ({ at_ms, node_id, event: 'repmgrd_upstream_disconnect' });
+
+  it('times the observers by the second voter that saw the old primary gone, ignoring the old primary and later reports', () => {
+    const events = [disconnect(1, 5), disconnect(2, 120), disconnect(2, 900), { at_ms: 40, node_id: 3, event: 'repmgrd_local_disconnect' }, disconnect(4, 650), disconnect(3, 300)];
+    expect(observersMs(events, 1)).toBe(300);
+  });
+
+  it('has no observers figure while fewer than two voters reported', () => {
+    expect(observersMs([disconnect(1, 5), disconnect(2, 120)], 1)).toBeNull();
+  });
+
+  it('prints every step in order, a dash for those that did not happen', () => {
+    expect(stepsLine({ detected: 20, observers: 300, saga_claimed: 1500, fenced: null, promoted: 2500, vip_moved: 2700, first_write_via_vip: 2750 })).toBe(
+      'detected 20 ms, observers 300 ms, saga_claimed 1500 ms, fenced —, promoted 2500 ms, vip_moved 2700 ms, first_write_via_vip 2750 ms',
+    );
+  });
+});
+
 describe('the rounds', () => {
   it('rotates a list by the round number', () => {
     expect(rotate(['a', 'b', 'c'], 0)).toEqual(['a', 'b', 'c']);
@@ -141,8 +160,8 @@ describe('the rounds', () => {
 });
 
 describe('the command line', () => {
-  it('defaults to 3 rounds of every system and fault', () => {
-    expect(parseBenchArgs([])).toEqual({ rounds: 3, systems: ['pgvigil', 'repmgr', 'patroni', 'pg_auto_failover'], faults: ['crash-primary', 'kill-primary-host', 'switchover'], json: false });
+  it('defaults to 2 rounds of every system and fault', () => {
+    expect(parseBenchArgs([])).toEqual({ rounds: 2, systems: ['pgvigil', 'repmgr', 'patroni', 'pg_auto_failover'], faults: ['crash-primary', 'kill-primary-host', 'switchover'], json: false });
   });
 
   it('takes rounds, systems, faults and --json', () => {
