@@ -275,9 +275,12 @@ export class AgentDaemon {
     this.watchdog.start();
     this.renewer.start();
     this.failsafePath?.start();
-    await this.tick();
+    // In flight like any other tick: a wake-up meanwhile runs the next one right after it, rather
+    // than start a second chain of ticks.
+    this.tickInFlight = this.tick().finally(() => (this.tickInFlight = undefined));
+    await this.tickInFlight;
     await this.notifier.notify('READY=1');
-    this.schedule();
+    this.schedule(this.wakeRequested ? 0 : undefined);
     this.eventCommands?.start();
   }
 
@@ -407,6 +410,8 @@ export class AgentDaemon {
 
   private schedule(delayMs = this.config.monitor_interval_secs * 1000): void {
     if (!this.running) return;
+    // One chain of ticks: at most one timer pending.
+    if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.wakeRequested = false;
       this.tickInFlight = this.tick()
