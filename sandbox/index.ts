@@ -21,7 +21,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
-import { deployToEmulator, type EmulatorDeployment } from '../infra/deploy-to-emulator.js';
+import { deployToEmulator, type EmulatorDeployment } from './deploy-to-emulator.js';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
 import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
 import { parseOverrides, planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
