@@ -4,7 +4,7 @@
  */
 import { chmod, chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { PgvigilError } from '../../core/errors.js';
-import { runningAsRoot } from '../../sandbox/postgres.js';
+import { runningAsRoot } from '../../shell/run-as.js';
 import { dataDirOwner, exists, pgBin, runPgBinary } from '../host.js';
 import { formatConninfo, hostPort, parseConninfo, stripPassword } from '../pg/conninfo.js';
 import { controlData } from '../pg/local.js';

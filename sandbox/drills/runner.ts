@@ -18,7 +18,7 @@ import type { ClusterSnapshot, EventRecord } from '../../core/model.js';
 import type { Sandbox } from '../index.js';
 import type { PlanNode } from '../cluster-plan.js';
 import { SANDBOX_DEFAULTS } from '../cluster-plan.js';
-import { lookupOsUser } from '../postgres.js';
+import { lookupOsUser } from '../../shell/run-as.js';
 import { DrillWriter, WritabilityProbe, ackedWritesLost, ensureDrillTable, firstAckAfter, writeOutageMs, type PgTarget } from '../writers.js';
 
 export { DRILL_NAMES, SCENARIO_NAMES, type ScenarioName } from './names.js';
