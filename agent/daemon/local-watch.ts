@@ -5,7 +5,7 @@
  * milliseconds instead of at the next monitoring interval. The daemon opens it again whenever the
  * local server accepts connections.
  */
-import { close, connect, type Session } from '../pg/session.js';
+import { close, connect, type Session } from '../../adapters/pg-session.js';
 
 export class LocalServerWatch {
   private session: Session | undefined;
