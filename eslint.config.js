@@ -18,19 +18,6 @@ const LAYERS = {
   cli: [],
 };
 const adapterOnly = 'Only adapters/ send AWS SDK commands or open PostgreSQL clients: add or use an adapter (docs/architecture.md).';
-/**
- * Files the rules below do not cover. infra/deploy-to-emulator.ts (and infra/emulator-alarms.ts, its alarms) deploys the synthesized stack
- * into the emulator for the sandbox and tests, as CloudFormation would: a tool, not a layer.
- * The others wait for the change that moves them (this list only shrinks).
- */
-const EXEMPT = {
-  infra: ['infra/deploy-to-emulator.ts', 'infra/emulator-alarms.ts'],
-  agent: [
-    'agent/actions/clone.ts',
-    'agent/host.ts',
-    'agent/pg/session.ts',
-  ],
-};
 
 /*
  * One composition root per process (docs/architecture.md, "Composition roots"): the entry points
@@ -51,7 +38,6 @@ function layer(folder, forbidden) {
   const above = forbidden.length === 0 ? [] : [{ regex: `^(\\.\\./)+(${forbidden.join('|')})/`, message }];
   return {
     files: [`${folder}/**/*.ts`],
-    ignores: EXEMPT[folder] ?? [],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { access, chown, constants, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { PgvigilError } from '../core/errors.js';
-import { DEFAULT_PG_BINDIR, lookupOsUser, runAs, runningAsRoot, type OsUser, type RunResult } from '../sandbox/postgres.js';
+import { DEFAULT_PG_BINDIR, lookupOsUser, runAs, runningAsRoot, type OsUser, type RunResult } from '../shell/run-as.js';
 
 export type { RunResult };
 

@@ -17,10 +17,10 @@ import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { createStateTable } from '../adapters/dynamo-table.js';
 import { EmfMetrics } from '../adapters/emf-metrics.js';
 import { systemClock } from '../adapters/system-clock.js';
-import { decide } from '../core/engine/index.js';
 import type { ClusterSnapshot } from '../core/model.js';
 import { DEFAULT_CLUSTER_SETTINGS } from '../core/model.js';
-import { DEFAULT_TIMINGS, type ControllerDeps, type Invocation } from '../functions/controller.js';
+import type { ControllerDeps, Invocation } from '../functions/controller.js';
+import { buildDeps } from '../functions/environment.js';
 import { evaluateCluster, mapLimit, sweep } from '../functions/evaluator.js';
 import { silentLogger } from '../functions/log.js';
 import { startMoto } from '../test/support/moto.js';
@@ -47,7 +47,6 @@ const LAMBDA_MEMORY_GB = 0.5; // the CDK construct's 512 MB
 const HOURS_PER_MONTH = 730;
 const SWEEPS_PER_HOUR = 60; // the CDK construct's default rate(1 minute)
 
-const noNotifier = { publish: async () => undefined };
 const noHosts = {
   send: async (): Promise<string> => {
     throw new Error('the benchmark clusters are healthy: no host action expected');
@@ -55,6 +54,7 @@ const noHosts = {
   wait: async () => ({ status: 'Failed' as const, exitCode: null, output: '' }),
 };
 const noVip = { current: async () => null, moveTo: async () => undefined, detach: async () => undefined };
+const noFencer = { stop: async () => undefined, start: async () => undefined };
 
 function stats(times: number[]): { mean: number; p50: number; p95: number } {
   const s = [...times].sort((a, b) => a - b);
@@ -132,18 +132,19 @@ async function main(): Promise<void> {
     // however long a slow machine takes (times are measured with performance.now()).
     let frozenNow = Date.now();
     const clock = { now: () => frozenNow, sleep: systemClock.sleep };
-    const deps = (table: string): ControllerDeps => ({
-      store: new DynamoStateStore(client, table),
-      hosts: noHosts,
-      vip: noVip,
-      fencer: { stop: async () => undefined, start: async () => undefined },
-      notifier: noNotifier,
-      metrics,
-      clock,
-      log: silentLogger,
-      decide,
-      timings: DEFAULT_TIMINGS,
-    });
+    // The controller as the Lambda builds it, with no topic, and without the AWS calls a healthy
+    // cluster never needs (host actions, route moves, flight records), so only the evaluation is timed.
+    const deps = (table: string): ControllerDeps =>
+      buildDeps(
+        { table, topicArn: null, documentPrefix: 'pgvigil' },
+        {
+          clientConfig: moto.clientConfig,
+          clients: { dynamodb: client },
+          clock,
+          log: silentLogger,
+          overrides: { hosts: noHosts, vip: noVip, fencer: noFencer, metrics, recorder: undefined, route53: undefined },
+        },
+      );
     const inv = (): Invocation => ({ owner: `bench-${performance.now()}`, remainingMs: () => 300_000 });
 
     // 1. One cluster, evaluated again and again.

@@ -350,3 +350,9 @@ export function formatConninfo(params: Record<string, string>): string {
     .map(([k, v]) => `${k}=${quoteValue(v)}`)
     .join(' ');
 }
+
+/** Host and port a conninfo points at (the first of several; libpq defaults localhost:5432). */
+export function hostPort(conninfo: string): { host: string; port: number } {
+  const p = parseConninfo(conninfo);
+  return { host: (p.host || p.hostaddr || 'localhost').split(',')[0] as string, port: Number((p.port || '5432').split(',')[0]) };
+}

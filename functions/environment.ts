@@ -16,7 +16,7 @@ import { SNSClient } from '@aws-sdk/client-sns';
 import { SSMClient } from '@aws-sdk/client-ssm';
 import { decide } from '../core/engine/index.js';
 import { ConfigError } from '../core/errors.js';
-import type { Notifier } from '../core/ports.js';
+import type { Clock, Notifier } from '../core/ports.js';
 import { DynamoFlightRecorder } from '../adapters/dynamo-flight-recorder.js';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2InstanceFencer } from '../adapters/ec2-fencer.js';
@@ -61,10 +61,10 @@ export function readEnvironment(env: Record<string, string | undefined> = proces
 const noNotifier: Notifier = { publish: async () => undefined };
 
 /** The topic and the bus, whichever are configured: every notified event goes to each. */
-function notifierFor(environment: ControllerEnvironment, config: Record<string, unknown>, sns?: SNSClient): Notifier {
+function notifierFor(environment: ControllerEnvironment, config: Record<string, unknown>, clock: Clock, sns?: SNSClient): Notifier {
   const notifiers: Notifier[] = [];
-  if (environment.topicArn) notifiers.push(new SnsNotifier(sns ?? new SNSClient(config), environment.topicArn));
-  if (environment.eventBus) notifiers.push(new EventBridgeNotifier(new EventBridgeClient(config), environment.eventBus));
+  if (environment.topicArn) notifiers.push(new SnsNotifier(sns ?? new SNSClient(config), environment.topicArn, clock));
+  if (environment.eventBus) notifiers.push(new EventBridgeNotifier(new EventBridgeClient(config), environment.eventBus, clock));
   return notifiers.length === 0 ? noNotifier : fanOutNotifier(notifiers);
 }
 
@@ -74,6 +74,8 @@ export interface BuildDepsOptions {
   clientConfig?: Record<string, unknown>;
   /** Clients the caller owns (and destroys when it stops); the others are built on `clientConfig`. */
   clients?: { dynamodb?: DynamoDBClient; ec2?: EC2Client; sns?: SNSClient };
+  /** The clock of the controller and of every adapter's retries and waits (tests move theirs forward). @default the system clock */
+  clock?: Clock;
   /** Replace any adapter (the sandbox's SSM runner and instance fencer, for example). */
   overrides?: Partial<ControllerDeps>;
 }
@@ -86,16 +88,17 @@ export function buildDeps(environment: ControllerEnvironment, options: BuildDeps
   const config = options.clientConfig ?? {};
   const dynamo = options.clients?.dynamodb ?? new DynamoDBClient(config);
   const ec2 = options.clients?.ec2 ?? new EC2Client(config);
+  const clock = options.clock ?? systemClock;
   return {
     store: new DynamoStateStore(dynamo, environment.table),
     recorder: new DynamoFlightRecorder(dynamo, environment.table),
-    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix }),
+    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix, clock }),
     vip: new Ec2VipMover(ec2),
-    route53: new Route53RecordMover(new Route53Client(config), ec2, { clock: systemClock }),
-    fencer: new Ec2InstanceFencer(ec2),
-    notifier: notifierFor(environment, config, options.clients?.sns),
+    route53: new Route53RecordMover(new Route53Client(config), ec2, { clock }),
+    fencer: new Ec2InstanceFencer(ec2, clock),
+    notifier: notifierFor(environment, config, clock, options.clients?.sns),
     metrics: new EmfMetrics(),
-    clock: systemClock,
+    clock,
     log: options.log ?? jsonLogger({ service: 'pgvigil-controller' }),
     decide,
     timings: DEFAULT_TIMINGS,

@@ -1,6 +1,6 @@
 /**
  * pgvigil's infrastructure as code: one import for your own CDK app.
- * (The emulator deployment, `deployToEmulator`, lives in ./deploy-to-emulator.js: it pulls in AWS SDK clients.)
+ * (The emulator deployment, `deployToEmulator`, is the sandbox's: sandbox/deploy-to-emulator.ts.)
  */
 export { PgvigilControlPlane, CLUSTER_TAG } from './construct.js';
 export type { PgvigilControlPlaneProps, PgvigilClusterProps, PgvigilAlarmThresholds } from './construct.js';

@@ -4,12 +4,12 @@
  */
 import { chmod, chown, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { PgvigilError } from '../../core/errors.js';
-import { runningAsRoot } from '../../sandbox/postgres.js';
+import { runningAsRoot } from '../../shell/run-as.js';
 import { dataDirOwner, exists, pgBin, runPgBinary } from '../host.js';
 import { formatConninfo, hostPort, parseConninfo, stripPassword } from '../pg/conninfo.js';
 import { controlData } from '../pg/local.js';
 import { writeAutoConfSettings } from '../pg/recovery.js';
-import { close, connect, query, queryOne } from '../pg/session.js';
+import { close, connect, query, queryOne } from '../../adapters/pg-session.js';
 import { findNode, guardTerm, recordEvent, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 import { slotName } from './register.js';
 

@@ -29,7 +29,7 @@ import { renderAllChecks, renderSingleCheck, type CheckResult } from '../../shel
 import { dataDirOwner, requireDataDirectory } from '../host.js';
 import { stripPassword } from '../pg/conninfo.js';
 import { NO_SERVER_FACTS, dataDirectoryWritable, postmasterStatus, queryServerState, type ServerFacts } from '../pg/local.js';
-import { close, connect, query, queryOne, type Session } from '../pg/session.js';
+import { close, connect, query, queryOne, type Session } from '../../adapters/pg-session.js';
 import { findNode, loadCluster, sqlTimeoutMs, type ActionContext } from './context.js';
 
 interface Facts {

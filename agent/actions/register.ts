@@ -8,7 +8,7 @@ import { clusterSettingsFromConfig } from '../../core/config/index.js';
 import type { ClusterSettings, NodeRecord, NodeType } from '../../core/model.js';
 import type { AgentConfig } from '../config.js';
 import { parseConninfo, stripPassword } from '../pg/conninfo.js';
-import { queryOne, withSession } from '../pg/session.js';
+import { queryOne, withSession } from '../../adapters/pg-session.js';
 import { findNode, guardTerm, recordEvent, requireCluster, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 
 /** The cluster settings the controller reads, from this node's repmgr.conf. */

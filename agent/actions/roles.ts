@@ -18,7 +18,7 @@ import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
 import { controlData, postmasterStatus, probeLocalServer, removeStaleLockFile, timelineOfWalFile } from '../pg/local.js';
 import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
 import { LocalService } from '../pg/service.js';
-import { queryOne, withSession } from '../pg/session.js';
+import { queryOne, withSession } from '../../adapters/pg-session.js';
 import { downgradeSync, savedSyncNames } from '../pg/sync.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';

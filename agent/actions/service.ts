@@ -11,7 +11,7 @@
 import { PgvigilError } from '../../core/errors.js';
 import { SERVICE_ACTIONS, type ServiceAction } from '../../core/host-actions.js';
 import { postmasterStatus } from '../pg/local.js';
-import { queryOne, withSession } from '../pg/session.js';
+import { queryOne, withSession } from '../../adapters/pg-session.js';
 import { guardTerm, recordEvent, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 
 export interface NodeServiceOptions {

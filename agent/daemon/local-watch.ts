@@ -8,7 +8,7 @@
  * the witness report the primary unreachable just as fast. A lost session only runs the next check
  * sooner: what the check finds is reported as any check's result.
  */
-import { close, connect, type Session } from '../pg/session.js';
+import { close, connect, type Session } from '../../adapters/pg-session.js';
 
 export class LocalServerWatch {
   private session: Session | undefined;

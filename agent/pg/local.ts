@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
 import { readDataFile, removeDataFile, runPgBinary } from '../host.js';
 import { hostPort } from './conninfo.js';
-import { close, connect, query, queryOne, withTimeout, type Session } from './session.js';
+import { close, connect, query, queryOne, withTimeout, type Session } from '../../adapters/pg-session.js';
 
 /** Is a postmaster running for this data directory (postmaster.pid naming a live process)? */
 export async function postmasterStatus(dataDir: string): Promise<{ running: boolean; pid: number | null }> {

@@ -9,7 +9,7 @@
  */
 import { Socket } from 'node:net';
 import { parseConninfo, hostPort } from './conninfo.js';
-import { close, connect, withTimeout, type Session } from './session.js';
+import { close, connect, withTimeout, type Session } from '../../adapters/pg-session.js';
 
 export interface CheckResult {
   ok: boolean;

@@ -6,7 +6,7 @@
  * agent/daemon/policy.ts (`judgeSync`); this module does it.
  */
 import { readDataFile, removeDataFile, writeDataFile } from '../host.js';
-import { withSession } from './session.js';
+import { withSession } from '../../adapters/pg-session.js';
 
 /** Where the original synchronous_standby_names is kept while downgraded. */
 export const SAVED_SYNC_NAMES = 'pgvigil.synchronous_standby_names';

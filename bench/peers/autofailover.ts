@@ -11,7 +11,7 @@
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
-import { DEFAULT_PG_BINDIR } from '../../sandbox/postgres.js';
+import { DEFAULT_PG_BINDIR } from '../../shell/run-as.js';
 import { NODES, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 
 const PORTS: Record<string, number> = { monitor: 25431, node1: 25432, node2: 25433, node3: 25434 };

@@ -7,9 +7,9 @@
 import { chownSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
-import { query } from '../../sandbox/drills/runner.js';
+import { query } from '../../sandbox/drills/heal.js';
 import { SandboxNetwork, type ExecResult } from '../../sandbox/netns.js';
-import { DEFAULT_PG_BINDIR, lookupOsUser, type OsUser } from '../../sandbox/postgres.js';
+import { DEFAULT_PG_BINDIR, lookupOsUser, type OsUser } from '../../shell/run-as.js';
 import { Supervisor } from '../../sandbox/supervisor.js';
 import type { PgTarget } from '../../sandbox/writers.js';
 import type { FaultName, SystemName } from './stats.js';

@@ -11,7 +11,7 @@
  */
 import { writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_PG_BINDIR } from '../../sandbox/postgres.js';
+import { DEFAULT_PG_BINDIR } from '../../shell/run-as.js';
 import { NODES, PG_PORT, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 
 export const PATRONI_TIMING = { ttl: 20, loop_wait: 1, retry_timeout: 3 } as const;

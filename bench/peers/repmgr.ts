@@ -11,7 +11,8 @@
  */
 import { rmSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_PG_BINDIR, PostgresServer } from '../../sandbox/postgres.js';
+import { DEFAULT_PG_BINDIR } from '../../shell/run-as.js';
+import { PostgresServer } from '../../sandbox/postgres.js';
 import { NODES, PG_PORT, PeerClusterBase, PeerHosts, sleep } from './cluster.js';
 import { startSshShim, type SshShim } from './ssh.js';
 

@@ -13,7 +13,7 @@ import { DEFAULT_SANDBOX_DIR } from '../local-sandbox.js';
 import { defineCommand, opt } from '../../shell/framework.js';
 import { loadSandbox, sandboxDir } from './sandbox.js';
 import type { Output } from '../../shell/output.js';
-import type { DrillResult } from '../../sandbox/drills/runner.js';
+import type { DrillResult } from '../../sandbox/drills/scenario.js';
 import { DRILL_NAMES } from '../../sandbox/drills/names.js';
 
 

@@ -13,7 +13,7 @@ import { dirname } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import { SANDBOX_DEFAULTS } from '../cluster-plan.js';
 import { CONTROLLER_PROCESS } from '../controller.js';
-import { heal, socketTarget } from '../drills/runner.js';
+import { heal, socketTarget } from '../drills/heal.js';
 import type { Sandbox } from '../index.js';
 import { ROOT_HOST } from '../netns.js';
 import { ackedWritesLost } from '../writers.js';

@@ -12,7 +12,7 @@ import type { PlanNode } from '../cluster-plan.js';
 import { CONTROLLER_PROCESS } from '../controller.js';
 import { postmasterPid } from '../drills/crash-primary.js';
 import { flap } from '../drills/flapping.js';
-import { pgNodes, rejoinNode, sleep } from '../drills/runner.js';
+import { pgNodes, rejoinNode, sleep } from '../drills/heal.js';
 import type { Sandbox } from '../index.js';
 import { CONTROL_PLANE_ROUTE } from '../index.js';
 import { ROOT_HOST } from '../netns.js';

@@ -10,7 +10,7 @@ import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { operationWindowMs } from '../../core/engine/operation.js';
 import type { Sandbox } from '../index.js';
 import type { PlanNode } from '../cluster-plan.js';
-import { query, socketTarget } from '../drills/runner.js';
+import { query, socketTarget } from '../drills/heal.js';
 import { DrillWriter, WritabilityProbe, ensureDrillTable, type PgTarget } from '../writers.js';
 import type { ClusterSample, NodeSample, NodeView, VipSample } from './checkers.js';
 

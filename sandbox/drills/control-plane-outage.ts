@@ -6,7 +6,8 @@
  */
 import { PgvigilError } from '../../core/errors.js';
 import { CONTROL_PLANE_ROUTE, type Sandbox } from '../index.js';
-import { sleep, type DrillContext, type Scenario } from './runner.js';
+import { sleep } from './heal.js';
+import type { DrillContext, Scenario } from './scenario.js';
 
 /** How long AWS stays unreachable: many leases (the sandbox's is 5 s). */
 export const AWS_CUT_MS = 60_000;

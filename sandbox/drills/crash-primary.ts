@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import type { PlanNode } from '../cluster-plan.js';
-import type { DrillContext, Scenario } from './runner.js';
+import type { DrillContext, Scenario } from './scenario.js';
 
 /** The pid of a node's postmaster (from postmaster.pid); throws when there is none. */
 export function postmasterPid(node: PlanNode): number {

@@ -1,6 +1,7 @@
 /** flapping: repeated network blips on the primary, each shorter than the detection window. */
 import type { SandboxNetwork } from '../netns.js';
-import { sleep, type Scenario } from './runner.js';
+import { sleep } from './heal.js';
+import type { Scenario } from './scenario.js';
 
 /** Blip length: below reconnect_attempts × reconnect_interval and the lease (sandbox defaults: 2 s, 4 s). */
 export const BLIP_MS = 800;

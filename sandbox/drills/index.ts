@@ -1,4 +1,7 @@
-/** The failure drills (docs/sandbox.md): one module per scenario, the common runner in runner.ts. */
+/**
+ * The failure drills (docs/sandbox.md): one module per scenario, what they are written against in
+ * scenario.ts, the common runner in runner.ts, looking at and repairing the cluster in heal.ts.
+ */
 import { PgvigilError } from '../../core/errors.js';
 import { controlPlaneOutage, primaryCutFromAws } from './control-plane-outage.js';
 import { crashPrimary } from './crash-primary.js';
@@ -8,10 +11,14 @@ import { killPrimaryHost } from './kill-primary-host.js';
 import { partitionPrimary } from './partition-primary.js';
 import { partitionWitness } from './partition-witness.js';
 import { rejoin } from './rejoin.js';
-import { DRILL_NAMES, type Scenario, type ScenarioName } from './runner.js';
+import { DRILL_NAMES, type ScenarioName } from './names.js';
+import type { Scenario } from './scenario.js';
 import { stopAgent } from './stop-agent.js';
 import { switchover } from './switchover.js';
 
+export * from './names.js';
+export * from './scenario.js';
+export * from './heal.js';
 export * from './runner.js';
 
 export const SCENARIOS: Record<ScenarioName, Scenario> = {

@@ -8,7 +8,8 @@
 import { CONTROLLER_PROCESS, readyController } from '../controller.js';
 import { ROOT_HOST } from '../netns.js';
 import { killPostmaster } from './crash-primary.js';
-import { sleep, snapshotOf, type Scenario } from './runner.js';
+import { sleep, snapshotOf } from './heal.js';
+import type { Scenario } from './scenario.js';
 
 export const killControllerMidSaga: Scenario = {
   name: 'kill-controller-mid-saga',

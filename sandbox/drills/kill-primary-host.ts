@@ -1,5 +1,5 @@
 /** kill-primary-host: every process of the primary's host dies at once and its network goes down. */
-import type { Scenario } from './runner.js';
+import type { Scenario } from './scenario.js';
 
 export const killPrimaryHost: Scenario = {
   name: 'kill-primary-host',

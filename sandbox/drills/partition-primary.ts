@@ -1,5 +1,5 @@
 /** partition-primary: the primary's network is cut; its server and agent keep running. */
-import type { Scenario } from './runner.js';
+import type { Scenario } from './scenario.js';
 
 export const partitionPrimary: Scenario = {
   name: 'partition-primary',

@@ -1,5 +1,5 @@
 /** partition-witness: the witness's network is cut for longer than the detection window. */
-import type { Scenario } from './runner.js';
+import type { Scenario } from './scenario.js';
 
 export const partitionWitness: Scenario = {
   name: 'partition-witness',

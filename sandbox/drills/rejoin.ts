@@ -1,6 +1,7 @@
 /** rejoin: after a failover (crash of the primary), the old primary's host comes back and rejoins as a standby. */
 import { killPostmaster } from './crash-primary.js';
-import { nodeState, rejoinNode, sleep, type Scenario } from './runner.js';
+import { nodeState, rejoinNode, sleep } from './heal.js';
+import type { Scenario } from './scenario.js';
 
 export const rejoin: Scenario = {
   name: 'rejoin',

@@ -12,7 +12,8 @@ import { PgvigilError } from '../../core/errors.js';
 import type { Sandbox } from '../index.js';
 import type { CampaignResult } from '../chaos/campaign.js';
 import { scenario } from './index.js';
-import { runDrill, type DrillResult } from './runner.js';
+import { runDrill } from './runner.js';
+import type { DrillResult } from './scenario.js';
 
 /** What a client asks of a chaos campaign (the CLI's options, checked by it first). */
 export interface ChaosRequest {

@@ -1,5 +1,5 @@
 /** stop-agent: the primary's agent dies (SIGKILL, not restarted); the server keeps serving. */
-import type { Scenario } from './runner.js';
+import type { Scenario } from './scenario.js';
 
 export const stopAgent: Scenario = {
   name: 'stop-agent',

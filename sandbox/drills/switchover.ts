@@ -7,7 +7,8 @@
  */
 import { GetAutomationExecutionCommand, SSMClient, StartAutomationExecutionCommand, type AutomationExecution } from '@aws-sdk/client-ssm';
 import { PgvigilError } from '../../core/errors.js';
-import { pgNodes, sleep, type Scenario } from './runner.js';
+import { pgNodes, sleep } from './heal.js';
+import type { Scenario } from './scenario.js';
 
 /** A switchover's saga has its own step deadlines; this only bounds a lost execution. */
 const EXECUTION_TIMEOUT_MS = 5 * 60_000;

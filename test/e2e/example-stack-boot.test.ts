@@ -16,7 +16,7 @@ import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { ARTIFACTS, builtArtifact, packageRoot } from '../../build/artifacts.js';
 import { POSTGRESQL_DROP_IN, SYSTEMD_UNIT } from '../../build/host-package.js';
 import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
-import { deployStackToEmulator } from '../../infra/deploy-to-emulator.js';
+import { deployStackToEmulator } from '../../sandbox/deploy-to-emulator.js';
 import { PgvigilExampleStack } from '../../infra/example-stack.js';
 import { BootHosts, type BootInstance, type BootedHost } from '../support/boot-host.js';
 import { startMoto, type Moto } from '../support/moto.js';

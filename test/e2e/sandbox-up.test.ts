@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { ARTIFACTS, builtArtifact } from '../../build/artifacts.js';
 import { DEFAULT_SANDBOX_DIR } from '../../cli/local-sandbox.js';
-import { query } from '../../sandbox/drills/runner.js';
+import { query } from '../../sandbox/drills/heal.js';
 import { readSandboxState, sandboxDown, type SandboxState } from '../../sandbox/index.js';
 import { readNetworkState, run } from '../../sandbox/netns.js';
 import { freePort } from '../../sandbox/ports.js';

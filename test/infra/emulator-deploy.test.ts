@@ -14,7 +14,7 @@ import { DescribeDocumentCommand, GetDocumentCommand, SSMClient } from '@aws-sdk
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HOST_EVENT_PATTERNS } from '../../core/host-events.js';
 import { commandDocuments, SSM_ACTIONS } from '../../infra/ssm-documents.js';
-import { deployToEmulator, forEmulator, type EmulatorDeployment } from '../../infra/deploy-to-emulator.js';
+import { deployToEmulator, forEmulator, type EmulatorDeployment } from '../../sandbox/deploy-to-emulator.js';
 import { startMoto, type Moto } from '../support/moto.js';
 
 let moto: Moto;

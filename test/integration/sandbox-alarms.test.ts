@@ -32,7 +32,7 @@ beforeAll(async () => {
   cloudwatch = new CloudWatchClient(moto.clientConfig);
   sns = new SNSClient(moto.clientConfig);
   topicArn = (await sns.send(new CreateTopicCommand({ Name: 'pgvigil-topic' }))).TopicArn ?? '';
-  // The template's FailoverHappened alarm (infra/construct.ts), as infra/emulator-alarms.ts creates it.
+  // The template's FailoverHappened alarm (infra/construct.ts), as sandbox/emulator-alarms.ts creates it.
   await cloudwatch.send(
     new PutMetricAlarmCommand({
       AlarmName: ALARM,

@@ -15,16 +15,13 @@ import { CreateDocumentCommand, ListCommandsCommand, SSMClient } from '@aws-sdk/
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { DynamoStateStore } from '../../adapters/dynamo-state-store.js';
 import { createStateTable } from '../../adapters/dynamo-table.js';
-import { Ec2InstanceFencer } from '../../adapters/ec2-fencer.js';
-import { Ec2VipMover } from '../../adapters/ec2-vip.js';
-import { SnsNotifier } from '../../adapters/sns-notifier.js';
 import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
-import { decide } from '../../core/engine/index.js';
 import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
 import type { Clock, HostAction, HostCommandResult, HostCommands, Metrics } from '../../core/ports.js';
 import { compareLsn } from '../../core/lsn.js';
 import { keys } from '../../core/table.js';
 import { DEFAULT_TIMINGS, type ControllerDeps, type ControllerTimings, type Invocation } from '../../functions/controller.js';
+import { buildDeps } from '../../functions/environment.js';
 import { silentLogger } from '../../functions/log.js';
 import { commandDocuments } from '../../infra/ssm-documents.js';
 import { startMoto, type Moto } from './moto.js';
@@ -168,20 +165,30 @@ export class ControllerFixture {
     return new SsmHostCommands(this.ssm, { documentPrefix: DOCUMENT_PREFIX, pollIntervalMs: 20, clock: this.clock });
   }
 
+  /**
+   * The controller's dependencies as every process builds them ({@link buildDeps}), on this
+   * fixture's clients and clock, with what a test controls: the simulated hosts, remembered metrics
+   * and fast timings. No flight record is kept and no Route 53 record moved unless a test hands in
+   * its own recorder or mover.
+   */
   deps(overrides: Partial<ControllerDeps> = {}): ControllerDeps {
-    return {
-      store: this.store,
-      hosts: reactingHosts(this.hosts(), this),
-      vip: new Ec2VipMover(this.ec2),
-      fencer: new Ec2InstanceFencer(this.ec2, this.clock),
-      notifier: new SnsNotifier(this.sns, this.topicArn, this.clock),
-      metrics: this.metrics,
-      clock: this.clock,
-      log: silentLogger,
-      decide,
-      timings: FAST_TIMINGS,
-      ...overrides,
-    };
+    return buildDeps(
+      { table: this.table, topicArn: this.topicArn, documentPrefix: DOCUMENT_PREFIX },
+      {
+        clientConfig: this.moto.clientConfig,
+        clients: { dynamodb: this.ddb, ec2: this.ec2, sns: this.sns },
+        clock: this.clock,
+        log: silentLogger,
+        overrides: {
+          hosts: reactingHosts(this.hosts(), this),
+          metrics: this.metrics,
+          timings: FAST_TIMINGS,
+          recorder: undefined,
+          route53: undefined,
+          ...overrides,
+        },
+      },
+    );
   }
 
   /** Command id → the instance it was sent to (moto's ListCommands lists every instance on each command). */

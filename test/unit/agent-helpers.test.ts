@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { caughtUp, syncStandbyNames } from '../../agent/daemon/policy.js';
 import { nodeForSender, timelineOfWalFile } from '../../agent/pg/local.js';
 import { primaryConninfoFor } from '../../agent/actions/clone.js';
-import { clientConfig, hostPort } from '../../agent/pg/conninfo.js';
+import { clientConfig } from '../../adapters/pg-session.js';
+import { hostPort } from '../../core/conninfo.js';
 import type { NodeRecord, ReplicationRow } from '../../core/model.js';
 
 const row = (application_name: string, state: string, flush_lsn: string | null): ReplicationRow => ({

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { EmfMetrics } from '../../adapters/emf-metrics.js';
 import { METRICS } from '../../core/metrics.js';
-import { resolveIntrinsics } from '../../infra/emulator-alarms.js';
+import { resolveIntrinsics } from '../../sandbox/emulator-alarms.js';
 import { alarmNotification, alarmRule, evaluateAlarm, type AlarmRule, type MetricPoint } from '../../sandbox/alarm-evaluator.js';
 import { emfMetricData } from '../../sandbox/emf-extractor.js';
 import { alarmOf } from '../../sandbox/notifications.js';

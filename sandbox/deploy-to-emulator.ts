@@ -12,7 +12,7 @@
  *   instead of pulling in an S3 client that nothing else in pgvigil needs;
  * - moto skips resource types it does not model (alarms) with a warning, so they and what refers to
  *   them (the dashboard) are left out of the stack; the alarms are then created with the service API
- *   (infra/emulator-alarms.ts), where the sandbox evaluates them;
+ *   (sandbox/emulator-alarms.ts), where the sandbox evaluates them;
  * - moto's CloudFormation stores an SSM document's `Content` object unserialised and then fails on
  *   DescribeDocument, so documents get their content as a JSON string (CloudFormation accepts both);
  * - moto's CloudFormation ignores the table's TTL and point-in-time recovery and the Elastic IP's
@@ -37,11 +37,11 @@ import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateSecretCommand, DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { App, DefaultStackSynthesizer, type Stack } from 'aws-cdk-lib';
 import { TABLE_DEFINITION } from '../core/table.js';
-import { CLUSTER_TAG } from './construct.js';
-import type { PgvigilControlPlaneProps } from './construct.js';
-import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from './control-plane-stack.js';
-import { SSM_ACTIONS, documentName, type SsmAction } from './ssm-documents.js';
-import { zipDirectory } from './zip.js';
+import { CLUSTER_TAG } from '../infra/construct.js';
+import type { PgvigilControlPlaneProps } from '../infra/construct.js';
+import { CONTROL_PLANE_OUTPUTS, PgvigilControlPlaneStack } from '../infra/control-plane-stack.js';
+import { SSM_ACTIONS, documentName, type SsmAction } from '../infra/ssm-documents.js';
+import { zipDirectory } from '../infra/zip.js';
 import { createEmulatorAlarms } from './emulator-alarms.js';
 
 export interface EmulatorClientConfig {

@@ -9,7 +9,7 @@
 import { CloudFormationClient, DescribeStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient, PutMetricAlarmCommand, SetAlarmStateCommand, type PutMetricAlarmCommandInput } from '@aws-sdk/client-cloudwatch';
 
-/** Where the emulator is (infra/deploy-to-emulator.ts passes its own EmulatorClientConfig). */
+/** Where the emulator is (sandbox/deploy-to-emulator.ts passes its own EmulatorClientConfig). */
 interface EmulatorClientConfig {
   endpoint: string;
   region: string;

@@ -1,10 +1,28 @@
 /**
  * Short-lived sessions to a PostgreSQL server with every step bounded by a timeout, so a hung
- * server can never block the agent's loop or an action beyond its budget.
+ * server can never block the agent's loop or an action beyond its budget. A password is never
+ * taken from a conninfo; node-postgres reads `.pgpass` / `PGPASSFILE` itself.
  */
 import pg from 'pg';
-import { PgvigilError } from '../../core/errors.js';
-import { clientConfig, stripPassword } from './conninfo.js';
+import { hostPort, parseConninfo, stripPassword } from '../core/conninfo.js';
+import { PgvigilError } from '../core/errors.js';
+
+/** node-postgres settings for a conninfo; `password` is dropped so .pgpass is used. */
+export function clientConfig(conninfo: string, overrides: Partial<pg.ClientConfig> = {}): pg.ClientConfig {
+  const p = parseConninfo(conninfo);
+  const { host, port } = hostPort(conninfo);
+  const sslmode = p.sslmode ?? '';
+  const config: pg.ClientConfig = {
+    host,
+    port,
+    user: p.user ?? process.env.PGUSER ?? 'postgres',
+    database: p.dbname ?? p.user ?? 'postgres',
+    application_name: p.application_name ?? 'pgvigil',
+    connectionTimeoutMillis: p.connect_timeout ? Number(p.connect_timeout) * 1000 : 10_000,
+    ...(['require', 'verify-ca', 'verify-full'].includes(sslmode) ? { ssl: { rejectUnauthorized: sslmode !== 'require' } } : {}),
+  };
+  return { ...config, ...overrides };
+}
 
 export type Session = pg.Client;
 
