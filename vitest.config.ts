@@ -54,8 +54,8 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 300_000,
           hookTimeout: 300_000,
-          // Synthesis and bundling are CPU-bound: one file at a time.
-          maxWorkers: 1,
+          // Synthesis and bundling are CPU-bound: one file per core.
+          maxWorkers: 2,
           sequence: { groupOrder: 1 },
         },
       },
