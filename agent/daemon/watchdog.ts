@@ -94,6 +94,8 @@ export class LeaseWatchdog {
   private refreshTimer: NodeJS.Timeout | undefined;
   private respawnTimer: NodeJS.Timeout | undefined;
   private writeFailed = false;
+  /** What was written last: a primary's deadline moves only with its lease, not on every interval. */
+  private written: { deadlineMono: number; term: number } | undefined;
 
   constructor(private readonly deps: LeaseWatchdogDeps) {}
 
@@ -101,6 +103,7 @@ export class LeaseWatchdog {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.written = undefined;
     this.refresh();
     this.spawn();
     this.refreshTimer = setInterval(() => this.refresh(), this.deps.refreshEveryMs);
@@ -114,10 +117,14 @@ export class LeaseWatchdog {
     if (!this.running) return;
     const { deps } = this;
     try {
-      const at = Math.floor(deps.uptimeMs?.() ?? uptimeMs()) + Math.floor(deps.deadlineMono() - deps.monotonic());
+      const deadlineMono = deps.deadlineMono();
+      const term = deps.term();
+      if (this.written?.deadlineMono === deadlineMono && this.written.term === term) return;
+      const at = Math.floor(deps.uptimeMs?.() ?? uptimeMs()) + Math.floor(deadlineMono - deps.monotonic());
       const tmp = `${deps.file}.tmp`;
-      writeFileSync(tmp, `${Math.max(0, at)} ${deps.term()}\n`);
+      writeFileSync(tmp, `${Math.max(0, at)} ${term}\n`);
       renameSync(tmp, deps.file);
+      this.written = { deadlineMono, term };
       if (this.writeFailed) deps.log.log('NOTICE', 'lease watchdog deadline written again', { file: deps.file });
       this.writeFailed = false;
     } catch (error) {
