@@ -20,14 +20,14 @@ import { loadSandbox, sandboxDir } from './sandbox.js';
 import type { Output } from '../../shell/output.js';
 import { renderTable } from '../render/table.js';
 
-/** Parses `--duration`: `90s`, `10m`, `1h30m`, `2m30s`, or a number of seconds. */
-export function parseDuration(text: string): number {
+/** Parses `--duration` (or another duration option): `90s`, `10m`, `1h30m`, `2m30s`, or a number of seconds. */
+export function parseDuration(text: string, option = 'duration'): number {
   const trimmed = text.trim();
   const plain = /^\d+$/.test(trimmed) ? Number(trimmed) * 1000 : null;
   const parts = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(trimmed);
   const ms = plain ?? (parts && trimmed !== '' ? (Number(parts[1] ?? 0) * 3600 + Number(parts[2] ?? 0) * 60 + Number(parts[3] ?? 0)) * 1000 : null);
-  if (ms === null) throw new PgvigilError('BAD_ARGUMENT', `option --duration expects a duration such as 90s, 10m or 1h30m, got "${text}"`);
-  if (ms < 10_000 || ms > 24 * 3600_000) throw new PgvigilError('BAD_ARGUMENT', `option --duration must be between 10s and 24h, got "${text}"`);
+  if (ms === null) throw new PgvigilError('BAD_ARGUMENT', `option --${option} expects a duration such as 90s, 10m or 1h30m, got "${text}"`);
+  if (ms < 10_000 || ms > 24 * 3600_000) throw new PgvigilError('BAD_ARGUMENT', `option --${option} must be between 10s and 24h, got "${text}"`);
   return ms;
 }
 
@@ -80,9 +80,10 @@ export function printCampaign(out: Output, r: CampaignResult): void {
 export const sandboxChaosCommand = defineCommand({
   words: ['sandbox', 'chaos'],
   summary: 'run a Jepsen-style chaos campaign on the sandbox: random faults from a seed, writes checked after the fact',
-  usage: 'sandbox chaos [--duration D] [--seed S] [--faults a,b,c|all] [--json] [--history FILE] [--dir DIR]',
+  usage: 'sandbox chaos [--duration D] [--seed S] [--faults a,b,c|all] [--once] [--max-hold D] [--json] [--history FILE] [--dir DIR]',
   examples: [
     'pgvigil sandbox chaos --duration 30m --seed 42',
+    'pgvigil sandbox chaos --once --max-hold 15s --seed 403',
     'pgvigil sandbox chaos --duration 5m --seed 7 --faults aws-stall,aws-blackhole,sigstop-agent',
     'pgvigil sandbox chaos --duration 10m --seed 1 --faults all --json > chaos.json',
   ],
@@ -95,6 +96,8 @@ export const sandboxChaosCommand = defineCommand({
     duration: { type: 'string', description: 'how long to inject faults: 90s, 10m, 1h30m or seconds (default 10m)' },
     seed: { type: 'string', description: 'the schedule\'s seed, 0-4294967295 (default: a random one, printed)' },
     faults: { type: 'string', description: 'comma-separated fault types, or "all" (default all)' },
+    once: { type: 'boolean', description: 'each fault type once, in the seed\'s order, then stop (--duration is then a limit)' },
+    'max-hold': { type: 'string', description: 'hold no fault longer than this (at least 15 s and lease_secs + 3 s), for a quicker campaign' },
     json: { type: 'boolean', description: 'the result as one JSON object on stdout (live lines go to stderr)' },
     history: { type: 'string', description: 'write the whole recorded history (writes, probes, samples, events) to FILE as JSON' },
     dir: { type: 'string', description: `the running sandbox's directory (default ${DEFAULT_SANDBOX_DIR}, or PGVIGIL_SANDBOX_DIR); without one there, a fresh sandbox is brought up for the campaign` },
@@ -106,6 +109,10 @@ export const sandboxChaosCommand = defineCommand({
     const seedText = opt.string(ctx, 'seed');
     const seed = seedText === undefined ? randomInt(0, 0xffffffff) : parseSeed(seedText);
     const faults = parseFaultList(opt.string(ctx, 'faults') ?? 'all');
+    const once = opt.flag(ctx, 'once');
+    const maxHoldText = opt.string(ctx, 'max-hold');
+    const maxHoldMs = maxHoldText === undefined ? undefined : parseDuration(maxHoldText, 'max-hold');
+    const limits = { ...(once ? { once: true } : {}), ...(maxHoldMs !== undefined ? { maxHoldMs } : {}) };
     const history = opt.string(ctx, 'history');
     const historyFile = history === undefined ? undefined : resolve(history);
     const json = opt.flag(ctx, 'json');
@@ -118,12 +125,18 @@ export const sandboxChaosCommand = defineCommand({
     if (state?.ready) {
       const { requestChaos } = await loadSandbox(() => import('../../sandbox/drills/server.js'));
       say(`running the campaign on the sandbox in ${dir}`);
-      result = await requestChaos(dir, { seed, durationMs, faults, ...(historyFile ? { historyFile } : {}) }, say);
+      result = await requestChaos(dir, { seed, durationMs, faults, ...limits, ...(historyFile ? { historyFile } : {}) }, say);
     } else if (state) {
       throw new PgvigilError('CONFLICT', `the sandbox in ${dir} is not ready`, { hint: `wait for "pgvigil sandbox up" to finish, or run "pgvigil sandbox down --dir ${dir}"` });
     } else {
       const { runCampaign } = await loadSandbox(() => import('../../sandbox/chaos/campaign.js'));
       const { freePort } = await loadSandbox(() => import('../../sandbox/ports.js'));
+      // A fresh sandbox has the default lease: a bad --max-hold fails before it is brought up.
+      if (maxHoldMs !== undefined) {
+        const { checkMaxHold } = await loadSandbox(() => import('../../sandbox/chaos/schedule.js'));
+        const { SANDBOX_DEFAULTS } = await loadSandbox(() => import('../../sandbox/cluster-plan.js'));
+        checkMaxHold(maxHoldMs, Number(SANDBOX_DEFAULTS.lease_secs) * 1000);
+      }
       const parent = mkdtempSync(join(tmpdir(), 'pgvigil-chaos-'));
       chmodSync(parent, 0o755); // the agents and PostgreSQL run as postgres
       say(`no sandbox in ${dir}: bringing up a fresh one in ${parent} for the campaign`);
@@ -133,7 +146,7 @@ export const sandboxChaosCommand = defineCommand({
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
       try {
-        result = await runCampaign(sandbox, { seed, durationMs, faults, log: say, signal: abort.signal, ...(historyFile ? { historyFile } : {}) });
+        result = await runCampaign(sandbox, { seed, durationMs, faults, ...limits, log: say, signal: abort.signal, ...(historyFile ? { historyFile } : {}) });
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);

@@ -36,6 +36,10 @@ export interface CampaignOptions {
   historyFile?: string;
   /** Stops the campaign early (the faults in place are healed, the history judged). */
   signal?: AbortSignal;
+  /** Each fault type once, then stop (`--once`): the duration is only a limit. */
+  once?: boolean;
+  /** Hold no fault longer than this (`--max-hold`). */
+  maxHoldMs?: number;
 }
 
 export interface CampaignResult {
@@ -110,9 +114,17 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
   const recoveryMs = options.recoveryMs ?? 120_000;
   const leaseMs = leaseMsOf(sandbox);
   await checkFaultsRunnable(sandbox, options.faults);
-  const plan = planSchedule({ seed: options.seed, durationMs: options.durationMs, faults: options.faults, leaseMs });
+  const plan = planSchedule({
+    seed: options.seed,
+    durationMs: options.durationMs,
+    faults: options.faults,
+    leaseMs,
+    ...(options.once ? { once: true } : {}),
+    ...(options.maxHoldMs !== undefined ? { maxHoldMs: options.maxHoldMs } : {}),
+  });
   const links = new LinkFaults(sandbox.network);
-  log(`seed ${options.seed}, ${sec(options.durationMs)}, faults: ${options.faults.join(', ')}`);
+  const limits = [options.once ? 'each fault once' : '', options.maxHoldMs !== undefined ? `holds at most ${sec(options.maxHoldMs)}` : ''].filter(Boolean);
+  log(`seed ${options.seed}, ${sec(options.durationMs)}${options.once ? ' at most' : ''}${limits.length ? ` (${limits.join(', ')})` : ''}, faults: ${options.faults.join(', ')}`);
   log('healing the sandbox to a healthy three-node cluster first');
   for (const line of await heal(sandbox, log)) log(`heal: ${line}`);
 
@@ -171,7 +183,10 @@ export async function runCampaign(sandbox: Sandbox, options: CampaignOptions): P
         aborted = 'interrupted';
         break;
       }
-      if (Date.now() - startedAt + planned.gapMs + planned.holdMs > options.durationMs) break;
+      if (Date.now() - startedAt + planned.gapMs + planned.holdMs > options.durationMs) {
+        if (options.once) log(`${rel()} the ${sec(options.durationMs)} limit leaves no room for #${planned.index} (${planned.type}): stopping`);
+        break;
+      }
       await pause(planned.gapMs, options.signal);
       // Every fault starts on a healthy cluster: one that broke in the gap, with nothing injected,
       // gets the same chance to recover (and is judged in the previous window).

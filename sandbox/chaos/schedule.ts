@@ -117,6 +117,28 @@ export interface ScheduleOptions {
   faults: readonly FaultType[];
   /** The cluster's lease_secs in ms: hold times are drawn clearly below or clearly above it. */
   leaseMs: number;
+  /** Every chosen fault once, in the seed's order, and no more: the duration is then only a limit. */
+  once?: boolean;
+  /** No fault is held longer than this (checked by {@link checkMaxHold}); the draws stay the same. */
+  maxHoldMs?: number;
+}
+
+/**
+ * The shortest `--max-hold`: a long hold must stay clearly above the lease (a fence then has its
+ * cause), and a switchover needs 15 s under its fault.
+ */
+export function minMaxHoldMs(leaseMs: number): number {
+  return Math.max(15 * SECOND, leaseMs + 3 * SECOND);
+}
+
+/** Throws a clear error when a hold cap would blur the schedule's short/long rule. */
+export function checkMaxHold(maxHoldMs: number, leaseMs: number): void {
+  const min = minMaxHoldMs(leaseMs);
+  if (maxHoldMs < min) {
+    throw new PgvigilError('BAD_ARGUMENT', `option --max-hold must be at least ${min / SECOND} s with lease_secs=${leaseMs / SECOND}, got ${maxHoldMs / SECOND} s`, {
+      hint: 'a long hold must stay clearly above the lease, and a switchover needs 15 s under its fault',
+    });
+  }
 }
 
 const SECOND = 1000;
@@ -192,17 +214,25 @@ function draw(r: Random, type: FaultType, index: number, gapMs: number, leaseMs:
 export function planSchedule(options: ScheduleOptions): PlannedFault[] {
   if (options.faults.length === 0) throw new PgvigilError('BAD_ARGUMENT', 'a chaos campaign needs at least one fault type');
   const r = seededRandom(options.seed);
+  if (options.maxHoldMs !== undefined) checkMaxHold(options.maxHoldMs, options.leaseMs);
   const order = r.shuffle(options.faults);
   const planned: PlannedFault[] = [];
   let total = 0;
-  while (total < options.durationMs) {
+  while (options.once ? planned.length < order.length : total < options.durationMs) {
     const index = planned.length + 1;
     const type = index <= order.length ? (order[index - 1] as FaultType) : r.pick(options.faults);
-    const fault = draw(r, type, index, r.int(3, 12) * SECOND, options.leaseMs);
+    const fault = capHold(draw(r, type, index, r.int(3, 12) * SECOND, options.leaseMs), options.maxHoldMs);
     planned.push(fault);
     total += fault.gapMs + fault.holdMs;
   }
   return planned;
+}
+
+/** A fault held at most `maxHoldMs` (a switchover's base fault too). */
+function capHold(f: PlannedFault, maxHoldMs: number | undefined): PlannedFault {
+  if (maxHoldMs === undefined) return f;
+  const base = f.params.base ? { ...f.params, base: capHold(f.params.base, maxHoldMs) } : f.params;
+  return { ...f, holdMs: Math.min(f.holdMs, maxHoldMs), params: base };
 }
 
 /** One line for a planned fault: type, where, parameters, hold. */

@@ -21,6 +21,8 @@ export interface ChaosRequest {
   durationMs: number;
   faults: string[];
   historyFile?: string;
+  once?: boolean;
+  maxHoldMs?: number;
 }
 
 export const DRILL_SOCKET = 'drill.sock';
@@ -98,6 +100,8 @@ async function serveChaos(sandbox: Sandbox, url: URL, res: ServerResponse, log: 
       durationMs: request.durationMs,
       faults: parseFaultList(request.faults.join(',')),
       ...(request.historyFile ? { historyFile: request.historyFile } : {}),
+      ...(request.once ? { once: true } : {}),
+      ...(request.maxHoldMs !== undefined ? { maxHoldMs: request.maxHoldMs } : {}),
       signal: abort.signal,
       log: (line) => {
         log(`chaos: ${line}`);

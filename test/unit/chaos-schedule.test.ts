@@ -78,6 +78,37 @@ describe('planSchedule', () => {
     }
   });
 
+  it('with once, plans every chosen fault type exactly once, whatever the duration', () => {
+    const faults: FaultType[] = ['aws-stall', 'crash-primary', 'packet-loss', 'cpu-starvation'];
+    for (const durationMs of [10_000, 60 * 60_000]) {
+      const plan = planSchedule({ ...base, seed: 21, durationMs, faults, once: true });
+      expect(plan.map((f) => f.type).sort()).toEqual([...faults].sort());
+    }
+    // The same order and draws as without once: only the tail is left out.
+    expect(planSchedule({ ...base, seed: 21, faults, once: true })).toEqual(planSchedule({ ...base, seed: 21, faults }).slice(0, faults.length));
+  });
+
+  it('with a hold cap, holds no fault (nor a switchover\'s base fault) longer, and keeps long holds clearly above the lease', () => {
+    for (let seed = 0; seed < 40; seed++) {
+      const capped = planSchedule({ ...base, seed, maxHoldMs: 15_000 });
+      const free = planSchedule({ ...base, seed });
+      // The same draws: the shorter holds only leave room for more faults after them.
+      expect(capped.slice(0, free.length).map((f) => f.type)).toEqual(free.map((f) => f.type));
+      for (const [i, f] of capped.slice(0, free.length).entries()) {
+        expect(f.holdMs, describeFault(f)).toBe(Math.min(free[i]!.holdMs, 15_000));
+        if (f.params.base) expect(f.params.base.holdMs).toBeLessThanOrEqual(15_000);
+        if (f.params.switchoverAfterMs !== undefined) expect(f.params.switchoverAfterMs).toBeLessThan(f.holdMs);
+        if (['aws-stall', 'aws-blackhole', 'sigstop-agent'].includes(f.type)) expect(f.holdMs > LEASE - 1500 && f.holdMs < LEASE + 2000, describeFault(f)).toBe(false);
+      }
+    }
+  });
+
+  it('refuses a hold cap under 15 s or under the lease + 3 s, saying which', () => {
+    expect(() => planSchedule({ ...base, seed: 1, maxHoldMs: 14_000 })).toThrow(/--max-hold must be at least 15 s with lease_secs=4, got 14 s/);
+    expect(() => planSchedule({ ...base, seed: 1, leaseMs: 20_000, maxHoldMs: 20_000 })).toThrow(/at least 23 s with lease_secs=20/);
+    expect(() => planSchedule({ ...base, seed: 1, maxHoldMs: 15_000 })).not.toThrow();
+  });
+
   it('refuses an empty fault list', () => {
     expect(() => planSchedule({ ...base, seed: 1, faults: [] })).toThrow(/at least one fault type/);
   });
