@@ -137,6 +137,22 @@ async function startInstance(state: SagaState): Promise<StepResult> {
   return { next: 'rejoin' };
 }
 
+/**
+ * A fenced node whose server already streams from `upstream` — a fenced former primary that a
+ * restart brought back as a standby (its fence wrote standby.signal). Its agent's rejoin stops
+ * nothing then (it lifts the fence and registers it), so the rule that never stops the last
+ * candidate or the only synchronous standby does not hold it back; it would otherwise stay fenced,
+ * never a failover candidate, while it already carries the synchronous commits
+ * (docs/controller.md, "Stuck states"). A node that stopped streaming meanwhile acknowledges no
+ * commit, and a fenced node is no candidate, so its agent stopping it after all costs neither.
+ */
+function attachedFenced(state: SagaState, nodeId: number, upstream: number): boolean {
+  const node = nodeOf(state, nodeId);
+  const s = heartbeatOf(state, nodeId)?.server;
+  if (!s || !(node.fenced || s.fenced)) return false;
+  return s.postmaster_running && s.in_recovery === true && s.wal_receiver_status === 'streaming' && s.wal_receiver_upstream_node_id === upstream;
+}
+
 export const rejoinSaga: SagaDefinition = {
   kind: 'rejoin',
   stepBudgetMs: (step, state) =>
@@ -147,7 +163,7 @@ export const rejoinSaga: SagaDefinition = {
     const { deps, op } = state;
     const node = nodeOf(state, op.candidate_node_id);
     const upstream = Number(op.data.upstream_node_id);
-    const blocked = destructiveStepBlocked(state, node.node_id, upstream, true);
+    const blocked = destructiveStepBlocked(state, node.node_id, upstream, !attachedFenced(state, node.node_id, upstream));
     if (blocked) return notSent(state, 'node_rejoin', blocked);
     // Operations claimed by an earlier controller version always rewound.
     const forceRewind = op.data.force_rewind !== false;

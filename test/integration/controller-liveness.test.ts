@@ -258,6 +258,35 @@ describe('follow-ups that must not act', () => {
   });
 });
 
+describe('a fenced former primary already streaming from the primary', () => {
+  it('is rejoined without a stop though it is the only synchronous standby: it would otherwise stay fenced, no failover candidate', async () => {
+    const { id, snapshot } = await seed('attached-fenced', (b) =>
+      b
+        .synchronous([3])
+        .node(3, { fenced: true, active: false })
+        .server(3, { fenced: true, in_recovery: true, wal_receiver_status: 'streaming', wal_receiver_upstream_node_id: 1 }),
+    );
+    const outcome = await startNodeAction(f.deps(), invocation(), snapshot, { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true });
+    expect(outcome?.outcome).toBe('completed');
+    expect(await sent(id)).toEqual(['Rejoin:3']);
+    expect((await f.store.load(id))?.snapshot.nodes.find((n) => n.node_id === 3)).toMatchObject({ type: 'standby', upstream_node_id: 1, fenced: false, active: true });
+    expect((await f.store.listEvents(id, { event: 'node_rejoin' }))[0]).toMatchObject({ node_id: 3, successful: true });
+  });
+
+  it('is still not stopped when it streams from another node than the rejoin\'s upstream (its agent would stop it)', async () => {
+    const { id, snapshot } = await seed('attached-elsewhere', (b) =>
+      b
+        .synchronous([3])
+        .node(3, { fenced: true, active: false })
+        .server(3, { fenced: true, in_recovery: true, wal_receiver_status: 'streaming', wal_receiver_upstream_node_id: 2 }),
+    );
+    const outcome = await startNodeAction(f.deps(), invocation(), snapshot, { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true });
+    expect(outcome?.outcome).toBe('cooldown');
+    expect(await sent(id)).toEqual([]);
+    expect((await f.store.listEvents(id, { event: 'node_rejoin' }))[0]?.details).toMatch(/node 3 is running and is the only synchronous standby/);
+  });
+});
+
 describe('stuck states the controller leaves by itself', () => {
   it('restarts a primary that fenced itself in place when no standby can be promoted, in a new term, and says why', async () => {
     const { id, snapshot } = await seed('restart', (b) => b.crashPrimary().server(1, { fenced: true }).node(2, { priority: 0 }).node(3, { priority: 0 }));
