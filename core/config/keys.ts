@@ -223,7 +223,7 @@ export const CONFIG_KEYS: ConfigKeyTable = {
     description: 'promotion preference among equally advanced standbys; 0 = never promote this node',
   },
   replication_user: str('user for replication connections; empty = the user of conninfo', { maxLength: 63 }),
-  pg_bindir: str('directory of the PostgreSQL binaries (pg_ctl, pg_basebackup, pg_rewind); empty = search PATH', { check: absolutePath }),
+  pg_bindir: str('directory of the PostgreSQL binaries (pg_ctl, pg_basebackup, pg_rewind); empty = `/usr/lib/postgresql/15/bin`, where Debian\'s and Ubuntu\'s packages put them (repmgr searches PATH instead: set it on other layouts, e.g. `/usr/pgsql-15/bin` for the PGDG RPMs)', { check: absolutePath }),
   use_replication_slots: bool('create and use a physical replication slot for each standby', false),
   failover: {
     type: 'enum', default: 'automatic', values: FAILOVER_MODES, origin: 'repmgr',
