@@ -118,6 +118,13 @@ export const ServerStateSchema = object('server state', {
    * agents that do not report it are never judged stranded (docs/decision-engine.md).
    */
   not_streaming_since: optional(nullable(epochMs)),
+  /**
+   * Agent time since which this standby's WAL receiver has reported "streaming" without a break,
+   * null otherwise. A receiver that connects and drops again (an upstream whose timeline forked
+   * before this standby's position) shows "streaming" for moments; `not_streaming_since` is
+   * cleared only once streaming has lasted (agent/daemon/policy.ts). Optional, for older agents.
+   */
+  streaming_since: optional(nullable(epochMs)),
   replication: array(ReplicationRowSchema, 1000),
   /** The primary's `synchronous_standby_names` (empty = asynchronous replication). */
   synchronous_standby_names: nullable(string({ max: 4096 })),

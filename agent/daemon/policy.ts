@@ -220,6 +220,7 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
     wal_receiver_status: probe.wal_receiver_status,
     wal_receiver_upstream_node_id: probe.wal_receiver_upstream_node_id,
     not_streaming_since: notStreamingSince(probe, queried, prev, now),
+    streaming_since: streamingSince(probe, queried, prev, now),
     replication: known.replication,
     synchronous_standby_names: known.synchronous_standby_names,
     data_directory_writable: probe.data_directory_writable,
@@ -230,15 +231,37 @@ export function serverState(probe: LocalProbe, prev: ServerState | null, before:
 }
 
 /**
+ * How long a WAL receiver must report "streaming" without a break before a stretch without
+ * streaming counts as over. A standby whose upstream's timeline forked before its own position
+ * connects, reads the timeline history, and drops again, over and over (seen in a chaos campaign:
+ * "streaming" for a second or a few, every few seconds, for minutes); each blip must not restart
+ * the clock the controller's stranded-standby rule reads (docs/decision-engine.md, "Follow and
+ * rejoin"). A standby that really streams switches to the primary's timeline long before this.
+ */
+export const STREAMING_SETTLE_MS = 30_000;
+
+/**
  * Since when this standby has not been streaming: set when a running standby that answers is first
  * seen without a streaming WAL receiver, kept while that lasts (and while the server cannot be
- * asked), cleared once it streams or is not a standby. The controller rejoins a standby left on an
- * older timeline than the primary's for too long (docs/decision-engine.md, "Follow and rejoin").
+ * asked, and through "streaming" blips shorter than {@link STREAMING_SETTLE_MS}), cleared once it
+ * has streamed that long or is not a standby. The controller rejoins a standby left on an older
+ * timeline than the primary's for too long (docs/decision-engine.md, "Follow and rejoin").
  */
 export function notStreamingSince(probe: LocalProbe, queried: boolean, prev: ServerState | null, now: number): number | null {
   if (!queried) return probe.postmaster_running ? (prev?.not_streaming_since ?? null) : null;
-  if (probe.in_recovery !== true || probe.wal_receiver_status === 'streaming') return null;
+  if (probe.in_recovery !== true) return null;
+  if (probe.wal_receiver_status === 'streaming') {
+    const since = streamingSince(probe, queried, prev, now) ?? now;
+    return prev?.not_streaming_since != null && now - since < STREAMING_SETTLE_MS ? prev.not_streaming_since : null;
+  }
   return prev?.not_streaming_since ?? now;
+}
+
+/** Since when this standby's WAL receiver has reported "streaming" without a break (kept while the server cannot be asked). */
+export function streamingSince(probe: LocalProbe, queried: boolean, prev: ServerState | null, now: number): number | null {
+  if (!queried) return probe.postmaster_running ? (prev?.streaming_since ?? null) : null;
+  if (probe.in_recovery !== true || probe.wal_receiver_status !== 'streaming') return null;
+  return prev?.streaming_since ?? now;
 }
 
 /** The local server answers as a primary (the only state in which the lease is renewed). */

@@ -152,7 +152,9 @@ export function strandedStandbys(ctx: EngineContext, primary: NodeView): NodeVie
   return ctx.views.filter((v) => {
     const s = v.server;
     if (v === primary || v.node.type !== 'standby' || !v.node.active || v.node.fenced || !v.heartbeat) return false;
-    if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced || s.wal_receiver_status === 'streaming') return false;
+    // "Streaming" alone does not clear it: an agent keeps not_streaming_since through the moments a
+    // receiver that cannot follow the new timeline connects and drops again (agent/daemon/policy.ts).
+    if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced) return false;
     if (s.not_streaming_since == null || s.timeline === null || s.timeline >= primaryTimeline) return false;
     return v.heartbeat.sent_at - s.not_streaming_since > ctx.settings.primary_follow_timeout * 1000;
   });

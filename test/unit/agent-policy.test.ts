@@ -17,6 +17,7 @@ import {
   nextBackoffMs,
   nextReachability,
   serverState,
+  STREAMING_SETTLE_MS,
   signature,
   startupFenceReason,
   superseded,
@@ -202,7 +203,7 @@ describe('serverState', () => {
     expect(s).toMatchObject({ accepting_connections: true, last_accepting_at: NOW, down_since: null, in_recovery: false, timeline: 2, fenced: true });
   });
 
-  it('says since when a running standby has not streamed, keeps it while that lasts, and clears it once it streams', () => {
+  it('says since when a running standby has not streamed, keeps it while that lasts, and clears it when it stops being a running standby', () => {
     const standby = (status: string | null): LocalProbe => probe({ in_recovery: true, wal_receiver_status: status });
     const first = serverState(standby('waiting'), null, null, NOW, false);
     expect(first.not_streaming_since).toBe(NOW);
@@ -212,8 +213,30 @@ describe('serverState', () => {
     const slow: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: true, accepting_connections: false, data_directory_writable: true, error: 'timeout' };
     expect(serverState(slow, still, still, NOW + 31_000, false).not_streaming_since).toBe(NOW);
     expect(serverState(down, still, still, NOW + 31_000, false).not_streaming_since).toBeNull();
-    expect(serverState(standby('streaming'), still, still, NOW + 32_000, false).not_streaming_since).toBeNull();
+    // Streaming again ends the stretch only once it has lasted (the next test).
+    expect(serverState(standby('streaming'), still, still, NOW + 32_000, false).not_streaming_since).toBe(NOW);
     expect(serverState(probe(), still, still, NOW + 32_000, false).not_streaming_since).toBeNull();
+  });
+
+  it('keeps the stretch without streaming through "streaming" blips, and ends it once streaming has lasted 30 s', () => {
+    const standby = (status: string | null): LocalProbe => probe({ in_recovery: true, wal_receiver_status: status });
+    let s = serverState(standby('waiting'), null, null, NOW, false);
+    // A receiver that cannot follow the new timeline: connects, reads the history, drops; for minutes.
+    for (let t = 2_000; t < 120_000; t += 4_000) {
+      s = serverState(standby(t % 8_000 === 2_000 ? 'streaming' : 'waiting'), s, s, NOW + t, false);
+      expect(s.not_streaming_since, `at +${t} ms`).toBe(NOW);
+    }
+    // Then it really streams: the stretch ends once that has lasted STREAMING_SETTLE_MS, not before.
+    const start = NOW + 120_000;
+    s = serverState(standby('streaming'), s, s, start, false);
+    expect(s).toMatchObject({ streaming_since: start, not_streaming_since: NOW });
+    s = serverState(standby('streaming'), s, s, start + STREAMING_SETTLE_MS - 1, false);
+    expect(s.not_streaming_since).toBe(NOW);
+    s = serverState(standby('streaming'), s, s, start + STREAMING_SETTLE_MS, false);
+    expect(s).toMatchObject({ streaming_since: start, not_streaming_since: null });
+    // A standby that streams from the start never had a stretch to keep.
+    expect(serverState(standby('streaming'), null, null, NOW, false)).toMatchObject({ streaming_since: NOW, not_streaming_since: null });
+    expect(serverState(probe(), s, s, NOW, false)).toMatchObject({ streaming_since: null, not_streaming_since: null });
   });
 
   it('names the local server events only when availability changes', () => {

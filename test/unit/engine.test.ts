@@ -626,6 +626,14 @@ const scenarios: Record<string, Scenario[]> = {
       action: { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true },
     },
     {
+      name: 'rejoins a stranded standby whose receiver blips to "streaming" (its agent keeps the stretch without streaming going)',
+      given: () => c().server(3, { timeline: 1, wal_receiver_status: 'streaming', wal_receiver_upstream_node_id: 2, streaming_since: BUILDER_NOW - 2000, not_streaming_since: BUILDER_NOW - 1000 - 61_000 }).settings({ auto_rejoin: true }),
+      code: 'rejoin',
+      candidate: null,
+      reason: 'node 3 (pg3) has not streamed for 61 s (more than primary_follow_timeout=60 s) and is on timeline 1, behind the primary\'s 2',
+      action: { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true },
+    },
+    {
       name: 'says how to rejoin a stranded standby when auto_rejoin is off, and acts on nothing',
       given: () => c().server(3, { timeline: 1, wal_receiver_status: null, wal_receiver_upstream_node_id: null, not_streaming_since: BUILDER_NOW - 1000 - 61_000 }),
       code: 'healthy',
