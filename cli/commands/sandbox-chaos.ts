@@ -150,10 +150,11 @@ export const sandboxChaosCommand = defineCommand({
       } finally {
         process.off('SIGINT', stop);
         process.off('SIGTERM', stop);
-        await sandbox.down();
         // The sandbox goes with the campaign; a failed campaign's logs (controller, agents,
-        // PostgreSQL) are what explains its violations, so they are kept.
+        // PostgreSQL) are what explains its violations, so they are kept — copied before the
+        // teardown, which removes them.
         if (result === undefined || !result.ok) keepLogs(sandbox.supervisor.logDir, seed, say);
+        await sandbox.down();
         rmSync(parent, { recursive: true, force: true });
       }
     }
