@@ -29,8 +29,9 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          // Each file starts its own moto server and PostgreSQL nodes; two at once fit 2 cores.
-          maxWorkers: 2,
+          // Each file starts its own moto server and PostgreSQL nodes and mostly waits on them
+          // (leases, heartbeats, replication): three at once keep 2 cores busy without starving any.
+          maxWorkers: 3,
           sequence: { groupOrder: 2 },
         },
       },
