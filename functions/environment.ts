@@ -86,23 +86,30 @@ export interface BuildDepsOptions {
  */
 export function buildDeps(environment: ControllerEnvironment, options: BuildDepsOptions = {}): ControllerDeps {
   const config = options.clientConfig ?? {};
-  const dynamo = options.clients?.dynamodb ?? new DynamoDBClient(config);
-  const ec2 = options.clients?.ec2 ?? new EC2Client(config);
+  const overrides = options.overrides ?? {};
   const clock = options.clock ?? systemClock;
+  // Clients only for the adapters the caller does not replace (tests and the liveness model replace
+  // every one that talks to AWS, and build many controllers).
+  let dynamo = options.clients?.dynamodb;
+  let ec2 = options.clients?.ec2;
+  const dynamodb = (): DynamoDBClient => (dynamo ??= new DynamoDBClient(config));
+  const ec2Client = (): EC2Client => (ec2 ??= new EC2Client(config));
+  const unless = <K extends keyof ControllerDeps>(key: K, build: () => ControllerDeps[K]): ControllerDeps[K] =>
+    key in overrides ? (overrides[key] as ControllerDeps[K]) : build();
   return {
-    store: new DynamoStateStore(dynamo, environment.table),
-    recorder: new DynamoFlightRecorder(dynamo, environment.table),
-    hosts: new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix, clock }),
-    vip: new Ec2VipMover(ec2),
-    route53: new Route53RecordMover(new Route53Client(config), ec2, { clock }),
-    fencer: new Ec2InstanceFencer(ec2, clock),
-    notifier: notifierFor(environment, config, clock, options.clients?.sns),
-    metrics: new EmfMetrics(),
+    store: unless('store', () => new DynamoStateStore(dynamodb(), environment.table)),
+    recorder: unless('recorder', () => new DynamoFlightRecorder(dynamodb(), environment.table)),
+    hosts: unless('hosts', () => new SsmHostCommands(new SSMClient(config), { documentPrefix: environment.documentPrefix, clock })),
+    vip: unless('vip', () => new Ec2VipMover(ec2Client())),
+    route53: unless('route53', () => new Route53RecordMover(new Route53Client(config), ec2Client(), { clock })),
+    fencer: unless('fencer', () => new Ec2InstanceFencer(ec2Client(), clock)),
+    notifier: unless('notifier', () => notifierFor(environment, config, clock, options.clients?.sns)),
+    metrics: unless('metrics', () => new EmfMetrics()),
     clock,
     log: options.log ?? jsonLogger({ service: 'pgvigil-controller' }),
     decide,
     timings: DEFAULT_TIMINGS,
-    ...options.overrides,
+    ...overrides,
   };
 }
 

@@ -4,47 +4,61 @@
  * cloned by the agent's own `standby clone`, a witness, every node registered, the agents under
  * the supervisor, and the Elastic IP as a local proxy.
  *
- * The controller (the Lambda handlers on a local runtime) is plugged in through
- * {@link SandboxOptions.startController}, so the sandbox does not depend on how that runtime is
- * built; without it the cluster runs and reports, but nobody fails over.
+ * The controller is the sandbox's own by default (sandbox/controller.ts: the Lambda handlers on a
+ * local runtime); {@link SandboxOptions.startController} replaces it or turns it off, and then the
+ * cluster runs and reports, but nobody fails over.
  *
- * Everything created is recorded in the sandbox directory as it is created (network.json,
- * processes.json, sandbox.json), so {@link sandboxDown} cleans up after a crash too.
+ * Its parts live beside it: the state file (sandbox/state.ts), emulated AWS (sandbox/emulated-aws.ts),
+ * the load balancer's routes and the alarms (sandbox/stack-services.ts), and the teardown that works
+ * from the directory alone (sandbox/teardown.ts). Everything created is recorded in the sandbox
+ * directory as it is created (network.json, processes.json, sandbox.json), so {@link sandboxDown}
+ * cleans up after a crash too.
  */
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { DescribeImagesCommand, EC2Client, RunInstancesCommand } from '@aws-sdk/client-ec2';
-import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SSMClient } from '@aws-sdk/client-ssm';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import type { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
+import type { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoStateStore } from '../adapters/dynamo-state-store.js';
 import { Ec2VipMover } from '../adapters/ec2-vip.js';
 import { PgvigilError } from '../core/errors.js';
 import { deployToEmulator, type EmulatorDeployment } from './deploy-to-emulator.js';
 import { ARTIFACTS, builtArtifact } from '../build/artifacts.js';
-import { commandDocuments, type CommandDocumentContent } from '../infra/ssm-documents.js';
+import type { CommandDocumentContent } from '../infra/ssm-documents.js';
 import { parseOverrides, planCluster, writePlanFiles, type ClusterPlan, type PlanNode } from './cluster-plan.js';
-import { ROOT_HOST, SandboxNetwork, readNetworkState, teardownNetwork, type ExecResult } from './netns.js';
+import { SandboxNetwork, type ExecResult } from './netns.js';
 import { PostgresServer } from './postgres.js';
 import { lookupOsUser, runAs, type OsUser } from '../shell/run-as.js';
-import { SandboxHostCommands, SandboxInstanceFencer, documentsFromSsm, type RunnerTarget } from './ssm-runner.js';
-import { Supervisor, killTree, procStartTime, teardownProcesses } from './supervisor.js';
-import { AwsProxyControl } from './aws-proxy.js';
-import { sandboxEntry } from './entry-points.js';
+import { SandboxHostCommands, SandboxInstanceFencer, type RunnerTarget } from './ssm-runner.js';
+import { Supervisor, procStartTime } from './supervisor.js';
+import type { AwsProxyControl } from './aws-proxy.js';
 import { InstanceWatcher } from './instance-watcher.js';
 import { canListen, freePort } from './ports.js';
 import { startSandboxController } from './controller.js';
 import { VipProxy, elasticIpResolver } from './vip.js';
-import { motoServerArgs } from './moto-server.js';
 import { LATENCY_PROFILES, drawDelay, type LatencyProfile } from './latency.js';
 import { serveSwitchoverFunction, type SwitchoverEndpoint } from './switchover-endpoint.js';
-import { AlarmEvaluator } from './alarm-evaluator.js';
-import { HealthRoute, SANDBOX_HEALTH_CHECK, SANDBOX_READER_LAG } from './routes.js';
-import { AGENT_API_PORT } from './cluster-plan.js';
-import { NotificationSubscriber } from './notifications.js';
+import type { AlarmEvaluator } from './alarm-evaluator.js';
+import type { NotificationSubscriber } from './notifications.js';
+import {
+  CONTROL_PLANE_ROUTE,
+  SANDBOX_CREDENTIALS,
+  SANDBOX_REGION,
+  deployedCommandDocuments,
+  runInstances,
+  startAwsProxy,
+  startMoto,
+  type EmulatorClientConfig,
+} from './emulated-aws.js';
+import { stackAlarms, startRoutes, type LoadBalancerRoutes } from './stack-services.js';
+import { readSandboxState, writeSandboxState, type SandboxState } from './state.js';
+import { postmasterPids, sandboxDown } from './teardown.js';
 
-const STATE_FILE = 'sandbox.json';
+export { CONTROL_PLANE_ROUTE } from './emulated-aws.js';
+export { SANDBOX_ALARM_TIME_SCALE } from './stack-services.js';
+export { readSandboxState, type SandboxState } from './state.js';
+export { sandboxDown } from './teardown.js';
 
 export interface SandboxOptions {
   /** The sandbox directory (created; must not hold another sandbox). */
@@ -70,63 +84,6 @@ export interface SandboxOptions {
   latency?: LatencyProfile;
 }
 
-/** What `sandbox status` and `sandbox down` read. */
-export interface SandboxState {
-  clusterId: string;
-  mode: 'netns' | 'loopback';
-  motoEndpoint: string | null;
-  region: string;
-  vip: { host: string; port: number; allocationId: string | null };
-  tableName: string | null;
-  documentPrefix: string | null;
-  /** node name → instance id. */
-  instances: Record<string, string>;
-  /** node name → data directory (PostgreSQL nodes). */
-  dataDirectories: Record<string, string>;
-  /** pid and start time of the process that runs the sandbox (`up`). */
-  owner: { pid: number; startTime: string | null };
-  /**
-   * The AWS proxy (sandbox/aws-proxy.ts): its control socket and every route's endpoint (one per
-   * host, and `controller`). Absent in a sandbox.json written before it existed.
-   */
-  awsProxy?: { socket: string; routes: Record<string, string> } | null;
-  /**
-   * The switchover function served by the sandbox process (sandbox/switchover-endpoint.ts):
-   * AWS_ENDPOINT_URL_LAMBDA and PGVIGIL_SWITCHOVER_FUNCTION for `pgvigil standby switchover`.
-   * Absent in a sandbox.json written before it existed.
-   */
-  switchover?: { endpoint: string; functionName: string } | null;
-  /** The latency profile it runs with (sandbox/latency.ts). Absent in a sandbox.json written before it existed. */
-  latency?: string;
-  /**
-   * The writer and reader routes (sandbox/routes.ts), `host:port` each: in network namespaces only
-   * (the agents' API needs an address per host). Absent in a sandbox.json written before they existed.
-   */
-  routes?: { writer: string; reader: string } | null;
-  /** True once everything is up. */
-  ready: boolean;
-}
-
-function writeState(dir: string, state: SandboxState): void {
-  writeFileSync(join(dir, STATE_FILE), JSON.stringify(state, null, 2));
-}
-
-export function readSandboxState(dir: string): SandboxState | undefined {
-  const file = join(dir, STATE_FILE);
-  return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as SandboxState) : undefined;
-}
-
-const REGION = 'us-east-1';
-const CREDENTIALS = { accessKeyId: 'testing', secretAccessKey: 'testing' };
-/** The AWS proxy's route of the control plane (the controller and the switchover function). */
-export const CONTROL_PLANE_ROUTE = 'controller';
-const AWS_PROXY_PROCESS = 'aws-proxy';
-/**
- * The sandbox evaluates the stack's alarms this many times faster than CloudWatch (a 60 s period
- * lasts 5 s), as its lease and timings are short: a drill sees its alarm raised and cleared.
- */
-export const SANDBOX_ALARM_TIME_SCALE = 12;
-
 export class Sandbox {
   readonly supervisor: Supervisor;
   plan!: ClusterPlan;
@@ -135,7 +92,7 @@ export class Sandbox {
   instances: Record<string, string> = {};
   vip: VipProxy | null = null;
   /** The load balancer's writer and reader routes (sandbox/routes.ts); null on loopback. */
-  routes: { writer: HealthRoute; reader: HealthRoute } | null = null;
+  routes: LoadBalancerRoutes | null = null;
   hostCommands!: SandboxHostCommands;
   fencer!: SandboxInstanceFencer;
   ec2!: EC2Client;
@@ -192,9 +149,9 @@ export class Sandbox {
       USER: this.user.name,
       LC_ALL: 'C',
       AWS_ENDPOINT_URL: this.awsRoutes[name] ?? this.motoEndpoint,
-      AWS_REGION: REGION,
-      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
-      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+      AWS_REGION: SANDBOX_REGION,
+      AWS_ACCESS_KEY_ID: SANDBOX_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: SANDBOX_CREDENTIALS.secretAccessKey,
     };
   }
 
@@ -203,13 +160,13 @@ export class Sandbox {
    * observers (drills, the chaos campaign's checkers, the VIP) read with, so injected faults never
    * blur what they see.
    */
-  get clientConfig(): { endpoint: string; region: string; credentials: typeof CREDENTIALS } {
-    return { endpoint: this.motoEndpoint, region: REGION, credentials: CREDENTIALS };
+  get clientConfig(): EmulatorClientConfig {
+    return { endpoint: this.motoEndpoint, region: SANDBOX_REGION, credentials: SANDBOX_CREDENTIALS };
   }
 
   /** SDK client settings of the control plane (controller, switchover function): its own route. */
-  get controlPlaneConfig(): { endpoint: string; region: string; credentials: typeof CREDENTIALS } {
-    return { endpoint: this.awsRoutes[CONTROL_PLANE_ROUTE] ?? this.motoEndpoint, region: REGION, credentials: CREDENTIALS };
+  get controlPlaneConfig(): EmulatorClientConfig {
+    return { endpoint: this.awsRoutes[CONTROL_PLANE_ROUTE] ?? this.motoEndpoint, region: SANDBOX_REGION, credentials: SANDBOX_CREDENTIALS };
   }
 
   /** Where an SSM command for a host runs, as whom and with which environment. */
@@ -338,7 +295,7 @@ export class Sandbox {
       clusterId: options.clusterId ?? 'main',
       mode: network.mode,
       motoEndpoint: null,
-      region: REGION,
+      region: SANDBOX_REGION,
       vip: { host: '127.0.0.1', port: options.vipPort ?? 6432, allocationId: null },
       tableName: null,
       documentPrefix: null,
@@ -348,7 +305,7 @@ export class Sandbox {
       latency: (options.latency ?? LATENCY_PROFILES.local).name,
       ready: false,
     };
-    writeState(dir, state);
+    writeSandboxState(dir, state);
     const sandbox = new Sandbox({ ...options, dir }, network, state);
     try {
       await sandbox.bringUp();
@@ -379,9 +336,9 @@ export class Sandbox {
     );
 
     this.say('emulated AWS: starting moto');
-    this.motoEndpoint = await this.startMoto();
+    ({ endpoint: this.motoEndpoint, switchoverPort: this.switchoverPort } = await startMoto(this.supervisor, this.network.gateway));
     this.state.motoEndpoint = this.motoEndpoint;
-    writeState(dir, this.state);
+    writeSandboxState(dir, this.state);
     await this.startAwsProxy([...names, CONTROL_PLANE_ROUTE]);
     this.say(`emulated AWS: every host and the controller reach it through a route of its own (the AWS proxy, ${this.network.gateway})`);
 
@@ -391,12 +348,12 @@ export class Sandbox {
     if (!allocationId) throw new PgvigilError('INTERNAL', `the deployment has no Elastic IP for cluster ${this.state.clusterId}`);
     Object.assign(this.state, { tableName: this.deployment.tableName, documentPrefix: this.deployment.documentPrefix });
     this.state.vip.allocationId = allocationId;
-    writeState(dir, this.state);
+    writeSandboxState(dir, this.state);
 
     this.ec2 = new EC2Client(this.clientConfig);
-    this.instances = await this.runInstances(names);
+    this.instances = await runInstances(this.ec2, this.state.clusterId, names);
     this.state.instances = this.instances;
-    writeState(dir, this.state);
+    writeSandboxState(dir, this.state);
     this.say(`emulated EC2: ${names.map((n) => `${n}=${this.instances[n]}`).join(' ')}`);
 
     const ports: Record<string, number> = {};
@@ -409,7 +366,7 @@ export class Sandbox {
       addresses: Object.fromEntries(names.map((n) => [n, this.network.host(n).address])),
       ports,
       instanceIds: this.instances,
-      region: REGION,
+      region: SANDBOX_REGION,
       stateTable: this.deployment.tableName,
       vipAllocationId: allocationId,
       hbaNetworks: [...(this.network.subnetCidr ? [this.network.subnetCidr] : []), '127.0.0.1/32'],
@@ -426,7 +383,7 @@ export class Sandbox {
       },
     });
     for (const n of this.plan.nodes) if (n.postgres) this.state.dataDirectories[n.node_name] = n.dataDirectory;
-    writeState(dir, this.state);
+    writeSandboxState(dir, this.state);
 
     const primary = this.plan.primary;
     this.say(`${primary.node_name}: initdb and start PostgreSQL 15 (primary, ${primary.address}:${primary.port})`);
@@ -451,7 +408,7 @@ export class Sandbox {
 
     // The SSM runner and the sandbox's STONITH (for the switchover function; the controller process
     // builds its own from the same data), and EC2's StopInstances made real for the controller's.
-    this.documents = await this.commandDocuments();
+    this.documents = await deployedCommandDocuments(this.clientConfig, this.deployment.documentPrefix, (line) => this.say(line));
     const byInstance = new Map(Object.entries(this.instances).map(([n, i]) => [i, n]));
     this.hostCommands = new SandboxHostCommands({
       network: this.network,
@@ -522,7 +479,7 @@ export class Sandbox {
     this.say(`switchover function: ${this.switchoverEndpoint.functionName} served on ${this.switchoverEndpoint.url} (Lambda Invoke; SSM Automation's ${this.deployment.switchoverDocumentName} invokes it)`);
     await this.startAlarms();
     this.state.ready = true;
-    writeState(this.dir, this.state);
+    writeSandboxState(this.dir, this.state);
   }
 
   /**
@@ -547,54 +504,27 @@ export class Sandbox {
     })();
   }
 
-  /**
-   * The stack's alarms made live: the SNS subscriber (prints and records each notification), then
-   * the evaluator judging the alarms on the metrics the controller emits.
-   */
+  /** The stack's alarms made live: the SNS subscriber first, then the evaluator (sandbox/stack-services.ts). */
   private async startAlarms(): Promise<void> {
-    const clients = { cloudwatch: new CloudWatchClient(this.clientConfig), sns: new SNSClient(this.clientConfig) };
-    this.alarmClients = clients;
-    this.notifications = new NotificationSubscriber({
-      sns: clients.sns,
-      topicArn: this.deployment.topicArn,
-      dir: this.dir,
-      onNotification: (n) => this.say(`SNS: ${n.alarm ? `alarm ${n.alarm.name}: ${n.alarm.from} → ${n.alarm.to}` : (n.subject ?? n.message.slice(0, 120))}`),
-    });
+    const live = stackAlarms(this.clientConfig, this.deployment, this.dir, (line) => this.say(line));
+    this.alarmClients = live.clients;
+    this.notifications = live.notifications;
     await this.notifications.start();
-    this.alarms = new AlarmEvaluator({
-      ...clients,
-      alarmNamePrefix: `${this.deployment.stackName}-`,
-      timeScale: SANDBOX_ALARM_TIME_SCALE,
-      region: REGION,
-      onError: (error) => this.say(`alarms: evaluation failed: ${error.message} (retrying)`),
-    });
+    this.alarms = live.alarms;
     this.alarms.start();
-    this.say(
-      `alarms: ${Object.keys(this.deployment.alarmNames).length} of the stack evaluated ${SANDBOX_ALARM_TIME_SCALE}× faster than CloudWatch; notifications of ${this.deployment.topicArn} recorded in ${join(this.dir, 'notifications.jsonl')}`,
-    );
+    this.say(live.summary);
   }
 
   /**
-   * The internal load balancer's writer and reader routes, on free ports of 127.0.0.1, following the
-   * agents' health endpoints (docs/sandbox.md, "Writer and reader routes"). Network namespaces
-   * only: on loopback the hosts share one address and their API is off.
+   * The load balancer's routes (sandbox/stack-services.ts). Network namespaces only: on loopback
+   * the hosts share one address and their API is off.
    */
   private async startRoutes(): Promise<void> {
     this.state.routes = null;
     if (this.network.mode !== 'netns') return;
-    const targets = this.plan.nodes
-      .filter((n) => n.postgres)
-      .map((n) => ({ name: n.node_name, host: n.address, port: n.port, apiHost: n.address, apiPort: AGENT_API_PORT }));
-    const route = (name: string, path: string): HealthRoute =>
-      new HealthRoute({ name, targets, check: { ...SANDBOX_HEALTH_CHECK, path }, onChange: (target, healthy) => this.say(`${name} route: ${target} ${healthy ? 'healthy' : 'unhealthy'}`) });
-    const routes = { writer: route('writer', '/primary'), reader: route('reader', `/replica?lag=${SANDBOX_READER_LAG}`) };
-    await routes.writer.start();
-    await routes.reader.start();
+    const routes = await startRoutes(this.plan.nodes, (line) => this.say(line));
     this.routes = routes;
     this.state.routes = { writer: `${routes.writer.host}:${routes.writer.port}`, reader: `${routes.reader.host}:${routes.reader.port}` };
-    this.say(
-      `routes (the load balancer's): writer 127.0.0.1:${routes.writer.port} (/primary), reader 127.0.0.1:${routes.reader.port} (/replica?lag=${SANDBOX_READER_LAG}); checks every ${SANDBOX_HEALTH_CHECK.intervalMs} ms, ${SANDBOX_HEALTH_CHECK.healthyThreshold} to turn healthy, ${SANDBOX_HEALTH_CHECK.unhealthyThreshold} unhealthy`,
-    );
   }
 
   /** Waits until every agent has sent a heartbeat and the primary's agent holds the lease. */
@@ -620,25 +550,6 @@ export class Sandbox {
     }
   }
 
-  /**
-   * The deployed Command documents, read back from emulated SSM. moto's CloudFormation stores a
-   * document whose Content is a JSON object as the text "[object Object]"; then the same data the
-   * stack was synthesized from (infra/ssm-documents.ts) is used, and a notice says so.
-   */
-  private async commandDocuments(): Promise<Record<string, CommandDocumentContent>> {
-    const ssm = new SSMClient(this.clientConfig);
-    try {
-      return await documentsFromSsm(ssm, this.deployment.documentPrefix);
-    } catch (error) {
-      if (!(error instanceof PgvigilError) || error.code !== 'BAD_INPUT') throw error;
-      this.say(`SSM: ${error.message} (${error.detail ?? ''}: a moto limitation); running the documents' source data instead`);
-      const docs = commandDocuments({ prefix: this.deployment.documentPrefix });
-      return Object.fromEntries(Object.values(docs).map((d) => [d.name, d.content]));
-    } finally {
-      ssm.destroy();
-    }
-  }
-
   /** A PostgresServer for a node (its own address, port, socket directory and settings). */
   server(name: string): PostgresServer {
     const node = this.node(name);
@@ -655,78 +566,13 @@ export class Sandbox {
     });
   }
 
-  /** The AWS proxy process (restarted if it dies): one listener per route on the gateway. */
+  /** The AWS proxy (sandbox/emulated-aws.ts), recorded in the state file at once. */
   private async startAwsProxy(routes: string[]): Promise<void> {
-    const host = this.network.gateway;
-    const ports: Record<string, number> = {};
-    for (const route of routes) ports[route] = await freePort(host);
-    const socket = join(this.dir, 'aws-proxy.sock');
-    const latency = Object.keys(this.latency.services).length > 0 ? ['--service-latency', JSON.stringify(this.latency.services)] : [];
-    const entry = sandboxEntry('aws-proxy-main', ['--upstream', this.motoEndpoint, '--listen', host, '--socket', socket, ...routes.flatMap((r) => ['--route', `${r}=${ports[r]}`]), ...latency]);
-    this.supervisor.start({ host: ROOT_HOST, name: AWS_PROXY_PROCESS, command: entry.command, args: entry.args, env: process.env, restart: true, restartDelayMs: 200 });
-    const control = new AwsProxyControl(socket);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      if (existsSync(socket) && (await control.status().then(() => true, () => false))) break;
-      const proxy = this.supervisor.status().find((s) => s.name === AWS_PROXY_PROCESS);
-      if (Date.now() > deadline) throw new PgvigilError('SYS_FAILURE', 'the AWS proxy did not start within 60 s', { detail: `see ${proxy?.log ?? 'its log'}` });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    this.awsProxy = control;
-    this.awsRoutes = Object.fromEntries(routes.map((r) => [r, `http://${host}:${ports[r]}`]));
-    this.state.awsProxy = { socket, routes: this.awsRoutes };
-    writeState(this.dir, this.state);
-  }
-
-  private async startMoto(): Promise<string> {
-    const host = this.network.gateway;
-    const port = await freePort(host);
-    this.switchoverPort = await freePort('127.0.0.1');
-    this.supervisor.start({
-      host: ROOT_HOST,
-      name: 'moto',
-      command: 'python3',
-      args: motoServerArgs(host, port),
-      // SSM Automation in the emulator invokes the functions the sandbox serves (sandbox/moto_automation.py).
-      env: { ...process.env, MOTO_ALLOW_NONEXISTENT_REGION: 'true', PGVIGIL_AUTOMATION_LAMBDA_ENDPOINT: `http://127.0.0.1:${this.switchoverPort}` },
-    });
-    const endpoint = `http://${host}:${port}`;
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      try {
-        const res = await fetch(`${endpoint}/moto-api/`);
-        if (res.ok || res.status === 404) return endpoint;
-      } catch {
-        // not listening yet
-      }
-      const moto = this.supervisor.status().find((s) => s.name === 'moto');
-      if (!moto?.running) throw new PgvigilError('SYS_FAILURE', 'moto exited while starting', { detail: `see ${moto?.log ?? 'its log'}` });
-      if (Date.now() > deadline) throw new PgvigilError('SYS_FAILURE', `moto did not answer on ${endpoint} within 60 s`);
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-
-  private async runInstances(names: string[]): Promise<Record<string, string>> {
-    const imageId = (await this.ec2.send(new DescribeImagesCommand({}))).Images?.[0]?.ImageId;
-    if (!imageId) throw new PgvigilError('INTERNAL', 'the emulator offers no machine image');
-    const instances: Record<string, string> = {};
-    for (const name of names) {
-      const result = await this.ec2.send(
-        new RunInstancesCommand({
-          ImageId: imageId,
-          MinCount: 1,
-          MaxCount: 1,
-          InstanceType: 't3.micro',
-          TagSpecifications: [
-            { ResourceType: 'instance', Tags: [{ Key: 'Name', Value: name }, { Key: 'pgvigil:cluster', Value: this.state.clusterId }] },
-          ],
-        }),
-      );
-      const id = result.Instances?.[0]?.InstanceId;
-      if (!id) throw new PgvigilError('INTERNAL', `RunInstances returned no instance for ${name}`);
-      instances[name] = id;
-    }
-    return instances;
+    const proxy = await startAwsProxy(this.supervisor, { host: this.network.gateway, dir: this.dir, upstream: this.motoEndpoint, routes, latency: this.latency });
+    this.awsProxy = proxy.control;
+    this.awsRoutes = proxy.endpoints;
+    this.state.awsProxy = { socket: proxy.socket, routes: this.awsRoutes };
+    writeSandboxState(this.dir, this.state);
   }
 
   /** Tears everything down (idempotent; also what Ctrl-C does). */
@@ -753,45 +599,4 @@ export class Sandbox {
 function pgBindir(plan: ClusterPlan | undefined): string {
   const text = plan?.configs.node1 ?? '';
   return /^pg_bindir='([^']*)'/m.exec(text)?.[1] ?? '/usr/lib/postgresql/15/bin';
-}
-
-function postmasterPids(dataDir: string): number[] {
-  try {
-    const pid = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-    return Number.isInteger(pid) && pid > 0 ? [pid] : [];
-  } catch {
-    return [];
-  }
-}
-
-/**
- * Removes a sandbox from its directory alone (also after a crash): every recorded process, every
- * PostgreSQL server (by postmaster.pid), the network, and the directory. Returns what it did.
- */
-export async function sandboxDown(dir: string, live: { supervisor?: Supervisor } = {}): Promise<string[]> {
-  const done: string[] = [];
-  const state = readSandboxState(dir);
-  if (live.supervisor) await live.supervisor.stopAll(5000);
-  const killed = await teardownProcesses(dir);
-  if (killed.length > 0) done.push(`stopped ${killed.length} process${killed.length === 1 ? '' : 'es'}`);
-  // Servers started by pg_ctl left every process group; in netns mode the namespaces go below.
-  for (const [name, dataDir] of Object.entries(state?.dataDirectories ?? {})) {
-    for (const pid of postmasterPids(dataDir)) {
-      const stat = procStartTime(pid);
-      if (stat === null) continue;
-      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-      if (!cmdline.includes(dataDir)) continue; // a recycled pid: not ours
-      killTree(pid);
-      done.push(`killed PostgreSQL of ${name}`);
-    }
-  }
-  if (readNetworkState(dir)) {
-    await teardownNetwork(dir);
-    done.push('removed the network');
-  }
-  if (existsSync(dir)) {
-    rmSync(dir, { recursive: true, force: true });
-    done.push(`removed ${dir}`);
-  }
-  return done;
 }

@@ -28,10 +28,10 @@
  * everyone: the agents tick, and another evaluator may run — the stream triggers and the sweep
  * overlap a live saga just as they do in AWS.
  */
-import { decide } from '../../core/engine/index.js';
 import { DEFAULT_CLUSTER_SETTINGS, type ClusterSettings, type Heartbeat, type NodeRecord, type Reachability, type ReplicationRow } from '../../core/model.js';
-import type { Clock, HostAction, HostCommandResult, HostCommands, InstanceFencer, Metrics, Notifier, VipMover } from '../../core/ports.js';
+import type { Clock, HostAction, HostCommandResult, HostCommands, InstanceFencer, Metrics, VipMover } from '../../core/ports.js';
 import type { ControllerDeps, ControllerTimings, Invocation } from '../../functions/controller.js';
+import { buildDeps } from '../../functions/environment.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { silentLogger } from '../../functions/log.js';
 import { parseSwitchoverRequest } from '../../functions/switchover.js';
@@ -138,8 +138,17 @@ export class LivenessModel {
     const timings: ControllerTimings = { pollIntervalMs: 200, fenceWaitMs: 5000, demoteWaitMs: 10_000, stepRetryDelayMs: 500, maxStepAttempts: 3, ownerLeaseMs: 5000, safetyMarginMs: 100, bootWaitMs: 30_000 };
     const clock: Clock = { now: () => this.now, sleep: (ms) => this.advance(ms) };
     const noMetrics: Metrics = { put: () => undefined, flush: () => undefined };
-    const notifier: Notifier = { publish: async () => undefined };
-    this.deps = { store: this.store, hosts: this.hosts(), vip: this.vip(), fencer: this.fencer(), notifier, metrics: noMetrics, clock, log: silentLogger, decide, timings };
+    // The controller as every process builds it (functions/environment.ts), on the virtual clock, with
+    // the simulated table, hosts, instances and Elastic IP in AWS's place; no topic, flight record or
+    // Route 53 record.
+    this.deps = buildDeps(
+      { table: 'pgvigil-liveness-model', topicArn: null, documentPrefix: 'pgvigil' },
+      {
+        clock,
+        log: silentLogger,
+        overrides: { store: this.store, hosts: this.hosts(), vip: this.vip(), fencer: this.fencer(), metrics: noMetrics, timings, recorder: undefined, route53: undefined },
+      },
+    );
   }
 
   // ------------------------------------------------------------------ setup
