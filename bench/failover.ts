@@ -1,7 +1,9 @@
 /**
  * `npm run bench:failover [-- [--latency local|aws] RUNS [SCENARIO …]]`: each failover drill RUNS times (default 5) on
  * one sandbox (healed back to a healthy 3-node cluster before every run), printing each run as a
- * JSON line and then p50 / p95 / max of write_outage_ms and of each step's time from the fault.
+ * JSON line and then p50 / p95 / max of write_outage_ms and of each step's time from the fault,
+ * with `observers` (the second voter to see the old primary unreachable) and
+ * `claim_after_observers` (from that quorum to the claim: the controller's own share).
  * A benchmark, not a test: it prints figures and never asserts (targets: crash-primary
  * outage under 3 s at p50, kill-primary-host and partition-primary under lease + 3 s, switchover
  * under 2 s with no lost writes). `--latency aws` runs the sandbox with AWS's own latencies
@@ -14,7 +16,7 @@ import { ensureBuilt } from '../build/index.js';
 import { Sandbox } from '../sandbox/index.js';
 import { freePort } from '../sandbox/ports.js';
 import { SCENARIOS, runDrill, scenario, type DrillResult, type ScenarioName } from '../sandbox/drills/index.js';
-import { quantile } from './peers/stats.js';
+import { observersMs, quantile } from './peers/stats.js';
 import { latencyFlag } from '../sandbox/latency.js';
 
 const FAILOVER_DRILLS: ScenarioName[] = ['crash-primary', 'kill-primary-host', 'partition-primary', 'switchover', 'kill-controller-mid-saga'];
@@ -26,6 +28,19 @@ if (!Number.isInteger(runs) || runs < 1) {
   process.exit(1);
 }
 const names = args.length > 1 ? args.slice(1).map((n) => scenario(n).name) : FAILOVER_DRILLS;
+
+/** When the second of the three voters saw the old primary unreachable (bench/peers/stats.ts), from the fault. */
+function observers(r: DrillResult): number | null {
+  const oldId = sandbox.plan.nodes.find((n) => n.node_name === r.old_primary)?.node_id ?? -1;
+  return observersMs(r.events, oldId);
+}
+
+/** The controller's own share: from the observers' quorum to the claim of the failover's term. */
+function claimAfterObservers(r: DrillResult): number | null {
+  const seen = observers(r);
+  const claimed = r.timings_ms.saga_claimed;
+  return seen === null || typeof claimed !== 'number' ? null : claimed - seen;
+}
 
 function row(label: string, values: (number | null | undefined)[]): string {
   const v = values.filter((x): x is number => typeof x === 'number').sort((a, b) => a - b);
@@ -49,7 +64,7 @@ try {
     for (let i = 0; i < runs; i++) {
       try {
         const r = await runDrill(sandbox, SCENARIOS[name], { log: (l) => process.stderr.write(`INFO: ${l}\n`) });
-        process.stdout.write(`${JSON.stringify({ ...r, events: undefined })}\n`);
+        process.stdout.write(`${JSON.stringify({ ...r, events: undefined, observers_ms: observers(r) })}\n`);
         results.set(name, [...(results.get(name) ?? []), r]);
       } catch (error) {
         process.stderr.write(`ERROR: ${name} run ${i + 1}: ${(error as Error).message}\n`);
@@ -68,5 +83,7 @@ for (const [name, list] of results) {
   process.stdout.write(`${row('write_outage_ms', list.map((r) => r.write_outage_ms))}\n`);
   for (const step of ['detected', 'saga_claimed', 'fenced', 'promoted', 'vip_moved', 'first_write_via_vip'] as const) {
     process.stdout.write(`${row(step, list.map((r) => r.timings_ms[step]))}\n`);
+    if (step === 'detected') process.stdout.write(`${row('observers', list.map(observers))}\n`);
   }
+  process.stdout.write(`${row('claim_after_observers', list.map(claimAfterObservers))}\n`);
 }

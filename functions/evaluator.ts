@@ -115,35 +115,18 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   deps.metrics.put(METRICS.decisionLatency.name, deps.clock.now() - started, 'Milliseconds', dims);
   emitStateMetrics(deps, snapshot, now);
   deps.log.info('decision', { cluster_id: clusterId, term: cluster.term, code: decision.code, reasons: decision.reasons.slice(0, 5) });
-  await keepDecision(deps, snapshot, decision, now);
-
-  if (decision.lease_observation) {
-    // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
-    await deps.store.putLeaseObservation(clusterId, cluster.term, decision.lease_observation);
-  }
-
+  const rejections = options.rejections ?? [];
+  const reportedByStream = new Set(rejections.map((r) => rejectionKey(r.node_id)));
+  const recordRejections = async (): Promise<number> => {
+    await Promise.all(
+      rejections.map((r) =>
+        recordEvent(deps, cluster.settings, { cluster_id: clusterId, node_id: r.node_id ?? 0, event: 'heartbeat_rejected', successful: false, details: r.details, term: cluster.term }),
+      ),
+    );
+    return rejections.length;
+  };
+  const action = decision.actions[0];
   let eventsRecorded = 0;
-  const reportedByStream = new Set<string>();
-  for (const r of options.rejections ?? []) {
-    await recordEvent(deps, cluster.settings, {
-      cluster_id: clusterId,
-      node_id: r.node_id ?? 0,
-      event: 'heartbeat_rejected',
-      successful: false,
-      details: r.details,
-      term: cluster.term,
-    });
-    eventsRecorded += 1;
-    reportedByStream.add(rejectionKey(r.node_id));
-  }
-
-  let version = cluster.version;
-  if (cluster.operation === null) {
-    const reported = await reportConditions(deps, snapshot, decision, loaded.rejected, reportedByStream);
-    eventsRecorded += reported.events;
-    if (reported.wrote) version += 1;
-  }
-  const current: ClusterSnapshot = { ...snapshot, cluster: { ...cluster, version } };
   const result = (saga: EvaluationResult['saga'], again = false): { result: EvaluationResult; again: boolean } => ({
     result: { cluster_id: clusterId, code: decision.code, reasons: decision.reasons, saga, events_recorded: eventsRecorded },
     again,
@@ -156,8 +139,54 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
     return result(outcome.outcome, chain && last.outcome === 'completed');
   };
 
+  if (cluster.operation === null && action?.kind === 'failover') {
+    // The claim comes first and carries what this evaluation has to write (docs/controller.md,
+    // "One evaluation"): the lease observation and the reported conditions go in the claim's own
+    // conditional update — version and lease RVN as read, so it loses to a renewal or another
+    // writer exactly as the claim alone would — and the events and flight record are written
+    // beside the saga's first event, once the claim won.
+    const plan = planConditions(snapshot, decision, loaded.rejected, reportedByStream);
+    const change = {
+      ...(decision.lease_observation ? { lease_observation: decision.lease_observation } : {}),
+      ...(plan ? { reported_conditions: plan.keys } : {}),
+    };
+    const afterClaim = async (): Promise<void> => {
+      const counts = await Promise.all([keepDecision(deps, snapshot, decision, now).then(() => 0), recordRejections(), plan ? recordConditions(deps, snapshot, plan) : 0]);
+      eventsRecorded += counts.reduce((a, b) => a + b, 0);
+    };
+    const outcome = await startFailover(deps, inv, snapshot, action, decision, { change, afterClaim });
+    if (!outcome) {
+      // Another writer won: the conditions are theirs (or the next evaluation's) to report.
+      const [, , rejected] = await Promise.all([
+        keepDecision(deps, snapshot, decision, now),
+        decision.lease_observation ? deps.store.putLeaseObservation(clusterId, cluster.term, decision.lease_observation) : null,
+        recordRejections(),
+      ]);
+      eventsRecorded += rejected;
+      return result('started_elsewhere');
+    }
+    return ran(outcome, true);
+  }
+
+  // Independent items (the flight record; the lease observation, which does not raise the
+  // version; the event items), so written side by side rather than one after another.
+  const [, , rejected] = await Promise.all([
+    keepDecision(deps, snapshot, decision, now),
+    // Conditional on the term and RVN: losing to a newer observation or a claimed term is fine.
+    decision.lease_observation ? deps.store.putLeaseObservation(clusterId, cluster.term, decision.lease_observation) : null,
+    recordRejections(),
+  ]);
+  eventsRecorded += rejected;
+
+  let version = cluster.version;
+  if (cluster.operation === null) {
+    const reported = await reportConditions(deps, snapshot, decision, loaded.rejected, reportedByStream);
+    eventsRecorded += reported.events;
+    if (reported.wrote) version += 1;
+  }
+  const current: ClusterSnapshot = { ...snapshot, cluster: { ...cluster, version } };
+
   const op = cluster.operation;
-  const action = decision.actions[0];
   if (op) {
     if (action?.kind === 'end_operation') return endInFlight(deps, inv, current, decision, action, result, ran);
     if (op.step === COOLDOWN_STEP || now <= op.deadline) return result('in_progress');
@@ -176,7 +205,7 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   }
   switch (action.kind) {
     case 'failover':
-      return ran(await startFailover(deps, inv, current, action, decision), true);
+      return ran(await startFailover(deps, inv, current, action, decision), true); // not reached: claimed above
     case 'restart_primary':
       return ran(await startRestart(deps, inv, current, action, decision.reasons), true);
     case 'unpause': {
@@ -287,32 +316,41 @@ function rejectionKey(nodeId: number | null): string {
   return `rejected:${nodeId ?? '-'}`;
 }
 
-/** Records events for conditions that appeared or (alarms) cleared since the last evaluation. */
-async function reportConditions(
-  deps: ControllerDeps,
+/** The conditions to report: the new key set, and the events of those that appeared or (alarms) cleared. */
+interface ConditionReport {
+  keys: string[];
+  appeared: { key: string; record: (deps: ControllerDeps) => Promise<unknown> }[];
+  cleared: string[];
+}
+
+/**
+ * What changed since the last evaluation's `reported_conditions`; null when nothing did. Pure: the
+ * caller writes `keys` with a conditional update and, only when that write won, records the events
+ * ({@link recordConditions}).
+ */
+function planConditions(
   snapshot: ClusterSnapshot,
   decision: Decision,
   rejected: readonly RejectedHeartbeat[],
   reportedByStream: ReadonlySet<string>,
-): Promise<{ wrote: boolean; events: number }> {
+): ConditionReport | null {
   const { cluster } = snapshot;
-  type Pending = { key: string; record: () => Promise<unknown> };
-  const pending: Pending[] = [];
+  const pending: ConditionReport['appeared'] = [];
   const current = new Set<string>();
   const base = { cluster_id: cluster.cluster_id, term: cluster.term };
-  const add = (key: string, record: () => Promise<unknown>): void => {
+  const add = (key: string, record: (deps: ControllerDeps) => Promise<unknown>): void => {
     if (current.has(key)) return;
     current.add(key);
     pending.push({ key, record });
   };
   for (const e of decision.events) {
-    add(`event:${e.event}:${e.node_id}`, () =>
+    add(`event:${e.event}:${e.node_id}`, (deps) =>
       recordEvent(deps, cluster.settings, { ...base, node_id: e.node_id, event: e.event, successful: e.successful, details: e.details }),
     );
   }
   for (const a of decision.alarms) {
     if (a.kind === 'clock_skew') continue; // the engine's clock_skew event says it already
-    add(alarmKey(a), () =>
+    add(alarmKey(a), (deps) =>
       recordEvent(deps, cluster.settings, {
         ...base,
         node_id: a.node_id ?? 0,
@@ -328,7 +366,7 @@ async function reportConditions(
       current.add(key);
       continue;
     }
-    add(key, () =>
+    add(key, (deps) =>
       recordEvent(deps, cluster.settings, {
         ...base,
         node_id: r.node_id ?? 0,
@@ -341,29 +379,48 @@ async function reportConditions(
   const previous = new Set(cluster.reported_conditions ?? []);
   const appeared = pending.filter((p) => !previous.has(p.key));
   const cleared = [...previous].filter((k) => !current.has(k));
-  if (appeared.length === 0 && cleared.length === 0) return { wrote: false, events: 0 };
-  const write = await deps.store.updateCluster(cluster.cluster_id, cluster.version, { reported_conditions: [...current].sort() }, deps.clock.now());
-  if (!write.ok) return { wrote: false, events: 0 }; // another invocation reports them
-  let events = 0;
-  for (const p of appeared) {
-    await p.record();
-    events += 1;
-  }
-  for (const key of cleared) {
+  if (appeared.length === 0 && cleared.length === 0) return null;
+  return { keys: [...current].sort(), appeared, cleared };
+}
+
+/** Records the events of a report whose key set this invocation wrote; returns how many. */
+async function recordConditions(deps: ControllerDeps, snapshot: ClusterSnapshot, report: ConditionReport): Promise<number> {
+  const { cluster } = snapshot;
+  const clearedAlarms = report.cleared.flatMap((key) => {
     const m = /^alarm:([a-z_]+):(\d+|-)$/.exec(key);
-    if (!m) continue;
-    const kind = m[1] as Alarm['kind'];
-    if (kind === 'clock_skew') continue;
-    await recordEvent(deps, cluster.settings, {
-      ...base,
-      node_id: m[2] === '-' ? 0 : Number(m[2]),
-      event: ALARM_EVENTS[kind] ?? 'replication_alarm',
-      successful: true,
-      details: `${kind}: cleared`,
-    });
-    events += 1;
-  }
-  return { wrote: true, events };
+    if (!m || m[1] === 'clock_skew') return [];
+    return [{ kind: m[1] as Alarm['kind'], node_id: m[2] === '-' ? 0 : Number(m[2]) }];
+  });
+  // Separate event items: written side by side.
+  await Promise.all([
+    ...report.appeared.map((p) => p.record(deps)),
+    ...clearedAlarms.map((a) =>
+      recordEvent(deps, cluster.settings, {
+        cluster_id: cluster.cluster_id,
+        term: cluster.term,
+        node_id: a.node_id,
+        event: ALARM_EVENTS[a.kind] ?? 'replication_alarm',
+        successful: true,
+        details: `${a.kind}: cleared`,
+      }),
+    ),
+  ]);
+  return report.appeared.length + clearedAlarms.length;
+}
+
+/** Records events for conditions that appeared or (alarms) cleared since the last evaluation. */
+async function reportConditions(
+  deps: ControllerDeps,
+  snapshot: ClusterSnapshot,
+  decision: Decision,
+  rejected: readonly RejectedHeartbeat[],
+  reportedByStream: ReadonlySet<string>,
+): Promise<{ wrote: boolean; events: number }> {
+  const report = planConditions(snapshot, decision, rejected, reportedByStream);
+  if (!report) return { wrote: false, events: 0 };
+  const write = await deps.store.updateCluster(snapshot.cluster.cluster_id, snapshot.cluster.version, { reported_conditions: report.keys }, deps.clock.now());
+  if (!write.ok) return { wrote: false, events: 0 }; // another invocation reports them
+  return { wrote: true, events: await recordConditions(deps, snapshot, report) };
 }
 
 export function emitStateMetrics(deps: ControllerDeps, snapshot: ClusterSnapshot, now: number): void {

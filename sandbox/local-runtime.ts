@@ -126,10 +126,14 @@ export class LocalRuntime {
       try {
         // Shards that appear later are read from their beginning: nothing written is skipped.
         if (++rounds % 20 === 0) await this.refreshShards('TRIM_HORIZON');
+        let delivered = false;
         for (const [id, shard] of this.shards) {
           if (!this.running) break;
-          await this.pollShard(id, shard);
+          if (await this.pollShard(id, shard)) delivered = true;
         }
+        // Records written while the handler ran (the observers' reports of a crash while the
+        // primary's own is evaluated) are read at once: the interval is an idle stream's wait.
+        if (delivered) continue;
       } catch (error) {
         this.log.error('stream poll failed', { error });
       }
@@ -144,12 +148,13 @@ export class LocalRuntime {
     }
   }
 
-  private async pollShard(id: string, shard: ShardState): Promise<void> {
+  /** Reads and delivers one batch of the shard; true when a batch was delivered and handled. */
+  private async pollShard(id: string, shard: ShardState): Promise<boolean> {
     let batch = shard.pending;
     if (batch.length === 0) {
       if (shard.iterator === null) {
         this.shards.delete(id); // closed and drained
-        return;
+        return false;
       }
       const page = await this.options.streams.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: this.options.batchSize ?? 100 }));
       shard.iterator = page.NextShardIterator ?? null;
@@ -157,7 +162,7 @@ export class LocalRuntime {
       batch = (page.Records ?? []).map((r) => toLambdaRecord(r, this.streamArn ?? '')).filter((r) => matchesStreamFilter(r, filters));
       shard.attempts = 0;
     }
-    if (batch.length === 0) return;
+    if (batch.length === 0) return false;
     const event: DynamoDBStreamEvent = { Records: batch };
     let failedFrom = -1;
     let result: unknown;
@@ -177,15 +182,17 @@ export class LocalRuntime {
     this.options.onDelivery?.(event, result);
     if (failedFrom < 0) {
       shard.pending = [];
-      return;
+      return true;
     }
+    // A failed batch is retried after the interval, not in a tight loop.
     shard.attempts += 1;
     if (shard.attempts > (this.options.maxRetries ?? 3)) {
       this.log.error('stream records dropped after retries', { shard: id, records: batch.length - failedFrom });
       shard.pending = [];
-      return;
+      return false;
     }
     shard.pending = batch.slice(failedFrom);
+    return false;
   }
 }
 

@@ -34,7 +34,7 @@ import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
 import { measureFailoverDataLoss, putDataLossMetric } from '../data-loss.js';
 import { withdrawRoutesFrom } from './routes.js';
-import { claim, runSaga, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
+import { claim, runSaga, type ClusterChange, type SagaDefinition, type SagaOutcome, type SagaState, type StepResult } from './runner.js';
 import {
   collectPendingFences,
   describeResult,
@@ -132,6 +132,14 @@ export const failoverSaga: SagaDefinition = {
   },
 };
 
+/** What the evaluation that decided a failover writes with its claim, and records once it won. */
+export interface ClaimExtras {
+  /** Written in the claim's own conditional update (the evaluation's lease observation, its reported conditions). */
+  change?: ClusterChange;
+  /** Runs once the claim won, beside the `failover_started` event (the evaluation's events and flight record). */
+  afterClaim?: () => Promise<unknown>;
+}
+
 /** Claims the cluster for `action` (term + 1) and runs the saga. Null when another invocation won. */
 export async function startFailover(
   deps: ControllerDeps,
@@ -139,9 +147,11 @@ export async function startFailover(
   snapshot: ClusterSnapshot,
   action: Extract<Action, { kind: 'failover' }>,
   decision: Decision,
+  extras: ClaimExtras = {},
 ): Promise<SagaOutcome | null> {
   const oldHb = latestHeartbeat(snapshot.heartbeats, action.old_primary_node_id);
   const claimed = await claim(deps, inv, snapshot, {
+    ...(extras.change ? { change: extras.change } : {}),
     kind: 'failover',
     term: snapshot.cluster.term + 1,
     candidate_node_id: action.candidate_node_id,
@@ -157,13 +167,11 @@ export async function startFailover(
   if (!claimed) return null;
   deps.log.info('failover claimed', { cluster_id: snapshot.cluster.cluster_id, operation: claimed.op.id, term: claimed.op.term });
   const state: SagaState = { deps, inv, clusterId: snapshot.cluster.cluster_id, snapshot, op: claimed.op, version: claimed.version };
-  await event(
-    state,
-    'failover_started',
-    action.old_primary_node_id,
-    true,
-    `term ${claimed.op.term}: ${decision.reasons.join('; ')}`.slice(0, 8000),
-  );
+  await Promise.all([
+    event(state, 'failover_started', action.old_primary_node_id, true, `term ${claimed.op.term}: ${decision.reasons.join('; ')}`.slice(0, 8000)),
+    // Bookkeeping must never hold the saga: a failure is logged (the claim stands either way).
+    extras.afterClaim?.().catch((error: unknown) => deps.log.warn('could not record what the failover\'s evaluation reported', { cluster_id: snapshot.cluster.cluster_id, error })),
+  ]);
   return runSaga(failoverSaga, deps, inv, snapshot.cluster.cluster_id, claimed);
 }
 

@@ -47,7 +47,7 @@ import { errorText, recordEvent, type ControllerDeps, type Invocation } from '..
 
 export { COOLDOWN_STEP };
 
-export type ClusterChange = Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'lease_observation'>>;
+export type ClusterChange = Partial<Pick<ClusterRecord, 'term' | 'primary_node_id' | 'paused' | 'paused_by' | 'lease_observation' | 'reported_conditions'>>;
 
 /** A follow-up operation a saga's last step leaves behind (the runner gives it an id, owner and deadline). */
 export type FollowUp = Pick<Operation, 'kind' | 'term' | 'candidate_node_id' | 'old_primary_node_id' | 'step' | 'data'>;

@@ -358,6 +358,67 @@ describe('promotions that must not happen', () => {
     expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ term: snapshot.cluster.term, primary_node_id: 1, operation: null });
   });
 
+  it("does not fail over when the primary renews its lease just before a claim that carries the evaluation's own writes, and writes none of them", async () => {
+    // A lease not observed yet (an observation to write) and a stale alarm (a condition to clear):
+    // both ride in the claim's conditional write, which must still lose to the renewal.
+    const { id, snapshot } = await crashedCluster((b) => b.renewLease('rvn-0002').cluster({ reported_conditions: ['alarm:replication_lag:3'] }));
+    const deps = f.deps();
+    const store = deps.store;
+    const claims: Parameters<typeof store.updateCluster>[2][] = [];
+    deps.store = Object.assign(Object.create(store) as typeof store, {
+      async updateCluster(...args: Parameters<typeof store.updateCluster>) {
+        if (args[2].operation && claims.length === 0) {
+          claims.push(args[2]);
+          expect(await store.renewLease(id, 1, snapshot.cluster.term, 'rvn-late', f.clock.now())).toEqual({ ok: true });
+        }
+        return store.updateCluster(...args);
+      },
+    });
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(result.code).toBe('failover');
+    expect(claims[0]).toMatchObject({ term: snapshot.cluster.term + 1, lease_observation: { rvn: 'rvn-0002' }, reported_conditions: expect.not.arrayContaining(['alarm:replication_lag:3']) });
+    expect(result.saga).toBe('started_elsewhere');
+    expect(await commandsFor(id)).toEqual([]);
+    const after = (await f.store.load(id))?.snapshot.cluster;
+    expect(after).toMatchObject({ term: snapshot.cluster.term, operation: null, reported_conditions: ['alarm:replication_lag:3'], lease_observation: snapshot.cluster.lease_observation });
+    const events = (await f.store.listEvents(id)).map((e) => e.event);
+    expect(events).not.toContain('failover_started');
+    expect(events).not.toContain('replication_alarm');
+  });
+
+  it('claims a failover with the first write of its evaluation, then records what the evaluation reported', async () => {
+    const { id, snapshot } = await crashedCluster((b) => b.renewLease('rvn-0002').cluster({ reported_conditions: ['alarm:replication_lag:3'] }));
+    const deps = f.deps();
+    const store = deps.store;
+    const writes: string[] = [];
+    const record = (what: string) => writes.push(what);
+    deps.store = Object.assign(Object.create(store) as typeof store, {
+      async updateCluster(...args: Parameters<typeof store.updateCluster>) {
+        record(args[2].operation ? `claim:${args[2].operation.step}` : 'cluster');
+        return store.updateCluster(...args);
+      },
+      async putLeaseObservation(...args: Parameters<typeof store.putLeaseObservation>) {
+        record('lease_observation');
+        return store.putLeaseObservation(...args);
+      },
+      async appendEvent(...args: Parameters<typeof store.appendEvent>) {
+        record(`event:${args[0].event}`);
+        return store.appendEvent(...args);
+      },
+    });
+    const stop = new Error('stop after the claim');
+    await expect(evaluateCluster(deps, invocation({ crashAfter: () => { throw stop; } }), id)).rejects.toBe(stop);
+    expect(writes[0]).toBe('claim:fence_old_primary');
+    expect(writes).not.toContain('lease_observation');
+    expect(writes.filter((w) => w === 'event:replication_alarm')).toHaveLength(1);
+    const after = (await f.store.load(id))?.snapshot.cluster;
+    expect(after?.term).toBe(snapshot.cluster.term + 1);
+    expect(after?.lease_observation?.rvn).toBe('rvn-0002');
+    expect(after?.reported_conditions).not.toContain('alarm:replication_lag:3');
+    const cleared = await f.store.listEvents(id, { event: 'replication_alarm' });
+    expect(cleared.map((e) => e.details)).toEqual(['replication_lag: cleared']);
+  });
+
   it('does not fail over a paused cluster: the decision is reported, nothing is sent', async () => {
     const { id, snapshot } = await crashedCluster((b) => b.cluster({ paused: true }));
     const result = await evaluateCluster(f.deps(), invocation(), id);
