@@ -97,6 +97,14 @@ export function findFollowers(ctx: EngineContext, primary: NodeView, rejoining: 
   return { direct, cascaded };
 }
 
+/** Rejoins due, in the order the engine takes them (docs/decision-engine.md). */
+export interface Rejoins {
+  /** A switchover's demoted primary, started again without a rewind: before any follow. */
+  demoted: Finding;
+  /** Any other (a rewind, perhaps an instance to start first): after the follows of standbys not cascaded. */
+  rewind: Finding;
+}
+
 /** Nodes that are fenced (by the controller's record or by their agent) and are not witnesses. */
 export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
   return ctx.views.filter((v) => v !== primary && v.node.type !== 'witness' && (v.node.fenced || v.heartbeat?.server?.fenced === true));
@@ -115,7 +123,8 @@ export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
  * - Any other fenced node (a failed former primary, a fenced intruder, a node fenced by hand) is
  *   rewound and rejoined only with `auto_rejoin`; without it an operator runs `node rejoin`.
  */
-export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
+export function findRejoins(ctx: EngineContext, primary: NodeView): Rejoins {
+  const demoted: Finding = { actions: [], reasons: [], events: [] };
   const out: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
   for (const v of fencedNodes(ctx, primary)) {
@@ -128,8 +137,8 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
       continue;
     }
     if (n.type === 'standby' && n.active && !n.fenced && n.upstream_node_id === pid) {
-      out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
-      out.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);
+      demoted.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
+      demoted.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);
     } else if (ctx.settings.auto_rejoin) {
       out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: true });
       out.reasons.push(`${label(n)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
@@ -147,7 +156,7 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
       out.reasons.push(`${what}; auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it`);
     }
   }
-  return out;
+  return { demoted, rewind: out };
 }
 
 /**
