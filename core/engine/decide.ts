@@ -11,7 +11,8 @@
  * 4. a second writable server (`fence`): split brain is fixed before anything else;
  * 5. the primary's failure (`failover`, `restart_primary` when no standby can be promoted,
  *    `failover_cancelled`, `wait`);
- * 6. fenced nodes to rejoin (`rejoin`), standbys on the wrong upstream (`follow`);
+ * 6. a switchover's demoted primary (`rejoin`), standbys on the wrong upstream (`follow`), fenced
+ *    nodes to rewind and rejoin (`rejoin`), cascaded standbys that receive nothing (`follow`);
  * 7. otherwise `healthy` (alarm-only states ride along on every decision).
  * A cluster paused by an operator or in `failover=manual` turns any decision with actions into
  * `report_only` (the ending of an operation included: it then ends by its own steps, as before).
@@ -108,18 +109,23 @@ function decideCore(ctx: EngineContext, lease: LeaseView): Draft {
   }
   if (verdict.state === 'failed') return decideFailover(ctx, primary, lease, verdict.kind, verdict.began, [verdict.headline, ...verdict.reasons]);
 
-  // The former primary back as a standby first: it is often the synchronous standby, and the
-  // standbys registered under it stream through it once it is back.
   const serves = primaryServes(primary);
   const rejoins = findRejoins(ctx, primary);
-  if (serves && rejoins.actions.length > 0) {
-    return { code: 'rejoin', reasons: rejoins.reasons, actions: rejoins.actions };
+  const rejoinReasons = [...rejoins.demoted.reasons, ...rejoins.rewind.reasons];
+  const rejoining = new Set([...rejoins.demoted.actions, ...rejoins.rewind.actions].flatMap((a) => (a.kind === 'rejoin' ? [a.node_id] : [])));
+  const followers = findFollowers(ctx, primary, rejoining);
+  if (serves) {
+    // A switchover's demoted primary first: started again without a rewind, it is often the
+    // synchronous standby, and the standbys cascaded under it stream through it once it is back.
+    if (rejoins.demoted.actions.length > 0) return { code: 'rejoin', reasons: rejoinReasons, actions: rejoins.demoted.actions };
+    // Then a standby cut off from a failed primary follows the new one before that one is rewound:
+    // a follow takes seconds, a rewind (perhaps an instance to boot first) far longer, and a standby
+    // still registered under the former primary when it rejoins would stream through it, cascaded.
+    if (followers.direct.actions.length > 0) return { code: 'follow', reasons: [...followers.direct.reasons, ...rejoinReasons], actions: followers.direct.actions };
+    if (rejoins.rewind.actions.length > 0) return { code: 'rejoin', reasons: rejoinReasons, actions: rejoins.rewind.actions };
+    if (followers.cascaded.actions.length > 0) return { code: 'follow', reasons: followers.cascaded.reasons, actions: followers.cascaded.actions };
   }
-  const followers = findFollowers(ctx, primary);
-  if (serves && followers.actions.length > 0) {
-    return { code: 'follow', reasons: followers.reasons, actions: followers.actions };
-  }
-  return healthy(ctx, primary, lease, [...verdict.notes, ...rejoins.reasons]);
+  return healthy(ctx, primary, lease, [...verdict.notes, ...rejoinReasons]);
 }
 
 function decideFailover(ctx: EngineContext, primary: NodeView, lease: LeaseView, kind: FailureKind, began: number, evidence: string[]): Draft {

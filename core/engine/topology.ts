@@ -43,6 +43,14 @@ export function primaryServes(primary: NodeView): boolean {
   return primary.fresh && s !== null && s.postmaster_running && s.accepting_connections && s.in_recovery !== true;
 }
 
+/** Follows toward the primary, in the order the engine takes them (docs/decision-engine.md). */
+export interface Followers {
+  /** Standbys not registered under another standby: taken before any rejoin. */
+  direct: Finding;
+  /** Cascaded standbys: after the rejoins, since they may stream through a standby that rejoins. */
+  cascaded: Finding;
+}
+
 /**
  * Standbys streaming from the wrong node. A standby registered under another active standby is a
  * cascaded standby: its upstream is that standby, and it is left there — or at the primary, if it
@@ -52,17 +60,20 @@ export function primaryServes(primary: NodeView): boolean {
  * the primary nor a standby, is told to follow the primary; so is a cascaded standby that receives
  * no WAL at all (its upstream cannot serve it). A standby of the primary with no WAL receiver is a
  * replication alarm, not a follow: it is where it should be, and PostgreSQL reconnects by itself.
+ * Nodes in `rejoining` (a rejoin is due for them) get no follow: the rejoin makes them follow.
  */
-export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
-  const out: Finding = { actions: [], reasons: [], events: [] };
+export function findFollowers(ctx: EngineContext, primary: NodeView, rejoining: ReadonlySet<number> = new Set()): Followers {
+  const direct: Finding = { actions: [], reasons: [], events: [] };
+  const cascaded: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
   for (const v of ctx.views) {
     const s = v.server;
-    if (v === primary || v.node.type !== 'standby' || !v.node.active || v.node.fenced) continue;
+    if (v === primary || v.node.type !== 'standby' || !v.node.active || v.node.fenced || rejoining.has(v.node.node_id)) continue;
     if (!s || !s.postmaster_running || s.in_recovery !== true || s.fenced) continue;
     const registered = v.node.upstream_node_id;
     const up = registered === null ? undefined : ctx.byId.get(registered);
     const cascade = up !== undefined && up !== primary && up !== v && up.node.type === 'standby' && up.node.active && !up.node.fenced;
+    const out = cascade ? cascaded : direct;
     const actual = s.wal_receiver_upstream_node_id;
     if (actual !== null && actual !== pid && !(cascade && actual === registered)) {
       out.actions.push({ kind: 'follow', node_id: v.node.node_id, upstream_node_id: pid });
@@ -83,7 +94,15 @@ export function findFollowers(ctx: EngineContext, primary: NodeView): Finding {
       out.reasons.push(`${label(v.node)} is registered under standby node ${registered} but receives no WAL (no WAL receiver running): make it follow the primary ${label(primary.node)}`);
     }
   }
-  return out;
+  return { direct, cascaded };
+}
+
+/** Rejoins due, in the order the engine takes them (docs/decision-engine.md). */
+export interface Rejoins {
+  /** A switchover's demoted primary, started again without a rewind: before any follow. */
+  demoted: Finding;
+  /** Any other (a rewind, perhaps an instance to start first): after the follows of standbys not cascaded. */
+  rewind: Finding;
 }
 
 /** Nodes that are fenced (by the controller's record or by their agent) and are not witnesses. */
@@ -104,7 +123,8 @@ export function fencedNodes(ctx: EngineContext, primary: NodeView): NodeView[] {
  * - Any other fenced node (a failed former primary, a fenced intruder, a node fenced by hand) is
  *   rewound and rejoined only with `auto_rejoin`; without it an operator runs `node rejoin`.
  */
-export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
+export function findRejoins(ctx: EngineContext, primary: NodeView): Rejoins {
+  const demoted: Finding = { actions: [], reasons: [], events: [] };
   const out: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
   for (const v of fencedNodes(ctx, primary)) {
@@ -117,8 +137,8 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
       continue;
     }
     if (n.type === 'standby' && n.active && !n.fenced && n.upstream_node_id === pid) {
-      out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
-      out.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);
+      demoted.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: false });
+      demoted.reasons.push(`${label(n)} is registered as a standby of ${label(primary.node)} but its server is held down (a switchover's demoted primary): rejoin it, without a rewind`);
     } else if (ctx.settings.auto_rejoin) {
       out.actions.push({ kind: 'rejoin', node_id: n.node_id, upstream_node_id: pid, force_rewind: true });
       out.reasons.push(`${label(n)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
@@ -136,7 +156,7 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Finding {
       out.reasons.push(`${what}; auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it`);
     }
   }
-  return out;
+  return { demoted, rewind: out };
 }
 
 /**

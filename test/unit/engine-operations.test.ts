@@ -413,7 +413,7 @@ const stuck: Case[] = [
     reason: 'auto_rejoin=false, so it stays fenced',
   },
   {
-    name: 'rejoins a fenced former primary before making a standby follow',
+    name: 'makes a standby follow the primary before rejoining a fenced former primary, and says the rejoin comes next',
     given: () =>
       clusterSnapshot()
         .settings({ auto_rejoin: true })
@@ -421,6 +421,19 @@ const stuck: Case[] = [
         .node(5, { type: 'primary', fenced: true, active: false, upstream_node_id: null })
         .server(5, { fenced: true, postmaster_running: false, accepting_connections: false })
         .server(3, { wal_receiver_upstream_node_id: 2 }),
+    code: 'follow',
+    reason: 'auto_rejoin=true: rewind it',
+    action: { kind: 'follow', node_id: 3, upstream_node_id: 1 },
+    check: (d) => expect(d.actions).toEqual([{ kind: 'follow', node_id: 3, upstream_node_id: 1 }]),
+  },
+  {
+    name: 'rejoins a fenced former primary once every standby streams from the primary',
+    given: () =>
+      clusterSnapshot()
+        .settings({ auto_rejoin: true })
+        .addStandby(5)
+        .node(5, { type: 'primary', fenced: true, active: false, upstream_node_id: null })
+        .server(5, { fenced: true, postmaster_running: false, accepting_connections: false }),
     code: 'rejoin',
     reason: 'auto_rejoin=true: rewind it',
     action: { kind: 'rejoin', node_id: 5, upstream_node_id: 1, force_rewind: true },

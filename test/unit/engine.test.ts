@@ -27,6 +27,19 @@ interface Scenario {
 }
 
 const c = clusterSnapshot;
+
+/**
+ * Right after a failover from node 1 to node 2 (term 4, timeline 3): node 1 fenced in the record,
+ * node 3 still registered under it and receiving no WAL (its server still points at node 1).
+ */
+function afterFailover(): SnapshotBuilder {
+  return c()
+    .cluster({ primary_node_id: 2, term: 4 })
+    .node(1, { type: 'primary', fenced: true, active: false, upstream_node_id: null })
+    .node(2, { type: 'primary', upstream_node_id: null })
+    .server(2, { in_recovery: false, timeline: 3, current_lsn: '0/5000100', wal_receiver_status: null, wal_receiver_upstream_node_id: null })
+    .server(3, { wal_receiver_status: null, wal_receiver_upstream_node_id: null });
+}
 const LEASE_EXPIRY_MS = 20_000 + 1000; // default lease_secs=20, clock_skew_margin_ms=1000
 
 function failoverCandidate(d: Decision): number | null {
@@ -564,6 +577,43 @@ const scenarios: Record<string, Scenario[]> = {
       candidate: null,
       reason: 'node 5 (pg5) is registered under node 1',
       action: { kind: 'follow', node_id: 5, upstream_node_id: 2 },
+    },
+    {
+      name: 'makes a sibling left under a crashed former primary follow the new primary before the former primary is rejoined',
+      given: () =>
+        afterFailover().server(1, { postmaster_running: false, accepting_connections: false, fenced: true, in_recovery: null }).settings({ auto_rejoin: true }),
+      code: 'follow',
+      candidate: null,
+      reason: 'node 3 (pg3) is registered under node 1, which is not the current primary node 2 (pg2): make it follow the primary',
+      headline: true,
+      check: (d) => expect(d.actions).toEqual([{ kind: 'follow', node_id: 3, upstream_node_id: 2 }]),
+    },
+    {
+      name: 'makes a sibling follow the new primary before the instance a fence stopped is started and rejoined',
+      given: () => afterFailover().node(1, { instance_stopped_at: BUILDER_NOW - 20_000 }).silence(1).settings({ auto_rejoin: true }),
+      code: 'follow',
+      candidate: null,
+      reason: 'node 3 (pg3) is registered under node 1',
+      check: (d) => expect(d.actions).toEqual([{ kind: 'follow', node_id: 3, upstream_node_id: 2 }]),
+    },
+    {
+      name: 'makes a sibling streaming from the former primary, back up read-only, follow the new primary before that one is rejoined',
+      given: () => afterFailover().server(1, { fenced: true, in_recovery: true, wal_receiver_status: null }).server(3, { wal_receiver_status: 'streaming', wal_receiver_upstream_node_id: 1 }).settings({ auto_rejoin: true }),
+      code: 'follow',
+      candidate: null,
+      reason: 'node 3 (pg3) streams from node 1, not from the current primary node 2 (pg2)',
+      check: (d) => expect(d.actions).toEqual([{ kind: 'follow', node_id: 3, upstream_node_id: 2 }]),
+    },
+    {
+      name: "rejoins a switchover's demoted primary before the standbys cascaded under it, which stream through it once it is back",
+      given: () =>
+        afterFailover()
+          .node(1, { type: 'standby', upstream_node_id: 2, fenced: false, active: true })
+          .server(1, { postmaster_running: false, accepting_connections: false, fenced: true, in_recovery: null }),
+      code: 'rejoin',
+      candidate: null,
+      reason: "node 1 (pg1) is registered as a standby of node 2 (pg2) but its server is held down (a switchover's demoted primary)",
+      check: (d) => expect(d.actions).toEqual([{ kind: 'rejoin', node_id: 1, upstream_node_id: 2, force_rewind: false }]),
     },
     {
       name: 'does not tell standbys to follow a primary that is not serving',
