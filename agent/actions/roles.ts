@@ -22,6 +22,7 @@ import { queryOne, withSession } from '../../adapters/pg-session.js';
 import { downgradeSync, savedSyncNames } from '../pg/sync.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
+import { withHostLock } from './host-lock.js';
 import { buildNodeRecord, slotName } from './register.js';
 import { needsValidation, runFailoverValidation } from './validation.js';
 
@@ -315,7 +316,19 @@ export async function follow(ctx: ActionContext, opts: { upstreamNodeId: number 
 /** Files pg_rewind would overwrite with the source's copies but that belong to this node. */
 const PRESERVED_FILES = ['postgresql.conf', 'pg_hba.conf', 'pg_ident.conf'];
 
-export async function rejoin(ctx: ActionContext, opts: { upstreamNodeId: number | undefined; forceRewind: boolean; dryRun?: boolean }): Promise<ActionResult> {
+type RejoinOptions = { upstreamNodeId: number | undefined; forceRewind: boolean; dryRun?: boolean };
+
+/**
+ * `node rejoin`, one at a time on the host (agent/actions/host-lock.ts): a second rejoin waits for
+ * the first and then finds the node attached ("nothing to do") rather than stopping it again.
+ */
+export async function rejoin(ctx: ActionContext, opts: RejoinOptions): Promise<ActionResult> {
+  const c = ctx.config;
+  if (!c.agent_state_dir || opts.dryRun) return rejoinNow(ctx, opts);
+  return withHostLock(c.agent_state_dir, 'rejoin', c.node_rejoin_timeout * 1000 + 120_000, ctx.out, () => rejoinNow(ctx, opts));
+}
+
+async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<ActionResult> {
   const c = ctx.config;
   const out = ctx.out;
   await requireDataDirectory(c.data_directory);
