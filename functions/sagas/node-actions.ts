@@ -14,7 +14,7 @@
  * cooldown for that same action only). A failure leaves an event and the same cooldown.
  */
 import type { Action } from '../../core/decision.js';
-import type { ClusterSnapshot } from '../../core/model.js';
+import type { ClusterSnapshot, NodeRecord } from '../../core/model.js';
 import { CLUSTER_DIMENSION, METRICS } from '../../core/metrics.js';
 import type { ControllerDeps, Invocation } from '../controller.js';
 import { pointRoutesAt } from './routes.js';
@@ -146,9 +146,8 @@ async function startInstance(state: SagaState): Promise<StepResult> {
  * (docs/controller.md, "Stuck states"). A node that stopped streaming meanwhile acknowledges no
  * commit, and a fenced node is no candidate, so its agent stopping it after all costs neither.
  */
-function attachedFenced(state: SagaState, nodeId: number, upstream: number): boolean {
-  const node = nodeOf(state, nodeId);
-  const s = heartbeatOf(state, nodeId)?.server;
+function attachedFenced(state: SagaState, node: NodeRecord, upstream: number): boolean {
+  const s = heartbeatOf(state, node.node_id)?.server;
   if (!s || !(node.fenced || s.fenced)) return false;
   return s.postmaster_running && s.in_recovery === true && s.wal_receiver_status === 'streaming' && s.wal_receiver_upstream_node_id === upstream;
 }
@@ -163,7 +162,7 @@ export const rejoinSaga: SagaDefinition = {
     const { deps, op } = state;
     const node = nodeOf(state, op.candidate_node_id);
     const upstream = Number(op.data.upstream_node_id);
-    const blocked = destructiveStepBlocked(state, node.node_id, upstream, !attachedFenced(state, node.node_id, upstream));
+    const blocked = destructiveStepBlocked(state, node.node_id, upstream, !attachedFenced(state, node, upstream));
     if (blocked) return notSent(state, 'node_rejoin', blocked);
     // Operations claimed by an earlier controller version always rewound.
     const forceRewind = op.data.force_rewind !== false;
