@@ -98,16 +98,23 @@ describe('switchover', () => {
   });
 
   it('waits out a sibling whose heartbeat is late instead of refusing, then runs', async () => {
-    const { id, snapshot } = await healthyCluster((b) => b.silence(3, 4000));
-    // node3's agent reports again a moment later, as a busy host's does.
+    // A minute old: past node_timeout_secs, so node3 is not reporting until it writes again.
+    const { id, snapshot } = await healthyCluster((b) => b.silence(3));
+    // node3's agent reports again a moment later, as a busy host's does. Only its own heartbeat:
+    // rewriting the others would race the switchover's hosts and undo what they report.
+    let reporting = Number.POSITIVE_INFINITY;
     const late = (async () => {
       await new Promise((r) => setTimeout(r, 700));
-      await f.refreshHeartbeats(id);
+      reporting = f.clock.now();
+      await f.patchHeartbeat(id, 3, (hb) => hb);
     })();
     const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, siblings_follow: true }));
     await late;
-    expect(r).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
+    expect(r, r.message).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
     expect(r.checks.every((c) => c.passed)).toBe(true);
+    // It waited for node3's report rather than starting without it.
+    const started = (await f.store.listEvents(id)).find((e) => e.event === 'switchover_started');
+    expect(started?.timestamp).toBeGreaterThanOrEqual(reporting);
   });
 
   it('refuses at once what waiting cannot clear (a witness as the candidate), even on a real run', async () => {
