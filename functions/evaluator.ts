@@ -8,6 +8,9 @@
  * failover, switchover or restart, it decides again at once (a few rounds at most): the next thing
  * the cluster needs — the failover that replaces a failed new primary, the follow and rejoin
  * follow-ups of a promotion — starts in the same invocation instead of waiting for the next one.
+ * So does an evaluation whose failover claim lost: the claim is conditional on the version read,
+ * so it also loses to writes that claim nothing (another evaluation's reported conditions), and
+ * then nobody would claim until the next heartbeat or sweep.
  *
  * Events for conditions that persist are deduplicated through the cluster record's
  * `reported_conditions`: an alarm, a cancelled round, a rejected heartbeat item is recorded when it
@@ -46,7 +49,10 @@ export interface EvaluationResult {
   cluster_id: string;
   code: DecisionCode | 'missing';
   reasons: string[];
-  /** What happened to a saga in this evaluation. */
+  /**
+   * What happened to a saga in this evaluation; `started_elsewhere`: another writer claimed the
+   * cluster first (for a lost failover claim: the re-read found the term raised).
+   */
   saga: SagaOutcome['outcome'] | 'started_elsewhere' | 'in_progress' | 'cooldown_cleared' | 'ended' | 'unpaused' | null;
   /** Events this evaluation recorded (decision/alarm/rejection events; saga events not counted). */
   events_recorded: number;
@@ -68,6 +74,16 @@ export interface EvaluateOptions {
 /** Rounds of decide-and-act one evaluation may chain (see the module comment). */
 const MAX_ROUNDS = 6;
 
+/** One read → decide → act round; `again` when the cluster may need another decision at once. */
+interface Round {
+  result: EvaluationResult;
+  again: boolean;
+  /** The term the round read (none when the cluster record is missing). */
+  term?: number;
+  /** The round's failover claim lost to a concurrent write of the cluster record. */
+  claimLost?: boolean;
+}
+
 export function sagaFor(kind: string): SagaDefinition {
   switch (kind) {
     case 'failover':
@@ -86,19 +102,24 @@ export function sagaFor(kind: string): SagaDefinition {
 
 export async function evaluateCluster(deps: ControllerDeps, inv: Invocation, clusterId: string, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   let result: EvaluationResult | undefined;
+  /** Set while `result` is a lost failover claim: the term its round read. */
+  let lostAt: number | undefined;
   let events = 0;
   for (let round = 0; round < MAX_ROUNDS; round++) {
     const once = await evaluateOnce(deps, inv, clusterId, round === 0 ? options : { ...(options.sweep ? { sweep: true } : {}) });
     events += once.result.events_recorded;
-    // A cleared cooldown is bookkeeping: what the evaluation did is what came after it.
-    if (!result || result.saga === 'cooldown_cleared') result = { ...once.result, saga: once.result.saga ?? result?.saga ?? null };
+    // A cleared cooldown is bookkeeping: what the evaluation did is what came after it. So is a
+    // lost failover claim when the re-read finds the same term (nobody claimed); with the term
+    // raised, the failover was started elsewhere and the lost claim's result says so.
+    const takes = !result || result.saga === 'cooldown_cleared' || (lostAt !== undefined && once.term === lostAt);
+    if (takes) result = { ...once.result, saga: once.result.saga ?? (result?.saga === 'cooldown_cleared' ? result.saga : null) };
+    lostAt = takes && once.claimLost ? once.term : undefined;
     if (!once.again || inv.remainingMs() < deps.timings.safetyMarginMs) break;
   }
   return { ...(result as EvaluationResult), events_recorded: events };
 }
 
-/** One read → decide → act round; `again` when the cluster may need another decision at once. */
-async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: string, options: EvaluateOptions): Promise<{ result: EvaluationResult; again: boolean }> {
+async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: string, options: EvaluateOptions): Promise<Round> {
   const started = deps.clock.now();
   const loaded = await deps.store.load(clusterId);
   if (!loaded) {
@@ -127,12 +148,13 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
   };
   const action = decision.actions[0];
   let eventsRecorded = 0;
-  const result = (saga: EvaluationResult['saga'], again = false): { result: EvaluationResult; again: boolean } => ({
+  const result = (saga: EvaluationResult['saga'], again = false): Round => ({
     result: { cluster_id: clusterId, code: decision.code, reasons: decision.reasons, saga, events_recorded: eventsRecorded },
     again,
+    term: cluster.term,
   });
   /** A saga's outcome, its follow-up (if any) run by the same owner; `again` once a promotion or restart completed. */
-  const ran = async (outcome: SagaOutcome | null, chain: boolean): Promise<{ result: EvaluationResult; again: boolean }> => {
+  const ran = async (outcome: SagaOutcome | null, chain: boolean): Promise<Round> => {
     if (!outcome) return result('started_elsewhere');
     let last: SagaOutcome = outcome;
     while (last.outcome === 'completed' && last.followUp) last = await runSaga(sagaFor(last.followUp.op.kind), deps, inv, clusterId, last.followUp);
@@ -156,14 +178,15 @@ async function evaluateOnce(deps: ControllerDeps, inv: Invocation, clusterId: st
     };
     const outcome = await startFailover(deps, inv, snapshot, action, decision, { change, afterClaim });
     if (!outcome) {
-      // Another writer won: the conditions are theirs (or the next evaluation's) to report.
+      // Another writer won: the conditions are theirs (or the next round's) to report. It may have
+      // claimed nothing (a concurrent evaluation's own write), so decide again at once.
       const [, , rejected] = await Promise.all([
         keepDecision(deps, snapshot, decision, now),
         decision.lease_observation ? deps.store.putLeaseObservation(clusterId, cluster.term, decision.lease_observation) : null,
         recordRejections(),
       ]);
       eventsRecorded += rejected;
-      return result('started_elsewhere');
+      return { ...result('started_elsewhere', true), claimLost: true };
     }
     return ran(outcome, true);
   }
@@ -240,9 +263,9 @@ async function endInFlight(
   current: ClusterSnapshot,
   decision: Decision,
   action: Extract<Action, { kind: 'end_operation' }>,
-  result: (saga: EvaluationResult['saga'], again?: boolean) => { result: EvaluationResult; again: boolean },
-  ran: (outcome: SagaOutcome | null, chain: boolean) => Promise<{ result: EvaluationResult; again: boolean }>,
-): Promise<{ result: EvaluationResult; again: boolean }> {
+  result: (saga: EvaluationResult['saga'], again?: boolean) => Round,
+  ran: (outcome: SagaOutcome | null, chain: boolean) => Promise<Round>,
+): Promise<Round> {
   const { cluster } = current;
   const op = cluster.operation as Operation;
   const clusterId = cluster.cluster_id;

@@ -338,52 +338,63 @@ describe('promotions that must not happen', () => {
     const { id, snapshot } = await silentCluster();
     const deps = f.deps();
     const store = deps.store;
-    let renewed = false;
+    let claims = 0;
     deps.store = Object.assign(Object.create(store) as typeof store, {
       async updateCluster(...args: Parameters<typeof store.updateCluster>) {
         // The "silent" primary was only slow: its renewal lands just before the claim.
-        if (!renewed && args[2].operation) {
-          renewed = true;
+        if (args[2].operation && ++claims === 1) {
           expect(await store.renewLease(id, 1, snapshot.cluster.term, 'rvn-late', f.clock.now())).toEqual({ ok: true });
         }
         return store.updateCluster(...args);
       },
     });
     const result = await evaluateCluster(deps, invocation(), id);
-    expect(result.code).toBe('failover');
-    expect(renewed).toBe(true);
-    // The claim lost to the renewal, like a claim lost to another evaluator.
-    expect(result.saga).toBe('started_elsewhere');
+    // The claim lost to the renewal; deciding again at once, the evaluation sees the renewed lease
+    // (and records its observation) and waits.
+    expect(claims).toBe(1);
+    expect(result).toMatchObject({ code: 'wait', saga: null });
     expect(await commandsFor(id)).toEqual([]);
-    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ term: snapshot.cluster.term, primary_node_id: 1, operation: null });
+    const after = (await f.store.load(id))?.snapshot.cluster;
+    expect(after).toMatchObject({ term: snapshot.cluster.term, primary_node_id: 1, operation: null });
+    expect(after?.lease_observation?.rvn).toBe('rvn-late');
   });
 
-  it("does not fail over when the primary renews its lease just before a claim that carries the evaluation's own writes, and writes none of them", async () => {
+  it("writes none of the evaluation's own writes a claim carried when it loses to a renewal, then decides again on the renewed lease", async () => {
     // A lease not observed yet (an observation to write) and a stale alarm (a condition to clear):
     // both ride in the claim's conditional write, which must still lose to the renewal.
     const { id, snapshot } = await crashedCluster((b) => b.renewLease('rvn-0002').cluster({ reported_conditions: ['alarm:replication_lag:3'] }));
     const deps = f.deps();
     const store = deps.store;
     const claims: Parameters<typeof store.updateCluster>[2][] = [];
+    let loads = 0;
+    let afterLostClaim: { cluster: ClusterSnapshot['cluster'] | undefined; events: string[] } | undefined;
     deps.store = Object.assign(Object.create(store) as typeof store, {
       async updateCluster(...args: Parameters<typeof store.updateCluster>) {
-        if (args[2].operation && claims.length === 0) {
+        if (args[2].operation?.kind === 'failover' && args[2].term !== undefined) {
           claims.push(args[2]);
-          expect(await store.renewLease(id, 1, snapshot.cluster.term, 'rvn-late', f.clock.now())).toEqual({ ok: true });
+          if (claims.length === 1) expect(await store.renewLease(id, 1, snapshot.cluster.term, 'rvn-late', f.clock.now())).toEqual({ ok: true });
         }
         return store.updateCluster(...args);
       },
+      async load(...args: Parameters<typeof store.load>) {
+        // The second read is the evaluation deciding again: what the lost claim's round left.
+        if (++loads === 2) afterLostClaim = { cluster: (await store.load(id))?.snapshot.cluster, events: (await store.listEvents(id)).map((e) => e.event) };
+        return store.load(...args);
+      },
     });
     const result = await evaluateCluster(deps, invocation(), id);
-    expect(result.code).toBe('failover');
     expect(claims[0]).toMatchObject({ term: snapshot.cluster.term + 1, lease_observation: { rvn: 'rvn-0002' }, reported_conditions: expect.not.arrayContaining(['alarm:replication_lag:3']) });
-    expect(result.saga).toBe('started_elsewhere');
-    expect(await commandsFor(id)).toEqual([]);
-    const after = (await f.store.load(id))?.snapshot.cluster;
-    expect(after).toMatchObject({ term: snapshot.cluster.term, operation: null, reported_conditions: ['alarm:replication_lag:3'], lease_observation: snapshot.cluster.lease_observation });
+    expect(afterLostClaim?.cluster).toMatchObject({ term: snapshot.cluster.term, operation: null, reported_conditions: ['alarm:replication_lag:3'], lease_observation: snapshot.cluster.lease_observation });
+    expect(afterLostClaim?.events).not.toContain('failover_started');
+    expect(afterLostClaim?.events).not.toContain('replication_alarm');
+    // The renewal changed nothing the engine fails over for (the postmaster is down): the second
+    // claim, on the renewed lease, carries the observation of it and wins.
+    expect(claims).toHaveLength(2);
+    expect(claims[1]).toMatchObject({ term: snapshot.cluster.term + 1, lease_observation: { rvn: 'rvn-late' } });
+    expect(result).toMatchObject({ code: 'failover', saga: 'completed' });
     const events = (await f.store.listEvents(id)).map((e) => e.event);
-    expect(events).not.toContain('failover_started');
-    expect(events).not.toContain('replication_alarm');
+    expect(events.filter((e) => e === 'failover_started')).toHaveLength(1);
+    expect(events.filter((e) => e === 'replication_alarm')).toHaveLength(1);
   });
 
   it('claims a failover with the first write of its evaluation, then records what the evaluation reported', async () => {
