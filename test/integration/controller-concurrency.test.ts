@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCluster, sweep } from '../../functions/evaluator.js';
+import type { ControllerDeps } from '../../functions/controller.js';
+import { evaluateCluster, sweep, type EvaluationResult } from '../../functions/evaluator.js';
 import { FAILOVER_STEPS } from '../../functions/sagas/failover.js';
 import { ControllerFixture, FAST_TIMINGS, invocation } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
@@ -51,6 +52,72 @@ describe('concurrent evaluators', () => {
   it('a sweep racing stream invocations on the same cluster still fails over once', async () => {
     const { id, term } = await crashedCluster('sweep-race');
     await Promise.all([sweep(f.deps(), invocation()), ...Array.from({ length: 5 }, () => evaluateCluster(f.deps(), invocation(), id))]);
+    await expectFailedOverOnce(id, term);
+  });
+});
+
+describe('a failover claim that loses to a concurrent write', () => {
+  type Change = Parameters<ControllerDeps['store']['updateCluster']>[2];
+
+  /** A conditional write that claims a failover (the saga's own writes carry no term). */
+  const isClaim = (change: Change): boolean => change.operation?.kind === 'failover' && change.term !== undefined;
+
+  /** The store of `deps`, with `before` run once, right before its first failover claim; returns the claims it saw. */
+  function beforeFirstClaim(deps: ControllerDeps, before: () => Promise<void>): Change[] {
+    const store = deps.store;
+    const claims: Change[] = [];
+    deps.store = Object.assign(Object.create(store) as typeof store, {
+      async updateCluster(...args: Parameters<typeof store.updateCluster>) {
+        if (isClaim(args[2])) {
+          claims.push(args[2]);
+          if (claims.length === 1) await before();
+        }
+        return store.updateCluster(...args);
+      },
+    });
+    return claims;
+  }
+
+  it('decides again at once when the write that won claimed nothing, and claims and completes the failover in the same evaluation', async () => {
+    const { id, term } = await crashedCluster('lost-to-write');
+    const deps = f.deps();
+    const claims = beforeFirstClaim(deps, async () => {
+      // Another evaluation, deciding from an older view, writes its reported conditions: the
+      // version moves, nothing is claimed.
+      const c = (await f.store.load(id))?.snapshot.cluster;
+      if (!c) throw new Error('no cluster');
+      expect(await f.store.updateCluster(id, c.version, { reported_conditions: ['alarm:replication_lag:3'] }, f.clock.now())).toEqual({ ok: true });
+    });
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(claims.map((c) => c.term)).toEqual([term + 1, term + 1]);
+    expect(result).toMatchObject({ code: 'failover', saga: 'completed' });
+    await expectFailedOverOnce(id, term);
+  });
+
+  it('does not claim again when the write that won was another evaluation claiming the failover', async () => {
+    const { id, term } = await crashedCluster('lost-to-claim');
+    let rival: Promise<EvaluationResult> | undefined;
+    const deps = f.deps();
+    const claims = beforeFirstClaim(deps, async () => {
+      // A rival evaluation claims the failover first (and runs its saga on).
+      const rivalDeps = f.deps();
+      const rivalStore = rivalDeps.store;
+      let landed!: (ok: boolean) => void;
+      const claimed = new Promise<boolean>((resolve) => (landed = resolve));
+      rivalDeps.store = Object.assign(Object.create(rivalStore) as typeof rivalStore, {
+        async updateCluster(...args: Parameters<typeof rivalStore.updateCluster>) {
+          const written = await rivalStore.updateCluster(...args);
+          if (isClaim(args[2])) landed(written.ok);
+          return written;
+        },
+      });
+      rival = evaluateCluster(rivalDeps, invocation(), id);
+      expect(await claimed).toBe(true);
+    });
+    const result = await evaluateCluster(deps, invocation(), id);
+    expect(claims).toHaveLength(1);
+    expect(result).toMatchObject({ code: 'failover', saga: 'started_elsewhere' });
+    expect((await rival)?.saga).toBe('completed');
     await expectFailedOverOnce(id, term);
   });
 });
