@@ -13,15 +13,15 @@
  * before it answers, and reports each as done or pending (`follow_ups`). A pending one is carried
  * on by the evaluator.
  */
-import { buildContext } from '../core/engine/index.js';
+import { buildContext, formatTime } from '../core/engine/index.js';
 import { PgvigilError } from '../core/errors.js';
 import { lsnDiff } from '../core/lsn.js';
-import { clusterId, nodeId, type ClusterSnapshot } from '../core/model.js';
+import { clusterId, nodeId, type ClusterSnapshot, type Operation } from '../core/model.js';
 import { describeRoute, primaryRoutes } from '../core/routes.js';
 import { boolean, object, optional, withDefault, type Infer } from '../core/schema.js';
 import { recordEvent, type ControllerDeps, type Invocation } from './controller.js';
 import { followersOf } from './sagas/failover.js';
-import { claim, runSaga } from './sagas/runner.js';
+import { claim, COOLDOWN_STEP, runSaga, supersedableCooldown } from './sagas/runner.js';
 import { latestHeartbeat } from './sagas/steps.js';
 import { switchoverSaga } from './sagas/switchover.js';
 
@@ -115,7 +115,7 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
     checks.push({ name, passed, detail });
   };
   const op = cluster.operation;
-  check('no_operation_in_progress', op === null, op === null ? 'no saga is in flight' : `a ${op.kind} (operation ${op.id}) is at step "${op.step}"`);
+  check('no_operation_in_progress', op === null || supersedableCooldown(op), operationDetail(op, now));
 
   const primary = ctx.primary;
   check('primary_registered', primary !== null, primary ? `node ${primary.node.node_id} is the primary of term ${cluster.term}` : 'the cluster has no registered primary');
@@ -188,6 +188,19 @@ export function switchoverChecks(snapshot: ClusterSnapshot, candidateId: number,
   return checks;
 }
 
+/** What `no_operation_in_progress` says about the operation in the record. */
+function operationDetail(op: Operation | null, now: number): string {
+  if (op === null) return 'no saga is in flight';
+  if (supersedableCooldown(op)) {
+    const until = now > op.deadline ? `its cooldown ended at ${formatTime(op.deadline)}` : `only cools down until ${formatTime(op.deadline)} (election_rerun_interval)`;
+    return `no saga is in flight: the ${op.kind} of node ${op.candidate_node_id} (operation ${op.id}) gave up and ${until}; the switchover will supersede that cooldown, and the controller decides the ${op.kind} again after it`;
+  }
+  const running = `a ${op.kind} (operation ${op.id}) is at step "${op.step}"`;
+  if (op.step !== COOLDOWN_STEP) return running;
+  const hard = op.data.cooldown_hard === true ? `, a hard one: a promote may have reached node ${op.candidate_node_id ?? '?'}, whose fence was not confirmed` : '';
+  return `${running} until ${formatTime(op.deadline)}${hard}; a switchover supersedes only the cooldown of a follow or rejoin`;
+}
+
 /** The answer of a dry run, or of a run whose checks failed: the checks, and what they mean. */
 export function checksOnly(
   base: Pick<SwitchoverResponse, 'cluster_id' | 'candidate_node_id' | 'dry_run'>,
@@ -246,17 +259,37 @@ export async function runSwitchover(deps: ControllerDeps, inv: Invocation, reque
   if (request.dry_run || failed.length > 0) return checksOnly(base, checks, 'STANDBY SWITCHOVER', 'switchover');
   const { cluster } = snapshot;
   const oldHb = latestHeartbeat(snapshot.heartbeats, cluster.primary_node_id ?? 0);
+  // The checks passed, so an operation in the record is a cooldown this claim takes over.
+  const superseded = cluster.operation;
   const claimed = await claim(deps, inv, snapshot, {
     kind: 'switchover',
     term: cluster.term + 1,
     candidate_node_id: request.candidate_node_id,
     old_primary_node_id: cluster.primary_node_id,
     firstStep: 'demote_primary',
-    data: { was_paused: cluster.paused, pause_owned: !cluster.paused, siblings_follow: request.siblings_follow, old_timeline: oldHb?.server?.timeline ?? null },
+    data: {
+      was_paused: cluster.paused,
+      pause_owned: !cluster.paused,
+      siblings_follow: request.siblings_follow,
+      old_timeline: oldHb?.server?.timeline ?? null,
+      ...(superseded ? { superseded_cooldown: superseded.id } : {}),
+    },
     pause: true,
+    ...(superseded ? { supersedes: superseded.id } : {}),
   });
   if (!claimed) {
     return { ...base, ok: false, checks, outcome: 'not_claimed', message: 'another operation claimed the cluster first; nothing was changed' };
+  }
+  if (superseded && deps.clock.now() <= superseded.deadline) {
+    // As the evaluator records a cooldown it clears early (functions/evaluator.ts).
+    await recordEvent(deps, cluster.settings, {
+      cluster_id: request.cluster_id,
+      node_id: superseded.candidate_node_id ?? 0,
+      event: 'stuck_state_recovery',
+      successful: true,
+      details: `cooldown_superseded: the cooldown after the ${superseded.kind} of node ${superseded.candidate_node_id} (operation ${superseded.id}, until ${formatTime(superseded.deadline)}) gives way to the switchover to node ${request.candidate_node_id}: it only held back that same ${superseded.kind}, which the controller decides again after the switchover`,
+      term: claimed.op.term,
+    });
   }
   await recordEvent(deps, cluster.settings, {
     cluster_id: request.cluster_id,

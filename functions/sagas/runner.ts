@@ -26,7 +26,8 @@
  * - Cooldown. A saga that gives up leaves a `cooldown` step with a deadline instead of clearing
  *   the operation, so the engine does not start the same failing round again at once
  *   (`election_rerun_interval`). The engine says when it may be cleared: at its deadline, or at
- *   once for a different action (core/engine/operation.ts).
+ *   once for a different action (core/engine/operation.ts); a switchover's claim may take over
+ *   the cooldown of a follow or rejoin ({@link supersedableCooldown}).
  * - Ending. The engine may decide that an operation must end before its own steps would end it
  *   (its candidate or new primary failed, no writable primary for too long, a more urgent
  *   decision): {@link endOperation} moves it, with one conditional write, to the step that ends it
@@ -113,11 +114,32 @@ export interface ClaimRequest {
    * renewal that lands between the read and the claim proves the primary alive, and wins.
    */
   guardLease?: boolean;
+  /**
+   * The id of a cooldown the claim takes over ({@link supersedableCooldown}: a switchover's). The
+   * claim fails, as it does for any operation in the record, unless the record still holds that
+   * cooldown; the write is the same conditional update on the version read.
+   */
+  supersedes?: string;
+}
+
+/**
+ * The kinds whose cooldown a switchover may take over (docs/controller.md, "Switchover"): a follow
+ * or rejoin that gave up. Its cooldown runs nothing and only keeps the engine from repeating that
+ * same action at once; the engine decides it again after the switchover. Not a fence's (a server
+ * that may still take writes was not confirmed fenced), a restart's (the primary could not be
+ * restarted in place) or a failover's (a hard one protects a candidate whose fence was not confirmed).
+ */
+const SUPERSEDABLE_COOLDOWN_KINDS: ReadonlySet<OperationKind> = new Set(['follow', 'rejoin']);
+
+/** A follow or rejoin that waits in its cooldown step, nothing more: what a switchover's claim may take over. */
+export function supersedableCooldown(op: Operation | null): boolean {
+  return op !== null && op.step === COOLDOWN_STEP && SUPERSEDABLE_COOLDOWN_KINDS.has(op.kind) && op.data.cooldown_hard !== true;
 }
 
 /**
  * Claims the cluster for a new saga with one conditional write on the version this invocation
  * read. Twenty invocations that read the same version: exactly one wins; the others get null.
+ * The record must hold no operation, or the cooldown `req.supersedes` names.
  */
 export async function claim(
   deps: ControllerDeps,
@@ -127,7 +149,8 @@ export async function claim(
 ): Promise<{ op: Operation; version: number } | null> {
   const now = deps.clock.now();
   const { cluster } = snapshot;
-  if (cluster.operation !== null) return null;
+  const current = cluster.operation;
+  if (current !== null && !(req.supersedes === current.id && supersedableCooldown(current))) return null;
   const op: Operation = {
     id: newOperationId(req.kind, now),
     kind: req.kind,

@@ -1,6 +1,6 @@
 import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ClusterSnapshot } from '../../core/model.js';
+import type { ClusterSnapshot, Operation } from '../../core/model.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { switchoverHandler } from '../../functions/handlers/switchover.js';
 import { parseSwitchoverRequest } from '../../functions/switchover.js';
@@ -208,5 +208,91 @@ describe('switchover', () => {
     expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toEqual([]);
     const rolledBack = await f.store.listEvents(id, { event: 'switchover_rolled_back' });
     expect(rolledBack[0]?.details).toMatch(new RegExp(`cluster is at term ${snapshot.cluster.term + 2}, this switchover claimed term ${snapshot.cluster.term + 1}`));
+  });
+});
+
+describe('switchover over a follow-up in its cooldown', () => {
+  /**
+   * A cooldown of `kind` on node 3, ten minutes long (election_rerun_interval=600). For a rejoin,
+   * node 3 is a fenced former primary whose rewind failed (auto_rejoin on), as after a failover.
+   */
+  async function cooling(kind: 'rejoin' | 'failover', data: Record<string, unknown> = {}, settings: Partial<ClusterSnapshot['cluster']['settings']> = {}): Promise<{ id: string; snapshot: ClusterSnapshot; cooldown: Operation }> {
+    const now = f.clock.now();
+    const cooldown: Operation = {
+      id: `${kind}-cooling-${counter + 1}`,
+      kind,
+      term: 3,
+      candidate_node_id: 3,
+      old_primary_node_id: 1,
+      step: 'cooldown',
+      owner: 'cooldown',
+      deadline: now + 600_000,
+      started_at: now - 30_000,
+      data: { step_started_at: now - 5000, ...data },
+    };
+    const { id, snapshot } = await healthyCluster((b) => {
+      const built = b.settings({ auto_rejoin: true, election_rerun_interval: 600, ...settings }).cluster({ operation: cooldown });
+      return kind === 'rejoin' ? built.node(3, { fenced: true }).server(3, { postmaster_running: false, accepting_connections: false, fenced: true, wal_receiver_status: null }) : built;
+    });
+    return { id, snapshot, cooldown };
+  }
+
+  async function stuckStateEvents(id: string): Promise<{ node_id: number; successful: boolean; details: string }[]> {
+    return (await f.store.listEvents(id, { event: 'stuck_state_recovery' })).map((e) => ({ node_id: e.node_id, successful: e.successful, details: e.details }));
+  }
+
+  it('takes over the cooldown of a rejoin that gave up, says so in an event, and the rejoin is decided again toward the new primary', async () => {
+    const { id, snapshot, cooldown } = await cooling('rejoin', { upstream_node_id: 1, timeout_ms: 300_000, force_rewind: true, not_sent: 'pg_rewind failed' });
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r, r.message).toMatchObject({ ok: true, outcome: 'completed', term: snapshot.cluster.term + 1 });
+    expect(r.checks.find((c) => c.name === 'no_operation_in_progress')).toMatchObject({ passed: true });
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ primary_node_id: 2, term: snapshot.cluster.term + 1, paused: false });
+    expect(await stuckStateEvents(id)).toEqual([
+      {
+        node_id: 3,
+        successful: true,
+        details: `cooldown_superseded: the cooldown after the rejoin of node 3 (operation ${cooldown.id}, until ${new Date(cooldown.deadline).toISOString()}) gives way to the switchover to node 2: it only held back that same rejoin, which the controller decides again after the switchover`,
+      },
+    ]);
+    // What the cooldown held back is the engine's again: node 3 rejoins, now under node 2.
+    await evaluateCluster(f.deps(), invocation(), id);
+    const rejoins = (await f.commands()).filter((c) => c.parameters.ClusterId === id && c.documentName === 'pgvigil-Rejoin').map((c) => `${c.parameters.NodeId}->${c.parameters.UpstreamNodeId}`);
+    expect(rejoins).toEqual(['1->2', '3->2']);
+  });
+
+  it('of two switchovers started together over such a cooldown, exactly one runs and records it', async () => {
+    const { id } = await cooling('rejoin', { upstream_node_id: 1, timeout_ms: 300_000, force_rewind: true });
+    const results = await Promise.all([2, 2].map((c) => switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));
+    expect(results.map((r) => r.outcome).sort()).toEqual(['completed', 'not_claimed']);
+    expect((await sent(id)).filter((s) => s.startsWith('Promote'))).toEqual(['Promote:2']);
+    expect(await stuckStateEvents(id)).toHaveLength(1);
+  });
+
+  it("refuses over a failover's hard cooldown, changing nothing", async () => {
+    // Short heartbeat settings: the real run waits max(5 s, 2 × node_timeout_secs) for the check to clear.
+    const { id, snapshot, cooldown } = await cooling('failover', { cooldown_hard: true, candidate_fenced: true }, { heartbeat_interval_secs: 1, node_timeout_secs: 2 });
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r.ok).toBe(false);
+    expect(r.outcome).toBeUndefined();
+    expect(r.checks.find((c) => c.name === 'no_operation_in_progress')).toMatchObject({
+      passed: false,
+      detail: `a failover (operation ${cooldown.id}) is at step "cooldown" until ${new Date(cooldown.deadline).toISOString()}, a hard one: a promote may have reached node 3, whose fence was not confirmed; a switchover supersedes only the cooldown of a follow or rejoin`,
+    });
+    expect(await sent(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ version: snapshot.cluster.version, term: snapshot.cluster.term, operation: { id: cooldown.id, step: 'cooldown' } });
+    expect(await stuckStateEvents(id)).toEqual([]);
+  });
+
+  it('--dry-run says the cooldown will be superseded, and changes nothing', async () => {
+    const { id, snapshot, cooldown } = await cooling('rejoin', { upstream_node_id: 1, timeout_ms: 300_000, force_rewind: true });
+    const r = await switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2, dry_run: true }));
+    expect(r.ok).toBe(true);
+    expect(r.message).toBe('prerequisites for executing STANDBY SWITCHOVER are met');
+    expect(r.checks.find((c) => c.name === 'no_operation_in_progress')).toMatchObject({
+      passed: true,
+      detail: `no saga is in flight: the rejoin of node 3 (operation ${cooldown.id}) gave up and only cools down until ${new Date(cooldown.deadline).toISOString()} (election_rerun_interval); the switchover will supersede that cooldown, and the controller decides the rejoin again after it`,
+    });
+    expect(await sent(id)).toEqual([]);
+    expect((await f.store.load(id))?.snapshot.cluster).toMatchObject({ version: snapshot.cluster.version, operation: { id: cooldown.id } });
   });
 });
