@@ -46,7 +46,8 @@ export async function startMoto(options: { env?: Record<string, string>; host?: 
     stderr = (stderr + d.toString()).slice(-4000);
   });
   const endpoint = `http://${host}:${port}`;
-  const deadline = Date.now() + 30_000;
+  // Its imports take seconds of CPU: on a 2-core machine running several test files, well over 30 s.
+  const deadline = Date.now() + 120_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`moto server exited (${child.exitCode}): ${stderr}`);
     try {
