@@ -6,7 +6,8 @@
  * and no WAL arrives. Every other connection (queries, pg_rewind) passes. `release()` delivers
  * what was held and stops arming.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Server, type Socket } from 'node:net';
+import { listenOnLoopback } from './blackhole-proxy.js';
 
 /** The protocol message that starts streaming replication (CopyBothResponse). */
 const COPY_BOTH = 'W'.charCodeAt(0);
@@ -35,14 +36,7 @@ export class ReplicationStallProxy {
 
   static async start(target: { host: string; port: number }): Promise<ReplicationStallProxy> {
     const holder: { proxy?: ReplicationStallProxy } = {};
-    const server = createServer((client) => holder.proxy?.accept(client, target));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? a.port : 0);
-      });
-    });
+    const { server, port } = await listenOnLoopback((client) => holder.proxy?.accept(client, target));
     holder.proxy = new ReplicationStallProxy(server, port);
     return holder.proxy;
   }
