@@ -5,13 +5,24 @@
  * stays down while both retry (docs/agent.md, "One rejoin at a time"). The lock is a file in
  * `agent_state_dir` naming its holder's pid; one whose process is gone is taken over, so a rejoin
  * killed half-way never blocks the next.
+ *
+ * Every step that changes the lock is atomic, so that of any number of waiters exactly one holds
+ * it: a lock file appears whole (written aside, then hard-linked into place, which fails when one
+ * exists), and only its holder removes it, or, once its holder is dead, the one waiter holding the
+ * takeover lock named after it (the same kind of lock, one level down). Removing a file by name
+ * after reading it is otherwise a race: two waiters that both read the dead pid would each remove
+ * the file and create their own, the second removing the first's.
  */
-import { mkdir, open, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
 import type { Output } from '../../shell/output.js';
 
 const POLL_MS = 500;
+
+/** Who holds a lock: the pid, and a token no other lock file ever had (pids are reused). */
+type Holder = { pid: number | null; token: string };
 
 function alive(pid: number): boolean {
   try {
@@ -22,39 +33,75 @@ function alive(pid: number): boolean {
   }
 }
 
-async function holder(path: string): Promise<number | null> {
-  const text = await readFile(path, 'utf8').catch(() => null);
-  const pid = Number(text?.trim());
-  return text !== null && Number.isInteger(pid) && pid > 0 ? pid : null;
+/** The lock file's holder; null when there is no lock file. */
+async function readHolder(path: string): Promise<Holder | null> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+  const [first, second] = text.split('\n');
+  const pid = Number(first?.trim());
+  // The token names the takeover lock: a file without one of ours (written by hand, by an older
+  // agent, or cut short) is known by its whole text instead.
+  const token = second !== undefined && /^[0-9a-f]{16}$/.test(second) ? second : `text-${Buffer.from(text).toString('hex').slice(0, 64) || 'empty'}`;
+  return { pid: Number.isInteger(pid) && pid > 0 ? pid : null, token };
 }
 
-/** Creates the lock file with this process's pid; false when another live process holds it. */
-async function tryTake(path: string): Promise<{ taken: true } | { taken: false; pid: number | null }> {
+/** Creates `path` naming this process, whole or not at all; false when it exists. */
+async function create(path: string, token: string): Promise<boolean> {
+  const aside = `${path}.${process.pid}.${token}.new`;
+  // Readable by all: an agent running as another user than an operator must see the holder's pid.
+  await writeFile(aside, `${process.pid}\n${token}\n`, { mode: 0o644 });
   try {
-    // Readable by all: an agent running as another user than an operator must see the holder's pid.
-    const file = await open(path, 'wx', 0o644);
-    try {
-      await file.writeFile(`${process.pid}\n`);
-    } finally {
-      await file.close();
-    }
-    return { taken: true };
+    await link(aside, path);
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw error;
+  } finally {
+    await rm(aside, { force: true });
   }
-  const pid = await holder(path);
-  // A holder that died (or a file it had not written yet and never will: no pid) is taken over.
-  if (pid === null || !alive(pid)) {
-    if (pid === null) {
-      // Give a holder between open and write the moment it needs.
+}
+
+type Attempt = { taken: true; token: string } | { taken: false; pid: number | null };
+
+/**
+ * Takes the lock at `path` without waiting: creates it, or takes over a dead holder's. The takeover
+ * holds the lock `path.<dead holder's token>` while it checks that the file still names the dead
+ * holder and removes it, so two waiters never both remove it; that lock's own dead holder (a waiter
+ * killed during a takeover) is taken over the same way.
+ */
+async function tryTake(path: string): Promise<Attempt> {
+  const token = randomBytes(8).toString('hex');
+  // A few rounds: each either takes the lock, finds a live holder, or saw the lock change meanwhile.
+  for (let round = 0; round < 5; round++) {
+    if (await create(path, token)) return { taken: true, token };
+    const seen = await readHolder(path);
+    if (seen === null) continue; // released meanwhile
+    if (seen.pid !== null && alive(seen.pid)) return { taken: false, pid: seen.pid };
+    if (seen.pid === null) {
+      // Give a writer of the older kind (open, then write) the moment it needs.
       await new Promise((r) => setTimeout(r, 50));
-      const again = await holder(path);
-      if (again !== null) return { taken: false, pid: again };
+      const again = await readHolder(path);
+      if (again?.token !== seen.token) continue;
     }
-    await rm(path, { force: true });
-    return tryTake(path);
+    const takeover = await tryTake(`${path}.${seen.token}`);
+    if (!takeover.taken) return { taken: false, pid: takeover.pid }; // another waiter is taking it over
+    try {
+      if ((await readHolder(path))?.token === seen.token) await rm(path, { force: true });
+    } finally {
+      await release(`${path}.${seen.token}`, takeover.token);
+    }
   }
-  return { taken: false, pid };
+  return { taken: false, pid: null };
+}
+
+/** Removes the lock file if it is still this holder's (only its holder, alive, removes it). */
+async function release(path: string, token: string): Promise<void> {
+  if ((await readHolder(path).catch(() => null))?.token === token) await rm(path, { force: true });
 }
 
 /**
@@ -65,8 +112,9 @@ export async function withHostLock<T>(dir: string, name: string, waitMs: number,
   const path = join(dir, `${name}.lock`);
   const deadline = Date.now() + waitMs;
   let said = false;
+  let token: string;
   for (;;) {
-    let r: Awaited<ReturnType<typeof tryTake>>;
+    let r: Attempt;
     try {
       await mkdir(dir, { recursive: true });
       r = await tryTake(path);
@@ -76,7 +124,10 @@ export async function withHostLock<T>(dir: string, name: string, waitMs: number,
       out.warning(`cannot take the ${name} lock ${path}: ${(error as Error).message}; going on without it`);
       return fn();
     }
-    if (r.taken) break;
+    if (r.taken) {
+      token = r.token;
+      break;
+    }
     if (Date.now() >= deadline) {
       throw new PgvigilError('REJOIN_FAIL', `another ${name} is still running on this node (pid ${r.pid ?? 'unknown'}, lock ${path}) after ${Math.round(waitMs / 1000)} s`, {
         hint: 'wait for it to finish; a lock whose process has ended is taken over by itself',
@@ -89,6 +140,6 @@ export async function withHostLock<T>(dir: string, name: string, waitMs: number,
   try {
     return await fn();
   } finally {
-    if ((await holder(path)) === process.pid) await rm(path, { force: true });
+    await release(path, token);
   }
 }

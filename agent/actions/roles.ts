@@ -15,7 +15,7 @@ import { failsafeHoldMs, promoteHeld } from '../daemon/failsafe.js';
 import { clearPromoting, hostMonotonicMs, markPromoting, promiseFile, readPromise } from '../failsafe-promise.js';
 import { readFence, removeFence, writeFence } from '../fence.js';
 import { formatConninfo, hostPort, parseConninfo } from '../pg/conninfo.js';
-import { controlData, postmasterStatus, probeLocalServer, removeStaleLockFile, timelineOfWalFile } from '../pg/local.js';
+import { controlData, postmasterStatus, probeLocalServer, queryServerState, removeStaleLockFile, timelineOfWalFile, type LocalProbe } from '../pg/local.js';
 import { hasStandbySignal, readAutoConfSetting, removeStandbySignal, writeAutoConfSettings, writeStandbySignal } from '../pg/recovery.js';
 import { LocalService } from '../pg/service.js';
 import { queryOne, withSession } from '../../adapters/pg-session.js';
@@ -235,15 +235,47 @@ async function claimPrimary(ctx: ActionContext, loaded: LoadedCluster | undefine
 // ---------------------------------------------------------------------------------------------
 // follow / rejoin
 
-/** Waits until the local WAL receiver streams from `upstream`. */
-async function waitForStreaming(ctx: ActionContext, upstream: NodeRecord, nodes: readonly NodeRecord[], timeoutSecs: number): Promise<boolean> {
+type Attachment = { attached: true } | { attached: false; saw: string };
+
+/**
+ * Whether the local standby follows `upstream`: its WAL receiver streams from it, on the
+ * upstream's timeline (docs/agent.md, "Following a new timeline"). "Streaming" alone proves
+ * nothing: a receiver reads so before it has connected, while it fetches the old timeline's WAL
+ * from a new primary up to the fork, and, past the fork, in the moments before each refusal.
+ * received_tli is the timeline of the WAL it streams, which moves to the new one only once
+ * recovery has taken it as its own; a standby's pg_control_checkpoint() timeline is its last
+ * restartpoint's, which stays on the old one for minutes after a good follow.
+ */
+async function attachment(ctx: ActionContext, upstream: NodeRecord, nodes: readonly NodeRecord[], probe: LocalProbe): Promise<Attachment> {
+  if (!probe.accepting_connections) return { attached: false, saw: `the local server accepts no connections (${probe.error ?? 'no answer'})` };
+  if (probe.in_recovery !== true) return { attached: false, saw: 'the local server is not in recovery' };
+  const sender = probe.wal_receiver_sender ? ` from ${probe.wal_receiver_sender.host}:${probe.wal_receiver_sender.port}` : '';
+  if (probe.wal_receiver_status === null) return { attached: false, saw: 'no WAL receiver is running' };
+  if (probe.wal_receiver_status !== 'streaming' || probe.wal_receiver_upstream_node_id !== upstream.node_id) {
+    return { attached: false, saw: `its WAL receiver is ${probe.wal_receiver_status}${sender || ', not connected'}` };
+  }
+  let timeline: number | null;
+  try {
+    timeline = await withSession(upstream.conninfo, sqlTimeoutMs(ctx), async (s) => (await queryServerState(s, nodes)).timeline);
+  } catch (error) {
+    return { attached: false, saw: `its WAL receiver streams from node ${upstream.node_id}, whose timeline could not be read: ${(error as Error).message}` };
+  }
+  const received = probe.wal_receiver_timeline;
+  if (timeline === null || received === null || received < timeline) {
+    return { attached: false, saw: `its WAL receiver streams from node ${upstream.node_id} on timeline ${received ?? 'unknown'}, and node ${upstream.node_id} is on timeline ${timeline ?? 'unknown'}` };
+  }
+  return { attached: true };
+}
+
+/** Waits until the local standby follows `upstream` (above); else what it saw last. */
+async function waitForAttachment(ctx: ActionContext, upstream: NodeRecord, nodes: readonly NodeRecord[], timeoutSecs: number): Promise<Attachment> {
   const deadline = Date.now() + timeoutSecs * 1000;
-  while (Date.now() < deadline) {
+  for (;;) {
     const probe = await probeLocalServer({ conninfo: ctx.config.conninfo, dataDir: ctx.config.data_directory, timeoutMs: 5000, nodes });
-    if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) return true;
+    const a = await attachment(ctx, upstream, nodes, probe);
+    if (a.attached || Date.now() >= deadline) return a;
     await sleep(500);
   }
-  return false;
 }
 
 async function ensureSlot(ctx: ActionContext, upstream: NodeRecord): Promise<void> {
@@ -288,7 +320,8 @@ export async function follow(ctx: ActionContext, opts: { upstreamNodeId: number 
   if (probe.accepting_connections && probe.in_recovery === false) {
     throw new PgvigilError('FOLLOW_FAIL', 'this node is a primary and cannot follow another node', { hint: 'use "node rejoin" to rejoin a former primary' });
   }
-  if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
+  const before = await attachment(ctx, upstream, nodes, probe);
+  if (before.attached) {
     ctx.out.notice(`node ${c.node_id} is already streaming from node ${upstream.node_id}; nothing to do`);
     await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id });
     await recordEvent(ctx, 'standby_follow', true, `node ${c.node_id} was already following node ${upstream.node_id}`, term);
@@ -301,10 +334,10 @@ export async function follow(ctx: ActionContext, opts: { upstreamNodeId: number 
   // primary_conninfo is reloadable since PostgreSQL 13: a running standby needs no restart.
   if (probe.postmaster_running) await svc.reload();
   else await svc.start(c.primary_follow_timeout);
-  const ok = await waitForStreaming(ctx, upstream, nodes, c.primary_follow_timeout);
-  if (!ok) {
-    await recordEvent(ctx, 'standby_follow', false, `node ${c.node_id} did not start streaming from node ${upstream.node_id} within ${c.primary_follow_timeout} s`, term);
-    throw new PgvigilError('FOLLOW_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within primary_follow_timeout (${c.primary_follow_timeout} s)`);
+  const after = await waitForAttachment(ctx, upstream, nodes, c.primary_follow_timeout);
+  if (!after.attached) {
+    await recordEvent(ctx, 'standby_follow', false, `node ${c.node_id} did not follow node ${upstream.node_id} within ${c.primary_follow_timeout} s: ${after.saw}`, term);
+    throw new PgvigilError('FOLLOW_FAIL', `node ${c.node_id} did not follow node ${upstream.node_id} within primary_follow_timeout (${c.primary_follow_timeout} s): ${after.saw}`);
   }
   await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id });
   ctx.out.notice('STANDBY FOLLOW successful');
@@ -345,7 +378,8 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<Actio
   const pm = await postmasterStatus(c.data_directory);
   if (pm.running) {
     const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
-    if (probe.in_recovery && probe.wal_receiver_status === 'streaming' && probe.wal_receiver_upstream_node_id === upstream.node_id) {
+    const before = await attachment(ctx, upstream, nodes, probe);
+    if (before.attached) {
       out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
       await removeFence(c.data_directory);
       await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
@@ -364,7 +398,7 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<Actio
     // forever on a node that a restart brought back (docs/controller.md).
     out.notice(
       probe.accepting_connections
-        ? `the local server is running in recovery, not streaming from node ${upstream.node_id}: stopping it to rejoin`
+        ? `the local server is running in recovery, not following node ${upstream.node_id} (${before.saw}): stopping it to rejoin`
         : `the local server is running but accepts no connections (${probe.error ?? 'no answer'}): it takes no writes; stopping it to rejoin`,
     );
     await service(ctx).stop('fast');
@@ -436,10 +470,10 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<Actio
   await configureStandby(ctx, upstream);
   await removeFence(c.data_directory);
   await service(ctx).start(c.node_rejoin_timeout);
-  const ok = await waitForStreaming(ctx, upstream, nodes, c.node_rejoin_timeout);
-  if (!ok) {
-    await recordEvent(ctx, 'node_rejoin', false, `node did not start streaming from node ${upstream.node_id} within node_rejoin_timeout`, term);
-    throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not start streaming from node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s)`);
+  const after = await waitForAttachment(ctx, upstream, nodes, c.node_rejoin_timeout);
+  if (!after.attached) {
+    await recordEvent(ctx, 'node_rejoin', false, `node did not follow node ${upstream.node_id} within node_rejoin_timeout: ${after.saw}`, term);
+    throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not follow node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s): ${after.saw}`);
   }
   await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
   out.notice('NODE REJOIN successful');

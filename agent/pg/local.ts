@@ -106,6 +106,11 @@ export interface LocalProbe {
   receive_lsn: string | null;
   replay_lsn: string | null;
   wal_receiver_status: string | null;
+  /**
+   * The timeline the WAL receiver streams (pg_stat_wal_receiver.received_tli): the old one while
+   * it still fetches the old timeline's WAL from a new primary, the new one once it has switched.
+   */
+  wal_receiver_timeline: number | null;
   wal_receiver_upstream_node_id: number | null;
   /** Where the WAL receiver streams from, as PostgreSQL reports it. */
   wal_receiver_sender: { host: string; port: number } | null;
@@ -155,6 +160,7 @@ export const NO_SERVER_FACTS: Readonly<ServerFacts> = {
   receive_lsn: null,
   replay_lsn: null,
   wal_receiver_status: null,
+  wal_receiver_timeline: null,
   wal_receiver_upstream_node_id: null,
   wal_receiver_sender: null,
   replication: [],
@@ -226,6 +232,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
     receive_lsn: base.receive_lsn,
     replay_lsn: base.replay_lsn,
     wal_receiver_status: receiver?.status ?? null,
+    wal_receiver_timeline: receiver?.received_tli ?? null,
     wal_receiver_upstream_node_id: sender ? nodeForSender(nodes, sender.host, sender.port) : null,
     wal_receiver_sender: sender,
     // Without superuser or pg_read_all_stats most columns read as NULL; keep the rows schema-valid.

@@ -13,6 +13,19 @@ interface Pipe {
   toClient: Buffer[];
 }
 
+/** A TCP server on a free loopback port, for the proxies of the tests. */
+export async function listenOnLoopback(onConnection: (client: Socket) => void): Promise<{ server: Server; port: number }> {
+  const server = createServer(onConnection);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const a = server.address();
+      resolve(typeof a === 'object' && a ? a.port : 0);
+    });
+  });
+  return { server, port };
+}
+
 export class BlackholeProxy {
   private holding = false;
   private readonly pipes = new Set<Pipe>();
@@ -26,14 +39,7 @@ export class BlackholeProxy {
 
   static async start(target: { host: string; port: number }): Promise<BlackholeProxy> {
     const holder: { proxy?: BlackholeProxy } = {};
-    const server = createServer((client) => holder.proxy?.accept(client, target));
-    const port = await new Promise<number>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
-        const a = server.address();
-        resolve(typeof a === 'object' && a ? a.port : 0);
-      });
-    });
+    const { server, port } = await listenOnLoopback((client) => holder.proxy?.accept(client, target));
     holder.proxy = new BlackholeProxy(server, port);
     return holder.proxy;
   }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { withHostLock } from '../../agent/actions/host-lock.js';
 import { memoryOutput } from '../../shell/output.js';
@@ -9,6 +9,31 @@ import { memoryOutput } from '../../shell/output.js';
 const dir = mkdtempSync(join(tmpdir(), 'pgv-host-lock-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The pid of a process that has ended. */
+async function deadPid(): Promise<number> {
+  const child = spawn('true');
+  await new Promise((r) => child.on('exit', r));
+  return child.pid ?? 0;
+}
+
+/**
+ * A process of its own that waits for `go` to exist, then takes the lock `name` and, holding it,
+ * writes "enter <pid>" and "exit <pid>" to `marks` a moment apart.
+ */
+const RACER = `
+import { appendFileSync, existsSync, writeFileSync } from 'node:fs';
+import { withHostLock } from ${JSON.stringify(resolve('agent/actions/host-lock.ts'))};
+import { memoryOutput } from ${JSON.stringify(resolve('shell/output.ts'))};
+const [dir, name, marks, go] = process.argv.slice(2);
+writeFileSync(\`\${go}.ready.\${process.pid}\`, '');
+while (!existsSync(go)) await new Promise((r) => setTimeout(r, 2));
+await withHostLock(dir, name, 60_000, memoryOutput(), async () => {
+  appendFileSync(marks, \`enter \${process.pid}\\n\`);
+  await new Promise((r) => setTimeout(r, 100));
+  appendFileSync(marks, \`exit \${process.pid}\\n\`);
+});
+`;
 
 describe('the host lock of node rejoin', () => {
   it('runs a second rejoin only after the first has finished, saying that it waits', async () => {
@@ -28,13 +53,46 @@ describe('the host lock of node rejoin', () => {
   });
 
   it('takes over the lock of a process that has ended, at once', async () => {
-    const child = spawn('true');
-    await new Promise((r) => child.on('exit', r));
-    writeFileSync(join(dir, 'b.lock'), `${child.pid}\n`);
+    writeFileSync(join(dir, 'b.lock'), `${await deadPid()}\n`);
     const out = memoryOutput();
     expect(await withHostLock(dir, 'b', 60_000, out, async () => 'ran')).toBe('ran');
     expect(out.stderr).toEqual([]);
     expect(existsSync(join(dir, 'b.lock'))).toBe(false);
+  });
+
+  it('takes over a dead holder\'s lock whose takeover a waiter killed half-way had begun, leaving nothing behind', async () => {
+    const token = '0123456789abcdef';
+    writeFileSync(join(dir, 'f.lock'), `${await deadPid()}\n${token}\n`);
+    writeFileSync(join(dir, `f.lock.${token}`), `${await deadPid()}\nfedcba9876543210\n`);
+    expect(await withHostLock(dir, 'f', 60_000, memoryOutput(), async () => 'ran')).toBe('ran');
+    expect(readdirSync(dir).filter((f) => f.startsWith('f.lock'))).toEqual([]);
+  });
+
+  it('lets exactly one of several processes racing to take over a dead holder\'s lock hold it at a time', async () => {
+    const racer = join(dir, 'racer.mts');
+    writeFileSync(racer, RACER);
+    for (let round = 0; round < 3; round++) {
+      const name = `race${round}`;
+      const marks = join(dir, `${name}.marks`);
+      const go = join(dir, `${name}.go`);
+      writeFileSync(join(dir, `${name}.lock`), `${await deadPid()}\n`);
+      const children = Array.from({ length: 6 }, () => spawn(process.execPath, ['--import', 'tsx', racer, dir, name, marks, go], { stdio: ['ignore', 'ignore', 'pipe'] }));
+      const exits = children.map((child) => {
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        return new Promise<string>((r) => child.on('exit', (code) => r(`${code} ${stderr}`)));
+      });
+      // All six start (the slow part) before any races, so that all of them find the dead holder.
+      while (readdirSync(dir).filter((f) => f.startsWith(`${name}.go.ready.`)).length < children.length) await sleep(20);
+      writeFileSync(go, '');
+      expect(await Promise.all(exits)).toEqual(children.map(() => '0 '));
+      const lines = readFileSync(marks, 'utf8').trim().split('\n');
+      const enters = lines.filter((l) => l.startsWith('enter'));
+      // Held by one at a time: every "enter" is followed by the same process's "exit"; all six ran.
+      expect(lines).toEqual(enters.flatMap((e) => [e, e.replace('enter', 'exit')]));
+      expect(new Set(enters).size).toBe(children.length);
+      expect(existsSync(join(dir, `${name}.lock`))).toBe(false);
+    }
   });
 
   it('gives up with a clear error, and runs nothing, while a live process holds it past the wait', async () => {
