@@ -235,7 +235,11 @@ async function claimPrimary(ctx: ActionContext, loaded: LoadedCluster | undefine
 // ---------------------------------------------------------------------------------------------
 // follow / rejoin
 
-type Attachment = { attached: true } | { attached: false; saw: string };
+/**
+ * `streaming`: the WAL receiver streams from the upstream, but its timeline is behind the
+ * upstream's (it may be switching) or the upstream's could not be read.
+ */
+type Attachment = { attached: true } | { attached: false; saw: string; streaming?: 'behind' | 'unread' };
 
 /**
  * Whether the local standby follows `upstream`: its WAL receiver streams from it, on the
@@ -258,11 +262,11 @@ async function attachment(ctx: ActionContext, upstream: NodeRecord, nodes: reado
   try {
     timeline = await withSession(upstream.conninfo, sqlTimeoutMs(ctx), async (s) => (await queryServerState(s, nodes)).timeline);
   } catch (error) {
-    return { attached: false, saw: `its WAL receiver streams from node ${upstream.node_id}, whose timeline could not be read: ${(error as Error).message}` };
+    return { attached: false, streaming: 'unread', saw: `its WAL receiver streams from node ${upstream.node_id}, whose timeline could not be read: ${(error as Error).message}` };
   }
   const received = probe.wal_receiver_timeline;
   if (timeline === null || received === null || received < timeline) {
-    return { attached: false, saw: `its WAL receiver streams from node ${upstream.node_id} on timeline ${received ?? 'unknown'}, and node ${upstream.node_id} is on timeline ${timeline ?? 'unknown'}` };
+    return { attached: false, streaming: 'behind', saw: `its WAL receiver streams from node ${upstream.node_id} on timeline ${received ?? 'unknown'}, and node ${upstream.node_id} is on timeline ${timeline ?? 'unknown'}` };
   }
   return { attached: true };
 }
@@ -378,7 +382,16 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<Actio
   const pm = await postmasterStatus(c.data_directory);
   if (pm.running) {
     const probe = await probeLocalServer({ conninfo: c.conninfo, dataDir: c.data_directory, timeoutMs: 5000, nodes });
-    const before = await attachment(ctx, upstream, nodes, probe);
+    let before = await attachment(ctx, upstream, nodes, probe);
+    // A receiver that streams from the upstream may be switching timelines right now: give it a
+    // moment before stopping a server that may be the primary's synchronous standby.
+    if (!before.attached && before.streaming) before = await waitForAttachment(ctx, upstream, nodes, Math.min(10, c.node_rejoin_timeout));
+    if (!before.attached && before.streaming === 'unread') {
+      // A stop would not help: the rewind and the restart need the upstream this could not read.
+      throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} is running and ${before.saw}; leaving the running standby alone`, {
+        hint: 'check that this host can connect to the upstream with its conninfo, then rejoin again',
+      });
+    }
     if (before.attached) {
       out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
       await removeFence(c.data_directory);

@@ -131,4 +131,20 @@ describe('follow onto a new timeline', () => {
     expect(again.code, again.text).toBe(0);
     expect(again.stderr).toContain('NOTICE: node 3 is already streaming from node 2; nothing to do');
   });
+
+  it("leaves a standby streaming from the upstream running when the upstream's timeline cannot be read: a stop could not be undone without it", async () => {
+    expect(await receiver(4)).toMatchObject({ status: 'streaming', received_tli: 2, sender_port: proxy.port });
+    const startedAt = async (): Promise<string | undefined> => (await node(4).server.query<{ t: string }>('SELECT pg_postmaster_start_time()::text AS t'))[0]?.t;
+    const started = await startedAt();
+    proxy.refuseNew = true;
+    try {
+      const r = await agent(env, ['rejoin', ...f(4), '--term', '2']);
+      expect(r.code, r.text).toBe(24);
+      expect(r.stderr.join('\n')).toMatch(/ERROR: node 4 is running and its WAL receiver streams from node 2, whose timeline could not be read: .*; leaving the running standby alone/);
+    } finally {
+      proxy.refuseNew = false;
+    }
+    expect(await startedAt()).toBe(started);
+    expect(await receiver(4)).toMatchObject({ status: 'streaming', received_tli: 2 });
+  });
 });

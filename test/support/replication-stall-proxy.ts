@@ -24,6 +24,8 @@ interface Pipe {
 
 export class ReplicationStallProxy {
   private armed = false;
+  /** New connections are closed at once; those already open carry on (SQL fails, streaming goes on). */
+  refuseNew = false;
   private readonly pipes = new Set<Pipe>();
   private readonly sockets = new Set<Socket>();
   /** Replication connections stalled so far. */
@@ -61,6 +63,10 @@ export class ReplicationStallProxy {
   }
 
   private accept(client: Socket, target: { host: string; port: number }): void {
+    if (this.refuseNew) {
+      client.destroy();
+      return;
+    }
     const upstream = connect(target.port, target.host);
     const pipe: Pipe = { client, pending: Buffer.alloc(0), stalled: false, started: false };
     this.pipes.add(pipe);
