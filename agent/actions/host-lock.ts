@@ -24,7 +24,8 @@ const POLL_MS = 500;
 /** Who holds a lock: the pid, and a token no other lock file ever had (pids are reused). */
 type Holder = { pid: number | null; token: string };
 
-function alive(pid: number): boolean {
+/** Whether `pid` names a live process (another user's counts). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

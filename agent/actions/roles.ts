@@ -23,6 +23,7 @@ import { downgradeSync, savedSyncNames } from '../pg/sync.js';
 import { primaryConninfoFor } from './clone.js';
 import { currentTerm, findNode, guardTerm, recordEvent, requireCluster, service, sqlTimeoutMs, type ActionContext, type ActionResult } from './context.js';
 import { withHostLock } from './host-lock.js';
+import { withStartBlock } from './start-block.js';
 import { buildNodeRecord, slotName } from './register.js';
 import { needsValidation, runFailoverValidation } from './validation.js';
 
@@ -361,11 +362,15 @@ type RejoinOptions = { upstreamNodeId: number | undefined; forceRewind: boolean;
  */
 export async function rejoin(ctx: ActionContext, opts: RejoinOptions): Promise<ActionResult> {
   const c = ctx.config;
-  if (!c.agent_state_dir || opts.dryRun) return rejoinNow(ctx, opts);
-  return withHostLock(c.agent_state_dir, 'rejoin', c.node_rejoin_timeout * 1000 + 120_000, ctx.out, () => rejoinNow(ctx, opts));
+  if (!c.agent_state_dir || opts.dryRun) return rejoinNow(ctx, opts, async () => {});
+  const dir = c.agent_state_dir;
+  // Starts by anyone else are held off from before the server is found stopped until this rejoin
+  // starts it itself (agent/actions/start-block.ts).
+  return withHostLock(dir, 'rejoin', c.node_rejoin_timeout * 1000 + 120_000, ctx.out, () => withStartBlock(dir, ctx.out, (lift) => rejoinNow(ctx, opts, lift)));
 }
 
-async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<ActionResult> {
+/** `liftStartBlock` is called right before the server is started (agent/actions/start-block.ts). */
+async function rejoinNow(ctx: ActionContext, opts: RejoinOptions, liftStartBlock: () => Promise<void>): Promise<ActionResult> {
   const c = ctx.config;
   const out = ctx.out;
   await requireDataDirectory(c.data_directory);
@@ -482,6 +487,7 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions): Promise<Actio
   await ensureSlot(ctx, upstream).catch((e: unknown) => out.warning(`unable to create replication slot on node ${upstream.node_id}: ${(e as Error).message}`));
   await configureStandby(ctx, upstream);
   await removeFence(c.data_directory);
+  await liftStartBlock();
   await service(ctx).start(c.node_rejoin_timeout);
   const after = await waitForAttachment(ctx, upstream, nodes, c.node_rejoin_timeout);
   if (!after.attached) {

@@ -7,6 +7,7 @@
  */
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { PgvigilError } from '../../core/errors.js';
 import type { LoadedCluster } from '../../core/ports.js';
 import { attemptWithin } from '../attempt.js';
 import { leaseTimings, startupFenceReason } from '../daemon/policy.js';
@@ -17,6 +18,7 @@ import { postmasterStatus } from '../pg/local.js';
 import { hasStandbySignal } from '../pg/recovery.js';
 import { recordEvent, type ActionContext, type ActionResult } from './context.js';
 import { applyFence } from './roles.js';
+import { startBlockHolder } from './start-block.js';
 
 /** How long the cluster record is waited for in all: PostgreSQL's start waits for this command. */
 export const STARTUP_READ_MS = 10_000;
@@ -44,6 +46,13 @@ export async function nodeStartup(ctx: ActionContext): Promise<ActionResult> {
   // A standby not cloned yet: pg_basebackup needs its directory empty, so nothing is written there.
   if (!(await exists(join(dataDir, 'PG_VERSION')))) return nothingToDo(ctx, `"${dataDir}" holds no PostgreSQL cluster yet (no PG_VERSION file)`);
   if ((await postmasterStatus(dataDir)).running) return nothingToDo(ctx, "the local server is already running (the agent's startup rule judges a running server)");
+  const rejoining = await startBlockHolder(c.agent_state_dir);
+  if (rejoining !== null) {
+    // Started under pg_rewind, the server would read files as they are replaced (start-block.ts).
+    throw new PgvigilError('NO_RESTART', `not starting PostgreSQL on node ${c.node_id}: a rejoin (pid ${rejoining}) is working on its data directory and starts the server itself when done`, {
+      hint: `wait for that rejoin to end; it removes ${join(c.agent_state_dir ?? '', 'start-block')} when it starts the server or fails`,
+    });
+  }
   if (await hasStandbySignal(dataDir)) return nothingToDo(ctx, `standby.signal is present: node ${c.node_id} starts as a standby`);
 
   const marker = await readFence(dataDir);

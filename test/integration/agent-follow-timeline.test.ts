@@ -122,9 +122,21 @@ describe('follow onto a new timeline', () => {
   });
 
   it('rejoins that standby with --force-rewind, and reports it only once it streams timeline 2', async () => {
-    const r = await agent(env, ['rejoin', ...f(3), '--force-rewind', '--term', '2']);
+    // Meanwhile something tries to start the server (systemd after a crash, an operator): its boot
+    // guard is refused while the rejoin works on the stopped data directory (start-block.ts).
+    let rejoining = true;
+    const guards: number[] = [];
+    const starts = (async () => {
+      while (rejoining) {
+        guards.push((await agent(env, ['node', 'startup', ...f(3)])).code);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
+    const r = await agent(env, ['rejoin', ...f(3), '--force-rewind', '--term', '2']).finally(() => (rejoining = false));
+    await starts;
     expect(r.code, r.text).toBe(0);
     expect(r.stderr).toContain('NOTICE: NODE REJOIN successful');
+    expect(guards).toContain(4);
     expect(await receiver(3)).toEqual({ status: 'streaming', received_tli: 2, sender_port: proxy.port });
     expect(await node(3).server.query("SELECT 1 FROM pg_class WHERE relname = 'past_the_fork'")).toEqual([]);
     const again = await follow(3);

@@ -4,6 +4,7 @@
  * directory and DynamoDB on a private moto server. The tests run in order on one node, whose
  * server is stopped between them as it is at boot.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -105,6 +106,27 @@ describe('node startup, before PostgreSQL starts at boot', () => {
       expect(existsSync(marker())).toBe(false);
     } finally {
       await rm(standbySignal());
+    }
+  });
+
+  it('refuses to start PostgreSQL while a rejoin works on the data directory (a start-block naming a live process), changing nothing; a stale block holds nothing off', async () => {
+    const block = join(dir, 'start-block');
+    await writeFile(block, `${process.pid}\n`);
+    try {
+      const r = await startup();
+      expect(r.code, r.text).toBe(4);
+      expect(r.text).toContain(`ERROR: not starting PostgreSQL on node 1: a rejoin (pid ${process.pid}) is working on its data directory and starts the server itself when done`);
+      expect(existsSync(marker())).toBe(false);
+      expect(existsSync(standbySignal())).toBe(false);
+      // The rejoin was killed half-way: its pid is gone, and the guard judges the node as usual.
+      await writeFile(block, `${spawnSync('true').pid}\n`);
+      const stale = await startup();
+      expect(stale.code, stale.text).toBe(0);
+      expect(stale.text).toContain('NOTICE: node 1 will start read-only, fenced (standby.signal)');
+    } finally {
+      await rm(block, { force: true });
+      await rm(marker(), { force: true });
+      await rm(standbySignal(), { force: true });
     }
   });
 
