@@ -47,8 +47,19 @@ async function localRole(ctx: ActionContext): Promise<{ inRecovery: boolean; tim
   });
 }
 
-async function updateOwnRecord(ctx: ActionContext, loaded: LoadedCluster | undefined, change: Partial<NodeRecord>): Promise<void> {
-  const existing = findNode(loaded, ctx.config.node_id);
+/**
+ * Writes this node's record with `change`, onto the record as it is now: an action reads the
+ * cluster when it starts and may write seconds later, and the controller may have written the
+ * record meanwhile — a failover's fence that stopped this instance records `instance_stopped_at`
+ * and `active: false`, which auto_rejoin needs to start the instance again. A write from the copy
+ * read at the start (a fence action finishing as the instance stops) erased both, and the node
+ * stayed stopped (docs/controller.md, "Stuck states").
+ */
+export async function updateOwnRecord(ctx: ActionContext, loaded: LoadedCluster | undefined, change: Partial<NodeRecord>, reread = true): Promise<void> {
+  // A promotion's own write skips the read (the failover waits on it; the saga writes the
+  // candidate's record only after the promote has answered).
+  const current = reread ? await ctx.store.load(ctx.config.cluster_id).catch(() => undefined) : undefined;
+  const existing = findNode(current, ctx.config.node_id) ?? findNode(loaded, ctx.config.node_id);
   const base = existing ?? buildNodeRecord(ctx, change.type ?? 'standby', change.upstream_node_id ?? null, undefined);
   await ctx.store.putNode({ ...base, ...change, updated_at: ctx.now() });
 }
@@ -72,7 +83,7 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
   if (!before.inRecovery) {
     out.notice(`node "${c.node_name}" (ID: ${c.node_id}) is already primary (timeline ${before.timeline}); nothing to do`);
     await claimPrimary(ctx, loaded);
-    await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true });
+    await updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true }, false);
     await recordEvent(ctx, 'standby_promote', true, `node ${c.node_id} was already primary on timeline ${before.timeline} (term ${term})`, term);
     return { changed: false, message: 'already primary' };
   }
@@ -137,7 +148,7 @@ async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefi
   // Writes flow as soon as possible: the local downgrade first, then the records, side by side.
   const downgraded = await downgradeSyncAfterPromotion(ctx);
   await Promise.all([
-    claimPrimary(ctx, loaded).then(() => updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true })),
+    claimPrimary(ctx, loaded).then(() => updateOwnRecord(ctx, loaded, { type: 'primary', upstream_node_id: null, fenced: false, active: true }, false)),
     recordEvent(ctx, 'standby_promote', true, `server "${c.node_name}" (ID: ${c.node_id}) was successfully promoted to primary on timeline ${after.timeline}`, term),
     downgraded === null ? undefined : recordEvent(ctx, 'sync_downgraded', true, `promoted with no synchronous standby following yet; synchronous_standby_names "${downgraded}" cleared until one has caught up`, term),
   ]);
