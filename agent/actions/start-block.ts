@@ -16,10 +16,15 @@ import { alive } from './host-lock.js';
 
 const FILE = 'start-block';
 
+/** Where the block lives in an agent state directory. */
+export function startBlockPath(dir: string): string {
+  return join(dir, FILE);
+}
+
 /** The pid of the live process that blocks starts in `dir`; null when none does. */
 export async function startBlockHolder(dir: string | undefined): Promise<number | null> {
   if (!dir) return null;
-  const text = await readFile(join(dir, FILE), 'utf8').catch(() => undefined);
+  const text = await readFile(startBlockPath(dir), 'utf8').catch(() => undefined);
   const pid = Number(text?.split('\n')[0]?.trim());
   return Number.isInteger(pid) && pid > 0 && alive(pid) ? pid : null;
 }
@@ -30,7 +35,7 @@ export async function startBlockHolder(dir: string | undefined): Promise<number 
  * that cannot be written is skipped with a warning: it must never stop the rejoin itself.
  */
 export async function withStartBlock<T>(dir: string | undefined, out: Output, fn: (lift: () => Promise<void>) => Promise<T>): Promise<T> {
-  const path = dir ? join(dir, FILE) : undefined;
+  const path = dir ? startBlockPath(dir) : undefined;
   let held = false;
   if (path) {
     try {

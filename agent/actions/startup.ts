@@ -18,7 +18,7 @@ import { postmasterStatus } from '../pg/local.js';
 import { hasStandbySignal } from '../pg/recovery.js';
 import { recordEvent, type ActionContext, type ActionResult } from './context.js';
 import { applyFence } from './roles.js';
-import { startBlockHolder } from './start-block.js';
+import { startBlockHolder, startBlockPath } from './start-block.js';
 
 /** How long the cluster record is waited for in all: PostgreSQL's start waits for this command. */
 export const STARTUP_READ_MS = 10_000;
@@ -50,7 +50,7 @@ export async function nodeStartup(ctx: ActionContext): Promise<ActionResult> {
   if (rejoining !== null) {
     // Started under pg_rewind, the server would read files as they are replaced (start-block.ts).
     throw new PgvigilError('NO_RESTART', `not starting PostgreSQL on node ${c.node_id}: a rejoin (pid ${rejoining}) is working on its data directory and starts the server itself when done`, {
-      hint: `wait for that rejoin to end; it removes ${join(c.agent_state_dir ?? '', 'start-block')} when it starts the server or fails`,
+      hint: `wait for that rejoin to end; it removes ${startBlockPath(c.agent_state_dir ?? '')} when it starts the server or fails`,
     });
   }
   if (await hasStandbySignal(dataDir)) return nothingToDo(ctx, `standby.signal is present: node ${c.node_id} starts as a standby`);
