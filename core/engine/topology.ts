@@ -101,7 +101,7 @@ export function findFollowers(ctx: EngineContext, primary: NodeView, rejoining: 
 export interface Rejoins {
   /** A switchover's demoted primary, started again without a rewind: before any follow. */
   demoted: Finding;
-  /** Any other (a rewind, perhaps an instance to start first): after the follows of standbys not cascaded. */
+  /** Any other (a rewind, perhaps an instance to start first): after the follows of standbys not cascaded; stranded standbys before fenced nodes. */
   rewind: Finding;
 }
 
@@ -127,6 +127,20 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Rejoins {
   const demoted: Finding = { actions: [], reasons: [], events: [] };
   const out: Finding = { actions: [], reasons: [], events: [] };
   const pid = primary.node.node_id;
+  // Stranded standbys first: each is a candidate (often the synchronous standby) that comes back in
+  // seconds, while a fenced former primary may need its instance booted and a rewind. And a
+  // stranded standby still pointed at that former primary would stream through it, cascaded, once
+  // it had rejoined (a drills-in-a-row run, docs/controller.md "Stuck states").
+  for (const v of strandedStandbys(ctx, primary)) {
+    const s = v.server as ServerState;
+    const what = `${label(v.node)} has not streamed for ${formatDuration((v.heartbeat?.sent_at ?? 0) - (s.not_streaming_since ?? 0))} (more than primary_follow_timeout=${ctx.settings.primary_follow_timeout} s) and is on timeline ${s.timeline}, behind the primary's ${primary.server?.timeline}: it may hold WAL the new timeline never had, which no follow can stream past`;
+    if (ctx.settings.auto_rejoin) {
+      out.actions.push({ kind: 'rejoin', node_id: v.node.node_id, upstream_node_id: pid, force_rewind: true });
+      out.reasons.push(`${what}; auto_rejoin=true: rejoin it to ${label(primary.node)} (pg_rewind --dry-run decides whether anything must be rewound)`);
+    } else {
+      out.reasons.push(`${what}; auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it`);
+    }
+  }
   for (const v of fencedNodes(ctx, primary)) {
     const n = v.node;
     if (!v.fresh) {
@@ -144,16 +158,6 @@ export function findRejoins(ctx: EngineContext, primary: NodeView): Rejoins {
       out.reasons.push(`${label(n)} is fenced and its agent is reporting; auto_rejoin=true: rewind it and make it follow ${label(primary.node)}`);
     } else {
       out.reasons.push(`${label(n)} is fenced; auto_rejoin=false, so it stays fenced until "pgvigil node rejoin" is run on it`);
-    }
-  }
-  for (const v of strandedStandbys(ctx, primary)) {
-    const s = v.server as ServerState;
-    const what = `${label(v.node)} has not streamed for ${formatDuration((v.heartbeat?.sent_at ?? 0) - (s.not_streaming_since ?? 0))} (more than primary_follow_timeout=${ctx.settings.primary_follow_timeout} s) and is on timeline ${s.timeline}, behind the primary's ${primary.server?.timeline}: it may hold WAL the new timeline never had, which no follow can stream past`;
-    if (ctx.settings.auto_rejoin) {
-      out.actions.push({ kind: 'rejoin', node_id: v.node.node_id, upstream_node_id: pid, force_rewind: true });
-      out.reasons.push(`${what}; auto_rejoin=true: rejoin it to ${label(primary.node)} (pg_rewind --dry-run decides whether anything must be rewound)`);
-    } else {
-      out.reasons.push(`${what}; auto_rejoin=false: run "pgvigil node rejoin --force-rewind" on it`);
     }
   }
   return { demoted, rewind: out };

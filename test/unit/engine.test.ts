@@ -705,6 +705,27 @@ const scenarios: Record<string, Scenario[]> = {
       reason: 'nothing to do',
     },
     {
+      // A drills-in-a-row run: the fenced former primary's rejoin (instance booted first) went first,
+      // and the stranded standby, still pointed at it, then streamed through it, cascaded for good.
+      name: 'rejoins a stranded standby before a fenced former primary',
+      given: () =>
+        c()
+          .addStandby(5)
+          .node(5, { type: 'primary', fenced: true, upstream_node_id: null })
+          .server(5, { fenced: true, postmaster_running: false, accepting_connections: false })
+          .node(3, { upstream_node_id: 5 })
+          .server(3, { timeline: 1, wal_receiver_status: null, wal_receiver_upstream_node_id: null, not_streaming_since: BUILDER_NOW - 1000 - 61_000 })
+          .settings({ auto_rejoin: true }),
+      code: 'rejoin',
+      candidate: null,
+      reason: 'node 3 (pg3) has not streamed for 61 s',
+      check: (d) =>
+        expect(d.actions).toEqual([
+          { kind: 'rejoin', node_id: 3, upstream_node_id: 1, force_rewind: true },
+          { kind: 'rejoin', node_id: 5, upstream_node_id: 1, force_rewind: true },
+        ]),
+    },
+    {
       name: 'rejoins a fenced former primary when auto_rejoin is on',
       given: () => c().addStandby(5).node(5, { type: 'primary', fenced: true, upstream_node_id: null }).server(5, { fenced: true, postmaster_running: false, accepting_connections: false }).settings({ auto_rejoin: true }),
       code: 'rejoin',
