@@ -59,9 +59,33 @@ export async function updateOwnRecord(ctx: ActionContext, loaded: LoadedCluster 
   // A promotion's own write skips the read (the failover waits on it; the saga writes the
   // candidate's record only after the promote has answered).
   const current = reread ? await ctx.store.load(ctx.config.cluster_id).catch(() => undefined) : undefined;
+  await writeOwnRecord(ctx, current, loaded, change);
+}
+
+async function writeOwnRecord(ctx: ActionContext, current: LoadedCluster | undefined, loaded: LoadedCluster | undefined, change: Partial<NodeRecord>): Promise<void> {
   const existing = findNode(current, ctx.config.node_id) ?? findNode(loaded, ctx.config.node_id);
   const base = existing ?? buildNodeRecord(ctx, change.type ?? 'standby', change.upstream_node_id ?? null, undefined);
   await ctx.store.putNode({ ...base, ...change, updated_at: ctx.now() });
+}
+
+/**
+ * Records this node rejoined as a standby of `upstreamId`. The standbys registered under it while it
+ * was the primary were the primary's own, not cascaded under it: they are registered under its new
+ * upstream first, so the engine makes them follow the primary rather than leave them streaming
+ * through this node, which their unchanged conninfo reaches again as soon as it is back
+ * (docs/decision-engine.md, "Order"). Only from a fresh read: a stale copy would overwrite what
+ * their own agents or the controller wrote since.
+ */
+export async function recordRejoined(ctx: ActionContext, loaded: LoadedCluster | undefined, upstreamId: number): Promise<void> {
+  const current = await ctx.store.load(ctx.config.cluster_id).catch(() => undefined);
+  if (findNode(current, ctx.config.node_id)?.type === 'primary') {
+    for (const n of current?.snapshot.nodes ?? []) {
+      if (n.node_id === ctx.config.node_id || n.type !== 'standby' || n.upstream_node_id !== ctx.config.node_id) continue;
+      await ctx.store.putNode({ ...n, upstream_node_id: upstreamId, updated_at: ctx.now() });
+      ctx.out.info(`node ${n.node_id} was registered under this node while it was the primary: now registered under node ${upstreamId}`);
+    }
+  }
+  await writeOwnRecord(ctx, current, loaded, { type: 'standby', upstream_node_id: upstreamId, fenced: false, instance_stopped_at: null, active: true });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -411,7 +435,7 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions, liftStartBlock
     if (before.attached) {
       out.notice(`node ${c.node_id} is already a standby streaming from node ${upstream.node_id}; nothing to do`);
       await removeFence(c.data_directory);
-      await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
+      await recordRejoined(ctx, loaded, upstream.node_id);
       return { changed: false, message: 'already rejoined' };
     }
     // Only a server that may take writes is refused: one that answers and is not (known to be) in
@@ -505,7 +529,7 @@ async function rejoinNow(ctx: ActionContext, opts: RejoinOptions, liftStartBlock
     await recordEvent(ctx, 'node_rejoin', false, `node did not follow node ${upstream.node_id} within node_rejoin_timeout: ${after.saw}`, term);
     throw new PgvigilError('REJOIN_FAIL', `node ${c.node_id} did not follow node ${upstream.node_id} within node_rejoin_timeout (${c.node_rejoin_timeout} s): ${after.saw}`);
   }
-  await updateOwnRecord(ctx, loaded, { type: 'standby', upstream_node_id: upstream.node_id, fenced: false, instance_stopped_at: null, active: true });
+  await recordRejoined(ctx, loaded, upstream.node_id);
   out.notice('NODE REJOIN successful');
   out.detail(`node ${c.node_id} is now attached to node ${upstream.node_id}`);
   await recordEvent(ctx, 'node_rejoin', true, `node ${c.node_id} is now attached to node ${upstream.node_id}${diverged ? ' (after pg_rewind)' : ''}`, term);

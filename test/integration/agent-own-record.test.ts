@@ -7,7 +7,7 @@
  * The state store is DynamoDB on a private moto server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { updateOwnRecord } from '../../agent/actions/roles.js';
+import { recordRejoined, updateOwnRecord } from '../../agent/actions/roles.js';
 import type { ActionContext } from '../../agent/actions/context.js';
 import type { AgentConfig } from '../../agent/config.js';
 import { memoryOutput } from '../../shell/output.js';
@@ -60,5 +60,46 @@ describe("an action's write of its own node record", () => {
     await updateOwnRecord(ctx, atStart, { fenced: true });
     expect(reads).toBe(1);
     expect((await fx.store.load('own-record-2'))?.snapshot.nodes.find((n) => n.node_id === 2)).toMatchObject({ fenced: true, active: true, type: 'standby' });
+  });
+});
+
+// A drills-in-a-row run: node 3 followed node 2 while node 2 was the primary; node 2 failed, node 1
+// was promoted, node 2 rejoined under node 1 before node 3 was dealt with, and node 3, still pointed
+// at node 2, streamed through it. Registered under a standby, it looked cascaded, and no one made it
+// follow the primary again (docs/decision-engine.md, "Order").
+describe("a rejoin's record", () => {
+  it("registers a former primary's standbys under its new upstream, and nothing else", async () => {
+    const now = Date.now();
+    const snapshot = withClusterId(
+      new SnapshotBuilder({ now, standbys: 3 })
+        .node(2, { type: 'primary', upstream_node_id: null, active: false, fenced: true })
+        .node(3, { upstream_node_id: 2 })
+        .node(4, { upstream_node_id: 3 })
+        .node(5, { upstream_node_id: 2 })
+        .cluster({ primary_node_id: 1 })
+        .build(),
+      'own-record-3',
+    );
+    expect((await fx.store.createCluster(snapshot.cluster)).ok).toBe(true);
+    for (const n of snapshot.nodes) await fx.store.putNode(n);
+    const atStart = await fx.store.load('own-record-3');
+    await recordRejoined(context('own-record-3', 2), atStart, 1);
+    const nodes = new Map((await fx.store.load('own-record-3'))?.snapshot.nodes.map((n) => [n.node_id, n]));
+    expect(nodes.get(2)).toMatchObject({ type: 'standby', upstream_node_id: 1, active: true, fenced: false });
+    expect(nodes.get(3)).toMatchObject({ type: 'standby', upstream_node_id: 1 });
+    // A standby cascaded under node 3 stays there; the witness (node 5) is no standby.
+    expect(nodes.get(4)).toMatchObject({ type: 'standby', upstream_node_id: 3 });
+    expect(nodes.get(5)).toMatchObject({ type: 'witness', upstream_node_id: 2 });
+  });
+
+  it("leaves the standbys cascaded under a standby that rejoins where they are", async () => {
+    const now = Date.now();
+    const snapshot = withClusterId(new SnapshotBuilder({ now, standbys: 3 }).node(3, { fenced: true }).node(4, { upstream_node_id: 3 }).build(), 'own-record-4');
+    expect((await fx.store.createCluster(snapshot.cluster)).ok).toBe(true);
+    for (const n of snapshot.nodes) await fx.store.putNode(n);
+    await recordRejoined(context('own-record-4', 3), await fx.store.load('own-record-4'), 1);
+    const nodes = new Map((await fx.store.load('own-record-4'))?.snapshot.nodes.map((n) => [n.node_id, n]));
+    expect(nodes.get(3)).toMatchObject({ type: 'standby', upstream_node_id: 1, fenced: false });
+    expect(nodes.get(4)).toMatchObject({ type: 'standby', upstream_node_id: 3 });
   });
 });
