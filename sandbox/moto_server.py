@@ -22,6 +22,14 @@ of moto's CPU, and the emulator became the busiest process on the machine (docs/
 The launcher hands moto's own Query only the items of the queried partition whose sort key
 matches the key condition — the items moto would have kept — so the answer is the same.
 
+And GetMetricStatistics cost what the metric's own data points cost. moto answers it by copying
+and filtering every data point ever put, of every metric; the sandbox's controller puts a few dozen
+a second and its alarm evaluator (sandbox/alarm-evaluator.ts) asks once a second for each alarm, so
+after half an hour (some 60,000 points, ~50 ms a call on this project's 2-core machine) moto spent
+most of its time there, holding the interpreter lock, and every agent's lease renewal waited behind
+it (a 30-minute campaign, docs/drills.md). The launcher keeps an index of the points by namespace
+and metric name and hands moto's own GetMetricStatistics only that metric's points.
+
 It also gives moto's SSM the Automation calls (sandbox/moto_automation.py).
 
 Used by the sandbox and by the tests (test/support/moto.ts).
@@ -33,6 +41,7 @@ import sys
 import threading
 
 from moto.awslambda.models import LambdaBackend
+from moto.cloudwatch.models import CloudWatchBackend
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.comparisons import get_comparison_func
 from moto.dynamodb.models.table import Table
@@ -107,6 +116,46 @@ def _partition_query(self, hash_key, range_comparison, range_objs, *args, **kwar
 
 
 Table.query = _partition_query
+
+
+class _MetricView:
+    """A CloudWatch backend as GetMetricStatistics sees it: only one metric's data points."""
+
+    def __init__(self, backend, points):
+        self._backend = backend
+        self._points = points
+
+    def __getattr__(self, name):
+        return getattr(self._backend, name)
+
+    def get_all_metrics(self):
+        return self._points + self._backend.aws_metric_data
+
+
+_METRIC_LOCK = threading.Lock()
+_get_metric_statistics = CloudWatchBackend.get_metric_statistics
+
+
+def _metric_points(backend, namespace, metric_name):
+    """The points put for one metric, in the order they were put (the index catches up first)."""
+    with _METRIC_LOCK:
+        state = backend.__dict__.setdefault("_pgvigil_metric_index", {"list": None, "seen": 0, "by_metric": {}})
+        data = backend.metric_data
+        # A reset replaces or empties the list: index it again from the start.
+        if state["list"] is not data or state["seen"] > len(data):
+            state.update(list=data, seen=0, by_metric={})
+        by_metric = state["by_metric"]
+        for point in data[state["seen"]:]:
+            by_metric.setdefault((point.namespace, point.name), []).append(point)
+        state["seen"] = len(data)
+        return list(by_metric.get((namespace, metric_name), ()))
+
+
+def _indexed_metric_statistics(self, namespace, metric_name, *args, **kwargs):
+    return _get_metric_statistics(_MetricView(self, _metric_points(self, namespace, metric_name)), namespace, metric_name, *args, **kwargs)
+
+
+CloudWatchBackend.get_metric_statistics = _indexed_metric_statistics
 
 
 def _no_delivery(self, function_arn, items, source):
