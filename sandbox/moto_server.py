@@ -24,10 +24,10 @@ matches the key condition — the items moto would have kept — so the answer i
 
 And GetMetricStatistics cost what the metric's own data points cost. moto answers it by copying
 and filtering every data point ever put, of every metric; the sandbox's controller puts a few dozen
-a second and its alarm evaluator (sandbox/alarm-evaluator.ts) asks once a second for each alarm, so
-after half an hour (some 60,000 points, ~50 ms a call on this project's 2-core machine) moto spent
-most of its time there, holding the interpreter lock, and every agent's lease renewal waited behind
-it (a 30-minute campaign, docs/drills.md). The launcher keeps an index of the points by namespace
+a second and its alarm evaluator (sandbox/alarm-evaluator.ts) asks once a second for each of the
+stack's alarms, so the cost grows with the sandbox's age, holding the interpreter lock every other
+request needs (at 60,000 points, half an hour of a campaign: 7.3 ms of CPU a call, 4.5 ms with the
+index, on this project's 2-core machine). The launcher keeps an index of the points by namespace
 and metric name and hands moto's own GetMetricStatistics only that metric's points.
 
 It also gives moto's SSM the Automation calls (sandbox/moto_automation.py).
