@@ -36,6 +36,8 @@ export interface PgvigilHealthCheckProps {
   readonly healthyThresholdCount?: number;
   /**
    * Failed checks in a row before a target receives no new connections and its open ones are closed.
+   * The reader group uses it too: 2 is as fast as an NLB drops a lagging standby (docs/agent.md,
+   * "Network Load Balancer").
    * @default 2 (the NLB minimum)
    */
   readonly unhealthyThresholdCount?: number;

@@ -204,5 +204,13 @@ export class HealthRoute {
  */
 export const SANDBOX_HEALTH_CHECK: Omit<HealthCheck, 'path'> = { intervalMs: 1000, timeoutMs: 1000, healthyThreshold: 2, unhealthyThreshold: 2 };
 
+/**
+ * The reader route's checks: dropped on the first failed check. Dropping a reader only moves reads
+ * to the other standbys (or the primary-less fail-open), so a standby past the lag bound leaves at
+ * once; the writer route keeps 2, as one lost check would otherwise move every write off a
+ * healthy primary. An NLB cannot go below 2 (docs/agent.md, "Network Load Balancer").
+ */
+export const SANDBOX_READER_HEALTH_CHECK: Omit<HealthCheck, 'path'> = { ...SANDBOX_HEALTH_CHECK, unhealthyThreshold: 1 };
+
 /** The reader route's lag bound (the stack's default, infra/load-balancer.ts). */
 export const SANDBOX_READER_LAG = '16MB';

@@ -11,7 +11,7 @@ import { AGENT_API_PORT, type PlanNode } from './cluster-plan.js';
 import type { EmulatorDeployment } from './deploy-to-emulator.js';
 import { SANDBOX_REGION, type EmulatorClientConfig } from './emulated-aws.js';
 import { NotificationSubscriber } from './notifications.js';
-import { HealthRoute, SANDBOX_HEALTH_CHECK, SANDBOX_READER_LAG } from './routes.js';
+import { HealthRoute, SANDBOX_HEALTH_CHECK, SANDBOX_READER_HEALTH_CHECK, SANDBOX_READER_LAG, type HealthCheck } from './routes.js';
 
 /**
  * The sandbox evaluates the stack's alarms this many times faster than CloudWatch (a 60 s period
@@ -33,13 +33,16 @@ export async function startRoutes(nodes: PlanNode[], say: (line: string) => void
   const targets = nodes
     .filter((n) => n.postgres)
     .map((n) => ({ name: n.node_name, host: n.address, port: n.port, apiHost: n.address, apiPort: AGENT_API_PORT }));
-  const route = (name: string, path: string): HealthRoute =>
-    new HealthRoute({ name, targets, check: { ...SANDBOX_HEALTH_CHECK, path }, onChange: (target, healthy) => say(`${name} route: ${target} ${healthy ? 'healthy' : 'unhealthy'}`) });
-  const routes = { writer: route('writer', '/primary'), reader: route('reader', `/replica?lag=${SANDBOX_READER_LAG}`) };
+  const route = (name: string, check: HealthCheck): HealthRoute =>
+    new HealthRoute({ name, targets, check, onChange: (target, healthy) => say(`${name} route: ${target} ${healthy ? 'healthy' : 'unhealthy'}`) });
+  const routes = {
+    writer: route('writer', { ...SANDBOX_HEALTH_CHECK, path: '/primary' }),
+    reader: route('reader', { ...SANDBOX_READER_HEALTH_CHECK, path: `/replica?lag=${SANDBOX_READER_LAG}` }),
+  };
   await routes.writer.start();
   await routes.reader.start();
   say(
-    `routes (the load balancer's): writer 127.0.0.1:${routes.writer.port} (/primary), reader 127.0.0.1:${routes.reader.port} (/replica?lag=${SANDBOX_READER_LAG}); checks every ${SANDBOX_HEALTH_CHECK.intervalMs} ms, ${SANDBOX_HEALTH_CHECK.healthyThreshold} to turn healthy, ${SANDBOX_HEALTH_CHECK.unhealthyThreshold} unhealthy`,
+    `routes (the load balancer's): writer 127.0.0.1:${routes.writer.port} (/primary), reader 127.0.0.1:${routes.reader.port} (/replica?lag=${SANDBOX_READER_LAG}); checks every ${SANDBOX_HEALTH_CHECK.intervalMs} ms, ${SANDBOX_HEALTH_CHECK.healthyThreshold} to turn healthy, ${SANDBOX_HEALTH_CHECK.unhealthyThreshold} unhealthy (reader ${SANDBOX_READER_HEALTH_CHECK.unhealthyThreshold})`,
   );
   return routes;
 }

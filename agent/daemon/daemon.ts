@@ -42,6 +42,7 @@ import { EventCommandRunner } from './event-commands.js';
 import { LeaseGuard, LeaseRenewer, type LeaseRenewalStats, type LeaseStore } from './lease.js';
 import { decideConfirm, failsafeCandidates, type ConfirmDecision, type ConfirmRequest } from './failsafe.js';
 import { FailsafePath } from './failsafe-path.js';
+import { LagSampler } from './lag-sampler.js';
 import { LocalServerWatch, UpstreamWatch } from './local-watch.js';
 import { attention, judgeSync, leaseTimings, localTransition, nextReachability, runsAsPrimary, serverState, signature, startupFenceReason, watchdogDeadlineMono, type LeaseTimings, type SyncProgress } from './policy.js';
 import { HeartbeatPublisher } from './publisher.js';
@@ -85,6 +86,8 @@ export interface AgentStatus {
   lease: LeaseRenewalStats;
   /** The lease stands on the standbys' failsafe confirmations. */
   failsafe: boolean;
+  /** Lag samples taken between ticks (rest_api_lag_sample_ms); 0 when none run. */
+  lagSamples: number;
 }
 
 export class AgentDaemon {
@@ -106,6 +109,9 @@ export class AgentDaemon {
   private readonly env: NodeJS.ProcessEnv;
   private readonly api: AgentApiServer | undefined;
   private readonly failsafePath: FailsafePath | undefined;
+  private readonly lagSampler: LagSampler | undefined;
+  /** When the latest tick's probe of the local server started: a lag sample sent before it is older. */
+  private probeSentMono = -Infinity;
   private secret: Buffer | undefined;
   private bootIdText: string | undefined;
   /** Confirmations are recorded one at a time (each writes the promise file). */
@@ -194,6 +200,16 @@ export class AgentDaemon {
           log: this.log,
         })
       : undefined;
+    this.lagSampler =
+      c.rest_api_listen && c.rest_api_lag_sample_ms > 0
+        ? new LagSampler({
+            periodMs: c.rest_api_lag_sample_ms,
+            monotonic: this.monotonic,
+            session: () => this.watch.current,
+            // Only a standby's answers use it; a primary or a server that is down is the tick's business.
+            wanted: () => this.running && this.server?.accepting_connections === true && this.server.in_recovery === true,
+          })
+        : undefined;
     this.failsafePath =
       c.rest_api_listen && c.failsafe_mode
         ? new FailsafePath({
@@ -245,6 +261,7 @@ export class AgentDaemon {
       queuedEvents: this.publisher.queuedEvents(),
       lease: { ...this.renewer.stats },
       failsafe: this.inFailsafe,
+      lagSamples: this.lagSampler?.samples ?? 0,
     };
   }
 
@@ -281,6 +298,7 @@ export class AgentDaemon {
     await this.tickInFlight;
     await this.notifier.notify('READY=1');
     this.schedule(this.wakeRequested ? 0 : undefined);
+    this.lagSampler?.start();
     this.eventCommands?.start();
   }
 
@@ -294,6 +312,7 @@ export class AgentDaemon {
     if (!this.running) return;
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
+    await this.lagSampler?.stop();
     await this.watch.close();
     await this.notifier.notify('STOPPING=1');
     this.log.log('INFO', 'agent stopping', { reason });
@@ -340,7 +359,11 @@ export class AgentDaemon {
     return this.api?.port;
   }
 
-  /** What the API answers from: the latest tick's facts, and the lease as it stands now. */
+  /**
+   * What the API answers from: the latest tick's facts, with a standby's positions and replay delay
+   * from the latest lag sample when that was sent after the tick's probe, and the lease as it
+   * stands now.
+   */
   private apiFacts(): ApiFacts {
     const cluster = this.loaded?.snapshot.cluster;
     const primaryHb = cluster ? this.loaded?.snapshot.heartbeats.find((h) => h.node_id === cluster.primary_node_id) : undefined;
@@ -349,7 +372,7 @@ export class AgentDaemon {
       nodeId: this.config.node_id,
       nodeName: this.config.node_name,
       version: PGVIGIL_VERSION,
-      server: this.server,
+      server: this.withLatestLag(this.server),
       fenced: this.fenced || this.fencing,
       term: cluster?.term ?? null,
       primaryNodeId: cluster?.primary_node_id ?? null,
@@ -359,6 +382,13 @@ export class AgentDaemon {
       lastTickMono: this.lastTickMono,
       livenessMs: Math.max(10_000, 3 * this.config.monitor_interval_secs * 1000 + 2 * this.checkTimeoutMs()),
     };
+  }
+
+  private withLatestLag(server: ServerState | null): ServerState | null {
+    const latest = this.lagSampler?.latest;
+    if (!server || server.in_recovery !== true || !latest || latest.sentMono <= this.probeSentMono || !latest.sample.in_recovery) return server;
+    const { receive_lsn, replay_lsn, replication_lag_secs } = latest.sample;
+    return { ...server, receive_lsn, replay_lsn, replication_lag_secs };
   }
 
   /**
@@ -507,7 +537,9 @@ export class AgentDaemon {
   }
 
   private async checkLocalServer(now: number, mono: number): Promise<void> {
+    const sentMono = this.monotonic();
     const probe = await this.probe();
+    this.probeSentMono = sentMono;
     const prev = this.server;
     // While a self-fence runs, it decides when the node counts as fenced (marker written, server
     // stopped, event queued), not a tick that the stopping server woke half-way through.

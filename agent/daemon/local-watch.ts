@@ -52,6 +52,11 @@ export class LocalServerWatch {
     return true;
   }
 
+  /** The open session (the lag sampler runs its statement on it), if there is one. */
+  get current(): Session | undefined {
+    return this.session;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const session = this.session;

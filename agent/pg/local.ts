@@ -169,6 +169,31 @@ export const NO_SERVER_FACTS: Readonly<ServerFacts> = {
   pending_restart: [],
 };
 
+/** {@link LocalProbe.replication_lag_secs} in SQL: the probe and the lag sample read it alike. */
+const REPLAY_LAG_SECS_SQL = `CASE WHEN NOT pg_is_in_recovery() THEN NULL
+                 WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+                 WHEN pg_last_xact_replay_timestamp() IS NULL THEN NULL
+                 ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 END`;
+
+/** What a standby's lag answer needs, sampled between monitoring ticks (docs/agent.md, "The HTTP API"). */
+export interface LagSample {
+  in_recovery: boolean;
+  receive_lsn: string | null;
+  replay_lsn: string | null;
+  replication_lag_secs: number | null;
+}
+
+/** One lag sample on an open session: a single statement reading no table. */
+export async function sampleReplayLag(session: Session): Promise<LagSample> {
+  return queryOne<LagSample>(
+    session,
+    `SELECT pg_is_in_recovery() AS in_recovery, pg_last_wal_receive_lsn()::text AS receive_lsn,
+            pg_last_wal_replay_lsn()::text AS replay_lsn, ${REPLAY_LAG_SECS_SQL} AS replication_lag_secs`,
+    [],
+    'sampling the replay lag',
+  );
+}
+
 /** Queries the facts of ServerState on an open session. */
 export async function queryServerState(session: Session, nodes: readonly NodeRecord[]): Promise<ServerFacts> {
   const base = await queryOne<{
@@ -193,10 +218,7 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
             pg_last_wal_receive_lsn()::text AS receive_lsn,
             pg_last_wal_replay_lsn()::text AS replay_lsn,
             current_setting('synchronous_standby_names') AS ssn,
-            CASE WHEN NOT pg_is_in_recovery() THEN NULL
-                 WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
-                 WHEN pg_last_xact_replay_timestamp() IS NULL THEN NULL
-                 ELSE GREATEST(0, EXTRACT(EPOCH FROM (clock_timestamp() - pg_last_xact_replay_timestamp())))::float8 END AS lag`,
+            ${REPLAY_LAG_SECS_SQL} AS lag`,
     [],
     'reading the server state',
   );

@@ -84,6 +84,7 @@ export interface PgvigilConfig {
   failover_on_location_loss: boolean;
   sync_downgrade_after_secs: number;
   rest_api_listen: string;
+  rest_api_lag_sample_ms: number;
   rest_api_secret_arn: string;
   rest_api_secret_file: string;
   agent_state_dir: string;
@@ -130,6 +131,9 @@ export type ConfigKeyTable = { readonly [K in ConfigKey]: ConfigKeySpec<PgvigilC
 
 const INT_MAX = 2_147_483_647;
 const DAY = 86_400;
+
+/** The shortest nonzero `rest_api_lag_sample_ms`: one tiny query this often is still cheap. */
+export const MIN_LAG_SAMPLE_MS = 50;
 
 /** Longest string value of a key that sets no `maxLength`. */
 export const DEFAULT_MAX_LENGTH = 4096;
@@ -365,6 +369,10 @@ export const CONFIG_KEYS: ConfigKeyTable = {
   rest_api_listen: {
     type: 'string', default: '', origin: 'pgvigil', check: hostPort(true),
     description: 'address:port of the agent\'s HTTP API (health endpoints for load balancers, failsafe confirmations); empty = off; the example stack uses port 8008',
+  },
+  rest_api_lag_sample_ms: {
+    type: 'int', default: 200, min: 0, max: 60_000, origin: 'pgvigil', unit: 'ms',
+    description: `with rest_api_listen, how often a standby's agent samples its received and replayed positions and replay delay for the API's lag answers (\`/replica?lag=\`) between monitoring ticks; 0 = only at each tick; else at least ${MIN_LAG_SAMPLE_MS}`,
   },
   rest_api_secret_arn: {
     type: 'string', default: '', origin: 'pgvigil',

@@ -15,7 +15,7 @@ import { hasPassword } from '../conninfo.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { isEventName } from '../events.js';
 import { closestName, excerpt } from '../text.js';
-import { CONFIG_KEYS, CONFIG_KEY_NAMES, DEFAULT_MAX_LENGTH, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
+import { CONFIG_KEYS, CONFIG_KEY_NAMES, DEFAULT_MAX_LENGTH, MIN_LAG_SAMPLE_MS, REPMGR_UNUSED_KEYS, type ConfigKey, type ConfigKeySpec, type PgvigilConfig } from './keys.js';
 import { lexConfig } from './lexer.js';
 import { expectation, readBool, readBytes, readEnum, readInt, readList, readNumber, type Read } from './values.js';
 
@@ -242,6 +242,12 @@ export function parseConfig(text: string, file: string, env: Record<string, stri
     `expected more than heartbeat_interval_secs (${config.heartbeat_interval_secs}), got ${config.node_timeout_secs}: every heartbeat would be stale`,
   );
 
+  crossCheck(
+    'rest_api_lag_sample_ms',
+    [],
+    config.rest_api_lag_sample_ms === 0 || config.rest_api_lag_sample_ms >= MIN_LAG_SAMPLE_MS,
+    `expected 0 (sample only at each monitoring tick) or ${MIN_LAG_SAMPLE_MS} to 60000 ms, got ${config.rest_api_lag_sample_ms}: a shorter period would query the server all the time`,
+  );
   crossCheck(
     'route53_record_name',
     ['route53_zone_id'],

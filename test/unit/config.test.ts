@@ -159,6 +159,9 @@ describe('parseConfig errors', () => {
     ["rest_api_secret_arn='agent-api'", 'rest_api_secret_arn', 'expected a Secrets Manager secret ARN, got "agent-api"'],
     ["rest_api_secret_file='secret'", 'rest_api_secret_file', 'expected an absolute path (starting with "/"), got "secret"'],
     ['clock_skew_margin_ms=-5', 'clock_skew_margin_ms', 'expected an integer from 0 to 600000, got "-5"'],
+    ['rest_api_lag_sample_ms=20', 'rest_api_lag_sample_ms', 'expected 0 (sample only at each monitoring tick) or 50 to 60000 ms, got 20: a shorter period would query the server all the time'],
+    ['rest_api_lag_sample_ms=0.5', 'rest_api_lag_sample_ms', 'expected an integer from 0 to 60000, got "0.5"'],
+    ['rest_api_lag_sample_ms=61000', 'rest_api_lag_sample_ms', 'expected an integer from 0 to 60000, got "61000"'],
     ['replication_lag_warning=900', 'replication_lag_critical', 'expected more than replication_lag_warning (900), got 600'],
     ['archive_ready_critical=16', 'archive_ready_critical', 'expected more than archive_ready_warning (16), got 16'],
     ['lease_secs=8', 'lease_secs', 'expected at least 2 × heartbeat_interval_secs (10), got 8: the lease is renewed with each heartbeat and must outlive one lost write'],
@@ -380,6 +383,7 @@ describe('parseConfig defaults', () => {
       auto_rejoin: false,
       failover_on_location_loss: true,
       sync_downgrade_after_secs: 0,
+      rest_api_lag_sample_ms: 200,
     });
     expect(sources.heartbeat_interval_secs).toBe('default');
   });
