@@ -34,7 +34,7 @@ describe('the host package', () => {
   it("is one archive under 5 MB holding the agent, the CLI, the agent's unit and PostgreSQL's boot-guard drop-in, and no node_modules", () => {
     expect(statSync(builtArtifact(ARTIFACTS.hostPackage)).size).toBeLessThan(5 * 1024 * 1024);
     expect(files).toEqual(expect.arrayContaining([ARTIFACTS.agent, ARTIFACTS.cli, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json']));
-    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.agent, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json'].sort());
+    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.cliCommand, ARTIFACTS.agent, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json'].sort());
     expect(files.some((f) => f.includes('node_modules'))).toBe(false);
   });
 
