@@ -110,6 +110,12 @@ export default tseslint.config(
     rules: { 'no-restricted-syntax': ['error', ...moduleState] },
   },
   {
+    // bin/pgvigil.cjs: CommonJS on purpose, so the installed command's help loads no ES module (docs/cli.md, "Start-up").
+    files: ['bin/*.cjs'],
+    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', __dirname: 'readonly', process: 'readonly' } },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     files: ['test/**/*.ts'],
     rules: {
       'no-restricted-syntax': [

@@ -1,5 +1,5 @@
-// Shared start of the `pgvigil` and `pgvigil-agent` commands: each runs its bundle from dist/
-// (`npm run build`), the code the tests run and the hosts install.
+// Start of the `pgvigil-agent` command: runs its bundle from dist/ (`npm run build`), the code the
+// tests run and the hosts install. (`pgvigil` starts from bin/pgvigil.cjs, in CommonJS.)
 
 /** Imports the bundle `file` (relative to dist/), or says how to build it when it is missing. */
 export async function run(file) {

@@ -23,6 +23,11 @@ export const LAMBDA_NODE_MAJOR = 24;
 export const ARTIFACTS = {
   /** The `pgvigil` CLI: this entry, plus the chunks it loads per command. */
   cli: 'dist/pgvigil.mjs',
+  /**
+   * The installed `pgvigil` command: CommonJS, one file, it answers help and version with no ES
+   * module loaded and imports {@link ARTIFACTS.cli} for everything else (cli/command-entry.ts).
+   */
+  cliCommand: 'dist/pgvigil.cjs',
   cliChunks: 'dist/chunks',
   /** `dist/sandbox/<name>.mjs`: the processes the sandbox starts (see {@link SANDBOX_PROCESSES}). */
   sandboxProcesses: 'dist/sandbox',

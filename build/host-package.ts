@@ -4,13 +4,16 @@
  * their dependencies, and Node.js comes from the distribution's packages. Inside:
  *
  *   dist/pgvigil-agent.mjs                 the agent (the systemd unit's ExecStart runs it)
+ *   dist/pgvigil.cjs                       the `pgvigil` command (help and version; it imports
+ *                                          dist/pgvigil.mjs for anything else)
  *   dist/pgvigil.mjs, dist/chunks/…        the CLI
  *   deploy/systemd/pgvigil-agent.service   the unit, to copy to /etc/systemd/system/
  *   deploy/systemd/postgresql.service.d/…  the boot guard, a drop-in for PostgreSQL's own unit
  *   package.json                           name and version (and how the bundles find their root)
  *
  * The bundles are executable with a `#!/usr/bin/env node` line, so /usr/local/bin/pgvigil-agent
- * and /usr/local/bin/pgvigil can be symbolic links to them (the SSM documents run `pgvigil-agent`).
+ * and /usr/local/bin/pgvigil can be symbolic links to them (the SSM documents run `pgvigil-agent`;
+ * `pgvigil` links to dist/pgvigil.cjs, whose help loads no ES module: docs/cli.md, "Start-up").
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,6 +36,7 @@ export function hostPackageEntries(root: string): ZipEntry[] {
   return [
     file(ARTIFACTS.agent, true),
     file(ARTIFACTS.cli, true),
+    file(ARTIFACTS.cliCommand, true),
     ...chunks,
     file(SYSTEMD_UNIT),
     file(POSTGRESQL_DROP_IN),

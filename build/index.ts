@@ -3,7 +3,8 @@
  * and the test projects that run processes call {@link ensureBuilt}, which rebuilds the stale
  * parts). Everything that runs outside a test runner comes from here:
  *
- * - `cli`: dist/pgvigil.mjs + dist/chunks/. Code splitting keeps each command's heavy modules (the
+ * - `cli`: dist/pgvigil.mjs + dist/chunks/, and dist/pgvigil.cjs, the installed command's entry
+ *   ({@link commandOptions}). Code splitting keeps each command's heavy modules (the
  *   AWS SDK, pg, the sandbox, aws-cdk-lib) in chunks loaded only when that command runs; the build
  *   fails if a package gets into what every start loads ({@link checkStartup}). The processes the
  *   sandbox starts (dist/sandbox/) are entry points of the same build and share its chunks.
@@ -72,6 +73,27 @@ function cliOptions(root: string, plugins: Plugin[] = []): BuildOptions {
     define: { Response: 'undefined' },
     external: PEER_PACKAGES.flatMap((p) => [p, `${p}/*`]),
     banner: { js: REQUIRE_SHIM },
+    logLevel: 'warning',
+  };
+}
+
+/**
+ * dist/pgvigil.cjs (cli/command-entry.ts): CommonJS and one file, so help and version load no ES
+ * module; it holds the embedded spec and the framework, and imports dist/pgvigil.mjs to run a
+ * command. {@link checkCommandEntry} keeps the commands' code and every package out of it.
+ */
+function commandOptions(root: string, plugins: Plugin[]): BuildOptions {
+  return {
+    plugins,
+    absWorkingDir: root,
+    entryPoints: ['cli/command-entry.ts'],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    minify: true,
+    outfile: ARTIFACTS.cliCommand,
+    banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
   };
 }
@@ -147,6 +169,21 @@ export function checkStartup(metafile: Metafile): number {
   return [...startup].reduce((n, o) => n + (outputs[o]?.bytes ?? 0), 0);
 }
 
+/**
+ * The installed command's entry (dist/pgvigil.cjs) is all it loads for help: no package and not
+ * the program with its commands in it, and no import but Node's built-ins and, at run time, the ES
+ * module entry. Returns its bytes.
+ */
+export function checkCommandEntry(metafile: Metafile): number {
+  const output = metafile.outputs[ARTIFACTS.cliCommand];
+  if (!output) throw new Error(`the build wrote no ${ARTIFACTS.cliCommand}`);
+  const bundled = Object.keys(output.inputs).find((input) => input.startsWith('node_modules/') || input === STARTUP_NEVER);
+  if (bundled) throw new Error(`${ARTIFACTS.cliCommand} holds ${bundled}: the installed command's help must load neither a package nor the commands`);
+  const imported = output.imports.find((i) => !i.external || !i.path.startsWith('node:'));
+  if (imported) throw new Error(`${ARTIFACTS.cliCommand} imports ${imported.path}: it must be one file that needs only Node's built-ins`);
+  return output.bytes;
+}
+
 /** The part's record from one esbuild run: what it read (no node_modules) and wrote. */
 function record(startedAt: number, metafile: Metafile, extra: string[] = []): PartRecord {
   // (Inputs with a colon are esbuild's virtual modules, such as `(disabled):fs`.)
@@ -215,10 +252,13 @@ const BUILDERS: Record<Part, (root: string, startedAt: number) => Promise<PartRe
   async cli(root, startedAt) {
     // Earlier chunks go: their names carry content hashes, so they would only pile up.
     for (const dir of [ARTIFACTS.cliChunks, ARTIFACTS.sandboxProcesses]) rmSync(join(root, dir), { recursive: true, force: true });
-    const metafile = await esbuild(cliOptions(root, [await cliSpecPlugin(root)]));
+    const spec = await cliSpecPlugin(root);
+    const [metafile, command] = await Promise.all([esbuild(cliOptions(root, [spec])), esbuild(commandOptions(root, [spec]))]);
     checkStartup(metafile);
-    chmodSync(join(root, ARTIFACTS.cli), 0o755);
-    return record(startedAt, metafile);
+    checkCommandEntry(command);
+    for (const file of [ARTIFACTS.cli, ARTIFACTS.cliCommand]) chmodSync(join(root, file), 0o755);
+    const [esm, cjs] = [record(startedAt, metafile), record(startedAt, command)];
+    return { startedAt, inputs: [...new Set([...esm.inputs, ...cjs.inputs])].sort(), outputs: [...esm.outputs, ...cjs.outputs].sort() };
   },
   async agent(root, startedAt) {
     const options = agentBuildOptions(join(root, ARTIFACTS.agent));
@@ -239,7 +279,7 @@ const BUILDERS: Record<Part, (root: string, startedAt: number) => Promise<PartRe
   types: emitTypes,
   async host(root, startedAt) {
     buildHostPackage(root);
-    const packed = [ARTIFACTS.agent, ARTIFACTS.cli, ...listFiles(root, ARTIFACTS.cliChunks), SYSTEMD_UNIT, POSTGRESQL_DROP_IN];
+    const packed = [ARTIFACTS.agent, ARTIFACTS.cli, ARTIFACTS.cliCommand, ...listFiles(root, ARTIFACTS.cliChunks), SYSTEMD_UNIT, POSTGRESQL_DROP_IN];
     return { startedAt, inputs: [...new Set([...COMMON_INPUTS, ...packed])].sort(), outputs: [ARTIFACTS.hostPackage] };
   },
 };

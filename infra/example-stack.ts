@@ -363,7 +363,7 @@ export function hostUserData(o: HostOptions): string {
     `aws s3 cp '${o.packageUrl}' /tmp/pgvigil-host.zip --region "$REGION"`,
     'mkdir -p /opt/pgvigil && unzip -qo /tmp/pgvigil-host.zip -d /opt/pgvigil && rm -f /tmp/pgvigil-host.zip',
     `ln -sf /opt/pgvigil/${ARTIFACTS.agent} /usr/local/bin/pgvigil-agent`,
-    `ln -sf /opt/pgvigil/${ARTIFACTS.cli} /usr/local/bin/pgvigil`,
+    `ln -sf /opt/pgvigil/${ARTIFACTS.cliCommand} /usr/local/bin/pgvigil`,
     '',
     '# the repmgr password, for libpq only (never in the config file or DynamoDB)',
     'PW=$(aws secretsmanager get-secret-value --secret-id "$SECRET_ARN" --region "$REGION" --query SecretString --output text)',

@@ -153,7 +153,7 @@ describe('the example stack', () => {
       expect(ud).toContain("NODE_PKG='nodejs22'");
       expect(ud).toContain('unzip -qo /tmp/pgvigil-host.zip -d /opt/pgvigil');
       expect(ud).toContain('ln -sf /opt/pgvigil/dist/pgvigil-agent.mjs /usr/local/bin/pgvigil-agent');
-      expect(ud).toContain('ln -sf /opt/pgvigil/dist/pgvigil.mjs /usr/local/bin/pgvigil');
+      expect(ud).toContain('ln -sf /opt/pgvigil/dist/pgvigil.cjs /usr/local/bin/pgvigil');
       expect(ud).toContain('install -m 644 /opt/pgvigil/deploy/systemd/pgvigil-agent.service /etc/systemd/system/pgvigil-agent.service');
       expect(ud).toContain('systemctl enable --now pgvigil-agent');
       expect(ud).not.toMatch(/nodejs\.org|npm |curl -fsSL|https:\/\//);

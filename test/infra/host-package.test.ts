@@ -3,9 +3,9 @@
  * directory with no node_modules anywhere above it, its bundles run by their own `#!` line.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ARTIFACTS, builtArtifact, packageRoot } from '../../build/artifacts.js';
 import { POSTGRESQL_DROP_IN, SYSTEMD_UNIT } from '../../build/host-package.js';
@@ -31,10 +31,10 @@ beforeAll(() => {
 });
 
 describe('the host package', () => {
-  it("is one archive under 5 MB holding the agent, the CLI, the agent's unit and PostgreSQL's boot-guard drop-in, and no node_modules", () => {
+  it("is one archive under 5 MB holding the agent, the CLI (its entry in CommonJS and in ES modules), the agent's unit and PostgreSQL's boot-guard drop-in, and no node_modules", () => {
     expect(statSync(builtArtifact(ARTIFACTS.hostPackage)).size).toBeLessThan(5 * 1024 * 1024);
     expect(files).toEqual(expect.arrayContaining([ARTIFACTS.agent, ARTIFACTS.cli, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json']));
-    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.agent, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json'].sort());
+    expect(files.filter((f) => !f.startsWith(`${ARTIFACTS.cliChunks}/`)).sort()).toEqual([ARTIFACTS.cli, ARTIFACTS.cliCommand, ARTIFACTS.agent, SYSTEMD_UNIT, POSTGRESQL_DROP_IN, 'package.json'].sort());
     expect(files.some((f) => f.includes('node_modules'))).toBe(false);
   });
 
@@ -61,6 +61,17 @@ describe('the host package', () => {
     expect(help.stdout).toContain('  cluster show');
     // A command that loads its chunks: the configuration parser and its schemas.
     const check = run(ARTIFACTS.cli, ['config', 'check', '-f', join(packageRoot(), 'examples/repmgr.conf')]);
+    expect(check.stderr).toMatch(/INFO: configuration file ".*repmgr\.conf" is valid/);
+    expect(check.code).toBe(0);
+  });
+
+  it('runs the pgvigil command the hosts link (/usr/local/bin/pgvigil → dist/pgvigil.cjs): help from that file, a command through the CLI it imports', () => {
+    const link = join(dir, 'usr-local-bin-pgvigil');
+    symlinkSync(join(opt, ARTIFACTS.cliCommand), link);
+    const pgvigil = (args: string[]) => run(relative(opt, link), args);
+    expect(pgvigil(['-V'])).toEqual({ code: 0, stdout: `pgvigil ${version}\n`, stderr: '' });
+    expect(pgvigil(['cluster', 'show', '--help'])).toEqual(run(ARTIFACTS.cli, ['cluster', 'show', '--help']));
+    const check = pgvigil(['config', 'check', '-f', join(packageRoot(), 'examples/repmgr.conf')]);
     expect(check.stderr).toMatch(/INFO: configuration file ".*repmgr\.conf" is valid/);
     expect(check.code).toBe(0);
   });

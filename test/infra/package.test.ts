@@ -68,7 +68,7 @@ beforeAll(() => {
 describe('the npm package', () => {
   it('holds the built programs, the Lambda code, pgvigil/infra with its declarations and the host package, and no sources', () => {
     const files = run('tar', ['-tzf', tarball], dir).stdout.trim().split('\n').map((f) => f.replace(/^package\//, ''));
-    for (const built of [ARTIFACTS.cli, ARTIFACTS.agent, ARTIFACTS.infra, `${ARTIFACTS.types}/infra/index.d.ts`, ARTIFACTS.hostPackage, `${ARTIFACTS.functions}/evaluator/index.mjs`, `${ARTIFACTS.functions}/switchover/index.mjs`, 'deploy/systemd/pgvigil-agent.service']) {
+    for (const built of [ARTIFACTS.cli, ARTIFACTS.cliCommand, pkg.bin.pgvigil as string, ARTIFACTS.agent, ARTIFACTS.infra, `${ARTIFACTS.types}/infra/index.d.ts`, ARTIFACTS.hostPackage, `${ARTIFACTS.functions}/evaluator/index.mjs`, `${ARTIFACTS.functions}/switchover/index.mjs`, 'deploy/systemd/pgvigil-agent.service']) {
       expect(files).toContain(built);
     }
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
