@@ -36,3 +36,16 @@ export interface HostAction {
   /** The agent's repmgr.conf on that host (the node record's `config_file`); the document's default when absent. */
   configFile?: string;
 }
+
+/**
+ * What the agent's `promote` says, on a line of its own, when it refused before it asked PostgreSQL
+ * to promote (a fence marker, the final LSN not received, the failsafe hold, a stale term …). Only
+ * then may a controller treat the promote as never having happened: a promote that failed after
+ * `pg_promote()` was called may still complete (docs/controller.md, "Switchover").
+ */
+export const PROMOTE_NOT_STARTED = 'the promotion was not started: nothing was changed';
+
+/** True when a promote command's output says it refused before promoting anything. */
+export function promoteNotStarted(output: string): boolean {
+  return output.includes(PROMOTE_NOT_STARTED);
+}

@@ -7,6 +7,7 @@ import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PgvigilError } from '../../core/errors.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 import { compareLsn, isLsn } from '../../core/lsn.js';
 import type { NodeRecord } from '../../core/model.js';
 import type { LoadedCluster } from '../../core/ports.js';
@@ -92,6 +93,15 @@ export async function recordRejoined(ctx: ActionContext, loaded: LoadedCluster |
 // promote
 
 export async function promote(ctx: ActionContext): Promise<ActionResult> {
+  const progress = { requested: false };
+  try {
+    return await promoteLocal(ctx, progress);
+  } catch (error) {
+    throw progress.requested ? error : notStarted(error);
+  }
+}
+
+async function promoteLocal(ctx: ActionContext, progress: { requested: boolean }): Promise<ActionResult> {
   const c = ctx.config;
   const out = ctx.out;
   await requireDataDirectory(c.data_directory);
@@ -116,10 +126,19 @@ export async function promote(ctx: ActionContext): Promise<ActionResult> {
   if (c.agent_state_dir) await markPromoting(c);
   try {
     if (c.agent_state_dir) await refuseWhileFailsafeHeld(ctx, term);
-    return await promoteStandby(ctx, loaded, before, term);
+    return await promoteStandby(ctx, loaded, before, term, progress);
   } finally {
     if (c.agent_state_dir) await clearPromoting(c);
   }
+}
+
+/**
+ * A refusal before `pg_promote()` was called says so in its output (core/host-actions.ts): the
+ * switchover rolls back only then, since a promote that failed after the call may still complete.
+ */
+function notStarted(error: unknown): PgvigilError {
+  const e = error instanceof PgvigilError ? error : new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE failed', { detail: (error as Error).message, cause: error });
+  return new PgvigilError(e.code, e.message, { detail: e.detail === undefined ? PROMOTE_NOT_STARTED : `${e.detail}\n${PROMOTE_NOT_STARTED}`, hint: e.hint, retryable: e.retryable, cause: e.cause ?? error });
 }
 
 /**
@@ -138,7 +157,7 @@ async function refuseWhileFailsafeHeld(ctx: ActionContext, term: number): Promis
   throw new PgvigilError('PROMOTION_FAIL', 'STANDBY PROMOTE refused: the primary may still be serving in failsafe mode', { detail: why, hint: 'nothing was changed; try again after the hold' });
 }
 
-async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefined, before: { timeline: number }, term: number): Promise<ActionResult> {
+async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefined, before: { timeline: number }, term: number, progress: { requested: boolean }): Promise<ActionResult> {
   const c = ctx.config;
   const out = ctx.out;
   if (needsValidation(ctx, loaded)) await runFailoverValidation(ctx, loaded, term);
@@ -149,6 +168,7 @@ async function promoteStandby(ctx: ActionContext, loaded: LoadedCluster | undefi
   const timeoutSecs = Math.ceil(c.promote_check_timeout);
   try {
     await withSession(c.conninfo, (timeoutSecs + 10) * 1000, async (s) => {
+      progress.requested = true;
       const row = await queryOne<{ ok: boolean }>(s, 'SELECT pg_promote(true, $1) AS ok', [timeoutSecs], 'pg_promote()');
       if (!row.ok) throw new PgvigilError('PROMOTION_FAIL', `promotion did not complete within ${timeoutSecs} seconds`);
     });

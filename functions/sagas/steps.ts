@@ -9,6 +9,7 @@ import { selectCandidate } from '../../core/engine/candidates.js';
 import { primaryServes } from '../../core/engine/topology.js';
 import { PgvigilError } from '../../core/errors.js';
 import type { Heartbeat, NodeRecord, Operation } from '../../core/model.js';
+import { promoteNotStarted } from '../../core/host-actions.js';
 import type { HostAction, HostCommandResult } from '../../core/ports.js';
 import { recordEvent, type ControllerDeps } from '../controller.js';
 import { dataLossOfPromotion } from '../data-loss.js';
@@ -208,23 +209,27 @@ export function dataString(op: Operation, key: string): string | null {
 /**
  * SSM `promote --term` on the candidate, at most once per saga: the command id is persisted before
  * the wait, so a resumed saga waits for that command instead of sending another. A candidate
- * whose heartbeat already shows it promoted gets nothing. On a definite failure (Failed, Cancelled,
- * Undeliverable) the saga goes to `onFailure`; on a timeout it goes on to verification, which
- * decides from the heartbeat.
+ * whose heartbeat already shows it promoted gets nothing. On a timeout it goes on to verification,
+ * which decides from the heartbeat. A promote that failed goes to `onRefused` only when the
+ * candidate said it refused before promoting anything (or SSM never delivered it); any other
+ * failure may still end with the candidate promoted (`pg_promote()` was called and timed out, the
+ * session broke, the command was cancelled while it ran), so it goes to `onUncertain` with the
+ * candidate to be fenced: rolling back then restarted the old primary beside a candidate that went
+ * on to promote (bench:peers under load, docs/controller.md "Switchover").
  */
-export async function promoteStep(state: SagaState, next: string, onFailure: string): Promise<StepResult> {
+export async function promoteStep(state: SagaState, next: string, onRefused: string, onUncertain: string = onRefused): Promise<StepResult> {
   const { op, deps } = state;
   const candidate = nodeOf(state, op.candidate_node_id);
   const oldTimeline = dataNumber(op, 'old_timeline');
   const hb = heartbeatOf(state, candidate.node_id);
   if (hb && isPromoted(hb, oldTimeline)) return { next };
   if (!candidate.instance_id) {
-    return { next: onFailure, data: { abort_reason: `candidate node ${candidate.node_id} has no instance_id: cannot send promote` } };
+    return { next: onRefused, data: { abort_reason: `candidate node ${candidate.node_id} has no instance_id: cannot send promote` } };
   }
   const cluster = state.snapshot.cluster;
   if (cluster.term !== op.term || cluster.operation?.id !== op.id) {
     // A saga taken over after someone else moved the term on must not promote for the old term.
-    return { next: onFailure, data: { abort_reason: `the cluster is at term ${cluster.term}, this ${op.kind} claimed term ${op.term}: not promoting for a stale term` } };
+    return { next: onRefused, data: { abort_reason: `the cluster is at term ${cluster.term}, this ${op.kind} claimed term ${op.term}: not promoting for a stale term` } };
   }
   let commandId = dataString(op, 'promote_command_id');
   if (commandId === null) {
@@ -250,7 +255,9 @@ export async function promoteStep(state: SagaState, next: string, onFailure: str
   const result = await deps.hosts.wait(commandId, candidate.instance_id, promoteTimeoutMs(state));
   deps.log.info('promote finished', { cluster_id: state.clusterId, node_id: candidate.node_id, status: result.status, exit_code: result.exitCode });
   if (result.status === 'Failed' || result.status === 'Cancelled' || result.status === 'Undeliverable') {
-    return { next: onFailure, data: { abort_reason: `promote on node ${candidate.node_id} failed: ${describeResult(result)}` } };
+    const failed = `promote on node ${candidate.node_id} failed: ${describeResult(result)}`;
+    if (result.status === 'Undeliverable' || (result.status === 'Failed' && promoteNotStarted(result.output))) return { next: onRefused, data: { abort_reason: failed } };
+    return { next: onUncertain, data: { abort_reason: `${failed}; the promotion may still complete there`, fence_candidate: true } };
   }
   const verified = result.status === 'Success' ? promotedTimelineOf(result.output) : null;
   return { next, data: { promote_status: result.status, ...(verified === null ? {} : { promote_verified_timeline: verified }) } };

@@ -67,7 +67,7 @@ export const switchoverSaga: SagaDefinition = {
       case 'wait_catchup':
         return waitCatchup(state);
       case 'promote':
-        return promoteStep(state, 'verify_promotion', 'rollback');
+        return promoteStep(state, 'verify_promotion', 'rollback', 'incomplete');
       case 'verify_promotion':
         return verifyPromotionStep(state, 'move_vip', 'incomplete', reregister);
       case 'move_vip':

@@ -11,6 +11,7 @@ import type { Operation } from '../../core/model.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
 import { agent, createTable, motoEnv, writeNodeConfig, type TestNode } from '../support/agent.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 
 const TABLE = 'pgvigil-agent-validation';
 const pgs = new TestPostgres();
@@ -72,6 +73,8 @@ describe('promote with failover_validation_command', () => {
     const r = await agent(env, ['promote', '-f', standby.configFile, '--term', String(term)]);
     expect(r.code, r.text).toBe(8);
     expect(r.text).toMatch(/failover validation command returned 1: not promoting/);
+    // It refused before pg_promote(), and says so: the controller may roll back (core/host-actions.ts).
+    expect(r.text).toContain(PROMOTE_NOT_STARTED);
     // Placeholders: node id, node name, visible nodes (only itself: no heartbeats yet), total nodes.
     expect((await readFile(join(dir, 'validated'), 'utf8')).trim()).toBe('2 v2 1 2');
     expect(await inRecovery()).toBe(true);

@@ -23,6 +23,7 @@ import { freePort } from '../../sandbox/ports.js';
 import { startMoto, type Moto } from '../support/moto.js';
 import { TestPostgres } from '../support/postgres.js';
 import { agent, canWrite, createTable, motoEnv, waitFor, writeNodeConfig, type TestNode } from '../support/agent.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 
 const TABLE = 'pgvigil-agent-failsafe';
 const LEASE_SECS = 4;
@@ -168,6 +169,7 @@ describe('failsafe mode', () => {
     const promote = await agent(env, ['promote', ...f(2)]);
     expect(promote.code).not.toBe(0);
     expect(promote.text).toMatch(/failsafe/);
+    expect(promote.text).toContain(PROMOTE_NOT_STARTED);
     expect((await node(2).server.query<{ r: boolean }>('SELECT pg_is_in_recovery() AS r'))[0]?.r).toBe(true);
   }, 60_000);
 

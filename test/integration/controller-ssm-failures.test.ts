@@ -13,6 +13,7 @@ import { parseSwitchoverRequest } from '../../functions/switchover.js';
 import { switchoverEntry } from '../../functions/switchover-entry.js';
 import { ControllerFixture, DOCUMENT_PREFIX, invocation, reactingHosts } from '../support/controller-fixture.js';
 import { SnapshotBuilder, withClusterId } from '../support/snapshot-builder.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 
 let f: ControllerFixture;
 let counter = 0;
@@ -74,7 +75,8 @@ async function crashedCluster(settings: Partial<ClusterSettings> = {}): Promise<
 describe('SSM failures during a failover', () => {
   it('aborts the round when promote fails, says why, and tries again after election_rerun_interval', async () => {
     const { id, term } = await crashedCluster();
-    script = (doc) => (doc === 'pgvigil-Promote' ? { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 8, StandardErrorContent: 'ERROR: failover_validation_command returned 1' } : { Status: 'Success', ResponseCode: 0 });
+    // The agent's refusal before pg_promote() says so (core/host-actions.ts).
+    script = (doc) => (doc === 'pgvigil-Promote' ? { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 8, StandardErrorContent: `ERROR: failover_validation_command returned 1\nDETAIL: ${PROMOTE_NOT_STARTED}` } : { Status: 'Success', ResponseCode: 0 });
     const first = await evaluateCluster(deps((a) => a.action !== 'promote'), invocation(), id);
     expect(first.saga).toBe('cooldown');
 
@@ -99,6 +101,18 @@ describe('SSM failures during a failover', () => {
     const after = (await f.store.load(id))?.snapshot.cluster;
     expect(after).toMatchObject({ term: term + 2, primary_node_id: 2, operation: null });
     expect(sent.filter((s) => s.document === 'pgvigil-Promote').map((s) => s.term)).toEqual([String(term + 1), String(term + 2)]);
+  });
+
+  it('fences its candidate when promote failed after asking PostgreSQL to promote: the promotion may still complete there', async () => {
+    const { id } = await crashedCluster();
+    script = (doc) => (doc === 'pgvigil-Promote' ? { Status: 'Failed', StatusDetails: 'Failed', ResponseCode: 8, StandardErrorContent: 'ERROR: promotion did not complete within 1 seconds' } : { Status: 'Success', ResponseCode: 0 });
+    const first = await evaluateCluster(deps((a) => a.action !== 'promote'), invocation(), id);
+    expect(first.saga).toBe('cooldown');
+    const aborted = await f.store.listEvents(id, { event: 'repmgrd_failover_aborted' });
+    expect(aborted[0]?.details).toMatch(/promote on node 2 failed: .*promotion did not complete within 1 seconds; the promotion may still complete there/);
+    // Fence of the old primary first, then of the candidate after the promote.
+    const docs = sent.map((x) => `${x.document.replace('pgvigil-', '')}:${x.nodeId}`);
+    expect(docs.slice(docs.indexOf('Promote:2'))).toContain('Fence:2');
   });
 
   it('goes on to verify from the heartbeat when promote times out, and completes when the node did promote', async () => {

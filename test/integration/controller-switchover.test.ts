@@ -162,6 +162,38 @@ describe('switchover', () => {
     expect((await f.store.listEvents(id, { event: 'standby_switchover' }))[0]?.successful).toBe(false);
   });
 
+  it('never restarts the old primary after a promote that failed once it had asked PostgreSQL to promote: the candidate is fenced and the switchover ends incomplete', async () => {
+    // bench:peers under load: the candidate's promote exited 8 after pg_promote() (its wait ran
+    // out), the saga rolled back and restarted node 1 as primary, the promotion completed anyway,
+    // and node 1 acknowledged writes until it saw itself superseded; they were lost.
+    const { id } = await healthyCluster();
+    const deps = f.deps();
+    const hosts = deps.hosts;
+    const actions = new Map<string, string>();
+    deps.hosts = {
+      async send(instance, action) {
+        const cmd = await hosts.send(instance, action);
+        actions.set(cmd, action.action);
+        return cmd;
+      },
+      async wait(cmd, instance, timeout) {
+        const result = await hosts.wait(cmd, instance, timeout);
+        // The candidate did promote (the simulated host moved on); its promote still reports failure.
+        if (actions.get(cmd) === 'promote') return { status: 'Failed', exitCode: 8, output: 'ERROR: promotion did not complete within 60 seconds\n' };
+        return result;
+      },
+    };
+    const r = await switchoverEntry(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
+    expect(r.ok).toBe(false);
+    const commands = await sent(id);
+    expect(commands).not.toContain('Unfence:1');
+    expect(commands).toContain('Fence:2');
+    expect(await f.store.listEvents(id, { event: 'switchover_rolled_back' })).toEqual([]);
+    const outcome = await f.store.listEvents(id, { event: 'standby_switchover' });
+    expect(outcome[0]).toMatchObject({ successful: false });
+    expect(outcome[0]?.details).toMatch(/switchover incomplete: promote on node 2 failed: .*may still complete there; node 1 stays shut down, node 2 is fenced/);
+  });
+
   it('of two switchovers started together, exactly one runs', async () => {
     const { id } = await healthyCluster();
     const results = await Promise.all([2, 2].map((c) => switchoverEntry(f.deps(), invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: c }))));

@@ -19,6 +19,7 @@ import { SsmHostCommands } from '../../adapters/ssm-host-commands.js';
 import type { ClusterSnapshot, Heartbeat } from '../../core/model.js';
 import type { Clock, HostAction, HostCommandResult, HostCommands, Metrics } from '../../core/ports.js';
 import { compareLsn } from '../../core/lsn.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 import { keys } from '../../core/table.js';
 import { DEFAULT_TIMINGS, type ControllerDeps, type ControllerTimings, type Invocation } from '../../functions/controller.js';
 import { buildDeps } from '../../functions/environment.js';
@@ -279,7 +280,7 @@ export async function simulateHost(f: ControllerFixture, action: HostAction): Pr
       const hb = loaded?.heartbeats.find((h) => h.node_id === action.nodeId);
       const received = hb?.server?.receive_lsn ?? hb?.server?.replay_lsn ?? '0/0';
       if (finalLsn !== null && compareLsn(received, finalLsn) < 0) {
-        return { status: 'Failed', exitCode: 8, output: `ERROR: STANDBY PROMOTE refused: this standby is missing WAL the old primary wrote\nDETAIL: the standby has received WAL up to ${received} only, not the demoted primary's final LSN ${finalLsn}\n` };
+        return { status: 'Failed', exitCode: 8, output: `ERROR: STANDBY PROMOTE refused: this standby is missing WAL the old primary wrote\nDETAIL: the standby has received WAL up to ${received} only, not the demoted primary's final LSN ${finalLsn}\n${PROMOTE_NOT_STARTED}\n` };
       }
       await patch((hb) => ({
         ...hb,

@@ -30,6 +30,7 @@
  */
 import { DEFAULT_CLUSTER_SETTINGS, type ClusterSettings, type Heartbeat, type NodeRecord, type Reachability, type ReplicationRow } from '../../core/model.js';
 import type { Clock, HostAction, HostCommandResult, HostCommands, InstanceFencer, Metrics, VipMover } from '../../core/ports.js';
+import { PROMOTE_NOT_STARTED } from '../../core/host-actions.js';
 import type { ControllerDeps, ControllerTimings, Invocation } from '../../functions/controller.js';
 import { buildDeps } from '../../functions/environment.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
@@ -566,10 +567,12 @@ export class LivenessModel {
     if (!this.online(n)) return { status: 'TimedOut', exitCode: null, output: 'host unreachable' };
     if ((this.ssmDown.get(id) ?? 0) > this.now) return { status: 'Undeliverable', exitCode: null, output: 'SSM agent not answering' };
     const record = this.recordNow();
-    if (this.controlPlaneUp && a.term < record.term) return fail(`refusing ${a.action}: term ${a.term} is older than the cluster's ${record.term}`);
+    // The agent's promote says when it refused before promoting anything (core/host-actions.ts).
+    const refusal = a.action === 'promote' ? `\n${PROMOTE_NOT_STARTED}` : '';
+    if (this.controlPlaneUp && a.term < record.term) return fail(`refusing ${a.action}: term ${a.term} is older than the cluster's ${record.term}${refusal}`);
     switch (a.action) {
       case 'promote': {
-        if (n.fenced || !n.pgRunning) return fail('cannot promote: fenced or not running');
+        if (n.fenced || !n.pgRunning) return fail(`cannot promote: fenced or not running${refusal}`);
         if (!n.inRecovery) return { status: 'Success', exitCode: 0, output: `node is already primary (timeline ${n.timeline})` };
         const missing = [...this.acked].filter((w) => !n.data.includes(w));
         if (missing.length > 0 && this.options.sync) this.violations.push(`${this.t()} node ${id} promoted without ${missing.length} acknowledged writes`);
