@@ -273,8 +273,12 @@ export async function queryServerState(session: Session, nodes: readonly NodeRec
 /** Probes the local server; never throws. */
 export async function probeLocalServer(opts: { conninfo: string; dataDir: string; timeoutMs: number; nodes: readonly NodeRecord[] }): Promise<LocalProbe> {
   const pm = await postmasterStatus(opts.dataDir);
-  // A hung disk must not hang the loop: no answer within the timeout reads as "unknown".
-  const writable = await withTimeout(dataDirectoryWritable(opts.dataDir), opts.timeoutMs, 'disk check timed out').catch(() => null);
+  // A hung disk must not hang the loop: no answer within the timeout reads as "unknown". Only a
+  // running server's directory is checked: a stopped one may be under pg_rewind or a clone, and a
+  // probe file that comes and goes there broke a rewind halfway ("could not remove file
+  // pgvigil.probe.…"), leaving the node unable to rewind again (a 30-minute campaign,
+  // docs/drills.md).
+  const writable = pm.running ? await withTimeout(dataDirectoryWritable(opts.dataDir), opts.timeoutMs, 'disk check timed out').catch(() => null) : null;
   const down: LocalProbe = { ...NO_SERVER_FACTS, postmaster_running: pm.running, accepting_connections: false, data_directory_writable: writable, error: null };
   let session: Session | undefined;
   try {

@@ -67,5 +67,8 @@ describe('probeLocalServer', () => {
     const down = await probeLocalServer({ conninfo: server.conninfo(), dataDir: server.dataDir, timeoutMs: 1000, nodes: [] });
     expect(down).toMatchObject({ postmaster_running: false, accepting_connections: false, in_recovery: null, timeline: null });
     expect(down.error).toMatch(/connection to database failed/);
+    // A stopped server's directory may be under pg_rewind: the disk check leaves it alone (a probe
+    // file coming and going there broke a rewind halfway).
+    expect(down.data_directory_writable).toBeNull();
   });
 });
