@@ -1,6 +1,7 @@
 import { DescribeAddressesCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ClusterSnapshot, Operation } from '../../core/model.js';
+import type { HostCommandResult, HostCommands } from '../../core/ports.js';
 import { evaluateCluster } from '../../functions/evaluator.js';
 import { switchoverHandler } from '../../functions/handlers/switchover.js';
 import { parseSwitchoverRequest } from '../../functions/switchover.js';
@@ -31,6 +32,19 @@ async function healthyCluster(patch: (b: SnapshotBuilder) => SnapshotBuilder = (
 
 async function sent(id: string): Promise<string[]> {
   return (await f.commands()).filter((c) => c.parameters.ClusterId === id).map((c) => `${c.documentName.replace('pgvigil-', '')}:${c.parameters.NodeId}`);
+}
+
+/** `hosts` whose waits go through `onWait`, which knows the action each command carries. */
+function byAction(hosts: HostCommands, onWait: (action: string, wait: () => Promise<HostCommandResult>, timeoutMs: number) => Promise<HostCommandResult>): HostCommands {
+  const actions = new Map<string, string>();
+  return {
+    async send(instance, action) {
+      const cmd = await hosts.send(instance, action);
+      actions.set(cmd, action.action);
+      return cmd;
+    },
+    wait: (cmd, instance, timeout) => onWait(actions.get(cmd) ?? '?', () => hosts.wait(cmd, instance, timeout), timeout),
+  };
 }
 
 async function vipInstance(): Promise<string | undefined> {
@@ -129,20 +143,11 @@ describe('switchover', () => {
   it("waits for the old primary's rejoin as long as the cluster's node_rejoin_timeout says", async () => {
     const { id } = await healthyCluster((b) => b.settings({ node_rejoin_timeout: 7 }));
     const deps = f.deps();
-    const hosts = deps.hosts;
     const waits: Array<[string, number]> = [];
-    const actions = new Map<string, string>();
-    deps.hosts = {
-      async send(instance, action) {
-        const cmd = await hosts.send(instance, action);
-        actions.set(cmd, action.action);
-        return cmd;
-      },
-      wait(cmd, instance, timeout) {
-        waits.push([actions.get(cmd) ?? '?', timeout]);
-        return hosts.wait(cmd, instance, timeout);
-      },
-    };
+    deps.hosts = byAction(deps.hosts, (action, wait, timeout) => {
+      waits.push([action, timeout]);
+      return wait();
+    });
     const r = await switchoverEntry(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
     expect(r).toMatchObject({ ok: true, outcome: 'completed' });
     expect(waits.filter(([a]) => a === 'rejoin')).toEqual([['rejoin', 7000]]);
@@ -168,21 +173,11 @@ describe('switchover', () => {
     // and node 1 acknowledged writes until it saw itself superseded; they were lost.
     const { id } = await healthyCluster();
     const deps = f.deps();
-    const hosts = deps.hosts;
-    const actions = new Map<string, string>();
-    deps.hosts = {
-      async send(instance, action) {
-        const cmd = await hosts.send(instance, action);
-        actions.set(cmd, action.action);
-        return cmd;
-      },
-      async wait(cmd, instance, timeout) {
-        const result = await hosts.wait(cmd, instance, timeout);
-        // The candidate did promote (the simulated host moved on); its promote still reports failure.
-        if (actions.get(cmd) === 'promote') return { status: 'Failed', exitCode: 8, output: 'ERROR: promotion did not complete within 60 seconds\n' };
-        return result;
-      },
-    };
+    deps.hosts = byAction(deps.hosts, async (action, wait) => {
+      const result = await wait();
+      // The candidate did promote (the simulated host moved on); its promote still reports failure.
+      return action === 'promote' ? { status: 'Failed', exitCode: 8, output: 'ERROR: promotion did not complete within 60 seconds\n' } : result;
+    });
     const r = await switchoverEntry(deps, invocation(), parseSwitchoverRequest({ cluster_id: id, candidate_node_id: 2 }));
     expect(r.ok).toBe(false);
     const commands = await sent(id);
